@@ -1,0 +1,47 @@
+package io.bistream.cli;
+
+import io.bistream.core.ModelFiles;
+import io.bistream.core.model.Model;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code inspect}: format, layers, wiring and parameter counts of a model file. */
+@Command(name = "inspect", description = "Shows a model's format, layers, shapes and parameters.")
+final class InspectCommand implements Callable<Integer> {
+
+  @Option(names = "--model", required = true, description = "Keras .h5 / .keras, TF.js model.json")
+  Path model;
+
+  @Option(names = "--weights", description = "weights-only .h5 when --model is an architecture JSON")
+  Path weights;
+
+  @Override
+  public Integer call() throws Exception {
+    Model m = weights == null ? ModelFiles.load(model) : ModelFiles.load(model, weights);
+    System.out.println(describe(m));
+    return 0;
+  }
+
+  static String describe(Model m) {
+    StringBuilder out = new StringBuilder();
+    out.append("model    ").append(m.source().file()).append('\n');
+    out.append("format   ").append(m.source().format())
+        .append(" (version ").append(m.source().version()).append(")\n");
+    out.append("inputs   ").append(m.inputs()).append('\n');
+    out.append(String.format("%-22s %-16s %10s  %s%n", "layer", "class", "params", "config"));
+    for (Model.Node n : m.nodes()) {
+      String from = n.inbound().stream().map(Object::toString).collect(Collectors.joining(", "));
+      out.append(
+          String.format(
+              "%-22s %-16s %,10d  %s  <- %s%n",
+              n.layer().name(), n.layer().kind(), n.layer().parameterCount(),
+              n.layer().describe(), from));
+    }
+    out.append("outputs  ").append(m.outputs()).append('\n');
+    out.append(String.format("params   %,d%n", m.parameterCount()));
+    return out.toString();
+  }
+}

@@ -1,0 +1,131 @@
+package io.bistream.cli;
+
+import io.bistream.core.ModelFiles;
+import io.bistream.core.model.Model;
+import io.bistream.core.npy.NpyArray;
+import io.bistream.core.npy.NpyReader;
+import io.bistream.core.npy.NpyWriter;
+import io.bistream.core.tensor.Tensor;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code predict}: runs a model over a {@code .npy} batch of sequences. */
+@Command(
+    name = "predict",
+    description = {
+      "Runs a model over X.npy and writes Y.npy.",
+      "X: float32 [N,T,D] (or [T,D]), or int ids [N,T] for Embedding models.",
+      "Y: float32 [N,T,F], or [N,F] when the model ends in a last-step layer."
+    })
+final class PredictCommand implements Callable<Integer> {
+
+  /** Inference modes; only offline exists until the streaming engine lands. */
+  enum Mode {
+    offline,
+    exact,
+    lookahead,
+    stateful
+  }
+
+  @Option(names = "--model", required = true, description = "Keras .h5 / .keras, TF.js model.json")
+  Path model;
+
+  @Option(names = "--weights", description = "weights-only .h5 when --model is an architecture JSON")
+  Path weights;
+
+  @Option(names = "--input", required = true, description = "X.npy")
+  Path input;
+
+  @Option(names = "--output", required = true, description = "Y.npy")
+  Path output;
+
+  @Option(names = "--mode", defaultValue = "offline", description = "offline (default)")
+  Mode mode;
+
+  @Option(names = "--chunk", description = "chunk length C for streaming modes")
+  Integer chunk;
+
+  @Option(names = "--lookahead", description = "lookahead R for --mode lookahead")
+  Integer lookahead;
+
+  @Override
+  public Integer call() throws Exception {
+    if (mode != Mode.offline) {
+      throw new IllegalArgumentException(
+          "--mode " + mode + " needs the streaming engine, which this build does not have yet;"
+              + " use --mode offline");
+    }
+    Model m = weights == null ? ModelFiles.load(model) : ModelFiles.load(model, weights);
+    Tensor x = readInput(input, m);
+    List<Tensor> extra = new ArrayList<>();
+    if (m.inputs().size() > 1) {
+      throw new IllegalArgumentException(
+          model + " takes " + m.inputs().size() + " inputs " + m.inputs()
+              + "; predict feeds only the sequence input");
+    }
+    extra.add(x);
+    List<Tensor> ys = m.predict(extra, Model.Backend.ND4J);
+    for (int k = 0; k < ys.size(); k++) {
+      Path target = k == 0 ? output : sibling(output, "_" + k);
+      Tensor y = ys.get(k);
+      NpyWriter.write(target, NpyArray.ofFloats(y.shape(), y.data()));
+      System.out.println(
+          "wrote " + target + " " + Arrays.toString(y.shape()) + " (output " + m.outputs().get(k)
+              + ")");
+    }
+    return 0;
+  }
+
+  /** Reads X and adds the batch dimension to a single [T, D] sequence. */
+  static Tensor readInput(Path file, Model m) throws Exception {
+    NpyArray a = NpyReader.read(file);
+    Model.Input spec = m.inputs().get(0);
+    float[] data;
+    if (a.floats() != null) {
+      if (spec.tokenIds()) {
+        throw new IllegalArgumentException(
+            file + ": model input '" + spec.name() + "' takes integer token ids [N,T], found "
+                + a.dtype() + " " + Arrays.toString(a.shape())
+                + "; save X as int32 (X.astype('int32'))");
+      }
+      data = a.floats();
+    } else {
+      if (!spec.tokenIds()) {
+        throw new IllegalArgumentException(
+            file + ": model input '" + spec.name() + "' takes float32 features [N,T,"
+                + spec.shape()[spec.shape().length - 1] + "], found integer " + a.dtype()
+                + "; save X as float32");
+      }
+      data = new float[a.ints().length];
+      for (int i = 0; i < data.length; i++) {
+        data[i] = a.ints()[i];
+      }
+    }
+    int[] shape = a.shape();
+    int expectedRank = spec.shape().length + 1;
+    if (shape.length == expectedRank - 1) {
+      int[] batched = new int[expectedRank];
+      batched[0] = 1;
+      System.arraycopy(shape, 0, batched, 1, shape.length);
+      shape = batched;
+    }
+    if (shape.length != expectedRank) {
+      throw new IllegalArgumentException(
+          file + ": expected rank " + expectedRank + " [N" + (spec.tokenIds() ? ",T" : ",T,D")
+              + "] for model input " + spec + ", found shape " + Arrays.toString(a.shape()));
+    }
+    return new Tensor(data, shape);
+  }
+
+  private static Path sibling(Path p, String suffix) {
+    String name = p.getFileName().toString();
+    int dot = name.lastIndexOf('.');
+    String stem = dot > 0 ? name.substring(0, dot) : name;
+    return p.resolveSibling(stem + suffix + (dot > 0 ? name.substring(dot) : ""));
+  }
+}

@@ -1,0 +1,133 @@
+package io.bistream.core.layers;
+
+import java.util.Locale;
+
+/**
+ * Element-wise activation functions with the exact definitions Keras uses.
+ *
+ * <p>{@code hard_sigmoid} changed between Keras versions: Keras 2 (and TF.js) define it as
+ * {@code clip(0.2x + 0.5, 0, 1)}, Keras 3 as {@code relu6(x + 3) / 6 = clip(x/6 + 0.5, 0, 1)}.
+ * {@link #fromKeras(String, int)} picks the one the file's Keras major version defines. {@code
+ * softmax} normalises over the last axis; every other function is element-wise.
+ */
+public enum Activation {
+  LINEAR("linear"),
+  TANH("tanh"),
+  SIGMOID("sigmoid"),
+  HARD_SIGMOID_KERAS2("hard_sigmoid"),
+  HARD_SIGMOID_KERAS3("hard_sigmoid"),
+  RELU("relu"),
+  ELU("elu"),
+  SELU("selu"),
+  SOFTSIGN("softsign"),
+  SOFTPLUS("softplus"),
+  SWISH("swish"),
+  EXPONENTIAL("exponential"),
+  SOFTMAX("softmax");
+
+  private static final double SELU_ALPHA = 1.6732632423543772848170429916717;
+  private static final double SELU_SCALE = 1.0507009873554804934193349852946;
+
+  private final String kerasName;
+
+  Activation(String kerasName) {
+    this.kerasName = kerasName;
+  }
+
+  /** The name Keras writes in a config. */
+  public String kerasName() {
+    return kerasName;
+  }
+
+  /**
+   * Maps a Keras activation name to its definition.
+   *
+   * @param name the config value, e.g. {@code "tanh"} or {@code "hardSigmoid"} (TF.js spelling)
+   * @param kerasMajor the Keras major version that wrote the file (decides {@code hard_sigmoid})
+   * @throws IllegalArgumentException naming the activation and the supported ones
+   */
+  public static Activation fromKeras(String name, int kerasMajor) {
+    String key = name == null ? "linear" : name.replaceAll("([a-z])([A-Z])", "$1_$2");
+    key = key.toLowerCase(Locale.ROOT);
+    return switch (key) {
+      case "linear", "none" -> LINEAR;
+      case "tanh" -> TANH;
+      case "sigmoid" -> SIGMOID;
+      case "hard_sigmoid" -> kerasMajor >= 3 ? HARD_SIGMOID_KERAS3 : HARD_SIGMOID_KERAS2;
+      case "relu" -> RELU;
+      case "elu" -> ELU;
+      case "selu" -> SELU;
+      case "softsign" -> SOFTSIGN;
+      case "softplus" -> SOFTPLUS;
+      case "swish", "silu" -> SWISH;
+      case "exponential" -> EXPONENTIAL;
+      case "softmax" -> SOFTMAX;
+      default ->
+          throw new IllegalArgumentException(
+              "unsupported activation '"
+                  + name
+                  + "'; supported: linear, tanh, sigmoid, hard_sigmoid, relu, elu, selu, softsign,"
+                  + " softplus, swish, exponential, softmax");
+    };
+  }
+
+  /** f(x) for the element-wise functions; {@link #SOFTMAX} must use {@link #applyRows}. */
+  public float apply(float v) {
+    double x = v;
+    double y =
+        switch (this) {
+          case LINEAR -> x;
+          case TANH -> Math.tanh(x);
+          case SIGMOID -> 1.0 / (1.0 + Math.exp(-x));
+          case HARD_SIGMOID_KERAS2 -> Math.min(1.0, Math.max(0.0, 0.2 * x + 0.5));
+          case HARD_SIGMOID_KERAS3 -> Math.min(1.0, Math.max(0.0, x / 6.0 + 0.5));
+          case RELU -> Math.max(0.0, x);
+          case ELU -> x > 0 ? x : Math.expm1(x);
+          case SELU -> SELU_SCALE * (x > 0 ? x : SELU_ALPHA * Math.expm1(x));
+          case SOFTSIGN -> x / (1.0 + Math.abs(x));
+          case SOFTPLUS -> Math.max(x, 0.0) + Math.log1p(Math.exp(-Math.abs(x)));
+          case SWISH -> x / (1.0 + Math.exp(-x));
+          case EXPONENTIAL -> Math.exp(x);
+          case SOFTMAX -> throw new IllegalStateException("softmax is not element-wise");
+        };
+    return (float) y;
+  }
+
+  /** Applies in place to {@code len} values from {@code off}. */
+  public void apply(float[] a, int off, int len) {
+    if (this == LINEAR) {
+      return;
+    }
+    if (this == SOFTMAX) {
+      applyRows(a, off, len, len);
+      return;
+    }
+    for (int i = off; i < off + len; i++) {
+      a[i] = apply(a[i]);
+    }
+  }
+
+  /**
+   * Applies in place to {@code len} values from {@code off} laid out as rows of {@code width}:
+   * softmax normalises each row; element-wise functions ignore the row structure.
+   */
+  public void applyRows(float[] a, int off, int len, int width) {
+    if (this != SOFTMAX) {
+      apply(a, off, len);
+      return;
+    }
+    for (int row = off; row < off + len; row += width) {
+      double max = Double.NEGATIVE_INFINITY;
+      for (int i = row; i < row + width; i++) {
+        max = Math.max(max, a[i]);
+      }
+      double sum = 0;
+      for (int i = row; i < row + width; i++) {
+        sum += Math.exp(a[i] - max);
+      }
+      for (int i = row; i < row + width; i++) {
+        a[i] = (float) (Math.exp(a[i] - max) / sum);
+      }
+    }
+  }
+}

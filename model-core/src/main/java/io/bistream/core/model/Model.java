@@ -1,0 +1,167 @@
+package io.bistream.core.model;
+
+import io.bistream.core.layers.JavaMatMul;
+import io.bistream.core.layers.Layer;
+import io.bistream.core.layers.MatMul;
+import io.bistream.core.layers.Nd4jMatMul;
+import io.bistream.core.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * An inference graph of {@link Layer}s: Keras Sequential models and Functional graphs (each node
+ * applies a layer to earlier tensors; recurrent nodes may take initial states as extra inputs).
+ *
+ * <p>{@link #predict} is the offline reference: every sequence of the batch processed whole.
+ */
+public final class Model {
+
+  /** Which matrix product the layers use: ND4J's GEMM (default) or the plain Java reference. */
+  public enum Backend {
+    ND4J,
+    REFERENCE;
+
+    MatMul newMatMul() {
+      return this == ND4J ? new Nd4jMatMul() : new JavaMatMul();
+    }
+  }
+
+  /** Output {@code index} of the {@code node}-th application of layer {@code layer}. */
+  public record TensorRef(String layer, int node, int index) {
+    @Override
+    public String toString() {
+      return layer + (node == 0 && index == 0 ? "" : "[" + node + "," + index + "]");
+    }
+  }
+
+  /** A model input; {@code shape} excludes the batch dimension, -1 where unknown. */
+  public record Input(String name, int[] shape, boolean tokenIds) {
+    public Input {
+      shape = shape.clone();
+    }
+
+    @Override
+    public String toString() {
+      return name + Arrays.toString(shape).replace("-1", "None") + (tokenIds ? " ids" : "");
+    }
+  }
+
+  /** One application of a layer to earlier tensors. */
+  public record Node(Layer layer, int nodeIndex, List<TensorRef> inbound) {
+    public Node {
+      inbound = List.copyOf(inbound);
+    }
+  }
+
+  /** Where the model came from, for {@code inspect} and error messages. */
+  public record Source(String file, String format, String version) {}
+
+  private final Source source;
+  private final List<Input> inputs;
+  private final List<Node> nodes;
+  private final List<TensorRef> outputs;
+
+  public Model(Source source, List<Input> inputs, List<Node> nodes, List<TensorRef> outputs) {
+    this.source = source;
+    this.inputs = List.copyOf(inputs);
+    this.nodes = List.copyOf(nodes);
+    this.outputs = List.copyOf(outputs);
+  }
+
+  public Source source() {
+    return source;
+  }
+
+  public List<Input> inputs() {
+    return inputs;
+  }
+
+  public List<Node> nodes() {
+    return nodes;
+  }
+
+  public List<TensorRef> outputs() {
+    return outputs;
+  }
+
+  public long parameterCount() {
+    long total = 0;
+    for (Node n : nodes) {
+      if (n.nodeIndex() == 0) {
+        total += n.layer().parameterCount();
+      }
+    }
+    return total;
+  }
+
+  /** Offline prediction of a single-input, single-output model with the ND4J backend. */
+  public Tensor predict(Tensor x) {
+    List<Tensor> out = predict(List.of(x), Backend.ND4J);
+    return out.get(0);
+  }
+
+  /**
+   * Offline prediction.
+   *
+   * @param values one tensor per model input, in {@link #inputs()} order
+   * @return one tensor per model output, in {@link #outputs()} order
+   */
+  public List<Tensor> predict(List<Tensor> values, Backend backend) {
+    if (values.size() != inputs.size()) {
+      throw new IllegalArgumentException(
+          "model " + source.file() + " takes " + inputs.size() + " inputs " + inputs + ", found "
+              + values.size());
+    }
+    MatMul mm = backend.newMatMul();
+    Map<TensorRef, Tensor> tensors = new HashMap<>();
+    Map<TensorRef, boolean[]> masks = new HashMap<>();
+    for (int i = 0; i < inputs.size(); i++) {
+      tensors.put(new TensorRef(inputs.get(i).name(), 0, 0), checkInput(inputs.get(i), values.get(i)));
+    }
+    for (Node node : nodes) {
+      List<Tensor> in = new ArrayList<>();
+      for (TensorRef ref : node.inbound()) {
+        Tensor t = tensors.get(ref);
+        if (t == null) {
+          throw new IllegalStateException("tensor " + ref + " used before it is computed");
+        }
+        in.add(t);
+      }
+      Layer.Output out;
+      try {
+        out = node.layer().apply(in, masks.get(node.inbound().get(0)), mm);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(source.file() + ": " + e.getMessage(), e);
+      }
+      for (int k = 0; k < out.tensors().size(); k++) {
+        TensorRef ref = new TensorRef(node.layer().name(), node.nodeIndex(), k);
+        tensors.put(ref, out.tensors().get(k));
+        if (out.mask() != null) {
+          masks.put(ref, out.mask());
+        }
+      }
+    }
+    List<Tensor> result = new ArrayList<>();
+    for (TensorRef ref : outputs) {
+      result.add(tensors.get(ref));
+    }
+    return result;
+  }
+
+  private Tensor checkInput(Input spec, Tensor x) {
+    boolean ok = x.rank() == spec.shape().length + 1;
+    for (int i = 0; ok && i < spec.shape().length; i++) {
+      ok = spec.shape()[i] < 0 || spec.shape()[i] == x.dim(i + 1);
+    }
+    if (!ok) {
+      throw new IllegalArgumentException(
+          "model " + source.file() + " input '" + spec.name() + "' expects [batch, "
+              + Arrays.toString(spec.shape()).replace("-1", "any").replaceAll("[\\[\\]]", "")
+              + "], found " + x.shapeString());
+    }
+    return x;
+  }
+}

@@ -1,0 +1,2 @@
+/** The inference graph that every import format is mapped onto, and offline prediction. */
+package io.bistream.core.model;

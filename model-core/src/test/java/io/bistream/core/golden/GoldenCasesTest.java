@@ -1,0 +1,106 @@
+package io.bistream.core.golden;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.bistream.core.ModelFiles;
+import io.bistream.core.model.Model;
+import io.bistream.core.tensor.Tensor;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Every golden case under {@code golden/<source>/cases} (see golden/FORMAT.md): the model file,
+ * the inputs, and the outputs the reference framework (TF.js or PyTorch) computed. Each case runs
+ * with both matrix-product backends.
+ */
+class GoldenCasesTest {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  static Stream<String> cases() throws Exception {
+    Path root = Path.of(GoldenCasesTest.class.getResource("/golden").toURI());
+    List<String> found = new ArrayList<>();
+    try (Stream<Path> files = Files.walk(root)) {
+      files
+          .filter(p -> p.getParent().getFileName().toString().equals("cases"))
+          .filter(p -> p.toString().endsWith(".json"))
+          .filter(p -> !p.toString().contains("node_modules"))
+          .forEach(p -> found.add(root.relativize(p).toString()));
+    }
+    assertThat(found).as("golden cases on the test classpath").isNotEmpty();
+    return found.stream().sorted();
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("cases")
+  void modelReproducesReferenceOutputs(String casePath) throws Exception {
+    Path file = Path.of(GoldenCasesTest.class.getResource("/golden/" + casePath).toURI());
+    JsonNode c = JSON.readTree(file.toFile());
+    Assumptions.assumeFalse(c.has("skip"), () -> "generator skipped: " + c.get("skip").asText());
+    String ref = c.get("model").asText();
+    Path modelPath =
+        ref.startsWith("shared:")
+            ? SharedData.dir().resolve(ref.substring("shared:".length()))
+            : file.getParent().resolve(ref).normalize();
+    Model model = ModelFiles.load(modelPath);
+    List<Tensor> inputs = new ArrayList<>();
+    for (JsonNode in : c.get("inputs")) {
+      inputs.add(tensor(in));
+    }
+    double rtol = c.path("rtol").asDouble(1e-5);
+    double atol = c.path("atol").asDouble(1e-6);
+    boolean kerasMaskSemantics = c.get("name").asText().startsWith("tfjs_semantics_");
+    for (Model.Backend backend : Model.Backend.values()) {
+      List<Tensor> outputs = model.predict(inputs, backend);
+      assertThat(outputs).hasSize(c.get("outputs").size());
+      for (int k = 0; k < outputs.size(); k++) {
+        Tensor expected = tensor(c.get("outputs").get(k));
+        float[] want = expected.data();
+        if (kerasMaskSemantics) {
+          // TF.js repeats the previous output at masked steps inside Bidirectional; Keras (and
+          // BiStream) output zeros there. Compare every other step as TF.js computed it.
+          want = zeroMaskedSteps(want, inputs.get(0), expected.dim(-1));
+        }
+        assertThat(outputs.get(k).shape()).as("output %d shape", k).containsExactly(expected.shape());
+        Tolerance.assertClose(
+            casePath + " output " + k + " (" + backend + ")", outputs.get(k).data(), want, rtol, atol);
+      }
+    }
+  }
+
+  private static float[] zeroMaskedSteps(float[] values, Tensor x, int width) {
+    float[] out = values.clone();
+    int f = x.dim(-1);
+    for (int step = 0; step < x.rows(); step++) {
+      boolean masked = true;
+      for (int j = 0; j < f; j++) {
+        masked &= x.data()[step * f + j] == 0f;
+      }
+      if (masked) {
+        java.util.Arrays.fill(out, step * width, (step + 1) * width, 0f);
+      }
+    }
+    return out;
+  }
+
+  private static Tensor tensor(JsonNode n) {
+    int[] shape = new int[n.get("shape").size()];
+    for (int i = 0; i < shape.length; i++) {
+      shape[i] = n.get("shape").get(i).asInt();
+    }
+    JsonNode data = n.get("data");
+    float[] values = new float[data.size()];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = (float) data.get(i).asDouble();
+    }
+    return new Tensor(values, shape);
+  }
+}

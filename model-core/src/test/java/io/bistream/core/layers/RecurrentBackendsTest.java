@@ -1,0 +1,92 @@
+package io.bistream.core.layers;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.Random;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The fast paths (ND4J GEMM, fused libnd4j lstmLayer) agree with the plain Java reference loop.
+ * Golden agreement with the frameworks is tested in the golden package; this pins the paths to
+ * each other on shapes the fixtures do not cover.
+ */
+class RecurrentBackendsTest {
+
+  private static float[] random(Random rnd, int size, double scale) {
+    float[] a = new float[size];
+    for (int i = 0; i < size; i++) {
+      a[i] = (float) ((rnd.nextDouble() * 2 - 1) * scale);
+    }
+    return a;
+  }
+
+  static RecurrentCell cell(String kind, Activation act, Activation rec, int d, int u, Random rnd) {
+    return switch (kind) {
+      case "LSTM" ->
+          new LstmCell(d, u, act, rec, random(rnd, d * 4 * u, 0.5), random(rnd, u * 4 * u, 0.5),
+              random(rnd, 4 * u, 0.5));
+      case "GRU" ->
+          new GruCell(d, u, act, rec, true, random(rnd, d * 3 * u, 0.5), random(rnd, u * 3 * u, 0.5),
+              random(rnd, 3 * u, 0.5), random(rnd, 3 * u, 0.5));
+      case "GRU_V1" ->
+          new GruCell(d, u, act, rec, false, random(rnd, d * 3 * u, 0.5),
+              random(rnd, u * 3 * u, 0.5), random(rnd, 3 * u, 0.5), null);
+      default ->
+          new SimpleRnnCell(d, u, act, random(rnd, d * u, 0.5), random(rnd, u * u, 0.5),
+              random(rnd, u, 0.5));
+    };
+  }
+
+  @ParameterizedTest(name = "{0} {1}/{2} reverse={3}")
+  @CsvSource({
+    "LSTM, TANH, SIGMOID, false",
+    "LSTM, TANH, SIGMOID, true",
+    "LSTM, TANH, HARD_SIGMOID_KERAS2, true",
+    "LSTM, RELU, SIGMOID, false",
+    "LSTM, LINEAR, HARD_SIGMOID_KERAS3, false",
+    "LSTM, SOFTSIGN, SOFTPLUS, true",
+    "LSTM, ELU, SIGMOID, true",
+    "GRU, TANH, SIGMOID, true",
+    "GRU_V1, TANH, HARD_SIGMOID_KERAS2, false",
+    "SIMPLE, RELU, LINEAR, true"
+  })
+  void fastPathsMatchTheReferenceLoop(String kind, Activation act, Activation rec, boolean reverse) {
+    Random rnd = new Random(42);
+    int n = 3;
+    int t = 9;
+    int d = 5;
+    int u = 6;
+    RecurrentCell cell = cell(kind, act, rec, d, u, rnd);
+    float[] x = random(rnd, n * t * d, 1.0);
+    float[][] s0 = cell.zeroStates(n);
+    for (float[] s : s0) {
+      System.arraycopy(random(rnd, s.length, 0.5), 0, s, 0, s.length);
+    }
+    float[][] sRef = deepCopy(s0);
+    float[][] sFast = deepCopy(s0);
+    float[] ref = cell.run(x, n, t, sRef, reverse, null, false, new JavaMatMul());
+    float[] fast = cell.run(x, n, t, sFast, reverse, null, false, new Nd4jMatMul());
+    assertClose(fast, ref);
+    for (int k = 0; k < s0.length; k++) {
+      assertClose(sFast[k], sRef[k]);
+    }
+  }
+
+  private static float[][] deepCopy(float[][] a) {
+    float[][] c = new float[a.length][];
+    for (int i = 0; i < a.length; i++) {
+      c[i] = a[i].clone();
+    }
+    return c;
+  }
+
+  private static void assertClose(float[] actual, float[] expected) {
+    assertThat(actual).hasSameSizeAs(expected);
+    for (int i = 0; i < actual.length; i++) {
+      assertThat((double) actual[i])
+          .as("value %d", i)
+          .isCloseTo(expected[i], org.assertj.core.data.Offset.offset(1e-5 + 1e-5 * Math.abs(expected[i])));
+    }
+  }
+}
