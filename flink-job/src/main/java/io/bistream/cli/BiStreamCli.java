@@ -9,7 +9,12 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     version = "BiStream 0.1.0",
     description = "Bidirectional recurrent models over unbounded per-sequence streams.",
-    subcommands = {DemoCommand.class, PredictCommand.class, InspectCommand.class})
+    subcommands = {
+      DemoCommand.class,
+      PredictCommand.class,
+      InspectCommand.class,
+      BenchCommand.class
+    })
 public final class BiStreamCli {
 
   public static void main(String[] args) {

@@ -27,7 +27,10 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--steps", defaultValue = "256", description = "steps per sequence")
   int steps;
 
-  @Option(names = "--report", defaultValue = "bistream-demo-report.txt", description = "report file")
+  @Option(
+      names = "--report",
+      defaultValue = "bistream-demo-report.txt",
+      description = "report file")
   Path report;
 
   @Override

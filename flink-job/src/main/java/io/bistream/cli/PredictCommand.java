@@ -35,7 +35,9 @@ final class PredictCommand implements Callable<Integer> {
   @Option(names = "--model", required = true, description = "Keras .h5 / .keras, TF.js model.json")
   Path model;
 
-  @Option(names = "--weights", description = "weights-only .h5 when --model is an architecture JSON")
+  @Option(
+      names = "--weights",
+      description = "weights-only .h5 when --model is an architecture JSON")
   Path weights;
 
   @Option(names = "--input", required = true, description = "X.npy")
@@ -57,7 +59,9 @@ final class PredictCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     if (mode != Mode.offline) {
       throw new IllegalArgumentException(
-          "--mode " + mode + " needs the streaming engine, which this build does not have yet;"
+          "--mode "
+              + mode
+              + " needs the streaming engine, which this build does not have yet;"
               + " use --mode offline");
     }
     Model m = weights == null ? ModelFiles.load(model) : ModelFiles.load(model, weights);
@@ -65,7 +69,11 @@ final class PredictCommand implements Callable<Integer> {
     List<Tensor> extra = new ArrayList<>();
     if (m.inputs().size() > 1) {
       throw new IllegalArgumentException(
-          model + " takes " + m.inputs().size() + " inputs " + m.inputs()
+          model
+              + " takes "
+              + m.inputs().size()
+              + " inputs "
+              + m.inputs()
               + "; predict feeds only the sequence input");
     }
     extra.add(x);
@@ -75,7 +83,12 @@ final class PredictCommand implements Callable<Integer> {
       Tensor y = ys.get(k);
       NpyWriter.write(target, NpyArray.ofFloats(y.shape(), y.data()));
       System.out.println(
-          "wrote " + target + " " + Arrays.toString(y.shape()) + " (output " + m.outputs().get(k)
+          "wrote "
+              + target
+              + " "
+              + Arrays.toString(y.shape())
+              + " (output "
+              + m.outputs().get(k)
               + ")");
     }
     return 0;
@@ -89,16 +102,26 @@ final class PredictCommand implements Callable<Integer> {
     if (a.floats() != null) {
       if (spec.tokenIds()) {
         throw new IllegalArgumentException(
-            file + ": model input '" + spec.name() + "' takes integer token ids [N,T], found "
-                + a.dtype() + " " + Arrays.toString(a.shape())
+            file
+                + ": model input '"
+                + spec.name()
+                + "' takes integer token ids [N,T], found "
+                + a.dtype()
+                + " "
+                + Arrays.toString(a.shape())
                 + "; save X as int32 (X.astype('int32'))");
       }
       data = a.floats();
     } else {
       if (!spec.tokenIds()) {
         throw new IllegalArgumentException(
-            file + ": model input '" + spec.name() + "' takes float32 features [N,T,"
-                + spec.shape()[spec.shape().length - 1] + "], found integer " + a.dtype()
+            file
+                + ": model input '"
+                + spec.name()
+                + "' takes float32 features [N,T,"
+                + spec.shape()[spec.shape().length - 1]
+                + "], found integer "
+                + a.dtype()
                 + "; save X as float32");
       }
       data = new float[a.ints().length];
@@ -116,8 +139,15 @@ final class PredictCommand implements Callable<Integer> {
     }
     if (shape.length != expectedRank) {
       throw new IllegalArgumentException(
-          file + ": expected rank " + expectedRank + " [N" + (spec.tokenIds() ? ",T" : ",T,D")
-              + "] for model input " + spec + ", found shape " + Arrays.toString(a.shape()));
+          file
+              + ": expected rank "
+              + expectedRank
+              + " [N"
+              + (spec.tokenIds() ? ",T" : ",T,D")
+              + "] for model input "
+              + spec
+              + ", found shape "
+              + Arrays.toString(a.shape()));
     }
     return new Tensor(data, shape);
   }

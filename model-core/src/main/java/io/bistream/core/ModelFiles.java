@@ -9,8 +9,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * Opens a model file of any supported format, detected from its content rather than its name:
- * HDF5 (Keras 1/2 {@code .h5}), zip (Keras 3 {@code .keras}) or JSON (TF.js {@code model.json}).
+ * Opens a model file of any supported format, detected from its content rather than its name: HDF5
+ * (Keras 1/2 {@code .h5}), zip (Keras 3 {@code .keras}) or JSON (TF.js {@code model.json}).
  */
 public final class ModelFiles {
 

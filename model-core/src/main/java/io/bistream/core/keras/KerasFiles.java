@@ -102,7 +102,7 @@ public final class KerasFiles {
               .asText("3");
     }
     try (HdfFile hdf = HdfFile.fromBytes(entries.get("model.weights.h5"))) {
-      return build(label, config, version, "keras-v3", new Keras3Weights(label, hdf));
+      return build(label, config, version, "keras-v3", new Keras3Weights(hdf, keras3Paths(config)));
     } catch (RuntimeException e) {
       throw corrupt(label + "!model.weights.h5", "HDF5", e);
     }
@@ -129,15 +129,25 @@ public final class KerasFiles {
         String dtype = spec.path("dtype").asText("float32");
         if (spec.has("quantization") || !dtype.equals("float32")) {
           throw new ModelFormatException(
-              label + ": weight '" + name + "' is " + dtype
+              label
+                  + ": weight '"
+                  + name
+                  + "' is "
+                  + dtype
                   + (spec.has("quantization") ? " (quantized)" : "")
                   + "; expected unquantized float32");
         }
         int size = Arrays.stream(shape).reduce(1, (a, b) -> a * b);
         if (data.remaining() < 4L * size) {
           throw new ModelFormatException(
-              label + ": weight shards end early: weight '" + name + "' needs " + 4L * size
-                  + " bytes, " + data.remaining() + " remain");
+              label
+                  + ": weight shards end early: weight '"
+                  + name
+                  + "' needs "
+                  + 4L * size
+                  + " bytes, "
+                  + data.remaining()
+                  + " remain");
         }
         float[] values = new float[size];
         data.asFloatBuffer().get(values);
@@ -174,6 +184,8 @@ public final class KerasFiles {
       return new KerasModelBuilder(label, major, store).build(topology, source);
     } catch (ModelFormatException e) {
       throw e;
+    } catch (io.jhdf.exceptions.HdfException e) {
+      throw corrupt(label, "HDF5", e); // weights are read lazily, while building
     } catch (RuntimeException e) {
       throw new ModelFormatException(label + ": malformed model config: " + e, e);
     }
@@ -194,8 +206,12 @@ public final class KerasFiles {
 
   private static ModelFormatException corrupt(String label, String kind, RuntimeException e) {
     return new ModelFormatException(
-        label + ": not a readable " + kind + " model file (corrupt or truncated?): "
-            + e.getMessage(), e);
+        label
+            + ": not a readable "
+            + kind
+            + " model file (corrupt or truncated?): "
+            + e.getMessage(),
+        e);
   }
 
   static String stringAttribute(Node node, String name) {
@@ -256,8 +272,14 @@ public final class KerasFiles {
       return JSON.readTree(text);
     } catch (JsonProcessingException e) {
       throw new ModelFormatException(
-          label + ": model config is not valid JSON (line " + e.getLocation().getLineNr()
-              + ", column " + e.getLocation().getColumnNr() + "): " + e.getOriginalMessage(), e);
+          label
+              + ": model config is not valid JSON (line "
+              + e.getLocation().getLineNr()
+              + ", column "
+              + e.getLocation().getColumnNr()
+              + "): "
+              + e.getOriginalMessage(),
+          e);
     }
   }
 
@@ -287,7 +309,11 @@ public final class KerasFiles {
         }
         if (!(d instanceof Dataset ds)) {
           throw new ModelFormatException(
-              label + ": layer '" + layer + "' lists weight '" + name
+              label
+                  + ": layer '"
+                  + layer
+                  + "' lists weight '"
+                  + name
                   + "' in weight_names but the file has no such dataset");
         }
         out.add(readDataset(name, ds));
@@ -297,18 +323,44 @@ public final class KerasFiles {
   }
 
   /**
-   * Keras 3 weights: {@code layers/<name>/.../vars/<i>} datasets without names. Variables are
-   * named here by the order Keras creates them: RNN cells kernel, recurrent_kernel, bias; Dense
-   * kernel, bias; Embedding embeddings.
+   * Keras 3 names weight groups after the snake_case class name, numbered per class in config order
+   * ({@code layers/bidirectional}, {@code layers/bidirectional_1}), not after the layer name;
+   * Sequential models skip their InputLayer (keras/src/saving/saving_lib.py).
    */
-  private record Keras3Weights(String label, HdfFile hdf) implements WeightStore {
+  private static Map<String, String> keras3Paths(JsonNode config) {
+    boolean sequential = config.path("class_name").asText().equals("Sequential");
+    Map<String, Integer> counts = new java.util.HashMap<>();
+    Map<String, String> paths = new java.util.HashMap<>();
+    for (JsonNode layer : config.path("config").path("layers")) {
+      String cls = layer.path("class_name").asText();
+      if (sequential && cls.equals("InputLayer")) {
+        continue;
+      }
+      String key =
+          cls.replaceAll("\\W+", "")
+              .replaceAll("(.)([A-Z][a-z]+)", "$1_$2")
+              .replaceAll("([a-z])([A-Z])", "$1_$2")
+              .toLowerCase(java.util.Locale.ROOT);
+      int seen = counts.merge(key, 1, Integer::sum) - 1;
+      paths.put(layer.path("config").path("name").asText(), seen == 0 ? key : key + "_" + seen);
+    }
+    return paths;
+  }
+
+  /**
+   * Keras 3 weights: {@code layers/<name>/.../vars/<i>} datasets without names. Variables are named
+   * here by the order Keras creates them: RNN cells kernel, recurrent_kernel, bias; Dense kernel,
+   * bias; Embedding embeddings.
+   */
+  private record Keras3Weights(HdfFile hdf, Map<String, String> paths) implements WeightStore {
     private static final List<String> CELL = List.of("kernel", "recurrent_kernel", "bias");
     private static final List<String> DENSE = List.of("kernel", "bias");
 
     @Override
     public List<NamedArray> layerWeights(String layer, String cls) {
       Node node = hdf.getByPath("layers");
-      if (!(node instanceof Group layers) || !(layers.getChild(layer) instanceof Group g)) {
+      String path = paths.getOrDefault(layer, layer);
+      if (!(node instanceof Group layers) || !(layers.getChild(path) instanceof Group g)) {
         return List.of();
       }
       List<NamedArray> out = new ArrayList<>();

@@ -28,8 +28,8 @@ import java.util.Set;
 import java.util.function.Predicate;
 
 /**
- * Builds a {@link Model} from a Keras model config (Keras 1, 2 and 3 layouts, and TF.js's
- * topology, which is the Keras 2 layout) and a {@link WeightStore}.
+ * Builds a {@link Model} from a Keras model config (Keras 1, 2 and 3 layouts, and TF.js's topology,
+ * which is the Keras 2 layout) and a {@link WeightStore}.
  *
  * <p>Weights are matched by name ({@code kernel}, {@code recurrent_kernel}, {@code bias}; Keras 1
  * per-gate {@code W_i}, {@code U_f}, ...), never by position, except where the format has no names
@@ -288,7 +288,8 @@ final class KerasModelBuilder {
         case "Embedding" -> embedding(cfg, name);
         case "Masking" -> new Masking(name, (float) cfg.path("mask_value").asDouble(0.0));
         case "Activation" ->
-            new ElementWise(name, cls, Activation.fromKeras(activationName(cfg, "activation"), kerasMajor));
+            new ElementWise(
+                name, cls, Activation.fromKeras(activationName(cfg, "activation"), kerasMajor));
         case "RepeatVector" -> Reshaping.repeatVector(name, cfg.path("n").asInt());
         case "Flatten" -> Reshaping.flatten(name);
         case "Reshape" -> Reshaping.reshape(name, ints(cfg.path("target_shape")));
@@ -326,7 +327,12 @@ final class KerasModelBuilder {
     Recurrent backward;
     if (backCfg != null && !backCfg.isNull()) {
       backward =
-          recurrent(text(backCfg, "class_name", ""), backCfg.path("config"), name, bw, name + "/backward");
+          recurrent(
+              text(backCfg, "class_name", ""),
+              backCfg.path("config"),
+              name,
+              bw,
+              name + "/backward");
     } else {
       Recurrent mirror = recurrent(innerCls, innerCfg, name, bw, name + "/backward");
       backward =
@@ -379,7 +385,10 @@ final class KerasModelBuilder {
           case "SimpleRNN" -> simpleRnn(layerName, w, units, act);
           default ->
               throw ModelFormatException.inLayer(
-                  file, layerName, cls, "unsupported recurrent layer; expected LSTM, GRU or SimpleRNN");
+                  file,
+                  layerName,
+                  cls,
+                  "unsupported recurrent layer; expected LSTM, GRU or SimpleRNN");
         };
     return new Recurrent(
         label,
@@ -406,7 +415,8 @@ final class KerasModelBuilder {
         b[i] = require(w, "b_" + g[i], layer, "LSTM");
       }
       int in = k[0].shape()[0];
-      return new LstmCell(in, units, act, rAct, concatColumns(k), concatColumns(u), concatColumns(b));
+      return new LstmCell(
+          in, units, act, rAct, concatColumns(k), concatColumns(u), concatColumns(b));
     }
     kernel = require(w, "kernel", layer, "LSTM");
     int in = checkKernel(kernel, units, 4, layer, "LSTM");
@@ -431,8 +441,15 @@ final class KerasModelBuilder {
         b[i] = require(w, "b_" + g[i], layer, "GRU");
       }
       return new GruCell(
-          k[0].shape()[0], units, act, rAct, false, concatColumns(k), concatColumns(u),
-          concatColumns(b), null);
+          k[0].shape()[0],
+          units,
+          act,
+          rAct,
+          false,
+          concatColumns(k),
+          concatColumns(u),
+          concatColumns(b),
+          null);
     }
     kernel = require(w, "kernel", layer, "GRU");
     int in = checkKernel(kernel, units, 3, layer, "GRU");
@@ -470,7 +487,8 @@ final class KerasModelBuilder {
     NamedArray rec = require(w, "recurrent_kernel", layer, "SimpleRNN");
     checkShape(rec, new int[] {units, units}, layer, "SimpleRNN");
     NamedArray bias = find(w, "bias");
-    float[] b = bias == null ? new float[units] : checkShape(bias, new int[] {units}, layer, "SimpleRNN");
+    float[] b =
+        bias == null ? new float[units] : checkShape(bias, new int[] {units}, layer, "SimpleRNN");
     return new SimpleRnnCell(in, units, act, kernel.data(), rec.data(), b);
   }
 
@@ -483,7 +501,9 @@ final class KerasModelBuilder {
     }
     if (kernel.shape().length != 2 || kernel.shape()[1] != units) {
       throw ModelFormatException.inLayer(
-          file, name, kind,
+          file,
+          name,
+          kind,
           "kernel shape " + Arrays.toString(kernel.shape()) + ", expected [input, " + units + "]");
     }
     NamedArray bias = find(w, "bias");
@@ -500,7 +520,10 @@ final class KerasModelBuilder {
     String cls = text(inner, "class_name", "");
     if (!cls.equals("Dense")) {
       throw ModelFormatException.inLayer(
-          file, name, "TimeDistributed", "wraps " + cls + "; only TimeDistributed(Dense) is supported");
+          file,
+          name,
+          "TimeDistributed",
+          "wraps " + cls + "; only TimeDistributed(Dense) is supported");
     }
     return dense(name, "TimeDistributed", inner.path("config"), weights(name, "TimeDistributed"));
   }
@@ -514,7 +537,8 @@ final class KerasModelBuilder {
     int inputDim = cfg.path("input_dim").asInt();
     int outputDim = cfg.path("output_dim").asInt();
     checkShape(e, new int[] {inputDim, outputDim}, name, "Embedding");
-    return new Embedding(name, inputDim, outputDim, e.data(), cfg.path("mask_zero").asBoolean(false));
+    return new Embedding(
+        name, inputDim, outputDim, e.data(), cfg.path("mask_zero").asBoolean(false));
   }
 
   // ---------------------------------------------------------------- weight helpers
@@ -556,9 +580,18 @@ final class KerasModelBuilder {
       throws ModelFormatException {
     if (kernel.shape().length != 2 || kernel.shape()[1] != gates * units) {
       throw ModelFormatException.inLayer(
-          file, layer, cls,
-          "kernel shape " + Arrays.toString(kernel.shape()) + ", expected [input, " + gates * units
-              + "] (" + gates + " gates x " + units + " units)");
+          file,
+          layer,
+          cls,
+          "kernel shape "
+              + Arrays.toString(kernel.shape())
+              + ", expected [input, "
+              + gates * units
+              + "] ("
+              + gates
+              + " gates x "
+              + units
+              + " units)");
     }
     return kernel.shape()[0];
   }
@@ -567,8 +600,14 @@ final class KerasModelBuilder {
       throws ModelFormatException {
     if (!Arrays.equals(a.shape(), expected)) {
       throw ModelFormatException.inLayer(
-          file, layer, cls,
-          "weight '" + a.name() + "' has shape " + Arrays.toString(a.shape()) + ", expected "
+          file,
+          layer,
+          cls,
+          "weight '"
+              + a.name()
+              + "' has shape "
+              + Arrays.toString(a.shape())
+              + ", expected "
               + Arrays.toString(expected));
     }
     return a.data();

@@ -5,10 +5,10 @@ import java.util.Locale;
 /**
  * Element-wise activation functions with the exact definitions Keras uses.
  *
- * <p>{@code hard_sigmoid} changed between Keras versions: Keras 2 (and TF.js) define it as
- * {@code clip(0.2x + 0.5, 0, 1)}, Keras 3 as {@code relu6(x + 3) / 6 = clip(x/6 + 0.5, 0, 1)}.
- * {@link #fromKeras(String, int)} picks the one the file's Keras major version defines. {@code
- * softmax} normalises over the last axis; every other function is element-wise.
+ * <p>{@code hard_sigmoid} changed between Keras versions: Keras 2 (and TF.js) define it as {@code
+ * clip(0.2x + 0.5, 0, 1)}, Keras 3 as {@code relu6(x + 3) / 6 = clip(x/6 + 0.5, 0, 1)}. {@link
+ * #fromKeras(String, int)} picks the one the file's Keras major version defines. {@code softmax}
+ * normalises over the last axis; every other function is element-wise.
  */
 public enum Activation {
   LINEAR("linear"),

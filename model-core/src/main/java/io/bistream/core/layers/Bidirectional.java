@@ -6,8 +6,8 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Bidirectional recurrent layer (Schuster &amp; Paliwal 1997) with the Keras {@code
- * Bidirectional} wrapper's semantics.
+ * Bidirectional recurrent layer (Schuster &amp; Paliwal 1997) with the Keras {@code Bidirectional}
+ * wrapper's semantics.
  *
  * <p>The forward layer reads x_0..x_{T-1}; the backward layer reads x_{T-1}..x_0 and its output is
  * re-reversed, so step t of both halves refers to input step t. The halves are merged by {@link
@@ -49,8 +49,8 @@ public final class Bidirectional implements Layer {
   private final MergeMode mergeMode;
 
   /**
-   * @param backward the backward layer as Keras builds it (its {@code go_backwards} is the
-   *     opposite of the forward layer's)
+   * @param backward the backward layer as Keras builds it (its {@code go_backwards} is the opposite
+   *     of the forward layer's)
    */
   public Bidirectional(String name, Recurrent forward, Recurrent backward, MergeMode mergeMode) {
     if (forward.returnSequences() != backward.returnSequences()
@@ -109,8 +109,12 @@ public final class Bidirectional implements Layer {
 
   @Override
   public String describe() {
-    return "merge_mode=" + mergeMode.name().toLowerCase(Locale.ROOT) + " forward " + forward.describe()
-        + " | backward " + backward.describe();
+    return "merge_mode="
+        + mergeMode.name().toLowerCase(Locale.ROOT)
+        + " forward "
+        + forward.describe()
+        + " | backward "
+        + backward.describe();
   }
 
   @Override

@@ -19,7 +19,9 @@ public final class Dense implements Layer {
   private final float[] bias;
   private final Activation activation;
 
-  /** @param kind the Keras class shown by inspect ({@code Dense} or {@code TimeDistributed}) */
+  /**
+   * @param kind the Keras class shown by inspect ({@code Dense} or {@code TimeDistributed})
+   */
   public Dense(
       String name,
       String kind,
@@ -64,7 +66,13 @@ public final class Dense implements Layer {
     Tensor x = inputs.get(0);
     if (x.rank() < 2 || x.dim(-1) != inputSize) {
       throw new IllegalArgumentException(
-          "layer '" + name + "' (" + kind + ") expects last dimension " + inputSize + ", found "
+          "layer '"
+              + name
+              + "' ("
+              + kind
+              + ") expects last dimension "
+              + inputSize
+              + ", found "
               + x.shapeString());
     }
     int rows = x.rows();

@@ -4,8 +4,8 @@ import io.bistream.core.tensor.Tensor;
 import java.util.List;
 
 /**
- * Token embedding: ids {@code [n, t]} to vectors {@code [n, t, outputDim]}. With {@code
- * mask_zero} id 0 is padding and masks its step, as in Keras.
+ * Token embedding: ids {@code [n, t]} to vectors {@code [n, t, outputDim]}. With {@code mask_zero}
+ * id 0 is padding and masks its step, as in Keras.
  */
 public final class Embedding implements Layer {
 
@@ -53,7 +53,9 @@ public final class Embedding implements Layer {
     }
     if (ids.rank() != 2) {
       throw new IllegalArgumentException(
-          "layer '" + name + "' (Embedding) expects token ids [batch, time], found "
+          "layer '"
+              + name
+              + "' (Embedding) expects token ids [batch, time], found "
               + ids.shapeString());
     }
     float[] in = ids.data();
@@ -64,8 +66,16 @@ public final class Embedding implements Layer {
       int id = (int) v;
       if (id != v || id < 0 || id >= inputDim) {
         throw new IllegalArgumentException(
-            "layer '" + name + "' (Embedding) expects integer ids in [0, " + inputDim
-                + "), found " + v + " at batch " + i / ids.dim(1) + ", step " + i % ids.dim(1));
+            "layer '"
+                + name
+                + "' (Embedding) expects integer ids in [0, "
+                + inputDim
+                + "), found "
+                + v
+                + " at batch "
+                + i / ids.dim(1)
+                + ", step "
+                + i % ids.dim(1));
       }
       System.arraycopy(embeddings, id * outputDim, out, i * outputDim, outputDim);
       if (outMask != null) {

@@ -1,8 +1,8 @@
 package io.bistream.core.layers;
 
 /**
- * Gated recurrent unit (Cho et al. 2014) in both Keras formulations. Gate blocks are in Keras
- * order z (update), r (reset), h (candidate).
+ * Gated recurrent unit (Cho et al. 2014) in both Keras formulations. Gate blocks are in Keras order
+ * z (update), r (reset), h (candidate).
  *
  * <pre>
  *   reset_after = true (Keras 3 / tf.keras 2 default, = PyTorch nn.GRU):
@@ -94,10 +94,10 @@ public final class GruCell extends RecurrentCell {
         int b = r * 3 * u;
         for (int j = 0; j < u; j++) {
           float z = recurrentActivation.apply(xz[b + j] + q[b + j] + recurrentBias[j]);
-          float rr =
-              recurrentActivation.apply(xz[b + u + j] + q[b + u + j] + recurrentBias[u + j]);
+          float rr = recurrentActivation.apply(xz[b + u + j] + q[b + u + j] + recurrentBias[u + j]);
           float hh =
-              activation.apply(xz[b + 2 * u + j] + rr * (q[b + 2 * u + j] + recurrentBias[2 * u + j]));
+              activation.apply(
+                  xz[b + 2 * u + j] + rr * (q[b + 2 * u + j] + recurrentBias[2 * u + j]));
           next[0][r * u + j] = z * h[r * u + j] + (1 - z) * hh;
         }
       }

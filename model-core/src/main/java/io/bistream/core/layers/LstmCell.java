@@ -15,9 +15,9 @@ import org.nd4j.linalg.factory.Nd4j;
  *   h' = o ∘ g(c')
  * </pre>
  *
- * <p>With the ND4J backend, no mask and activations libnd4j implements identically, the whole
- * chunk runs through the fused libnd4j {@code lstmLayer} op (one native call per direction);
- * otherwise through the shared loop of {@link RecurrentCell}.
+ * <p>With the ND4J backend, no mask and activations libnd4j implements identically, the whole chunk
+ * runs through the fused libnd4j {@code lstmLayer} op (one native call per direction); otherwise
+ * through the shared loop of {@link RecurrentCell}.
  */
 public final class LstmCell extends RecurrentCell {
 

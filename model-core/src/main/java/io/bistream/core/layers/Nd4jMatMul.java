@@ -8,10 +8,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * {@link MatMul} through ND4J's BLAS GEMM ({@code Nd4j.gemm}, which PERF-NOTES.md measured
- * 2.5-6.8x faster than {@code mmuli} into row-major results). Weight matrices are uploaded once
- * per instance; operand and result buffers are reused per shape, so a step of a recurrence costs
- * one GEMM call and two buffer copies.
+ * {@link MatMul} through ND4J's BLAS GEMM ({@code Nd4j.gemm}, which PERF-NOTES.md measured 2.5-6.8x
+ * faster than {@code mmuli} into row-major results). Weight matrices are uploaded once per
+ * instance; operand and result buffers are reused per shape, so a step of a recurrence costs one
+ * GEMM call and two buffer copies.
  */
 public final class Nd4jMatMul implements MatMul {
 

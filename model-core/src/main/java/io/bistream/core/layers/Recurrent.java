@@ -119,8 +119,7 @@ public final class Recurrent implements Layer {
         states[k] = s.data().clone();
       }
     }
-    float[] aligned =
-        cell.run(x.data(), n, t, states, goBackwards, mask, zeroOutputForMask, mm);
+    float[] aligned = cell.run(x.data(), n, t, states, goBackwards, mask, zeroOutputForMask, mm);
     return new Run(aligned, states, n, t);
   }
 

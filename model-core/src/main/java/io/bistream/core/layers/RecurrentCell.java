@@ -10,9 +10,8 @@ import java.util.Arrays;
  * recurrentKernel} {@code [units, gates * units]}, gate blocks side by side in Keras order.
  *
  * <p>The loop hoists the input projection out of the recurrence: {@code x · kernel + bias} for
- * every step of the chunk is one GEMM, and only {@code h · recurrentKernel} stays per step.
- * States are plain {@code float[n * units]} arrays so the streaming engine can carry them between
- * chunks.
+ * every step of the chunk is one GEMM, and only {@code h · recurrentKernel} stays per step. States
+ * are plain {@code float[n * units]} arrays so the streaming engine can carry them between chunks.
  */
 public abstract sealed class RecurrentCell permits LstmCell, GruCell, SimpleRnnCell {
 
@@ -114,8 +113,8 @@ public abstract sealed class RecurrentCell permits LstmCell, GruCell, SimpleRnnC
    * @param reverse process steps t-1 .. 0 (Keras {@code go_backwards})
    * @param mask {@code [n, t]}, false where a step is masked, or null: a masked step keeps the
    *     state and outputs zeros ({@code zeroOutputForMask}) or the previous output
-   * @return outputs {@code [n, t, units]} aligned with the input steps (step i of the result is
-   *     the output computed at input step i, whatever the direction)
+   * @return outputs {@code [n, t, units]} aligned with the input steps (step i of the result is the
+   *     output computed at input step i, whatever the direction)
    */
   public float[] run(
       float[] x,

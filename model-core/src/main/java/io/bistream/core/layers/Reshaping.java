@@ -81,13 +81,16 @@ public final class Reshaping implements Layer {
       case REPEAT -> {
         if (x.rank() != 2) {
           throw new IllegalArgumentException(
-              "layer '" + name + "' (RepeatVector) expects [batch, features], found "
+              "layer '"
+                  + name
+                  + "' (RepeatVector) expects [batch, features], found "
                   + x.shapeString());
         }
         float[] out = new float[n * repeats * perSample];
         for (int i = 0; i < n; i++) {
           for (int r = 0; r < repeats; r++) {
-            System.arraycopy(x.data(), i * perSample, out, (i * repeats + r) * perSample, perSample);
+            System.arraycopy(
+                x.data(), i * perSample, out, (i * repeats + r) * perSample, perSample);
           }
         }
         yield Output.of(new Tensor(out, new int[] {n, repeats, perSample}), null);
@@ -117,7 +120,11 @@ public final class Reshaping implements Layer {
     }
     if (size != perSample) {
       throw new IllegalArgumentException(
-          "layer '" + name + "' (Reshape) cannot reshape " + x.shapeString() + " to target "
+          "layer '"
+              + name
+              + "' (Reshape) cannot reshape "
+              + x.shapeString()
+              + " to target "
               + Arrays.toString(targetShape));
     }
     return shape;

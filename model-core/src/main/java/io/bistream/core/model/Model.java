@@ -112,14 +112,31 @@ public final class Model {
   public List<Tensor> predict(List<Tensor> values, Backend backend) {
     if (values.size() != inputs.size()) {
       throw new IllegalArgumentException(
-          "model " + source.file() + " takes " + inputs.size() + " inputs " + inputs + ", found "
+          "model "
+              + source.file()
+              + " takes "
+              + inputs.size()
+              + " inputs "
+              + inputs
+              + ", found "
               + values.size());
     }
+    Map<TensorRef, Tensor> tensors = evaluate(values, backend);
+    List<Tensor> result = new ArrayList<>();
+    for (TensorRef ref : outputs) {
+      result.add(tensors.get(ref));
+    }
+    return result;
+  }
+
+  /** Every tensor the graph computes, by reference. */
+  private Map<TensorRef, Tensor> evaluate(List<Tensor> values, Backend backend) {
     MatMul mm = backend.newMatMul();
     Map<TensorRef, Tensor> tensors = new HashMap<>();
     Map<TensorRef, boolean[]> masks = new HashMap<>();
     for (int i = 0; i < inputs.size(); i++) {
-      tensors.put(new TensorRef(inputs.get(i).name(), 0, 0), checkInput(inputs.get(i), values.get(i)));
+      tensors.put(
+          new TensorRef(inputs.get(i).name(), 0, 0), checkInput(inputs.get(i), values.get(i)));
     }
     for (Node node : nodes) {
       List<Tensor> in = new ArrayList<>();
@@ -144,11 +161,35 @@ public final class Model {
         }
       }
     }
-    List<Tensor> result = new ArrayList<>();
-    for (TensorRef ref : outputs) {
-      result.add(tensors.get(ref));
+    return tensors;
+  }
+
+  /**
+   * Output shapes of every node for a batch of one (unknown time dimensions become 2 steps): what
+   * {@code inspect} shows. Index: node position in {@link #nodes()}.
+   */
+  public List<List<int[]>> traceShapes() {
+    List<Tensor> probe = new ArrayList<>();
+    for (Input in : inputs) {
+      int[] shape = new int[in.shape().length + 1];
+      shape[0] = 1;
+      for (int i = 0; i < in.shape().length; i++) {
+        shape[i + 1] = in.shape()[i] < 0 ? 2 : in.shape()[i];
+      }
+      probe.add(Tensor.zeros(shape));
     }
-    return result;
+    List<List<int[]>> shapes = new ArrayList<>();
+    Map<TensorRef, Tensor> all = evaluate(probe, Backend.REFERENCE);
+    for (Node node : nodes) {
+      List<int[]> out = new ArrayList<>();
+      for (int k = 0;
+          all.containsKey(new TensorRef(node.layer().name(), node.nodeIndex(), k));
+          k++) {
+        out.add(all.get(new TensorRef(node.layer().name(), node.nodeIndex(), k)).shape());
+      }
+      shapes.add(out);
+    }
+    return shapes;
   }
 
   private Tensor checkInput(Input spec, Tensor x) {
@@ -158,9 +199,14 @@ public final class Model {
     }
     if (!ok) {
       throw new IllegalArgumentException(
-          "model " + source.file() + " input '" + spec.name() + "' expects [batch, "
+          "model "
+              + source.file()
+              + " input '"
+              + spec.name()
+              + "' expects [batch, "
               + Arrays.toString(spec.shape()).replace("-1", "any").replaceAll("[\\[\\]]", "")
-              + "], found " + x.shapeString());
+              + "], found "
+              + x.shapeString());
     }
     return x;
   }

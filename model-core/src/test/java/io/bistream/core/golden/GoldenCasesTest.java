@@ -17,9 +17,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Every golden case under {@code golden/<source>/cases} (see golden/FORMAT.md): the model file,
- * the inputs, and the outputs the reference framework (TF.js or PyTorch) computed. Each case runs
- * with both matrix-product backends.
+ * Every golden case under {@code golden/<source>/cases} (see golden/FORMAT.md): the model file, the
+ * inputs, and the outputs the reference framework (TF.js or PyTorch) computed. Each case runs with
+ * both matrix-product backends.
  */
 class GoldenCasesTest {
 
@@ -69,9 +69,15 @@ class GoldenCasesTest {
           // BiStream) output zeros there. Compare every other step as TF.js computed it.
           want = zeroMaskedSteps(want, inputs.get(0), expected.dim(-1));
         }
-        assertThat(outputs.get(k).shape()).as("output %d shape", k).containsExactly(expected.shape());
+        assertThat(outputs.get(k).shape())
+            .as("output %d shape", k)
+            .containsExactly(expected.shape());
         Tolerance.assertClose(
-            casePath + " output " + k + " (" + backend + ")", outputs.get(k).data(), want, rtol, atol);
+            casePath + " output " + k + " (" + backend + ")",
+            outputs.get(k).data(),
+            want,
+            rtol,
+            atol);
       }
     }
   }

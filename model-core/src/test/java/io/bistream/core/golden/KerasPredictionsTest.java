@@ -38,8 +38,16 @@ class KerasPredictionsTest {
     Path io = SharedData.keras(fixture + "_inputs_and_outputs.h5");
     try (HdfFile h = new HdfFile(io)) {
       // Root attributes name the datasets: {"inputs": ["lstm_1_input"]}, {"outputs": [...]}.
-      String inName = JSON.readTree(h.getAttribute("inputs").getData().toString()).get("inputs").get(0).asText();
-      String outName = JSON.readTree(h.getAttribute("outputs").getData().toString()).get("outputs").get(0).asText();
+      String inName =
+          JSON.readTree(h.getAttribute("inputs").getData().toString())
+              .get("inputs")
+              .get(0)
+              .asText();
+      String outName =
+          JSON.readTree(h.getAttribute("outputs").getData().toString())
+              .get("outputs")
+              .get(0)
+              .asText();
       Dataset in = (Dataset) h.getByPath("inputs/" + inName);
       Dataset expected = (Dataset) h.getByPath("predictions/" + outName);
       Tensor x = new Tensor((float[]) in.getDataFlat(), in.getDimensions());
@@ -72,7 +80,8 @@ class KerasPredictionsTest {
           x[t * 12 + j] = Float.parseFloat(cols[j]);
         }
       }
-      actual[i] = model.predict(List.of(new Tensor(x, new int[] {1, 4, 12})), backend).get(0).data()[0];
+      actual[i] =
+          model.predict(List.of(new Tensor(x, new int[] {1, 4, 12})), backend).get(0).data()[0];
     }
     Tolerance.assertClose("fullconfigs/lstm " + backend, actual, expected, 1e-5, 1e-6);
   }

@@ -8,8 +8,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The fast paths (ND4J GEMM, fused libnd4j lstmLayer) agree with the plain Java reference loop.
- * Golden agreement with the frameworks is tested in the golden package; this pins the paths to
- * each other on shapes the fixtures do not cover.
+ * Golden agreement with the frameworks is tested in the golden package; this pins the paths to each
+ * other on shapes the fixtures do not cover.
  */
 class RecurrentBackendsTest {
 
@@ -24,17 +24,39 @@ class RecurrentBackendsTest {
   static RecurrentCell cell(String kind, Activation act, Activation rec, int d, int u, Random rnd) {
     return switch (kind) {
       case "LSTM" ->
-          new LstmCell(d, u, act, rec, random(rnd, d * 4 * u, 0.5), random(rnd, u * 4 * u, 0.5),
+          new LstmCell(
+              d,
+              u,
+              act,
+              rec,
+              random(rnd, d * 4 * u, 0.5),
+              random(rnd, u * 4 * u, 0.5),
               random(rnd, 4 * u, 0.5));
       case "GRU" ->
-          new GruCell(d, u, act, rec, true, random(rnd, d * 3 * u, 0.5), random(rnd, u * 3 * u, 0.5),
-              random(rnd, 3 * u, 0.5), random(rnd, 3 * u, 0.5));
+          new GruCell(
+              d,
+              u,
+              act,
+              rec,
+              true,
+              random(rnd, d * 3 * u, 0.5),
+              random(rnd, u * 3 * u, 0.5),
+              random(rnd, 3 * u, 0.5),
+              random(rnd, 3 * u, 0.5));
       case "GRU_V1" ->
-          new GruCell(d, u, act, rec, false, random(rnd, d * 3 * u, 0.5),
-              random(rnd, u * 3 * u, 0.5), random(rnd, 3 * u, 0.5), null);
+          new GruCell(
+              d,
+              u,
+              act,
+              rec,
+              false,
+              random(rnd, d * 3 * u, 0.5),
+              random(rnd, u * 3 * u, 0.5),
+              random(rnd, 3 * u, 0.5),
+              null);
       default ->
-          new SimpleRnnCell(d, u, act, random(rnd, d * u, 0.5), random(rnd, u * u, 0.5),
-              random(rnd, u, 0.5));
+          new SimpleRnnCell(
+              d, u, act, random(rnd, d * u, 0.5), random(rnd, u * u, 0.5), random(rnd, u, 0.5));
     };
   }
 
@@ -51,7 +73,8 @@ class RecurrentBackendsTest {
     "GRU_V1, TANH, HARD_SIGMOID_KERAS2, false",
     "SIMPLE, RELU, LINEAR, true"
   })
-  void fastPathsMatchTheReferenceLoop(String kind, Activation act, Activation rec, boolean reverse) {
+  void fastPathsMatchTheReferenceLoop(
+      String kind, Activation act, Activation rec, boolean reverse) {
     Random rnd = new Random(42);
     int n = 3;
     int t = 9;
@@ -86,7 +109,9 @@ class RecurrentBackendsTest {
     for (int i = 0; i < actual.length; i++) {
       assertThat((double) actual[i])
           .as("value %d", i)
-          .isCloseTo(expected[i], org.assertj.core.data.Offset.offset(1e-5 + 1e-5 * Math.abs(expected[i])));
+          .isCloseTo(
+              expected[i],
+              org.assertj.core.data.Offset.offset(1e-5 + 1e-5 * Math.abs(expected[i])));
     }
   }
 }

@@ -1,0 +1,123 @@
+package io.bistream.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.bistream.core.npy.NpyArray;
+import io.bistream.core.npy.NpyReader;
+import io.bistream.core.npy.NpyWriter;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code predict} and {@code inspect} as a user runs them, checked against TF.js outputs. */
+class PredictCommandTest {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final Path GOLDEN = Path.of("../model-core/src/test/resources/golden/tfjs/cases");
+
+  @TempDir Path tmp;
+
+  private static Path shared(String relative) {
+    return Path.of(System.getProperty("bistream.shared.dir", "../../shared"), relative);
+  }
+
+  private static int[] ints(JsonNode a) {
+    int[] out = new int[a.size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = a.get(i).asInt();
+    }
+    return out;
+  }
+
+  private static float[] floats(JsonNode a) {
+    float[] out = new float[a.size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = (float) a.get(i).asDouble();
+    }
+    return out;
+  }
+
+  @Test
+  void predictOnAStackedBidirectionalLstmH5ReproducesTfjs() throws Exception {
+    JsonNode c = JSON.readTree(GOLDEN.resolve("conformance__tfkeras__rnn_221.json").toFile());
+    JsonNode in = c.get("inputs").get(0);
+    JsonNode out = c.get("outputs").get(0);
+    Path x = tmp.resolve("x.npy");
+    Path y = tmp.resolve("y.npy");
+    NpyWriter.write(x, NpyArray.ofFloats(ints(in.get("shape")), floats(in.get("data"))));
+    Path model = shared("conformance/keras/tfkeras/rnn_221.h5");
+
+    int code =
+        BiStreamCli.run(
+            "predict",
+            "--model",
+            model.toString(),
+            "--input",
+            x.toString(),
+            "--output",
+            y.toString());
+
+    assertThat(code).isZero();
+    NpyArray result = NpyReader.read(y);
+    assertThat(result.shape()).containsExactly(ints(out.get("shape")));
+    float[] expected = floats(out.get("data"));
+    for (int i = 0; i < expected.length; i++) {
+      assertThat((double) result.floats()[i])
+          .isCloseTo(
+              expected[i],
+              org.assertj.core.data.Offset.offset(1e-6 + 1e-5 * Math.abs(expected[i])));
+    }
+  }
+
+  @Test
+  void predictRejectsIntegerInputForAFloatModelWithAHint() throws Exception {
+    Path x = tmp.resolve("ids.npy");
+    NpyWriter.write(x, NpyArray.ofInts(new int[] {2, 3}, new int[6]));
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    PrintStream old = System.err;
+    int code;
+    try {
+      System.setErr(new PrintStream(err, true));
+      code =
+          BiStreamCli.run(
+              "predict",
+              "--model",
+              shared("conformance/keras/tfkeras/rnn_221.h5").toString(),
+              "--input",
+              x.toString(),
+              "--output",
+              tmp.resolve("y.npy").toString());
+    } finally {
+      System.setErr(old);
+    }
+    assertThat(code).isEqualTo(2);
+    assertThat(err.toString())
+        .contains("takes float32 features")
+        .contains("save X as float32")
+        .doesNotContain("Exception");
+    assertThat(Files.exists(tmp.resolve("y.npy"))).isFalse();
+  }
+
+  @Test
+  void inspectListsLayersShapesAndParameterCount() throws Exception {
+    ByteArrayOutputStream buf = new ByteArrayOutputStream();
+    PrintStream old = System.out;
+    try {
+      System.setOut(new PrintStream(buf, true));
+      BiStreamCli.run(
+          "inspect", "--model", shared("conformance/keras/tfkeras/rnn_221.h5").toString());
+    } finally {
+      System.setOut(old);
+    }
+    // 2 x (4*6*(1+6+1)) + 2 x (4*4*(12+4+1)) = 384 + 544 weights, as Keras' summary counts.
+    assertThat(buf.toString())
+        .contains("keras-h5 (version 2.2.4-tf)")
+        .contains("bidirectional_134      Bidirectional    [None,2,12]")
+        .contains("params   928");
+  }
+}

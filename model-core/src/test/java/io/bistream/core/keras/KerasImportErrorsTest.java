@@ -1,0 +1,139 @@
+package io.bistream.core.keras;
+
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.bistream.core.ModelFiles;
+import io.bistream.core.model.ModelFormatException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Broken or unsupported model files fail with a message naming file, layer and expectation. */
+class KerasImportErrorsTest {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @TempDir Path tmp;
+
+  private static Path shared(String relative) {
+    String dir = System.getProperty("bistream.shared.dir", "../../shared");
+    return Path.of(dir, "conformance/keras", relative);
+  }
+
+  private Path tfjsCopy(String model) throws Exception {
+    Path src = Path.of(getClass().getResource("/golden/tfjs/models/" + model).toURI());
+    Path dst = tmp.resolve(model);
+    Files.createDirectories(dst);
+    for (String f : new String[] {"model.json", "weights.bin"}) {
+      Files.copy(src.resolve(f), dst.resolve(f));
+    }
+    return dst.resolve("model.json");
+  }
+
+  @Test
+  void unsupportedLayerNamesFileLayerAndSupportedSet() {
+    Path file = shared("tfkeras/convlstm2d_3.h5");
+    assertThatThrownBy(() -> ModelFiles.load(file))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining(file.toString())
+        .hasMessageContaining("(ConvLSTM2D)")
+        .hasMessageContaining("supported: InputLayer, LSTM, GRU");
+  }
+
+  @Test
+  void truncatedHdf5FileIsReportedAsCorruptOrTruncated() throws Exception {
+    byte[] whole = Files.readAllBytes(shared("tfkeras/rnn_221.h5"));
+    Path cut = tmp.resolve("cut.h5");
+    Files.write(cut, Arrays.copyOf(whole, whole.length / 2));
+    assertThatThrownBy(() -> ModelFiles.load(cut))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageStartingWith(cut.toString())
+        .hasMessageContaining("corrupt or truncated");
+  }
+
+  @Test
+  void garbageAfterTheHdf5SignatureIsReportedAsCorrupt() throws Exception {
+    byte[] whole = Files.readAllBytes(shared("tfkeras/rnn_221.h5"));
+    for (int i = 8; i < 2048; i++) {
+      whole[i] = (byte) (i * 31);
+    }
+    Path bad = tmp.resolve("bad.h5");
+    Files.write(bad, whole);
+    assertThatThrownBy(() -> ModelFiles.load(bad))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageStartingWith(bad.toString());
+  }
+
+  @Test
+  void weightShapeMismatchSaysExpectedAndFound() throws Exception {
+    Path model = tfjsCopy("bilstm_concat");
+    ObjectNode root = (ObjectNode) JSON.readTree(model.toFile());
+    // Declare one kernel with a wrong width: the shard still holds the same number of values.
+    var weights = root.withArray("weightsManifest").get(0).withArray("weights");
+    var shape = (com.fasterxml.jackson.databind.node.ArrayNode) weights.get(0).get("shape");
+    int rows = shape.get(0).asInt();
+    int cols = shape.get(1).asInt();
+    shape.removeAll().add(cols).add(rows);
+    JSON.writeValue(model.toFile(), root);
+    assertThatThrownBy(() -> ModelFiles.load(model))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining(model.toString())
+        .hasMessageContaining("layer '")
+        .hasMessageContaining("expected [input, ");
+  }
+
+  @Test
+  void truncatedWeightShardSaysHowManyBytesAreMissing() throws Exception {
+    Path model = tfjsCopy("bilstm_concat");
+    Path shard = model.resolveSibling("weights.bin");
+    byte[] bytes = Files.readAllBytes(shard);
+    Files.write(shard, Arrays.copyOf(bytes, bytes.length - 8));
+    assertThatThrownBy(() -> ModelFiles.load(model))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining("weight shards end early");
+  }
+
+  @Test
+  void unsupportedOptionIsNamed() throws Exception {
+    Path model = tfjsCopy("bilstm_concat");
+    String text =
+        Files.readString(model)
+            .replace("\"merge_mode\":\"concat\"", "\"merge_mode\":\"max\"")
+            .replace("\"merge_mode\": \"concat\"", "\"merge_mode\": \"max\"");
+    Files.writeString(model, text);
+    assertThatThrownBy(() -> ModelFiles.load(model))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining("(Bidirectional)")
+        .hasMessageContaining("unsupported merge_mode 'max'");
+  }
+
+  @Test
+  void invalidJsonSaysWhere() throws Exception {
+    Path model = tfjsCopy("bilstm_concat");
+    Files.writeString(model, "{\"modelTopology\": {\"class_name\": ");
+    assertThatThrownBy(() -> ModelFiles.load(model))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining("not valid JSON (line 1");
+  }
+
+  @Test
+  void weightsOnlyFileTellsWhatToPassInstead() {
+    Path file = shared("fullconfigs/lstm/lstm_th_keras_2_weights.h5");
+    assertThatThrownBy(() -> ModelFiles.load(file))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining("weights-only")
+        .hasMessageContaining("--weights");
+  }
+
+  @Test
+  void missingFileIsNamed() {
+    Path file = tmp.resolve("nope.h5");
+    assertThatThrownBy(() -> ModelFiles.load(file))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessage(file + ": no such model file");
+  }
+}
