@@ -1,29 +1,21 @@
 package io.bistream.cli;
 
-import io.bistream.core.ModelFiles;
 import io.bistream.core.model.Model;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Mixin;
 
 /** {@code inspect}: format, layers, wiring and parameter counts of a model file. */
 @Command(name = "inspect", description = "Shows a model's format, layers, shapes and parameters.")
 final class InspectCommand implements Callable<Integer> {
 
-  @Option(names = "--model", required = true, description = "Keras .h5 / .keras, TF.js model.json")
-  Path model;
-
-  @Option(
-      names = "--weights",
-      description = "weights-only .h5 when --model is an architecture JSON")
-  Path weights;
+  @Mixin ModelOptions modelOptions;
 
   @Override
   public Integer call() throws Exception {
-    Model m = weights == null ? ModelFiles.load(model) : ModelFiles.load(model, weights);
+    Model m = modelOptions.load();
     System.out.println(describe(m));
     return 0;
   }

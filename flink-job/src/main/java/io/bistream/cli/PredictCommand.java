@@ -1,17 +1,16 @@
 package io.bistream.cli;
 
-import io.bistream.core.ModelFiles;
 import io.bistream.core.model.Model;
 import io.bistream.core.npy.NpyArray;
 import io.bistream.core.npy.NpyReader;
 import io.bistream.core.npy.NpyWriter;
 import io.bistream.core.tensor.Tensor;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code predict}: runs a model over a {@code .npy} batch of sequences. */
@@ -32,13 +31,7 @@ final class PredictCommand implements Callable<Integer> {
     stateful
   }
 
-  @Option(names = "--model", required = true, description = "Keras .h5 / .keras, TF.js model.json")
-  Path model;
-
-  @Option(
-      names = "--weights",
-      description = "weights-only .h5 when --model is an architecture JSON")
-  Path weights;
+  @Mixin ModelOptions modelOptions;
 
   @Option(names = "--input", required = true, description = "X.npy")
   Path input;
@@ -64,20 +57,18 @@ final class PredictCommand implements Callable<Integer> {
               + " needs the streaming engine, which this build does not have yet;"
               + " use --mode offline");
     }
-    Model m = weights == null ? ModelFiles.load(model) : ModelFiles.load(model, weights);
+    Model m = modelOptions.load();
     Tensor x = readInput(input, m);
-    List<Tensor> extra = new ArrayList<>();
     if (m.inputs().size() > 1) {
       throw new IllegalArgumentException(
-          model
+          modelOptions.model
               + " takes "
               + m.inputs().size()
               + " inputs "
               + m.inputs()
               + "; predict feeds only the sequence input");
     }
-    extra.add(x);
-    List<Tensor> ys = m.predict(extra, Model.Backend.ND4J);
+    List<Tensor> ys = m.predict(List.of(x), Model.Backend.ND4J);
     for (int k = 0; k < ys.size(); k++) {
       Path target = k == 0 ? output : sibling(output, "_" + k);
       Tensor y = ys.get(k);

@@ -156,7 +156,8 @@ public final class Bidirectional implements Layer {
     return new Output(out, forward.returnSequences() ? mask : null);
   }
 
-  private Tensor merge(Tensor yf, Tensor yb) {
+  /** Combines forward and backward outputs of equal leading shape by the merge mode. */
+  public Tensor merge(Tensor yf, Tensor yb) {
     float[] a = yf.data();
     float[] b = yb.data();
     if (mergeMode == MergeMode.CONCAT) {

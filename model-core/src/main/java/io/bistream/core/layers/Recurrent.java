@@ -53,6 +53,10 @@ public final class Recurrent implements Layer {
     return goBackwards;
   }
 
+  public boolean zeroOutputForMask() {
+    return zeroOutputForMask;
+  }
+
   /** The same layer with another {@code zero_output_for_mask} (Bidirectional forces it). */
   public Recurrent withZeroOutputForMask(boolean zero) {
     return new Recurrent(name, cell, returnSequences, returnState, goBackwards, zero);
