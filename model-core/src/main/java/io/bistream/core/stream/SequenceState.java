@@ -1,0 +1,98 @@
+package io.bistream.core.stream;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Everything the streaming engine keeps for one sequence, as plain arrays so a Flink keyed state
+ * can hold it: step counters, the steps a later pass still needs, and the recurrent states carried
+ * per stage. {@link #snapshot()} and {@link #restore} move it in and out of that form; a restored
+ * state continues bit-identically.
+ */
+public final class SequenceState {
+
+  long received; // steps received so far
+  long emitted; // steps whose outputs were released
+  long chunkStart; // lookahead/stateful: first step of the next chunk to compute
+  Floats pending = new Floats(); // lookahead/stateful: raw steps from the next chunk's start
+  float[][] fwd; // per stage: forward states packed (h, then c), or null when stateless
+  float[][] bwd; // per stage: backward states packed (stateful mode), or null
+  Floats bufIn = new Floats(); // exact: input rows of the first bidirectional stage
+  Floats bufMask = new Floats(); // exact: their mask (1 = keep, 0 = masked)
+  Floats bufFwd = new Floats(); // exact: that stage's forward outputs
+  float[] candidate; // last-step models: the last output before the tail layers
+  float[] firstBackward; // lookahead last-step models: the backward output at step 0
+  boolean ended;
+  boolean degraded;
+
+  SequenceState(float[][] fwd, float[][] bwd) {
+    this.fwd = fwd;
+    this.bwd = bwd;
+  }
+
+  public long receivedSteps() {
+    return received;
+  }
+
+  public long emittedSteps() {
+    return emitted;
+  }
+
+  public boolean ended() {
+    return ended;
+  }
+
+  /** The state as plain arrays; {@code arrays} may be held by reference until the next advance. */
+  public record Snapshot(long[] counters, float[][] arrays) {}
+
+  public Snapshot snapshot() {
+    List<float[]> arrays = new ArrayList<>();
+    arrays.add(pending.toArray());
+    arrays.add(bufIn.toArray());
+    arrays.add(bufMask.toArray());
+    arrays.add(bufFwd.toArray());
+    arrays.add(candidate == null ? new float[0] : candidate.clone());
+    arrays.add(firstBackward == null ? new float[0] : firstBackward.clone());
+    long presence = (candidate == null ? 0 : 1) | (firstBackward == null ? 0 : 1L << 62);
+    for (int i = 0; i < fwd.length; i++) {
+      arrays.add(fwd[i] == null ? new float[0] : fwd[i].clone());
+      arrays.add(bwd[i] == null ? new float[0] : bwd[i].clone());
+      presence |= (fwd[i] == null ? 0L : 2L << (2 * i)) | (bwd[i] == null ? 0L : 4L << (2 * i));
+    }
+    long[] counters = {
+      received, emitted, ended ? 1 : 0, degraded ? 1 : 0, fwd.length, presence, chunkStart
+    };
+    return new Snapshot(counters, arrays.toArray(new float[0][]));
+  }
+
+  /** Rebuilds a state from {@link #snapshot()} output. */
+  public static SequenceState restore(Snapshot s) {
+    long[] c = s.counters();
+    int stages = (int) c[4];
+    long presence = c[5];
+    float[][] a = s.arrays();
+    if (a.length != 6 + 2 * stages) {
+      throw new IllegalArgumentException(
+          "snapshot has " + a.length + " arrays, expected " + (6 + 2 * stages));
+    }
+    float[][] fwd = new float[stages][];
+    float[][] bwd = new float[stages][];
+    for (int i = 0; i < stages; i++) {
+      fwd[i] = (presence & (2L << (2 * i))) != 0 ? a[6 + 2 * i].clone() : null;
+      bwd[i] = (presence & (4L << (2 * i))) != 0 ? a[7 + 2 * i].clone() : null;
+    }
+    SequenceState st = new SequenceState(fwd, bwd);
+    st.received = c[0];
+    st.emitted = c[1];
+    st.ended = c[2] != 0;
+    st.degraded = c[3] != 0;
+    st.pending = new Floats(a[0].clone(), a[0].length);
+    st.bufIn = new Floats(a[1].clone(), a[1].length);
+    st.bufMask = new Floats(a[2].clone(), a[2].length);
+    st.bufFwd = new Floats(a[3].clone(), a[3].length);
+    st.candidate = (presence & 1) != 0 ? a[4].clone() : null;
+    st.firstBackward = (presence & (1L << 62)) != 0 ? a[5].clone() : null;
+    st.chunkStart = c[6];
+    return st;
+  }
+}

@@ -1,0 +1,714 @@
+package io.bistream.core.stream;
+
+import io.bistream.core.layers.Bidirectional;
+import io.bistream.core.layers.Dense;
+import io.bistream.core.layers.ElementWise;
+import io.bistream.core.layers.Embedding;
+import io.bistream.core.layers.Layer;
+import io.bistream.core.layers.Masking;
+import io.bistream.core.layers.MatMul;
+import io.bistream.core.layers.Recurrent;
+import io.bistream.core.layers.RecurrentCell;
+import io.bistream.core.model.Model;
+import io.bistream.core.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Runs a sequence model over sequences that arrive chunk by chunk (DESIGN.md §4).
+ *
+ * <ul>
+ *   <li><b>exact</b>: the causal prefix of the model (per-step layers, unidirectional recurrent
+ *       layers, the forward half of the first Bidirectional layer) runs as steps arrive, with its
+ *       states carried; the rest runs when the sequence ends. Outputs equal offline {@code
+ *       predict}. A model with no bidirectional layer emits per chunk.
+ *   <li><b>lookahead(C, R)</b> (LC-BLSTM, Zhang et al. 2016): for the chunk [s, s+c) every layer
+ *       runs over the window [s, min(end, s+C+R)); forward halves start from the state carried at
+ *       s, backward halves from zero at the window end; the c outputs are released and each forward
+ *       half carries its state after step s+c-1.
+ *   <li><b>stateful</b>: each chunk of C steps is one Keras batch of a {@code stateful=True} model:
+ *       forward and backward halves both start from where they ended on the previous chunk.
+ * </ul>
+ *
+ * <p>A model ending in a {@code return_sequences=False} layer releases one output, for step T-1,
+ * when the sequence ends. {@link #advanceAll} advances many sequences at once: windows of equal
+ * shape go through each layer and direction in one batched call.
+ */
+public final class StreamingEngine {
+
+  /** A chain element: one layer with its role in streaming. */
+  private record Stage(Layer layer, Kind kind) {}
+
+  private enum Kind {
+    PER_STEP, // Dense, Activation, Dropout, Masking, Embedding: step by step, no state
+    UNI, // unidirectional recurrent, return_sequences
+    BI, // Bidirectional, return_sequences
+    LAST_UNI, // unidirectional recurrent, last step only
+    LAST_BI, // Bidirectional, last step only
+    TAIL // per-sample layers after a last-step layer
+  }
+
+  /** New steps for one sequence: {@code count} rows of the model's input width. */
+  public record Feed(SequenceState state, float[] steps, int count, boolean end) {}
+
+  private final StreamConfig config;
+  private final Model.Backend backend;
+  private final List<Stage> stages;
+  private final int inputWidth;
+  private final int outputWidth;
+  private final int firstBidirectional; // exact mode runs everything before its backward half
+  private final int lastStepStage; // index of the last-step stage, or -1
+
+  public StreamingEngine(Model model, StreamConfig config) {
+    this(model, config, Model.Backend.ND4J);
+  }
+
+  public StreamingEngine(Model model, StreamConfig config, Model.Backend backend) {
+    this.config = config;
+    this.backend = backend;
+    this.stages = compile(model);
+    int bi = -1;
+    int last = -1;
+    for (int i = 0; i < stages.size(); i++) {
+      Kind k = stages.get(i).kind();
+      if (bi < 0 && (k == Kind.BI || k == Kind.LAST_BI)) {
+        bi = i;
+      }
+      if (k == Kind.LAST_UNI || k == Kind.LAST_BI) {
+        last = i;
+      }
+    }
+    this.firstBidirectional = bi;
+    this.lastStepStage = last;
+    Model.Input in = model.inputs().get(0);
+    this.inputWidth = in.tokenIds() ? 1 : in.shape()[in.shape().length - 1];
+    this.outputWidth = probeOutputWidth(model);
+  }
+
+  public StreamConfig config() {
+    return config;
+  }
+
+  /** Values per input step (1 for token-id models). */
+  public int inputWidth() {
+    return inputWidth;
+  }
+
+  /** Values per output row. */
+  public int outputWidth() {
+    return outputWidth;
+  }
+
+  /** True when the model releases one output per sequence, at its end. */
+  public boolean lastStepModel() {
+    return lastStepStage >= 0;
+  }
+
+  /** Input steps a sequence holds in buffers: what bounds its memory. */
+  public long bufferedSteps(SequenceState s) {
+    return s.pending.length() / inputWidth + s.bufMask.length();
+  }
+
+  public SequenceState newSequence() {
+    float[][] fwd = new float[stages.size()][];
+    float[][] bwd = new float[stages.size()][];
+    for (int i = 0; i < stages.size(); i++) {
+      RecurrentCell f = forwardCell(stages.get(i));
+      if (f != null) {
+        fwd[i] = new float[f.stateCount() * f.units()];
+      }
+      RecurrentCell b = backwardCell(stages.get(i));
+      if (b != null && config.mode() == StreamConfig.Mode.STATEFUL) {
+        bwd[i] = new float[b.stateCount() * b.units()];
+      }
+    }
+    return new SequenceState(fwd, bwd);
+  }
+
+  /** Advances one sequence; returns the outputs released, in step order. */
+  public List<Emission> advance(SequenceState state, float[] steps, int count, boolean end) {
+    return advanceAll(List.of(new Feed(state, steps, count, end))).get(0);
+  }
+
+  /**
+   * Advances many sequences of this model at once. Windows of equal shape are computed together,
+   * one batched call per layer and direction; results equal advancing each alone.
+   *
+   * @return per feed, the outputs released, in step order
+   */
+  public List<List<Emission>> advanceAll(List<Feed> feeds) {
+    List<List<Emission>> out = new ArrayList<>();
+    for (Feed f : feeds) {
+      accept(f);
+      out.add(new ArrayList<>());
+    }
+    MatMul mm = backendMatMul();
+    if (config.mode() == StreamConfig.Mode.EXACT || firstBidirectional < 0) {
+      // Unidirectional models are causal: every mode is exact and releases per chunk.
+      advanceExact(feeds, out, mm);
+    } else {
+      advanceChunked(feeds, out, mm);
+    }
+    for (int i = 0; i < feeds.size(); i++) {
+      SequenceState s = feeds.get(i).state();
+      if (feeds.get(i).end() && lastStepModel() && s.candidate != null) {
+        out.get(i).add(lastStepEmission(s, mm));
+      }
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------ feeding
+
+  private void accept(Feed f) {
+    SequenceState s = f.state();
+    if (s.ended) {
+      throw new IllegalStateException(
+          "sequence already ended after " + s.received + " steps; data after end is invalid");
+    }
+    if (f.count() < 0 || (long) f.count() * inputWidth > f.steps().length) {
+      throw new IllegalArgumentException(
+          "feed of "
+              + f.count()
+              + " steps needs "
+              + (long) f.count() * inputWidth
+              + " values (width "
+              + inputWidth
+              + "), found "
+              + f.steps().length);
+    }
+    s.received += f.count();
+    s.ended = f.end();
+    if (config.mode() == StreamConfig.Mode.EXACT
+        && firstBidirectional >= 0
+        && s.received > config.maxSequenceSteps()) {
+      throw new SequenceTooLongException(s.received, config.maxSequenceSteps());
+    }
+    if (config.mode() != StreamConfig.Mode.EXACT && firstBidirectional >= 0) {
+      s.pending.append(f.steps(), 0, f.count() * inputWidth);
+    }
+  }
+
+  // ------------------------------------------------------------------ exact
+
+  private void advanceExact(List<Feed> feeds, List<List<Emission>> out, MatMul mm) {
+    // 1. The causal prefix over the new steps, batched by chunk length.
+    Map<Integer, List<Integer>> byLength = new LinkedHashMap<>();
+    for (int i = 0; i < feeds.size(); i++) {
+      if (feeds.get(i).count() > 0) {
+        byLength.computeIfAbsent(feeds.get(i).count(), k -> new ArrayList<>()).add(i);
+      }
+    }
+    for (Map.Entry<Integer, List<Integer>> group : byLength.entrySet()) {
+      int w = group.getKey();
+      List<Integer> idx = group.getValue();
+      int n = idx.size();
+      float[] x = new float[n * w * inputWidth];
+      List<SequenceState> states = new ArrayList<>();
+      for (int r = 0; r < n; r++) {
+        Feed f = feeds.get(idx.get(r));
+        System.arraycopy(f.steps(), 0, x, r * w * inputWidth, w * inputWidth);
+        states.add(f.state());
+      }
+      int stop = firstBidirectional < 0 ? stages.size() : firstBidirectional;
+      Run run = runStages(0, stop, x, null, inputWidth, n, w, w, states, mm);
+      if (firstBidirectional < 0) {
+        release(run, idx, states, out, w);
+        continue;
+      }
+      // Forward half of the first bidirectional stage, states carried; its input buffered.
+      Stage b = stages.get(firstBidirectional);
+      Recurrent fwd = forwardLayer(b);
+      float[][] st = gather(states, firstBidirectional, fwd.cell(), true);
+      float[] y = fwd.cell().run(run.h, n, w, st, false, run.mask, fwd.zeroOutputForMask(), mm);
+      scatter(states, firstBidirectional, fwd.cell(), st, true);
+      for (int r = 0; r < n; r++) {
+        SequenceState s = states.get(r);
+        s.bufIn.append(run.h, r * w * run.width, w * run.width);
+        for (int t = 0; t < w; t++) {
+          s.bufMask.append(new float[] {run.mask == null || run.mask[r * w + t] ? 1f : 0f}, 0, 1);
+        }
+        if (b.kind() == Kind.BI) {
+          s.bufFwd.append(y, r * w * fwd.cell().units(), w * fwd.cell().units());
+        }
+      }
+    }
+    if (firstBidirectional < 0) {
+      return;
+    }
+    // 2. Sequences that ended: backward half, then the rest of the model, batched by length.
+    Map<Long, List<Integer>> byTotal = new LinkedHashMap<>();
+    for (int i = 0; i < feeds.size(); i++) {
+      SequenceState s = feeds.get(i).state();
+      if (feeds.get(i).end() && s.received > 0) {
+        byTotal.computeIfAbsent(s.received, k -> new ArrayList<>()).add(i);
+      }
+    }
+    for (Map.Entry<Long, List<Integer>> group : byTotal.entrySet()) {
+      finishExact(Math.toIntExact(group.getKey()), group.getValue(), feeds, out, mm);
+    }
+  }
+
+  private void finishExact(
+      int t, List<Integer> idx, List<Feed> feeds, List<List<Emission>> out, MatMul mm) {
+    int n = idx.size();
+    Stage b = stages.get(firstBidirectional);
+    Bidirectional bi = (Bidirectional) b.layer();
+    List<SequenceState> states = new ArrayList<>();
+    for (int i : idx) {
+      states.add(feeds.get(i).state());
+    }
+    int width = states.get(0).bufIn.length() / t;
+    float[] x = new float[n * t * width];
+    boolean[] mask = null;
+    for (int r = 0; r < n; r++) {
+      SequenceState s = states.get(r);
+      s.bufIn.copyTo(0, x, r * t * width, t * width);
+      float[] m = s.bufMask.toArray();
+      for (int k = 0; k < t; k++) {
+        if (m[k] == 0f) {
+          mask = mask == null ? allTrue(n * t) : mask;
+          mask[r * t + k] = false;
+        }
+      }
+    }
+    RecurrentCell back = bi.backward().cell();
+    float[][] zero = back.zeroStates(n);
+    float[] yb =
+        back.run(x, n, t, zero, true, mask, bi.backward().zeroOutputForMask(), mm); // aligned
+    RecurrentCell fcell = bi.forward().cell();
+    int uf = fcell.units();
+    int ub = back.units();
+    Tensor merged;
+    if (b.kind() == Kind.BI) {
+      float[] yf = new float[n * t * uf];
+      for (int r = 0; r < n; r++) {
+        states.get(r).bufFwd.copyTo(0, yf, r * t * uf, t * uf);
+      }
+      merged = bi.merge(new Tensor(yf, new int[] {n, t, uf}), new Tensor(yb, new int[] {n, t, ub}));
+    } else {
+      float[] lastF = new float[n * uf];
+      float[] firstB = new float[n * ub];
+      for (int r = 0; r < n; r++) {
+        System.arraycopy(states.get(r).fwd[firstBidirectional], 0, lastF, r * uf, uf);
+        System.arraycopy(yb, r * t * ub, firstB, r * ub, ub);
+      }
+      merged =
+          bi.merge(new Tensor(lastF, new int[] {n, uf}), new Tensor(firstB, new int[] {n, ub}));
+    }
+    for (SequenceState s : states) {
+      s.bufIn.clear();
+      s.bufMask.clear();
+      s.bufFwd.clear();
+    }
+    if (b.kind() == Kind.LAST_BI) {
+      setCandidates(states, merged.data(), merged.dim(-1));
+      return;
+    }
+    // The layers above see the whole sequence at once: fresh states, window = chunk = t.
+    Run run =
+        runStages(
+            firstBidirectional + 1,
+            stages.size(),
+            merged.data(),
+            mask,
+            merged.dim(-1),
+            n,
+            t,
+            t,
+            states,
+            mm);
+    release(run, idx, states, out, t);
+  }
+
+  // ------------------------------------------------------------------ lookahead, stateful
+
+  private void advanceChunked(List<Feed> feeds, List<List<Emission>> out, MatMul mm) {
+    boolean stateful = config.mode() == StreamConfig.Mode.STATEFUL;
+    int c = config.chunk();
+    int need = stateful ? c : c + config.lookahead();
+    while (true) {
+      // One window per sequence per round, grouped by (window length, chunk length).
+      Map<Long, List<Integer>> ready = new LinkedHashMap<>();
+      for (int i = 0; i < feeds.size(); i++) {
+        SequenceState s = feeds.get(i).state();
+        int avail = s.pending.length() / inputWidth;
+        int w;
+        if (avail >= need) {
+          w = need;
+        } else if (s.ended && avail > 0) {
+          w = avail;
+        } else {
+          continue;
+        }
+        int chunk = Math.min(c, w);
+        ready.computeIfAbsent(((long) w << 32) | chunk, k -> new ArrayList<>()).add(i);
+      }
+      if (ready.isEmpty()) {
+        return;
+      }
+      for (Map.Entry<Long, List<Integer>> group : ready.entrySet()) {
+        int w = (int) (group.getKey() >>> 32);
+        int chunk = (int) (long) group.getKey();
+        List<Integer> idx = group.getValue();
+        int n = idx.size();
+        float[] x = new float[n * w * inputWidth];
+        List<SequenceState> states = new ArrayList<>();
+        for (int r = 0; r < n; r++) {
+          SequenceState s = feeds.get(idx.get(r)).state();
+          s.pending.copyTo(0, x, r * w * inputWidth, w * inputWidth);
+          states.add(s);
+        }
+        Run run = runStages(0, stages.size(), x, null, inputWidth, n, w, chunk, states, mm);
+        for (SequenceState s : states) {
+          s.pending.dropFirst(chunk * inputWidth);
+          s.chunkStart += chunk;
+        }
+        release(run, idx, states, out, chunk);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ the chain
+
+  /** Outputs of a run: rows of the first {@code c} steps, or last-step candidates. */
+  private record Run(float[] h, boolean[] mask, int width) {}
+
+  /**
+   * Runs stages {@code [from, to)} over a window of {@code w} steps of {@code n} sequences. Forward
+   * halves start from the carried states and carry on their state after step {@code c - 1};
+   * backward halves start from zero at the window end (or, in stateful mode, from their carried
+   * state). When the window reaches a last-step stage, its output is stored as the sequences'
+   * candidate (only when {@code c == w}, the window that can be final) and the run stops.
+   */
+  private Run runStages(
+      int from,
+      int to,
+      float[] x,
+      boolean[] mask,
+      int width,
+      int n,
+      int w,
+      int c,
+      List<SequenceState> states,
+      MatMul mm) {
+    float[] h = x;
+    boolean stateful = config.mode() == StreamConfig.Mode.STATEFUL;
+    for (int i = from; i < to; i++) {
+      Stage stage = stages.get(i);
+      switch (stage.kind()) {
+        case PER_STEP -> {
+          Layer.Output o =
+              stage.layer().apply(List.of(new Tensor(h, new int[] {n, w, width})), mask, mm);
+          Tensor y = o.tensors().get(0);
+          h = y.data();
+          mask = o.mask();
+          width = y.dim(-1);
+        }
+        case UNI, BI, LAST_UNI, LAST_BI -> {
+          Recurrent fwd = forwardLayer(stage);
+          RecurrentCell fc = fwd.cell();
+          float[][] st = gather(states, i, fc, true);
+          float[] yf = runSplit(fc, h, n, w, width, c, st, mask, fwd.zeroOutputForMask(), mm);
+          // st now holds the state after step c - 1: what the stage carries on.
+          scatter(states, i, fc, st, true);
+          boolean last = stage.kind() == Kind.LAST_UNI || stage.kind() == Kind.LAST_BI;
+          Tensor yfT = new Tensor(yf, new int[] {n, w, fc.units()});
+          Tensor result = last ? lastStep(yfT, w - 1) : yfT;
+          if (stage.layer() instanceof Bidirectional bi) {
+            RecurrentCell bc = bi.backward().cell();
+            float[][] bst = stateful ? gather(states, i, bc, false) : bc.zeroStates(n);
+            float[] yb = bc.run(h, n, w, bst, true, mask, bi.backward().zeroOutputForMask(), mm);
+            if (stateful) {
+              scatter(states, i, bc, bst, false);
+            }
+            Tensor ybT = new Tensor(yb, new int[] {n, w, bc.units()});
+            Tensor ybUse = last ? lastStep(ybT, 0) : ybT;
+            if (last && config.mode() == StreamConfig.Mode.LOOKAHEAD) {
+              // The backward half's last-step output is its output at step 0, computed in the
+              // first chunk's window like every other step's output.
+              ybUse = firstBackward(states, ybUse);
+            }
+            result = bi.merge(result, ybUse);
+          }
+          if (last) {
+            if (c == w) {
+              setCandidates(states, result.data(), result.dim(-1));
+            }
+            return new Run(null, null, result.dim(-1));
+          }
+          h = result.data();
+          width = result.dim(-1);
+        }
+        case TAIL -> throw new IllegalStateException("tail layers run at the end");
+      }
+    }
+    return new Run(h, mask, width);
+  }
+
+  /**
+   * Runs a forward cell over the window: the first c steps from the carried state, whose result is
+   * kept in {@code st} as the state to carry on, then the remaining lookahead steps from a copy.
+   */
+  private static float[] runSplit(
+      RecurrentCell cell,
+      float[] h,
+      int n,
+      int w,
+      int width,
+      int c,
+      float[][] st,
+      boolean[] mask,
+      boolean zeroOut,
+      MatMul mm) {
+    if (c == w) {
+      return cell.run(h, n, w, st, false, mask, zeroOut, mm);
+    }
+    float[] y1 =
+        cell.run(
+            slice(h, n, w, width, 0, c), n, c, st, false, slice(mask, n, w, 0, c), zeroOut, mm);
+    float[][] ahead = new float[st.length][];
+    for (int k = 0; k < st.length; k++) {
+      ahead[k] = st[k].clone();
+    }
+    float[] y2 =
+        cell.run(
+            slice(h, n, w, width, c, w),
+            n,
+            w - c,
+            ahead,
+            false,
+            slice(mask, n, w, c, w),
+            zeroOut,
+            mm);
+    return concatTime(y1, c, y2, w - c, n, cell.units());
+  }
+
+  private static Tensor firstBackward(List<SequenceState> states, Tensor rows) {
+    int u = rows.dim(-1);
+    float[] out = new float[rows.data().length];
+    for (int r = 0; r < states.size(); r++) {
+      SequenceState s = states.get(r);
+      if (s.chunkStart == 0) {
+        s.firstBackward = java.util.Arrays.copyOfRange(rows.data(), r * u, (r + 1) * u);
+      }
+      System.arraycopy(s.firstBackward, 0, out, r * u, u);
+    }
+    return new Tensor(out, rows.shape());
+  }
+
+  /** Releases the first c rows of each sequence's window (per-step models). */
+  private void release(
+      Run run, List<Integer> idx, List<SequenceState> states, List<List<Emission>> out, int c) {
+    if (run.h() == null) {
+      return; // last-step model: released at the end
+    }
+    int n = idx.size();
+    int w = run.h().length / (n * run.width());
+    for (int r = 0; r < n; r++) {
+      SequenceState s = states.get(r);
+      float[] rows = new float[c * run.width()];
+      System.arraycopy(run.h(), r * w * run.width(), rows, 0, c * run.width());
+      out.get(idx.get(r)).add(new Emission(s.emitted, c, run.width(), rows, s.degraded));
+      s.emitted += c;
+    }
+  }
+
+  private Emission lastStepEmission(SequenceState s, MatMul mm) {
+    float[] h = s.candidate;
+    for (int i = lastStepStage + 1; i < stages.size(); i++) {
+      Tensor y =
+          stages
+              .get(i)
+              .layer()
+              .apply(List.of(new Tensor(h, new int[] {1, h.length})), null, mm)
+              .tensors()
+              .get(0);
+      h = y.data();
+    }
+    s.candidate = null;
+    s.emitted = s.received;
+    return new Emission(s.received - 1, 1, h.length, h, s.degraded);
+  }
+
+  private static void setCandidates(List<SequenceState> states, float[] rows, int width) {
+    for (int r = 0; r < states.size(); r++) {
+      float[] c = new float[width];
+      System.arraycopy(rows, r * width, c, 0, width);
+      states.get(r).candidate = c;
+    }
+  }
+
+  // ------------------------------------------------------------------ states
+
+  /** Gathers stage i's carried states of n sequences into {@code [stateCount][n * units]}. */
+  private static float[][] gather(
+      List<SequenceState> states, int i, RecurrentCell cell, boolean forward) {
+    int u = cell.units();
+    float[][] st = cell.zeroStates(states.size());
+    for (int r = 0; r < states.size(); r++) {
+      float[] packed = forward ? states.get(r).fwd[i] : states.get(r).bwd[i];
+      for (int k = 0; k < st.length; k++) {
+        System.arraycopy(packed, k * u, st[k], r * u, u);
+      }
+    }
+    return st;
+  }
+
+  private static void scatter(
+      List<SequenceState> states, int i, RecurrentCell cell, float[][] st, boolean forward) {
+    int u = cell.units();
+    for (int r = 0; r < states.size(); r++) {
+      float[] packed = forward ? states.get(r).fwd[i] : states.get(r).bwd[i];
+      for (int k = 0; k < st.length; k++) {
+        System.arraycopy(st[k], r * u, packed, k * u, u);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ compile
+
+  private static List<Stage> compile(Model model) {
+    String file = model.source().file();
+    if (model.inputs().size() != 1 || model.outputs().size() != 1) {
+      throw new IllegalArgumentException(
+          file
+              + ": streaming needs one input and one output; the model has "
+              + model.inputs().size()
+              + " inputs and "
+              + model.outputs().size()
+              + " outputs");
+    }
+    List<Stage> stages = new ArrayList<>();
+    Model.TensorRef previous = new Model.TensorRef(model.inputs().get(0).name(), 0, 0);
+    boolean afterLast = false;
+    for (Model.Node node : model.nodes()) {
+      Layer l = node.layer();
+      if (node.inbound().size() != 1 || !node.inbound().get(0).equals(previous)) {
+        throw new IllegalArgumentException(
+            file
+                + ": layer '"
+                + l.name()
+                + "' is not in a single chain; streaming supports"
+                + " Sequential and linear Functional models");
+      }
+      previous = new Model.TensorRef(l.name(), node.nodeIndex(), 0);
+      Kind kind;
+      if (afterLast) {
+        if (!(l instanceof Dense || l instanceof ElementWise)) {
+          throw unsupported(file, l, "only Dense and Activation may follow a last-step layer");
+        }
+        kind = Kind.TAIL;
+      } else if (l instanceof Dense
+          || l instanceof ElementWise
+          || l instanceof Masking
+          || l instanceof Embedding) {
+        kind = Kind.PER_STEP;
+      } else if (l instanceof Recurrent r) {
+        if (r.goBackwards() || r.returnState()) {
+          throw unsupported(file, l, "go_backwards and return_state layers cannot stream");
+        }
+        kind = r.returnSequences() ? Kind.UNI : Kind.LAST_UNI;
+      } else if (l instanceof Bidirectional b) {
+        if (b.forward().goBackwards()
+            || b.forward().returnState()
+            || b.mergeMode() == Bidirectional.MergeMode.NONE) {
+          throw unsupported(
+              file, l, "go_backwards, return_state and merge_mode=None cannot stream");
+        }
+        kind = b.forward().returnSequences() ? Kind.BI : Kind.LAST_BI;
+      } else {
+        throw unsupported(
+            file, l, "streaming supports recurrent, Bidirectional and per-step layers");
+      }
+      afterLast |= kind == Kind.LAST_UNI || kind == Kind.LAST_BI;
+      stages.add(new Stage(l, kind));
+    }
+    if (!previous.equals(model.outputs().get(0))) {
+      throw new IllegalArgumentException(
+          file + ": the model output " + model.outputs().get(0) + " is not the end of the chain");
+    }
+    return stages;
+  }
+
+  private static IllegalArgumentException unsupported(String file, Layer l, String why) {
+    return new IllegalArgumentException(
+        file + ": layer '" + l.name() + "' (" + l.kind() + "): " + why);
+  }
+
+  private int probeOutputWidth(Model model) {
+    List<List<int[]>> shapes = model.traceShapes();
+    int[] last = shapes.get(shapes.size() - 1).get(0);
+    return last[last.length - 1];
+  }
+
+  private static Recurrent forwardLayer(Stage s) {
+    return s.layer() instanceof Bidirectional b ? b.forward() : (Recurrent) s.layer();
+  }
+
+  private static RecurrentCell forwardCell(Stage s) {
+    return switch (s.kind()) {
+      case UNI, BI, LAST_UNI, LAST_BI -> forwardLayer(s).cell();
+      default -> null;
+    };
+  }
+
+  private static RecurrentCell backwardCell(Stage s) {
+    return s.layer() instanceof Bidirectional b ? b.backward().cell() : null;
+  }
+
+  private MatMul backendMatMul() {
+    return backend == Model.Backend.ND4J
+        ? new io.bistream.core.layers.Nd4jMatMul()
+        : new io.bistream.core.layers.JavaMatMul();
+  }
+
+  // ------------------------------------------------------------------ array helpers
+
+  private static Tensor lastStep(Tensor seq, int step) {
+    int n = seq.dim(0);
+    int t = seq.dim(1);
+    int f = seq.dim(2);
+    float[] out = new float[n * f];
+    for (int r = 0; r < n; r++) {
+      System.arraycopy(seq.data(), (r * t + step) * f, out, r * f, f);
+    }
+    return new Tensor(out, new int[] {n, f});
+  }
+
+  static float[] slice(float[] a, int n, int t, int f, int from, int to) {
+    float[] out = new float[n * (to - from) * f];
+    for (int r = 0; r < n; r++) {
+      System.arraycopy(a, (r * t + from) * f, out, r * (to - from) * f, (to - from) * f);
+    }
+    return out;
+  }
+
+  private static boolean[] slice(boolean[] m, int n, int t, int from, int to) {
+    if (m == null) {
+      return null;
+    }
+    boolean[] out = new boolean[n * (to - from)];
+    for (int r = 0; r < n; r++) {
+      System.arraycopy(m, r * t + from, out, r * (to - from), to - from);
+    }
+    return out;
+  }
+
+  private static float[] concatTime(float[] a, int ta, float[] b, int tb, int n, int f) {
+    float[] out = new float[n * (ta + tb) * f];
+    for (int r = 0; r < n; r++) {
+      System.arraycopy(a, r * ta * f, out, r * (ta + tb) * f, ta * f);
+      System.arraycopy(b, r * tb * f, out, (r * (ta + tb) + ta) * f, tb * f);
+    }
+    return out;
+  }
+
+  private static boolean[] allTrue(int size) {
+    boolean[] m = new boolean[size];
+    java.util.Arrays.fill(m, true);
+    return m;
+  }
+}

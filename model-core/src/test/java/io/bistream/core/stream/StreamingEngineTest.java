@@ -1,0 +1,219 @@
+package io.bistream.core.stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import io.bistream.core.model.Model;
+import io.bistream.core.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** Properties of the streaming engine that hold for any model (DESIGN.md §4). */
+class StreamingEngineTest {
+
+  private static final int D = 3;
+
+  private static float[] sequence(Random rnd, int t, boolean withMaskedSteps) {
+    float[] x = RandomModels.uniform(rnd, t * D, 1.0);
+    if (withMaskedSteps) {
+      for (int step = 1; step < t; step += 3) {
+        java.util.Arrays.fill(x, step * D, (step + 1) * D, 0f);
+      }
+    }
+    return x;
+  }
+
+  private static float[] offline(Model m, float[] x, int t) {
+    return m.predict(List.of(new Tensor(x.clone(), new int[] {1, t, D})), Model.Backend.ND4J)
+        .get(0)
+        .data();
+  }
+
+  private static void assertClose(float[] actual, float[] expected, String what) {
+    assertThat(actual).as(what).hasSameSizeAs(expected);
+    for (int i = 0; i < actual.length; i++) {
+      assertThat(actual[i])
+          .as("%s value %d", what, i)
+          .isCloseTo(expected[i], within((float) (1e-6 + 1e-5 * Math.abs(expected[i]))));
+    }
+  }
+
+  @ParameterizedTest(name = "seed {0}")
+  @ValueSource(longs = {1, 2, 3, 4, 5, 6, 7, 8})
+  void exactModeEqualsOfflineForEveryChunkLength(long seed) {
+    int t = 11;
+    boolean lastStep = seed % 3 == 0;
+    boolean masking = seed % 4 == 1;
+    Model m = RandomModels.chain(seed, D, lastStep, masking);
+    float[] x = sequence(new Random(seed), t, masking);
+    float[] expected = offline(m, x, t);
+    StreamingEngine engine = new StreamingEngine(m, StreamConfig.exact());
+    for (int feed = 1; feed <= t; feed++) {
+      assertClose(Streams.run(engine, x, t, feed), expected, "seed " + seed + " feed " + feed);
+    }
+  }
+
+  @ParameterizedTest(name = "seed {0}")
+  @ValueSource(longs = {11, 12, 13, 14, 15, 16})
+  void lookaheadCoveringTheWholeSequenceEqualsOffline(long seed) {
+    int t = 9;
+    Model m = RandomModels.chain(seed, D, seed % 2 == 0, seed % 3 == 0);
+    float[] x = sequence(new Random(seed), t, seed % 3 == 0);
+    float[] expected = offline(m, x, t);
+    for (int chunk : new int[] {1, 2, 4, 9}) {
+      StreamingEngine engine = new StreamingEngine(m, StreamConfig.lookahead(chunk, t));
+      for (int feed : new int[] {1, 3, t}) {
+        assertClose(Streams.run(engine, x, t, feed), expected, "C=" + chunk + " feed " + feed);
+      }
+    }
+  }
+
+  @Test
+  void lookaheadReleasesAChunkAsSoonAsItsWindowIsComplete() {
+    Model m = RandomModels.chain(21, D, false, false);
+    StreamingEngine engine = new StreamingEngine(m, StreamConfig.lookahead(4, 2));
+    SequenceState s = engine.newSequence();
+    float[] step = {0.1f, 0.2f, 0.3f};
+    List<Integer> releasedAfter = new ArrayList<>();
+    for (int i = 0; i < 10; i++) {
+      for (Emission e : engine.advance(s, step, 1, false)) {
+        releasedAfter.add(i);
+        assertThat(e.steps()).isEqualTo(4);
+      }
+    }
+    // Chunk [0,4) needs steps up to 5 (C + R - 1); chunk [4,8) needs step 9.
+    assertThat(releasedAfter).containsExactly(5, 9);
+    assertThat(engine.bufferedSteps(s)).isEqualTo(2);
+  }
+
+  @Test
+  void unidirectionalModelsReleaseEveryChunkInEveryModeAndEqualOffline() {
+    Random rnd = new Random(3);
+    io.bistream.core.layers.RecurrentCell c1 = RandomModels.cell(rnd, D);
+    io.bistream.core.layers.RecurrentCell c2 = RandomModels.cell(rnd, c1.units());
+    Model m =
+        new Model(
+            new Model.Source("uni", "generated", "-"),
+            List.of(new Model.Input("x", new int[] {-1, D}, false)),
+            List.of(
+                new Model.Node(
+                    new io.bistream.core.layers.Recurrent("r1", c1, true, false, false, false),
+                    0,
+                    List.of(new Model.TensorRef("x", 0, 0))),
+                new Model.Node(
+                    new io.bistream.core.layers.Recurrent("r2", c2, true, false, false, false),
+                    0,
+                    List.of(new Model.TensorRef("r1", 0, 0)))),
+            List.of(new Model.TensorRef("r2", 0, 0)));
+    float[] x = sequence(rnd, 7, false);
+    for (StreamConfig cfg :
+        List.of(StreamConfig.exact(), StreamConfig.lookahead(4, 3), StreamConfig.stateful(4))) {
+      StreamingEngine engine = new StreamingEngine(m, cfg);
+      SequenceState s = engine.newSequence();
+      List<Emission> out = engine.advance(s, java.util.Arrays.copyOf(x, 2 * D), 2, false);
+      assertThat(out).as(cfg.mode().name()).hasSize(1);
+      assertThat(out.get(0).steps()).isEqualTo(2);
+      assertThat(engine.bufferedSteps(s)).isZero();
+      assertClose(Streams.run(engine, x, 7, 2), offline(m, x, 7), cfg.mode().name());
+    }
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"EXACT", "LOOKAHEAD", "STATEFUL"})
+  void snapshotAfterAnyChunkRestoresAndContinuesBitIdentically(String mode) {
+    int t = 13;
+    Model m = RandomModels.chain(31, D, false, true);
+    StreamConfig cfg = new StreamConfig(StreamConfig.Mode.valueOf(mode), 3, 2, 1000, null);
+    StreamingEngine engine = new StreamingEngine(m, cfg);
+    float[] x = sequence(new Random(5), t, true);
+    float[] uninterrupted = Streams.run(engine, x, t, 2);
+    for (int cut = 1; cut < t; cut += 2) {
+      SequenceState s = engine.newSequence();
+      List<Emission> all = new ArrayList<>();
+      for (int at = 0; at < t; at += 2) {
+        if (at == cut - 1 || at == cut) {
+          s = SequenceState.restore(s.snapshot()); // as Flink would after a restart
+        }
+        int k = Math.min(2, t - at);
+        float[] piece = java.util.Arrays.copyOfRange(x, at * D, (at + k) * D);
+        all.addAll(engine.advance(s, piece, k, at + k == t));
+      }
+      assertThat(Streams.assemble(all, engine, t)).as("cut at %d", cut).isEqualTo(uninterrupted);
+    }
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"EXACT", "LOOKAHEAD", "STATEFUL"})
+  void batchedAdvanceOf64SequencesEquals64SingleAdvances(String mode) {
+    Model m = RandomModels.chain(41, D, false, false);
+    StreamConfig cfg = new StreamConfig(StreamConfig.Mode.valueOf(mode), 4, 3, 1000, null);
+    StreamingEngine engine = new StreamingEngine(m, cfg);
+    Random rnd = new Random(9);
+    int n = 64;
+    int[] lengths = new int[n];
+    float[][] xs = new float[n][];
+    for (int i = 0; i < n; i++) {
+      lengths[i] = 5 + rnd.nextInt(12);
+      xs[i] = sequence(rnd, lengths[i], false);
+    }
+    List<SequenceState> states = new ArrayList<>();
+    List<List<Emission>> batched = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      states.add(engine.newSequence());
+      batched.add(new ArrayList<>());
+    }
+    for (int at = 0; at < 16; at += 3) {
+      List<StreamingEngine.Feed> feeds = new ArrayList<>();
+      List<Integer> who = new ArrayList<>();
+      for (int i = 0; i < n; i++) {
+        if (at < lengths[i]) {
+          int k = Math.min(3, lengths[i] - at);
+          feeds.add(
+              new StreamingEngine.Feed(
+                  states.get(i),
+                  java.util.Arrays.copyOfRange(xs[i], at * D, (at + k) * D),
+                  k,
+                  at + k == lengths[i]));
+          who.add(i);
+        }
+      }
+      List<List<Emission>> out = engine.advanceAll(feeds);
+      for (int j = 0; j < who.size(); j++) {
+        batched.get(who.get(j)).addAll(out.get(j));
+      }
+    }
+    for (int i = 0; i < n; i++) {
+      float[] single = Streams.run(engine, xs[i], lengths[i], 3);
+      assertClose(Streams.assemble(batched.get(i), engine, lengths[i]), single, "sequence " + i);
+    }
+  }
+
+  @Test
+  void exactModeRejectsSequencesBeyondMaxSequenceSteps() {
+    Model m = RandomModels.chain(1, D, false, false);
+    StreamingEngine engine =
+        new StreamingEngine(
+            m, new StreamConfig(StreamConfig.Mode.EXACT, 4, 0, 5, StreamConfig.Overflow.REJECT));
+    SequenceState s = engine.newSequence();
+    engine.advance(s, new float[5 * D], 5, false);
+    assertThatThrownBy(() -> engine.advance(s, new float[D], 1, false))
+        .isInstanceOf(SequenceTooLongException.class)
+        .hasMessageContaining("6 steps, more than max-sequence-steps 5");
+  }
+
+  @Test
+  void dataAfterEndIsRefused() {
+    StreamingEngine engine =
+        new StreamingEngine(RandomModels.chain(2, D, false, false), StreamConfig.exact());
+    SequenceState s = engine.newSequence();
+    engine.advance(s, new float[D], 1, true);
+    assertThatThrownBy(() -> engine.advance(s, new float[D], 1, false))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("already ended");
+  }
+}
