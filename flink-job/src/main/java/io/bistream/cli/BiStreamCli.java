@@ -13,6 +13,7 @@ import picocli.CommandLine.Command;
       DemoCommand.class,
       PredictCommand.class,
       InspectCommand.class,
+      EvaluateCommand.class,
       BenchCommand.class
     })
 public final class BiStreamCli {

@@ -4,6 +4,9 @@ import io.bistream.core.model.Model;
 import io.bistream.core.npy.NpyArray;
 import io.bistream.core.npy.NpyReader;
 import io.bistream.core.npy.NpyWriter;
+import io.bistream.core.stream.OfflineStreaming;
+import io.bistream.core.stream.StreamConfig;
+import io.bistream.core.stream.StreamingEngine;
 import io.bistream.core.tensor.Tensor;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -23,7 +26,7 @@ import picocli.CommandLine.Option;
     })
 final class PredictCommand implements Callable<Integer> {
 
-  /** Inference modes; only offline exists until the streaming engine lands. */
+  /** Offline prediction, or one of the streaming modes (DESIGN.md §4). */
   enum Mode {
     offline,
     exact,
@@ -39,24 +42,23 @@ final class PredictCommand implements Callable<Integer> {
   @Option(names = "--output", required = true, description = "Y.npy")
   Path output;
 
-  @Option(names = "--mode", defaultValue = "offline", description = "offline (default)")
+  @Option(
+      names = "--mode",
+      defaultValue = "offline",
+      description = "offline (default), exact, lookahead or stateful")
   Mode mode;
 
-  @Option(names = "--chunk", description = "chunk length C for streaming modes")
-  Integer chunk;
+  @Option(
+      names = "--chunk",
+      defaultValue = "64",
+      description = "chunk length C: steps per arrival, and the chunk of lookahead/stateful")
+  int chunk;
 
-  @Option(names = "--lookahead", description = "lookahead R for --mode lookahead")
-  Integer lookahead;
+  @Option(names = "--lookahead", defaultValue = "0", description = "lookahead R (lookahead mode)")
+  int lookahead;
 
   @Override
   public Integer call() throws Exception {
-    if (mode != Mode.offline) {
-      throw new IllegalArgumentException(
-          "--mode "
-              + mode
-              + " needs the streaming engine, which this build does not have yet;"
-              + " use --mode offline");
-    }
     Model m = modelOptions.load();
     Tensor x = readInput(input, m);
     if (m.inputs().size() > 1) {
@@ -68,7 +70,10 @@ final class PredictCommand implements Callable<Integer> {
               + m.inputs()
               + "; predict feeds only the sequence input");
     }
-    List<Tensor> ys = m.predict(List.of(x), Model.Backend.ND4J);
+    List<Tensor> ys =
+        mode == Mode.offline
+            ? m.predict(List.of(x), Model.Backend.ND4J)
+            : List.of(OfflineStreaming.run(new StreamingEngine(m, streamConfig()), x, chunk));
     for (int k = 0; k < ys.size(); k++) {
       Path target = k == 0 ? output : sibling(output, "_" + k);
       Tensor y = ys.get(k);
@@ -83,6 +88,11 @@ final class PredictCommand implements Callable<Integer> {
               + ")");
     }
     return 0;
+  }
+
+  StreamConfig streamConfig() {
+    StreamConfig.Mode m = StreamConfig.Mode.valueOf(mode.name().toUpperCase(java.util.Locale.ROOT));
+    return new StreamConfig(m, chunk, lookahead, Long.MAX_VALUE, StreamConfig.Overflow.REJECT);
   }
 
   /** Reads X and adds the batch dimension to a single [T, D] sequence. */

@@ -120,4 +120,88 @@ class PredictCommandTest {
         .contains("bidirectional_134      Bidirectional    [None,2,12]")
         .contains("params   928");
   }
+
+  @Test
+  void predictInExactModeWritesTheOfflineOutputs() throws Exception {
+    Path model = shared("conformance/keras/tfkeras/rnn_221.h5");
+    float[] data = new float[2 * 9];
+    for (int i = 0; i < data.length; i++) {
+      data[i] = (float) Math.sin(i);
+    }
+    Path x = tmp.resolve("x.npy");
+    NpyWriter.write(x, NpyArray.ofFloats(new int[] {2, 9, 1}, data));
+    Path offline = tmp.resolve("offline.npy");
+    Path exact = tmp.resolve("exact.npy");
+    assertThat(
+            BiStreamCli.run(
+                "predict",
+                "--model",
+                model.toString(),
+                "--input",
+                x.toString(),
+                "--output",
+                offline.toString()))
+        .isZero();
+    assertThat(
+            BiStreamCli.run(
+                "predict",
+                "--model",
+                model.toString(),
+                "--input",
+                x.toString(),
+                "--output",
+                exact.toString(),
+                "--mode",
+                "exact",
+                "--chunk",
+                "2"))
+        .isZero();
+    NpyArray a = NpyReader.read(offline);
+    NpyArray b = NpyReader.read(exact);
+    assertThat(b.shape()).containsExactly(2, 9, 8);
+    for (int i = 0; i < a.floats().length; i++) {
+      assertThat((double) b.floats()[i])
+          .isCloseTo(a.floats()[i], org.assertj.core.data.Offset.offset(1e-6));
+    }
+  }
+
+  @Test
+  void evaluatePrintsDeviationPerModeAndWritesAPlot() throws Exception {
+    Path model = shared("conformance/keras/tfkeras/rnn_221.h5");
+    float[] data = new float[3 * 20];
+    for (int i = 0; i < data.length; i++) {
+      data[i] = (float) Math.cos(0.7 * i);
+    }
+    Path x = tmp.resolve("x.npy");
+    NpyWriter.write(x, NpyArray.ofFloats(new int[] {3, 20, 1}, data));
+    Path plot = tmp.resolve("eval.png");
+    ByteArrayOutputStream buf = new ByteArrayOutputStream();
+    PrintStream old = System.out;
+    try {
+      System.setOut(new PrintStream(buf, true));
+      assertThat(
+              BiStreamCli.run(
+                  "evaluate",
+                  "--model",
+                  model.toString(),
+                  "--input",
+                  x.toString(),
+                  "--chunk",
+                  "4",
+                  "--lookahead",
+                  "0,20",
+                  "--plot",
+                  plot.toString()))
+          .isZero();
+    } finally {
+      System.setOut(old);
+    }
+    String table = buf.toString();
+    assertThat(table).contains("lookahead").contains("stateful");
+    // R = 20 covers every sequence: lookahead equals offline up to float rounding.
+    String r20 =
+        table.lines().filter(l -> l.matches("lookahead\\s+20 .*")).findFirst().orElseThrow();
+    assertThat(Double.parseDouble(r20.trim().split("\\s+")[2])).isLessThan(1e-6);
+    assertThat(Files.size(plot)).isGreaterThan(1000);
+  }
 }
