@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntPredicate;
 
 /**
  * Runs a sequence model over sequences that arrive chunk by chunk (DESIGN.md §4).
@@ -145,11 +146,15 @@ public final class StreamingEngine {
       out.add(new ArrayList<>());
     }
     MatMul mm = backendMatMul();
-    if (config.mode() == StreamConfig.Mode.EXACT || firstBidirectional < 0) {
+    if (firstBidirectional < 0) {
       // Unidirectional models are causal: every mode is exact and releases per chunk.
-      advanceExact(feeds, out, mm);
+      advanceExact(feeds, out, mm, i -> true);
+    } else if (config.mode() == StreamConfig.Mode.EXACT) {
+      // Sequences that outgrew max-sequence-steps continue in lookahead mode.
+      advanceExact(feeds, out, mm, i -> !feeds.get(i).state().degraded);
+      advanceChunked(feeds, out, mm, i -> feeds.get(i).state().degraded);
     } else {
-      advanceChunked(feeds, out, mm);
+      advanceChunked(feeds, out, mm, i -> true);
     }
     for (int i = 0; i < feeds.size(); i++) {
       SequenceState s = feeds.get(i).state();
@@ -181,23 +186,50 @@ public final class StreamingEngine {
     }
     s.received += f.count();
     s.ended = f.end();
-    if (config.mode() == StreamConfig.Mode.EXACT
-        && firstBidirectional >= 0
-        && s.received > config.maxSequenceSteps()) {
-      throw new SequenceTooLongException(s.received, config.maxSequenceSteps());
+    if (firstBidirectional < 0) {
+      return; // causal: nothing buffered
     }
-    if (config.mode() != StreamConfig.Mode.EXACT && firstBidirectional >= 0) {
+    boolean exact = config.mode() == StreamConfig.Mode.EXACT;
+    boolean degrade = exact && config.overflow() == StreamConfig.Overflow.DEGRADE_TO_LOOKAHEAD;
+    if (!exact || degrade) {
+      // Raw steps for lookahead/stateful windows, or for a degraded exact sequence's replay.
       s.pending.append(f.steps(), 0, f.count() * inputWidth);
     }
+    if (exact && !s.degraded && s.received > config.maxSequenceSteps()) {
+      if (!degrade) {
+        throw new SequenceTooLongException(s.received, config.maxSequenceSteps());
+      }
+      degrade(s);
+    }
+  }
+
+  /**
+   * Restarts an exact sequence in lookahead mode from its first step: its raw steps are all still
+   * pending, the exact buffers and states are dropped. Its outputs are marked degraded.
+   */
+  private static void degrade(SequenceState s) {
+    for (float[] f : s.fwd) {
+      if (f != null) {
+        java.util.Arrays.fill(f, 0f);
+      }
+    }
+    s.bufIn.clear();
+    s.bufMask.clear();
+    s.bufFwd.clear();
+    s.candidate = null;
+    s.firstBackward = null;
+    s.chunkStart = 0;
+    s.degraded = true;
   }
 
   // ------------------------------------------------------------------ exact
 
-  private void advanceExact(List<Feed> feeds, List<List<Emission>> out, MatMul mm) {
+  private void advanceExact(
+      List<Feed> feeds, List<List<Emission>> out, MatMul mm, IntPredicate included) {
     // 1. The causal prefix over the new steps, batched by chunk length.
     Map<Integer, List<Integer>> byLength = new LinkedHashMap<>();
     for (int i = 0; i < feeds.size(); i++) {
-      if (feeds.get(i).count() > 0) {
+      if (included.test(i) && feeds.get(i).count() > 0) {
         byLength.computeIfAbsent(feeds.get(i).count(), k -> new ArrayList<>()).add(i);
       }
     }
@@ -242,7 +274,7 @@ public final class StreamingEngine {
     Map<Long, List<Integer>> byTotal = new LinkedHashMap<>();
     for (int i = 0; i < feeds.size(); i++) {
       SequenceState s = feeds.get(i).state();
-      if (feeds.get(i).end() && s.received > 0) {
+      if (included.test(i) && feeds.get(i).end() && s.received > 0) {
         byTotal.computeIfAbsent(s.received, k -> new ArrayList<>()).add(i);
       }
     }
@@ -302,6 +334,7 @@ public final class StreamingEngine {
       s.bufIn.clear();
       s.bufMask.clear();
       s.bufFwd.clear();
+      s.pending.clear();
     }
     if (b.kind() == Kind.LAST_BI) {
       setCandidates(states, merged.data(), merged.dim(-1));
@@ -325,7 +358,8 @@ public final class StreamingEngine {
 
   // ------------------------------------------------------------------ lookahead, stateful
 
-  private void advanceChunked(List<Feed> feeds, List<List<Emission>> out, MatMul mm) {
+  private void advanceChunked(
+      List<Feed> feeds, List<List<Emission>> out, MatMul mm, IntPredicate included) {
     boolean stateful = config.mode() == StreamConfig.Mode.STATEFUL;
     int c = config.chunk();
     int need = stateful ? c : c + config.lookahead();
@@ -333,6 +367,9 @@ public final class StreamingEngine {
       // One window per sequence per round, grouped by (window length, chunk length).
       Map<Long, List<Integer>> ready = new LinkedHashMap<>();
       for (int i = 0; i < feeds.size(); i++) {
+        if (!included.test(i)) {
+          continue;
+        }
         SequenceState s = feeds.get(i).state();
         int avail = s.pending.length() / inputWidth;
         int w;
@@ -426,7 +463,7 @@ public final class StreamingEngine {
             }
             Tensor ybT = new Tensor(yb, new int[] {n, w, bc.units()});
             Tensor ybUse = last ? lastStep(ybT, 0) : ybT;
-            if (last && config.mode() == StreamConfig.Mode.LOOKAHEAD) {
+            if (last && !stateful) {
               // The backward half's last-step output is its output at step 0, computed in the
               // first chunk's window like every other step's output.
               ybUse = firstBackward(states, ybUse);

@@ -207,6 +207,28 @@ class StreamingEngineTest {
   }
 
   @Test
+  void exactModeDegradesToLookaheadBeyondMaxSequenceStepsAndMarksTheOutputs() {
+    int t = 12;
+    Model m = RandomModels.chain(5, D, false, false);
+    float[] x = sequence(new Random(8), t, false);
+    StreamingEngine degrading =
+        new StreamingEngine(
+            m,
+            new StreamConfig(
+                StreamConfig.Mode.EXACT, 3, 2, 5, StreamConfig.Overflow.DEGRADE_TO_LOOKAHEAD));
+    SequenceState s = degrading.newSequence();
+    List<Emission> all = new ArrayList<>();
+    for (int at = 0; at < t; at += 2) {
+      all.addAll(
+          degrading.advance(
+              s, java.util.Arrays.copyOfRange(x, at * D, (at + 2) * D), 2, at + 2 == t));
+    }
+    assertThat(all).isNotEmpty().allMatch(Emission::degraded);
+    float[] lookahead = Streams.run(new StreamingEngine(m, StreamConfig.lookahead(3, 2)), x, t, 2);
+    assertThat(Streams.assemble(all, degrading, t)).isEqualTo(lookahead);
+  }
+
+  @Test
   void dataAfterEndIsRefused() {
     StreamingEngine engine =
         new StreamingEngine(RandomModels.chain(2, D, false, false), StreamConfig.exact());
