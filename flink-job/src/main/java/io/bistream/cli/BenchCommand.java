@@ -5,6 +5,9 @@ import io.bistream.core.layers.Bidirectional;
 import io.bistream.core.layers.LstmCell;
 import io.bistream.core.layers.Recurrent;
 import io.bistream.core.model.Model;
+import io.bistream.core.stream.OfflineStreaming;
+import io.bistream.core.stream.StreamConfig;
+import io.bistream.core.stream.StreamingEngine;
 import io.bistream.core.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -22,7 +25,9 @@ import picocli.CommandLine.Option;
  * sample-steps/s, next to the machine's SGEMM GFLOP/s measured in the same run, with the plain Java
  * reference path as the side-by-side peer. Rounds are interleaved; the median is reported.
  */
-@Command(name = "bench", description = "Offline BiLSTM throughput vs SGEMM roofline, same run.")
+@Command(
+    name = "bench",
+    description = "BiLSTM throughput: offline vs SGEMM roofline, streaming vs offline, same run.")
 final class BenchCommand implements Callable<Integer> {
 
   private static final int D = 64;
@@ -38,6 +43,9 @@ final class BenchCommand implements Callable<Integer> {
 
   @Option(names = "--rounds", defaultValue = "3", description = "timed rounds (median)")
   int rounds;
+
+  @Option(names = "--chunk", defaultValue = "64", description = "C for the streaming rows")
+  int chunk;
 
   @Override
   public Integer call() {
@@ -64,7 +72,45 @@ final class BenchCommand implements Callable<Integer> {
       row("nd4j", n, f, gflops, f / ref);
       row("reference", n, ref, gflops, 1.0);
     }
+    System.out.printf(
+        "%nstreaming, chunks of C=%d steps, all sequences advanced together, vs offline%n", chunk);
+    System.out.printf(
+        "%-16s %5s %16s %9s %12s%n", "mode", "N", "sample-steps/s", "GFLOP/s", "vs offline");
+    for (int n : batches) {
+      Tensor x = input(n, new Random(3));
+      List<StreamConfig> modes =
+          List.of(StreamConfig.exact(), StreamConfig.lookahead(chunk, chunk));
+      List<Double> offline = new ArrayList<>();
+      List<List<Double>> streamed = new ArrayList<>();
+      for (StreamConfig ignored : modes) {
+        streamed.add(new ArrayList<>());
+      }
+      for (int r = 0; r <= rounds; r++) { // round 0 warms up
+        double o = time(model, x, Model.Backend.ND4J);
+        if (r > 0) {
+          offline.add(o);
+        }
+        for (int k = 0; k < modes.size(); k++) {
+          StreamingEngine engine = new StreamingEngine(model, modes.get(k));
+          long start = System.nanoTime();
+          OfflineStreaming.run(engine, x, chunk);
+          if (r > 0) {
+            streamed.get(k).add((System.nanoTime() - start) / 1e9);
+          }
+        }
+      }
+      double off = n * (double) steps / median(offline);
+      streamRow("offline", n, off, off);
+      streamRow("exact", n, n * (double) steps / median(streamed.get(0)), off);
+      streamRow("lookahead R=" + chunk, n, n * (double) steps / median(streamed.get(1)), off);
+    }
     return 0;
+  }
+
+  private static void streamRow(String mode, int n, double stepsPerS, double offline) {
+    System.out.printf(
+        "%-16s %5d %,16.0f %9.2f %11.2fx%n",
+        mode, n, stepsPerS, stepsPerS * FLOPS_PER_STEP / 1e9, stepsPerS / offline);
   }
 
   private static void row(String engine, int n, double stepsPerS, double sgemm, double ratio) {
