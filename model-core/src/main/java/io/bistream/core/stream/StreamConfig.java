@@ -10,7 +10,8 @@ package io.bistream.core.stream;
  * @param overflow what exact mode does beyond {@code maxSequenceSteps}
  */
 public record StreamConfig(
-    Mode mode, int chunk, int lookahead, long maxSequenceSteps, Overflow overflow) {
+    Mode mode, int chunk, int lookahead, long maxSequenceSteps, Overflow overflow)
+    implements java.io.Serializable {
 
   /** The three streaming semantics. */
   public enum Mode {

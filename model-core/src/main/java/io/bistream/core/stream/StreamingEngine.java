@@ -107,6 +107,14 @@ public final class StreamingEngine {
     return lastStepStage >= 0;
   }
 
+  /** True when feeding {@code count} more steps would fail the sequence (REJECT policy). */
+  public boolean wouldReject(SequenceState s, int count) {
+    return config.mode() == StreamConfig.Mode.EXACT
+        && config.overflow() == StreamConfig.Overflow.REJECT
+        && firstBidirectional >= 0
+        && s.received + count > config.maxSequenceSteps();
+  }
+
   /** Input steps a sequence holds in buffers: what bounds its memory. */
   public long bufferedSteps(SequenceState s) {
     return s.pending.length() / inputWidth + s.bufMask.length();

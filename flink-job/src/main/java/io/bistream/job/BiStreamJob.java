@@ -1,0 +1,167 @@
+package io.bistream.job;
+
+import io.bistream.job.records.InputEvent;
+import io.bistream.job.records.OutputRecord;
+import io.bistream.job.records.ParsedRecord;
+import io.bistream.job.records.RecordParser;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Properties;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.api.connector.source.Source;
+import org.apache.flink.connector.base.DeliveryGuarantee;
+import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
+import org.apache.flink.connector.kafka.sink.KafkaSink;
+import org.apache.flink.connector.kafka.source.KafkaSource;
+import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.functions.ProcessFunction;
+import org.apache.flink.util.Collector;
+import org.apache.flink.util.OutputTag;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.ProducerRecord;
+
+/**
+ * The BiStream pipeline (DESIGN.md §6): Kafka source, parse and validate (dead letters to a side
+ * output), key by sequence id, {@link SequenceOperator}, one exactly-once Kafka sink for outputs
+ * and dead letters.
+ *
+ * <p>The constructor takes the source and sink so tests and the local mode plug in their own;
+ * {@link #build} adds the topology to an environment.
+ */
+public final class BiStreamJob {
+
+  private static final OutputTag<OutputRecord> DEAD_LETTERS =
+      new OutputTag<>("dead-letters", TypeInformation.of(OutputRecord.class));
+
+  private final Source<ParsedRecord, ?, ?> source;
+  private final Sink<OutputRecord> sink;
+  private final JobSettings settings;
+
+  public BiStreamJob(
+      Source<ParsedRecord, ?, ?> source, Sink<OutputRecord> sink, JobSettings settings) {
+    this.source = source;
+    this.sink = sink;
+    this.settings = settings;
+  }
+
+  /** Adds the pipeline to {@code env}. */
+  public void build(StreamExecutionEnvironment env) {
+    DataStream<ParsedRecord> parsed =
+        env.fromSource(source, WatermarkStrategy.noWatermarks(), "kafka-input");
+    SingleOutputStreamOperator<InputEvent> valid =
+        parsed
+            .process(new SplitDeadLetters(settings.deadLetterTopic()))
+            .returns(TypeInformation.of(InputEvent.class))
+            .name("validate");
+    DataStream<OutputRecord> outputs =
+        valid
+            .keyBy(e -> e.seq, Types.STRING)
+            .transform(
+                "bistream-sequences",
+                TypeInformation.of(OutputRecord.class),
+                new SequenceOperator(settings));
+    outputs.union(valid.getSideOutput(DEAD_LETTERS)).sinkTo(sink).name("kafka-output");
+  }
+
+  /** Routes parse failures to the dead-letter side output. */
+  static final class SplitDeadLetters extends ProcessFunction<ParsedRecord, InputEvent> {
+    private final String deadLetterTopic;
+
+    SplitDeadLetters(String deadLetterTopic) {
+      this.deadLetterTopic = deadLetterTopic;
+    }
+
+    @Override
+    public void processElement(ParsedRecord p, Context ctx, Collector<InputEvent> out) {
+      if (p.event != null) {
+        out.collect(p.event);
+      } else {
+        getRuntimeContext()
+            .getMetricGroup()
+            .addGroup("deadLetterReason", p.reason)
+            .counter("parseDeadLetters")
+            .inc();
+        ctx.output(DEAD_LETTERS, new OutputRecord(deadLetterTopic, p.deadLetterKey, p.deadLetter));
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ Kafka I/O
+
+  /** A Kafka source of parsed records, committed data only, from the earliest offsets. */
+  public static KafkaSource<ParsedRecord> kafkaSource(
+      String bootstrapServers, JobSettings settings, int inputWidth) {
+    Properties props = new Properties();
+    props.putAll(settings.kafkaProperties());
+    props.putIfAbsent("isolation.level", "read_committed");
+    RecordParser parser =
+        new RecordParser(inputWidth, settings.maxRecordBytes(), settings.maxStepsPerRecord());
+    return KafkaSource.<ParsedRecord>builder()
+        .setBootstrapServers(bootstrapServers)
+        .setTopics(settings.inputTopic())
+        .setGroupId("bistream-" + settings.inputTopic())
+        .setStartingOffsets(OffsetsInitializer.earliest())
+        .setProperties(props)
+        .setDeserializer(new Deserializer(parser))
+        .build();
+  }
+
+  /** Turns raw Kafka records into parsed records; never throws on bad input. */
+  static final class Deserializer implements KafkaRecordDeserializationSchema<ParsedRecord> {
+    private final RecordParser parser;
+
+    Deserializer(RecordParser parser) {
+      this.parser = parser;
+    }
+
+    @Override
+    public void deserialize(ConsumerRecord<byte[], byte[]> r, Collector<ParsedRecord> out) {
+      out.collect(
+          ParsedRecord.of(
+              parser.parse(r.key(), r.value(), r.topic(), r.partition(), r.offset(), r.timestamp()),
+              r.key()));
+    }
+
+    @Override
+    public TypeInformation<ParsedRecord> getProducedType() {
+      return TypeInformation.of(ParsedRecord.class);
+    }
+  }
+
+  /**
+   * An exactly-once Kafka sink: records leave in transactions committed with Flink checkpoints;
+   * consumers must read with {@code isolation.level=read_committed}.
+   *
+   * @param transactionTimeout must not exceed the broker's {@code transaction.max.timeout.ms}
+   */
+  public static KafkaSink<OutputRecord> kafkaSink(
+      String bootstrapServers,
+      Map<String, String> kafkaProperties,
+      String transactionalIdPrefix,
+      Duration transactionTimeout) {
+    Properties props = new Properties();
+    props.putAll(kafkaProperties);
+    props.putIfAbsent("transaction.timeout.ms", String.valueOf(transactionTimeout.toMillis()));
+    KafkaRecordSerializationSchema<OutputRecord> serializer =
+        (rec, context, timestamp) ->
+            new ProducerRecord<>(
+                rec.topic,
+                rec.key == null ? null : rec.key.getBytes(StandardCharsets.UTF_8),
+                rec.value.getBytes(StandardCharsets.UTF_8));
+    return KafkaSink.<OutputRecord>builder()
+        .setBootstrapServers(bootstrapServers)
+        .setKafkaProducerConfig(props)
+        .setRecordSerializer(serializer)
+        .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
+        .setTransactionalIdPrefix(transactionalIdPrefix)
+        .build();
+  }
+}

@@ -1,0 +1,86 @@
+package io.bistream.job;
+
+import io.bistream.core.stream.StreamConfig;
+import java.io.Serializable;
+import java.time.Duration;
+import java.util.Map;
+
+/**
+ * Everything the job needs besides its source and sink, validated on construction with messages
+ * that name the option.
+ *
+ * @param model model file: a local path or any Flink FileSystem URI
+ * @param stream streaming mode, chunk C, lookahead R, max-sequence-steps and overflow policy
+ * @param idleTimeout a sequence with no data for this long is ended
+ * @param reorderWindow how many steps ahead of the next expected step a record may arrive
+ * @param reorderTimeout how long a gap may stay open before the steps after it are dead letters
+ * @param batchSize most sequences advanced in one batched engine call
+ * @param batchMaxWait longest a ready chunk waits for its batch
+ * @param perChunkOutput one output record per chunk ({@code "ys"}) instead of one per step
+ * @param endedRetention how long an ended sequence's id is remembered to refuse data after end
+ */
+public record JobSettings(
+    String model,
+    StreamConfig stream,
+    String inputTopic,
+    String outputTopic,
+    String deadLetterTopic,
+    Duration idleTimeout,
+    int reorderWindow,
+    Duration reorderTimeout,
+    int batchSize,
+    Duration batchMaxWait,
+    boolean perChunkOutput,
+    Duration endedRetention,
+    int maxRecordBytes,
+    int maxStepsPerRecord,
+    Map<String, String> kafkaProperties)
+    implements Serializable {
+
+  public JobSettings {
+    require(model != null && !model.isBlank(), "--model is required");
+    require(stream != null, "a streaming mode is required");
+    require(inputTopic != null && !inputTopic.isBlank(), "--input-topic is required");
+    require(outputTopic != null && !outputTopic.isBlank(), "--output-topic is required");
+    require(deadLetterTopic != null && !deadLetterTopic.isBlank(), "--dead-letter-topic is empty");
+    require(!idleTimeout.isNegative() && !idleTimeout.isZero(), "--idle-timeout must be positive");
+    require(reorderWindow >= 0, "--reorder-window must be >= 0 steps, found " + reorderWindow);
+    require(!reorderTimeout.isNegative(), "--reorder-timeout must be >= 0");
+    require(batchSize >= 1, "--batch-size must be >= 1, found " + batchSize);
+    require(!batchMaxWait.isNegative(), "--batch-max-wait must be >= 0");
+    require(maxRecordBytes > 0, "max record bytes must be positive");
+    require(maxStepsPerRecord > 0, "max steps per record must be positive");
+    kafkaProperties = Map.copyOf(kafkaProperties);
+  }
+
+  private static void require(boolean ok, String message) {
+    if (!ok) {
+      throw new IllegalArgumentException(message);
+    }
+  }
+
+  /** Defaults for everything but the model, topics and mode. */
+  public static JobSettings of(
+      String model, StreamConfig stream, String in, String out, String dlq) {
+    return new JobSettings(
+        model,
+        stream,
+        in,
+        out,
+        dlq,
+        Duration.ofSeconds(30),
+        64,
+        Duration.ofSeconds(5),
+        64,
+        Duration.ofMillis(20),
+        false,
+        Duration.ofMinutes(10),
+        1 << 20,
+        4096,
+        Map.of());
+  }
+
+  public String modeName() {
+    return stream.mode().name().toLowerCase(java.util.Locale.ROOT);
+  }
+}

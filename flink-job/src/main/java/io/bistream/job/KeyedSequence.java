@@ -1,0 +1,32 @@
+package io.bistream.job;
+
+/**
+ * What Flink keeps per sequence id in keyed state: the streaming engine's state as plain arrays
+ * ({@link io.bistream.core.stream.SequenceState.Snapshot}), plus the job's own bookkeeping for
+ * ordering and timers. A Flink POJO: serialized with Flink's own array serializers, never Kryo.
+ */
+public class KeyedSequence {
+
+  /** Engine counters. */
+  public long[] counters;
+
+  /** Engine arrays: buffered steps and recurrent states. */
+  public float[][] arrays;
+
+  /** The next step index the engine expects (steps before it were fed). */
+  public long nextT;
+
+  /** Step count at which the sequence ends, once an end marker arrived; -1 before. */
+  public long endAt = -1;
+
+  /** Registered idle-timeout timer (processing time), or 0. */
+  public long idleTimer;
+
+  /** Registered reorder-deadline timer (processing time), or 0. */
+  public long reorderTimer;
+
+  /** Latest Kafka timestamp of a fed step, for event-to-output latency. */
+  public long lastTimestamp;
+
+  public KeyedSequence() {}
+}

@@ -1,0 +1,63 @@
+package io.bistream.job;
+
+import io.bistream.core.ModelFiles;
+import io.bistream.core.model.Model;
+import io.bistream.core.model.ModelFormatException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import org.apache.flink.core.fs.FileSystem;
+
+/**
+ * Loads each model once per JVM (one task manager), shared by all slots: a model is immutable after
+ * loading. Paths may be local files or any Flink FileSystem URI ({@code s3://}, {@code hdfs://},
+ * ...), which is copied to a local temporary file first.
+ */
+public final class ModelCache {
+
+  private static final Map<String, Model> MODELS = new ConcurrentHashMap<>();
+
+  private ModelCache() {}
+
+  public static Model get(String location) throws IOException {
+    Model cached = MODELS.get(location);
+    if (cached != null) {
+      return cached;
+    }
+    synchronized (MODELS) {
+      cached = MODELS.get(location);
+      if (cached == null) {
+        cached = ModelFiles.load(localCopy(location));
+        MODELS.put(location, cached);
+      }
+      return cached;
+    }
+  }
+
+  private static Path localCopy(String location) throws IOException {
+    URI uri = URI.create(location.replace(" ", "%20"));
+    if (uri.getScheme() == null
+        || uri.getScheme().equals("file")
+        || uri.getScheme().length() == 1) {
+      return Path.of(
+          uri.getScheme() == null || uri.getScheme().length() == 1 ? location : uri.getPath());
+    }
+    org.apache.flink.core.fs.Path remote = new org.apache.flink.core.fs.Path(uri);
+    String name = remote.getName();
+    Path local =
+        Files.createTempFile(
+            "bistream-model-", name.contains(".") ? name.substring(name.lastIndexOf('.')) : "");
+    local.toFile().deleteOnExit();
+    try (InputStream in = FileSystem.get(uri).open(remote)) {
+      Files.copy(in, local, StandardCopyOption.REPLACE_EXISTING);
+    } catch (IOException e) {
+      throw new ModelFormatException(location + ": cannot read the model: " + e.getMessage(), e);
+    }
+    return local;
+  }
+}

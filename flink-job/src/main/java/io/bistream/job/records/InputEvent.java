@@ -1,0 +1,41 @@
+package io.bistream.job.records;
+
+import java.util.Arrays;
+
+/**
+ * One parsed input record (DESIGN.md §5): {@code steps} consecutive steps of sequence {@code seq}
+ * starting at step {@code t}, and/or the end of the sequence. A Flink POJO (public fields, no-arg
+ * constructor) so no Kryo is involved; {@code values} holds {@code steps x width} floats.
+ */
+public class InputEvent {
+
+  public String seq;
+  public long t;
+  public int steps;
+  public float[] values;
+  public boolean end;
+
+  /** Kafka record timestamp (ms), for event-to-output latency. */
+  public long timestamp;
+
+  /** Where the record came from, for dead letters: topic, partition, offset. */
+  public String topic;
+
+  public int partition;
+  public long offset;
+
+  /** The original record, truncated, for dead letters raised after parsing. */
+  public String original;
+
+  public InputEvent() {}
+
+  /** Step {@code i} of this record as a row of {@code width} values. */
+  public float[] step(int i, int width) {
+    return Arrays.copyOfRange(values, i * width, (i + 1) * width);
+  }
+
+  @Override
+  public String toString() {
+    return "InputEvent{" + seq + " t=" + t + " steps=" + steps + (end ? " end" : "") + "}";
+  }
+}

@@ -1,0 +1,27 @@
+package io.bistream.job.records;
+
+/**
+ * What the Kafka source yields: a valid {@link InputEvent}, or a dead letter (JSON) with its
+ * reason. A Flink POJO.
+ */
+public class ParsedRecord {
+
+  public InputEvent event;
+  public String deadLetterKey;
+  public String deadLetter;
+  public String reason;
+
+  public ParsedRecord() {}
+
+  public static ParsedRecord of(RecordParser.Result r, byte[] key) {
+    ParsedRecord p = new ParsedRecord();
+    p.event = r.event();
+    if (r.deadLetter() != null) {
+      p.deadLetter = r.deadLetter();
+      p.reason = r.reason().code();
+      p.deadLetterKey =
+          key == null ? null : new String(key, java.nio.charset.StandardCharsets.UTF_8);
+    }
+    return p;
+  }
+}

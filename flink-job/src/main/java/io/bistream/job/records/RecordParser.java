@@ -1,0 +1,236 @@
+package io.bistream.job.records;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.json.JsonReadFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import java.io.Serializable;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Parses and validates input records (DESIGN.md §5). Valid records become an {@link InputEvent};
+ * anything else becomes a dead-letter JSON naming the reason: the caller never sees an exception.
+ *
+ * <pre>
+ * {"seq":"s-17","t":1042,"x":[0.1,0.2]}          one step
+ * {"seq":"s-17","t":1043,"xs":[[...],[...]]}     consecutive steps from t
+ * {"seq":"s-17","t":1045,"end":true}             end of sequence (may carry x/xs)
+ * </pre>
+ */
+public final class RecordParser implements Serializable {
+
+  private static final long serialVersionUID = 1L;
+  // NaN/Infinity literals parse, so they are reported as not finite rather than as bad JSON.
+  private static final ObjectMapper JSON =
+      JsonMapper.builder()
+          .enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS)
+          .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+          .build();
+
+  private final int width;
+  private final int maxRecordBytes;
+  private final int maxStepsPerRecord;
+
+  /**
+   * @param width values per step the model takes (1 for token ids)
+   */
+  public RecordParser(int width, int maxRecordBytes, int maxStepsPerRecord) {
+    this.width = width;
+    this.maxRecordBytes = maxRecordBytes;
+    this.maxStepsPerRecord = maxStepsPerRecord;
+  }
+
+  /** A parse result: exactly one of {@code event} and {@code deadLetter} is set. */
+  public record Result(InputEvent event, String deadLetter, DeadLetter.Reason reason) {}
+
+  public Result parse(byte[] key, byte[] value, String topic, int partition, long offset, long ts) {
+    String text = value == null ? "" : new String(value, StandardCharsets.UTF_8);
+    String keyText = key == null ? null : new String(key, StandardCharsets.UTF_8);
+    if (value != null && value.length > maxRecordBytes) {
+      return dead(
+          DeadLetter.Reason.OVERSIZE,
+          "record has " + value.length + " bytes, the limit is " + maxRecordBytes,
+          keyText,
+          topic,
+          partition,
+          offset,
+          text);
+    }
+    JsonNode n;
+    try {
+      n = JSON.readTree(text);
+    } catch (JsonProcessingException e) {
+      return dead(
+          DeadLetter.Reason.BAD_JSON,
+          e.getOriginalMessage(),
+          keyText,
+          topic,
+          partition,
+          offset,
+          text);
+    }
+    if (n == null || !n.isObject()) {
+      return dead(
+          DeadLetter.Reason.BAD_JSON,
+          "expected a JSON object",
+          keyText,
+          topic,
+          partition,
+          offset,
+          text);
+    }
+    JsonNode seqNode = n.get("seq");
+    String seq = seqNode != null && seqNode.isTextual() ? seqNode.asText() : keyText;
+    if (seq == null || seq.isEmpty()) {
+      return dead(
+          DeadLetter.Reason.BAD_RECORD,
+          "no sequence id: expected \"seq\" or a record key",
+          null,
+          topic,
+          partition,
+          offset,
+          text);
+    }
+    if (keyText != null && !keyText.equals(seq)) {
+      return dead(
+          DeadLetter.Reason.KEY_MISMATCH,
+          "record key '" + keyText + "' differs from \"seq\" '" + seq + "'",
+          seq,
+          topic,
+          partition,
+          offset,
+          text);
+    }
+    JsonNode tNode = n.get("t");
+    if (tNode == null || !tNode.canConvertToExactIntegral() || tNode.asLong() < 0) {
+      return dead(
+          DeadLetter.Reason.BAD_RECORD,
+          "expected \"t\" as a step index >= 0, found " + tNode,
+          seq,
+          topic,
+          partition,
+          offset,
+          text);
+    }
+    boolean end = n.path("end").asBoolean(false);
+    JsonNode x = n.get("x");
+    JsonNode xs = n.get("xs");
+    if (x != null && xs != null) {
+      return dead(
+          DeadLetter.Reason.BAD_RECORD,
+          "record has both \"x\" and \"xs\"",
+          seq,
+          topic,
+          partition,
+          offset,
+          text);
+    }
+    int steps = x != null ? 1 : xs != null ? xs.size() : 0;
+    if (xs != null && !xs.isArray()) {
+      return dead(
+          DeadLetter.Reason.BAD_RECORD,
+          "\"xs\" must be an array of steps",
+          seq,
+          topic,
+          partition,
+          offset,
+          text);
+    }
+    if (steps == 0 && !end) {
+      return dead(
+          DeadLetter.Reason.BAD_RECORD,
+          "record carries no step (x/xs) and no end",
+          seq,
+          topic,
+          partition,
+          offset,
+          text);
+    }
+    if (steps > maxStepsPerRecord) {
+      return dead(
+          DeadLetter.Reason.OVERSIZE,
+          "record has " + steps + " steps, the limit is " + maxStepsPerRecord,
+          seq,
+          topic,
+          partition,
+          offset,
+          text);
+    }
+    float[] values = new float[steps * width];
+    for (int s = 0; s < steps; s++) {
+      JsonNode row = x != null ? x : xs.get(s);
+      if (!row.isArray() || row.size() != width) {
+        return dead(
+            DeadLetter.Reason.WRONG_WIDTH,
+            "step "
+                + (tNode.asLong() + s)
+                + " has "
+                + (row.isArray() ? row.size() + " values" : row)
+                + ", the model takes "
+                + width,
+            seq,
+            topic,
+            partition,
+            offset,
+            text);
+      }
+      for (int j = 0; j < width; j++) {
+        JsonNode v = row.get(j);
+        if (!v.isNumber()) {
+          return dead(
+              DeadLetter.Reason.BAD_RECORD,
+              "step " + (tNode.asLong() + s) + " value " + j + " is not a number: " + v,
+              seq,
+              topic,
+              partition,
+              offset,
+              text);
+        }
+        float f = (float) v.asDouble();
+        if (!Float.isFinite(f)) {
+          return dead(
+              DeadLetter.Reason.NOT_FINITE,
+              "step "
+                  + (tNode.asLong() + s)
+                  + " value "
+                  + j
+                  + " is "
+                  + v
+                  + " (not finite in float32)",
+              seq,
+              topic,
+              partition,
+              offset,
+              text);
+        }
+        values[s * width + j] = f;
+      }
+    }
+    InputEvent e = new InputEvent();
+    e.seq = seq;
+    e.t = tNode.asLong();
+    e.steps = steps;
+    e.values = values;
+    e.end = end;
+    e.timestamp = ts;
+    e.topic = topic;
+    e.partition = partition;
+    e.offset = offset;
+    e.original = DeadLetter.truncate(text);
+    return new Result(e, null, null);
+  }
+
+  private static Result dead(
+      DeadLetter.Reason reason,
+      String detail,
+      String seq,
+      String topic,
+      int partition,
+      long offset,
+      String text) {
+    return new Result(
+        null, DeadLetter.json(reason, detail, seq, topic, partition, offset, text), reason);
+  }
+}

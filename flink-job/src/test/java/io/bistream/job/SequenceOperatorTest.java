@@ -1,0 +1,203 @@
+package io.bistream.job;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.bistream.core.ModelFiles;
+import io.bistream.core.model.Model;
+import io.bistream.core.stream.StreamConfig;
+import io.bistream.core.tensor.Tensor;
+import io.bistream.job.records.InputEvent;
+import io.bistream.job.records.OutputRecord;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.junit.jupiter.api.Test;
+
+/** The keyed operator with Flink's keyed test harness: outputs, ordering, timers, cleanup. */
+class SequenceOperatorTest {
+
+  static final String MODEL =
+      Path.of("../model-core/src/test/resources/golden/tfjs/models/bilstm_concat/model.json")
+          .toAbsolutePath()
+          .normalize()
+          .toString();
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final int D = 3;
+
+  private static JobSettings settings(int batchSize) {
+    return new JobSettings(
+        MODEL,
+        StreamConfig.exact(),
+        "in",
+        "out",
+        "dlq",
+        Duration.ofSeconds(30),
+        8,
+        Duration.ofSeconds(5),
+        batchSize,
+        Duration.ofMillis(10),
+        false,
+        Duration.ofMinutes(10),
+        1 << 20,
+        4096,
+        Map.of());
+  }
+
+  private static KeyedOneInputStreamOperatorTestHarness<String, InputEvent, OutputRecord> harness(
+      JobSettings s) throws Exception {
+    var h =
+        new KeyedOneInputStreamOperatorTestHarness<>(
+            new SequenceOperator(s), (InputEvent e) -> e.seq, Types.STRING);
+    h.open();
+    return h;
+  }
+
+  static InputEvent step(String seq, long t, float[] x, boolean end) {
+    InputEvent e = new InputEvent();
+    e.seq = seq;
+    e.t = t;
+    e.steps = x == null ? 0 : x.length / D;
+    e.values = x == null ? new float[0] : x;
+    e.end = end;
+    e.topic = "in";
+    e.original = "{}";
+    return e;
+  }
+
+  static float[] x(long t) {
+    return new float[] {(float) Math.sin(t), (float) Math.cos(t), 0.1f * t};
+  }
+
+  private static List<JsonNode> values(List<OutputRecord> out, String topic) throws Exception {
+    List<JsonNode> v = new ArrayList<>();
+    for (OutputRecord r : out) {
+      if (r.topic.equals(topic)) {
+        v.add(JSON.readTree(r.value));
+      }
+    }
+    return v;
+  }
+
+  @Test
+  void shouldReleaseOfflineOutputsReorderStepsDropDuplicatesAndClearStateAtEnd() throws Exception {
+    var h = harness(settings(1));
+    int t = 6;
+    // Arrival: 0, 2 (early), 1, 1 (duplicate), 3, then 4..5 with the end marker.
+    h.processElement(step("s", 0, x(0), false), 0);
+    h.processElement(step("s", 2, x(2), false), 0);
+    h.processElement(step("s", 1, x(1), false), 0);
+    h.processElement(step("s", 1, x(1), false), 0);
+    h.processElement(step("s", 3, x(3), false), 0);
+    float[] last = new float[2 * D];
+    System.arraycopy(x(4), 0, last, 0, D);
+    System.arraycopy(x(5), 0, last, D, D);
+    h.processElement(step("s", 4, last, true), 0);
+
+    List<JsonNode> out = values(h.extractOutputValues(), "out");
+    assertThat(values(h.extractOutputValues(), "dlq")).isEmpty();
+    assertThat(out).hasSize(t + 1);
+    Model model = ModelFiles.load(Path.of(MODEL));
+    float[] all = new float[t * D];
+    for (int i = 0; i < t; i++) {
+      System.arraycopy(x(i), 0, all, i * D, D);
+    }
+    float[] offline = model.predict(new Tensor(all, new int[] {1, t, D})).data();
+    int f = offline.length / t;
+    for (int i = 0; i < t; i++) {
+      JsonNode r = out.get(i);
+      assertThat(r.get("seq").asText()).isEqualTo("s");
+      assertThat(r.get("t").asLong()).isEqualTo(i);
+      assertThat(r.get("mode").asText()).isEqualTo("exact");
+      for (int j = 0; j < f; j++) {
+        assertThat(r.get("y").get(j).floatValue()).isEqualTo(offline[i * f + j]);
+      }
+    }
+    assertThat(out.get(t).toString()).isEqualTo("{\"seq\":\"s\",\"end\":true,\"steps\":6}");
+    // Only the ended-sequence tombstone (with a TTL) remains; no timer is left.
+    assertThat(h.numKeyedStateEntries()).isEqualTo(1);
+    assertThat(h.numProcessingTimeTimers()).isZero();
+    h.close();
+  }
+
+  @Test
+  void shouldDeadLetterStepsAfterAnUnfilledGapAndEndTheSequenceAtTheGap() throws Exception {
+    var h = harness(settings(1));
+    h.setProcessingTime(0);
+    h.processElement(step("g", 0, x(0), false), 0);
+    h.processElement(step("g", 1, x(1), false), 0);
+    h.processElement(step("g", 3, x(3), false), 0); // step 2 never arrives
+    h.setProcessingTime(Duration.ofSeconds(6).toMillis()); // past the 5 s reorder timeout
+
+    List<JsonNode> dlq = values(h.extractOutputValues(), "dlq");
+    assertThat(dlq).hasSize(1);
+    assertThat(dlq.get(0).get("reason").asText()).isEqualTo("gap_not_filled");
+    assertThat(dlq.get(0).get("detail").asText()).contains("step 3 waited for step 2");
+    List<JsonNode> out = values(h.extractOutputValues(), "out");
+    assertThat(out).hasSize(3);
+    assertThat(out.get(2).get("steps").asLong()).isEqualTo(2);
+    assertThat(h.numKeyedStateEntries()).isEqualTo(1);
+    assertThat(h.numProcessingTimeTimers()).isZero();
+    h.close();
+  }
+
+  @Test
+  void shouldEndAnIdleSequenceAndClearItsTimers() throws Exception {
+    var h = harness(settings(1));
+    h.setProcessingTime(0);
+    h.processElement(step("idle", 0, x(0), false), 0);
+    h.processElement(step("idle", 1, x(1), false), 0);
+    assertThat(h.numProcessingTimeTimers()).isEqualTo(1);
+    h.setProcessingTime(Duration.ofSeconds(31).toMillis());
+
+    List<JsonNode> out = values(h.extractOutputValues(), "out");
+    assertThat(out).hasSize(3);
+    assertThat(out.get(2).get("end").asBoolean()).isTrue();
+    assertThat(h.numKeyedStateEntries()).isEqualTo(1);
+    assertThat(h.numProcessingTimeTimers()).isZero();
+    h.close();
+  }
+
+  @Test
+  void shouldDeadLetterDataAfterEndAndStepsTooFarAhead() throws Exception {
+    var h = harness(settings(1));
+    h.processElement(step("a", 0, x(0), true), 0);
+    h.processElement(step("a", 1, x(1), false), 0); // after the end
+    h.processElement(step("b", 100, x(100), false), 0); // 100 ahead, window is 8
+
+    List<JsonNode> dlq = values(h.extractOutputValues(), "dlq");
+    assertThat(dlq)
+        .extracting(n -> n.get("reason").asText())
+        .containsExactly("data_after_end", "too_far_ahead");
+    h.close();
+  }
+
+  @Test
+  void shouldBatchSequencesUntilTheBatchIsFullOrItsWaitExpires() throws Exception {
+    var h = harness(settings(3));
+    h.setProcessingTime(0);
+    h.processElement(step("k1", 0, x(0), false), 0);
+    h.processElement(step("k2", 0, x(0), false), 0);
+    h.processElement(step("k1", 1, x(1), true), 0); // ready, but the batch waits
+    assertThat(values(h.extractOutputValues(), "out")).isEmpty();
+    h.setProcessingTime(20); // batch max wait (10 ms) expired: one batched call for k1 and k2
+    List<JsonNode> out = values(h.extractOutputValues(), "out");
+    assertThat(out).extracting(n -> n.get("seq").asText()).containsExactly("k1", "k1", "k1");
+    h.close();
+  }
+
+  @Test
+  void shouldFlushWaitingStepsBeforeACheckpointBarrier() throws Exception {
+    var h = harness(settings(100));
+    h.processElement(step("c", 0, x(0), true), 0);
+    assertThat(h.extractOutputValues()).isEmpty();
+    h.prepareSnapshotPreBarrier(1);
+    assertThat(values(h.extractOutputValues(), "out")).hasSize(2);
+    h.close();
+  }
+}
