@@ -14,6 +14,8 @@ import picocli.CommandLine.Command;
       PredictCommand.class,
       InspectCommand.class,
       EvaluateCommand.class,
+      io.bistream.job.BiStreamJobMain.class,
+      LocalCommand.class,
       BenchCommand.class
     })
 public final class BiStreamCli {

@@ -9,6 +9,7 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.Properties;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.functions.MapFunction;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.connector.sink2.Sink;
@@ -44,12 +45,19 @@ public final class BiStreamJob {
   private final Source<ParsedRecord, ?, ?> source;
   private final Sink<OutputRecord> sink;
   private final JobSettings settings;
+  private MapFunction<InputEvent, InputEvent> tap;
 
   public BiStreamJob(
       Source<ParsedRecord, ?, ?> source, Sink<OutputRecord> sink, JobSettings settings) {
     this.source = source;
     this.sink = sink;
     this.settings = settings;
+  }
+
+  /** Inserts a function on valid records before keying: failure injection in tests. */
+  public BiStreamJob withTap(MapFunction<InputEvent, InputEvent> tap) {
+    this.tap = tap;
+    return this;
   }
 
   /** Adds the pipeline to {@code env}. */
@@ -61,8 +69,10 @@ public final class BiStreamJob {
             .process(new SplitDeadLetters(settings.deadLetterTopic()))
             .returns(TypeInformation.of(InputEvent.class))
             .name("validate");
+    DataStream<InputEvent> events =
+        tap == null ? valid : valid.map(tap).returns(TypeInformation.of(InputEvent.class));
     DataStream<OutputRecord> outputs =
-        valid
+        events
             .keyBy(e -> e.seq, Types.STRING)
             .transform(
                 "bistream-sequences",

@@ -1,0 +1,65 @@
+package io.bistream.job;
+
+import io.bistream.core.stream.StreamingEngine;
+import io.bistream.job.records.ParsedRecord;
+import java.util.concurrent.Callable;
+import org.apache.flink.api.connector.source.Source;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+
+/**
+ * The job's main class: {@code ./bistream run ...} runs it on a local MiniCluster, and {@code flink
+ * run -c io.bistream.job.BiStreamJobMain bistream-job.jar ...} submits the same to a cluster. Only
+ * wiring: options to settings, Kafka source and sink, {@link BiStreamJob}.
+ */
+@Command(
+    name = "run",
+    mixinStandardHelpOptions = true,
+    description = "Runs the BiStream job against a real Kafka (local MiniCluster or cluster).")
+public final class BiStreamJobMain implements Callable<Integer> {
+
+  @Mixin JobOptions options;
+
+  public static void main(String[] args) {
+    System.exit(new CommandLine(new BiStreamJobMain()).execute(args));
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    StreamExecutionEnvironment env = options.environment();
+    build(options, env);
+    env.execute("bistream " + options.inputTopic + " -> " + options.outputTopic);
+    return 0;
+  }
+
+  /** Adds the job for {@code o} to {@code env}; validates the model on the client first. */
+  public static JobSettings build(JobOptions o, StreamExecutionEnvironment env) throws Exception {
+    return build(o, env, null);
+  }
+
+  /** As {@link #build(JobOptions, StreamExecutionEnvironment)} with a tap (tests). */
+  public static JobSettings build(
+      JobOptions o,
+      StreamExecutionEnvironment env,
+      org.apache.flink.api.common.functions.MapFunction<
+              io.bistream.job.records.InputEvent, io.bistream.job.records.InputEvent>
+          tap)
+      throws Exception {
+    JobSettings s = o.settings();
+    int width = new StreamingEngine(ModelCache.get(s.model()), s.stream()).inputWidth();
+    Source<ParsedRecord, ?, ?> source = BiStreamJob.kafkaSource(o.bootstrapServers, s, width);
+    new BiStreamJob(
+            source,
+            BiStreamJob.kafkaSink(
+                o.bootstrapServers,
+                s.kafkaProperties(),
+                "bistream-" + s.inputTopic() + "-" + s.outputTopic(),
+                o.transactionTimeout),
+            s)
+        .withTap(tap)
+        .build(env);
+    return s;
+  }
+}

@@ -1,0 +1,179 @@
+package io.bistream.job.local;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.UUID;
+import java.util.stream.Stream;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.common.test.KafkaClusterTestKit;
+import org.apache.kafka.common.test.TestKitNodes;
+
+/**
+ * A real, in-JVM, single-node KRaft Kafka broker (Kafka's own {@code KafkaClusterTestKit}) on
+ * loopback, for {@code demo}, {@code local} and the integration tests. No Docker.
+ *
+ * <p>Configured for one node (replication factors 1) and for Flink's exactly-once sink: {@code
+ * transaction.max.timeout.ms} is one hour, above the sink's transaction timeout.
+ */
+public final class EmbeddedKafka implements AutoCloseable {
+
+  private final KafkaClusterTestKit cluster;
+  private final Path baseDir;
+
+  private EmbeddedKafka(KafkaClusterTestKit cluster, Path baseDir) {
+    this.cluster = cluster;
+    this.baseDir = baseDir;
+  }
+
+  /** Starts a combined broker + controller; returns when the broker accepts clients. */
+  public static EmbeddedKafka start() {
+    Path dir = null;
+    try {
+      dir = Files.createTempDirectory("bistream-kafka");
+      TestKitNodes nodes =
+          new TestKitNodes.Builder()
+              .setCombined(true)
+              .setNumBrokerNodes(1)
+              .setNumControllerNodes(1)
+              .setBaseDirectory(dir)
+              .build();
+      KafkaClusterTestKit cluster =
+          new KafkaClusterTestKit.Builder(nodes)
+              .setConfigProp("offsets.topic.replication.factor", "1")
+              .setConfigProp("offsets.topic.num.partitions", "4")
+              .setConfigProp("transaction.state.log.replication.factor", "1")
+              .setConfigProp("transaction.state.log.min.isr", "1")
+              .setConfigProp("transaction.state.log.num.partitions", "4")
+              .setConfigProp("transaction.max.timeout.ms", "3600000")
+              .setConfigProp("group.initial.rebalance.delay.ms", "0")
+              .setConfigProp("auto.create.topics.enable", "false")
+              .setDeleteOnClose(true)
+              .build();
+      cluster.format();
+      cluster.startup();
+      cluster.waitForReadyBrokers();
+      return new EmbeddedKafka(cluster, dir);
+    } catch (Exception e) {
+      deleteQuietly(dir);
+      throw new IllegalStateException(
+          "could not start the embedded Kafka broker: "
+              + e
+              + "; check free disk in the temp directory and that loopback ports can be opened",
+          e);
+    }
+  }
+
+  public String bootstrapServers() {
+    return cluster.bootstrapServers();
+  }
+
+  /** Creates topics and waits until they exist. */
+  public void createTopics(int partitions, String... names) throws Exception {
+    try (Admin admin = Admin.create(clientProps())) {
+      List<NewTopic> topics = new ArrayList<>();
+      for (String n : names) {
+        topics.add(new NewTopic(n, partitions, (short) 1));
+      }
+      admin.createTopics(topics).all().get();
+    }
+  }
+
+  /** Produces key/value pairs in order (idempotent producer, acks=all) and flushes. */
+  public void produce(String topic, List<Map.Entry<String, String>> keyValues) throws Exception {
+    Properties p = clientProps();
+    p.put("key.serializer", StringSerializer.class.getName());
+    p.put("value.serializer", StringSerializer.class.getName());
+    p.put("acks", "all");
+    p.put("enable.idempotence", "true");
+    p.put("linger.ms", "5");
+    try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
+      for (Map.Entry<String, String> kv : keyValues) {
+        producer.send(new ProducerRecord<>(topic, kv.getKey(), kv.getValue()));
+      }
+      producer.flush();
+    }
+  }
+
+  /**
+   * Reads a topic from the beginning with {@code isolation.level=read_committed}: all records up to
+   * the end offsets (last stable offsets) seen when the call starts, in partition and offset order.
+   * Gives up waiting after {@code timeout}.
+   */
+  public List<ConsumerRecord<String, String>> readCommitted(String topic, Duration timeout) {
+    Properties p = clientProps();
+    p.put("key.deserializer", StringDeserializer.class.getName());
+    p.put("value.deserializer", StringDeserializer.class.getName());
+    p.put("isolation.level", "read_committed");
+    p.put("enable.auto.commit", "false");
+    p.put("group.id", "bistream-reader-" + UUID.randomUUID());
+    List<ConsumerRecord<String, String>> out = new ArrayList<>();
+    try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(p)) {
+      List<TopicPartition> partitions =
+          consumer.partitionsFor(topic, timeout).stream()
+              .map(i -> new TopicPartition(topic, i.partition()))
+              .toList();
+      consumer.assign(partitions);
+      consumer.seekToBeginning(partitions);
+      Map<TopicPartition, Long> end = consumer.endOffsets(partitions, timeout);
+      long deadline = System.nanoTime() + timeout.toNanos();
+      while (System.nanoTime() < deadline && !reached(consumer, end)) {
+        ConsumerRecords<String, String> batch = consumer.poll(Duration.ofMillis(200));
+        batch.forEach(out::add);
+      }
+    }
+    out.sort(
+        Comparator.<ConsumerRecord<String, String>>comparingInt(ConsumerRecord::partition)
+            .thenComparingLong(ConsumerRecord::offset));
+    return out;
+  }
+
+  private static boolean reached(KafkaConsumer<?, ?> consumer, Map<TopicPartition, Long> end) {
+    for (Map.Entry<TopicPartition, Long> e : end.entrySet()) {
+      if (consumer.position(e.getKey()) < e.getValue()) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private Properties clientProps() {
+    Properties p = new Properties();
+    p.put("bootstrap.servers", bootstrapServers());
+    return p;
+  }
+
+  @Override
+  public void close() throws Exception {
+    try {
+      cluster.close();
+    } finally {
+      deleteQuietly(baseDir);
+    }
+  }
+
+  private static void deleteQuietly(Path dir) {
+    if (dir == null || !Files.exists(dir)) {
+      return;
+    }
+    try (Stream<Path> files = Files.walk(dir)) {
+      files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+    } catch (Exception e) {
+      // best effort: a temp directory
+    }
+  }
+}

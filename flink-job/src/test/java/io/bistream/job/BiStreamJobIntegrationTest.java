@@ -1,0 +1,262 @@
+package io.bistream.job;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.bistream.core.ModelFiles;
+import io.bistream.core.model.Model;
+import io.bistream.core.stream.OfflineStreaming;
+import io.bistream.core.stream.StreamingEngine;
+import io.bistream.core.tensor.Tensor;
+import io.bistream.job.local.EmbeddedKafka;
+import io.bistream.job.local.LocalRun;
+import io.bistream.job.records.InputEvent;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.flink.api.common.functions.MapFunction;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The whole job on a Flink MiniCluster against a real in-JVM KRaft broker: interleaved sequences
+ * with duplicates, out-of-order steps and every kind of bad record in; committed outputs checked
+ * against model-core (offline for exact, the engine for lookahead/stateful); and a run that fails
+ * once mid-stream and restarts from a checkpoint, committing exactly the same records.
+ */
+class BiStreamJobIntegrationTest {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final String MODEL = SequenceOperatorTest.MODEL;
+  private static final int D = 3;
+  private static final int SEQUENCES = 6;
+
+  private static EmbeddedKafka kafka;
+  private static Model model;
+  private static Map<String, float[]> inputs; // seq -> [T, D]
+  private static List<Map.Entry<String, String>> records; // what is produced, in order
+  private static int topicCounter;
+
+  @BeforeAll
+  static void startBrokerAndGenerateTraffic() throws Exception {
+    kafka = EmbeddedKafka.start();
+    model = ModelFiles.load(Path.of(MODEL));
+    inputs = new TreeMap<>();
+    Random rnd = new Random(17);
+    List<List<Map.Entry<String, String>>> perSequence = new ArrayList<>();
+    for (int s = 0; s < SEQUENCES; s++) {
+      String seq = "séq-" + s;
+      int t = 20 + rnd.nextInt(30);
+      float[] x = new float[t * D];
+      for (int i = 0; i < x.length; i++) {
+        x[i] = (float) rnd.nextGaussian();
+      }
+      inputs.put(seq, x);
+      List<Map.Entry<String, String>> recs = new ArrayList<>();
+      for (int at = 0; at < t; ) {
+        int k = Math.min(1 + rnd.nextInt(3), t - at);
+        boolean end = at + k == t && s % 2 == 0; // odd sequences end by idle timeout
+        recs.add(Map.entry(seq, record(seq, at, x, k, end)));
+        at += k;
+      }
+      if (recs.size() > 4) {
+        // A duplicate, and two records swapped (within the reorder window).
+        recs.add(3, recs.get(1));
+        Map.Entry<String, String> a = recs.get(4);
+        recs.set(4, recs.get(5));
+        recs.set(5, a);
+      }
+      perSequence.add(recs);
+    }
+    records = new ArrayList<>();
+    // Interleave the sequences record by record.
+    for (int i = 0; perSequence.stream().anyMatch(l -> !l.isEmpty()); i++) {
+      for (List<Map.Entry<String, String>> l : perSequence) {
+        if (!l.isEmpty()) {
+          records.add(l.remove(0));
+        }
+      }
+      if (i == 2) {
+        records.addAll(badRecords());
+      }
+    }
+  }
+
+  @AfterAll
+  static void stopBroker() throws Exception {
+    if (kafka != null) {
+      kafka.close();
+    }
+  }
+
+  private static String record(String seq, int at, float[] x, int k, boolean end) {
+    StringBuilder b = new StringBuilder("{\"seq\":\"" + seq + "\",\"t\":" + at + ",\"xs\":[");
+    for (int i = 0; i < k; i++) {
+      b.append(i == 0 ? "[" : ",[");
+      for (int j = 0; j < D; j++) {
+        b.append(j == 0 ? "" : ",").append(x[(at + i) * D + j]);
+      }
+      b.append(']');
+    }
+    return b.append(']').append(end ? ",\"end\":true}" : "}").toString();
+  }
+
+  /** One record per dead-letter reason the parser and the operator detect. */
+  private static List<Map.Entry<String, String>> badRecords() {
+    List<Map.Entry<String, String>> bad = new ArrayList<>();
+    bad.add(new java.util.AbstractMap.SimpleEntry<>(null, "{not json"));
+    bad.add(Map.entry("bad-w", "{\"seq\":\"bad-w\",\"t\":0,\"x\":[1,2]}"));
+    bad.add(Map.entry("bad-nan", "{\"seq\":\"bad-nan\",\"t\":0,\"x\":[1,NaN,2]}"));
+    bad.add(Map.entry("bad-key", "{\"seq\":\"other\",\"t\":0,\"x\":[1,2,3]}"));
+    bad.add(Map.entry("séq-0", "{\"seq\":\"séq-0\",\"t\":100000,\"x\":[1,2,3]}"));
+    return bad;
+  }
+
+  private static JobOptions options(String mode) {
+    topicCounter++;
+    JobOptions o = LocalRun.options(kafka, MODEL, "in-" + topicCounter, "out-" + topicCounter);
+    o.mode = JobOptions.Mode.valueOf(mode);
+    o.chunk = 4;
+    o.lookahead = 3;
+    o.idleTimeout = Duration.ofSeconds(3);
+    o.parallelism = 2;
+    return o;
+  }
+
+  private static List<ConsumerRecord<String, String>> run(
+      JobOptions o, MapFunction<InputEvent, InputEvent> tap) throws Exception {
+    kafka.createTopics(2, o.inputTopic, o.outputTopic, o.deadLetterTopic);
+    kafka.produce(o.inputTopic, records);
+    StreamExecutionEnvironment env = o.environment();
+    BiStreamJobMain.build(o, env, tap);
+    JobClient job = env.executeAsync("it-" + o.inputTopic);
+    try {
+      return LocalRun.awaitEnded(
+          kafka, o.outputTopic, inputs.keySet(), Duration.ofSeconds(120), n -> {});
+    } finally {
+      job.cancel().get();
+    }
+  }
+
+  /** seq -> t -> y, checking each (seq, t) appears once; end records checked separately. */
+  private static Map<String, Map<Long, float[]>> outputs(List<ConsumerRecord<String, String>> out)
+      throws Exception {
+    Map<String, Map<Long, float[]>> bySeq = new HashMap<>();
+    Map<String, Long> ends = new HashMap<>();
+    for (ConsumerRecord<String, String> r : out) {
+      JsonNode n = JSON.readTree(r.value());
+      String seq = n.get("seq").asText();
+      assertThat(r.key()).isEqualTo(seq);
+      if (n.path("end").asBoolean(false)) {
+        assertThat(ends.put(seq, n.get("steps").asLong()))
+            .as("one end record per sequence")
+            .isNull();
+        continue;
+      }
+      float[] y = new float[n.get("y").size()];
+      for (int j = 0; j < y.length; j++) {
+        y[j] = n.get("y").get(j).floatValue();
+      }
+      float[] previous =
+          bySeq.computeIfAbsent(seq, k -> new TreeMap<>()).put(n.get("t").asLong(), y);
+      assertThat(previous).as("no duplicate output for %s t=%s", seq, n.get("t")).isNull();
+    }
+    for (Map.Entry<String, float[]> in : inputs.entrySet()) {
+      int t = in.getValue().length / D;
+      assertThat(ends.get(in.getKey())).as("end record of %s", in.getKey()).isEqualTo(t);
+      assertThat(bySeq.get(in.getKey())).as("outputs of %s", in.getKey()).hasSize(t);
+    }
+    return bySeq;
+  }
+
+  private static void assertMatchesEngine(
+      Map<String, Map<Long, float[]>> actual, StreamingEngine engineOrNull) {
+    for (Map.Entry<String, float[]> in : inputs.entrySet()) {
+      int t = in.getValue().length / D;
+      Tensor x = new Tensor(in.getValue(), new int[] {1, t, D});
+      float[] expected =
+          engineOrNull == null
+              ? model.predict(x).data()
+              : OfflineStreaming.run(engineOrNull, x, 1).data();
+      int f = expected.length / t;
+      for (int step = 0; step < t; step++) {
+        float[] y = actual.get(in.getKey()).get((long) step);
+        for (int j = 0; j < f; j++) {
+          assertThat(y[j])
+              .as("%s t=%d value %d", in.getKey(), step, j)
+              .isCloseTo(expected[step * f + j], org.assertj.core.data.Offset.offset(1e-5f));
+        }
+      }
+    }
+  }
+
+  @Test
+  void exactModeCommitsOfflineOutputsAndDeadLettersEveryBadRecord() throws Exception {
+    JobOptions o = options("exact");
+    Map<String, Map<Long, float[]>> out = outputs(run(o, null));
+    assertMatchesEngine(out, null);
+    Set<String> reasons = new LinkedHashSet<>();
+    for (ConsumerRecord<String, String> r :
+        kafka.readCommitted(o.deadLetterTopic, Duration.ofSeconds(5))) {
+      JsonNode n = JSON.readTree(r.value());
+      reasons.add(n.get("reason").asText());
+      assertThat(n.get("topic").asText()).isEqualTo(o.inputTopic);
+      assertThat(n.has("offset")).isTrue();
+    }
+    assertThat(reasons)
+        .containsExactlyInAnyOrder(
+            "bad_json", "wrong_width", "not_finite", "key_mismatch", "too_far_ahead");
+  }
+
+  @Test
+  void lookaheadAndStatefulModesCommitTheEngineResults() throws Exception {
+    for (String mode : List.of("lookahead", "stateful")) {
+      JobOptions o = options(mode);
+      Map<String, Map<Long, float[]>> out = outputs(run(o, null));
+      assertMatchesEngine(out, new StreamingEngine(model, o.settings().stream()));
+    }
+  }
+
+  /** Fails the job once, after some records went through: a restart from the checkpoint. */
+  static final class FailOnce implements MapFunction<InputEvent, InputEvent> {
+    static final AtomicBoolean FAILED = new AtomicBoolean();
+    private int seen;
+
+    @Override
+    public InputEvent map(InputEvent e) throws Exception {
+      if (++seen == 40 && FAILED.compareAndSet(false, true)) {
+        Thread.sleep(1200); // let at least one checkpoint complete first
+        throw new IllegalStateException("injected failure");
+      }
+      return e;
+    }
+  }
+
+  @Test
+  void aFailureMidStreamRestartsFromTheCheckpointWithoutDuplicatesOrGaps() throws Exception {
+    Map<String, Map<Long, float[]>> clean = outputs(run(options("exact"), null));
+    FailOnce.FAILED.set(false);
+    Map<String, Map<Long, float[]>> restarted = outputs(run(options("exact"), new FailOnce()));
+    assertThat(FailOnce.FAILED).as("the failure was injected").isTrue();
+    assertThat(restarted.keySet()).isEqualTo(clean.keySet());
+    for (String seq : clean.keySet()) {
+      assertThat(restarted.get(seq).keySet()).isEqualTo(clean.get(seq).keySet());
+      for (Long t : clean.get(seq).keySet()) {
+        assertThat(restarted.get(seq).get(t)).isEqualTo(clean.get(seq).get(t));
+      }
+    }
+  }
+}
