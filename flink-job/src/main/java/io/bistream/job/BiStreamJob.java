@@ -78,7 +78,11 @@ public final class BiStreamJob {
                 "bistream-sequences",
                 TypeInformation.of(OutputRecord.class),
                 new SequenceOperator(settings));
-    outputs.union(valid.getSideOutput(DEAD_LETTERS)).sinkTo(sink).name("kafka-output");
+    outputs
+        .union(valid.getSideOutput(DEAD_LETTERS))
+        .sinkTo(sink)
+        .name("kafka-output-" + settings.outputTopic())
+        .uid("kafka-output-" + settings.outputTopic());
   }
 
   /** Routes parse failures to the dead-letter side output. */
@@ -117,7 +121,7 @@ public final class BiStreamJob {
     return KafkaSource.<ParsedRecord>builder()
         .setBootstrapServers(bootstrapServers)
         .setTopics(settings.inputTopic())
-        .setGroupId("bistream-" + settings.inputTopic())
+        .setGroupId("bistream-" + settings.inputTopic() + "-" + settings.outputTopic())
         .setStartingOffsets(OffsetsInitializer.earliest())
         .setProperties(props)
         .setDeserializer(new Deserializer(parser))
