@@ -62,27 +62,33 @@ public final class BiStreamJob {
 
   /** Adds the pipeline to {@code env}. */
   public void build(StreamExecutionEnvironment env) {
+    // Stable uids per pipeline so savepoints survive job changes and several pipelines can share
+    // one job (the demo runs one per mode).
+    String id = settings.inputTopic() + "-" + settings.outputTopic();
     DataStream<ParsedRecord> parsed =
-        env.fromSource(source, WatermarkStrategy.noWatermarks(), "kafka-input");
+        env.fromSource(source, WatermarkStrategy.noWatermarks(), "kafka-input-" + id)
+            .uid("kafka-input-" + id);
     SingleOutputStreamOperator<InputEvent> valid =
         parsed
             .process(new SplitDeadLetters(settings.deadLetterTopic()))
             .returns(TypeInformation.of(InputEvent.class))
-            .name("validate");
+            .name("validate-" + id)
+            .uid("validate-" + id);
     DataStream<InputEvent> events =
         tap == null ? valid : valid.map(tap).returns(TypeInformation.of(InputEvent.class));
     DataStream<OutputRecord> outputs =
         events
             .keyBy(e -> e.seq, Types.STRING)
             .transform(
-                "bistream-sequences",
+                "bistream-sequences-" + id,
                 TypeInformation.of(OutputRecord.class),
-                new SequenceOperator(settings));
+                new SequenceOperator(settings))
+            .uid("bistream-sequences-" + id);
     outputs
         .union(valid.getSideOutput(DEAD_LETTERS))
         .sinkTo(sink)
-        .name("kafka-output-" + settings.outputTopic())
-        .uid("kafka-output-" + settings.outputTopic());
+        .name("kafka-output-" + id)
+        .uid("kafka-output-" + id);
   }
 
   /** Routes parse failures to the dead-letter side output. */
