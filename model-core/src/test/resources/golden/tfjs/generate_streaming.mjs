@@ -328,8 +328,8 @@ function statefulViaPlumbing(plain, x, C, lastStepModel) {
 //   backward : go_backwards from zero state at the window end back to s, re-reversed;
 //   merge    : as the Bidirectional layer; per-step layers (Dense, TimeDistributed) on every step.
 // The window output of one layer is the next layer's window input; the top layer's first c steps
-// are emitted. Last-step models: the final window's top output (forward output at T-1, backward
-// output at s_last).
+// are emitted. Last-step models: the final window's top output, whose forward half is the output at
+// T-1 and whose backward half is the backward output at step 0 from the first window.
 // `check` (optional) is a second copy of the model: each RNN layer's window output is compared
 // with that model's own layer called on the window with initialState = [carried fwd, zero bwd].
 // `carryAfterWindow` is the WRONG variant (carries the state after the lookahead steps); it is only
@@ -343,6 +343,7 @@ function lookahead(plain, x, C, R, lastStepModel, check = null, carryAfterWindow
   const checkLayers = check ? bodyLayers(check) : null;
   const [N, T] = x.shape;
   const carry = ps.map((p) => (p.fwd ? zeroStates(p.fwd, N) : null));
+  const firstBwd = ps.map(() => null); // last-step Bidirectional: backward output at step 0
   const emitted = chunks(T, C).map(({ s, c }) => {
     const w = Math.min(T, s + C + R) - s; // window length
     let h = timeSlice(x, s, w);
@@ -354,8 +355,15 @@ function lookahead(plain, x, C, R, lastStepModel, check = null, carryAfterWindow
       const yF = w > c ? tf.concat([yA, yC], 1) : yA;
       const yB = p.kind === 'bi' ? runRnn(p.bwd, h, zeroStates(p.bwd, N))[0] : null;
       carry[i] = carryAfterWindow ? stC : stA;
-      const out = rnnOutput(p, yF, yB);
-      if (checkLayers) {
+      let out = rnnOutput(p, yF, yB);
+      const lastBi = p.kind === 'bi' && !p.returnSequences;
+      if (lastBi) {
+        // The backward half's last-step output is its output at step 0, computed (like every
+        // step's output) in the window of the chunk that holds step 0: the first window.
+        if (s === 0) firstBwd[i] = lastStep(yB);
+        out = merge(p.mergeMode, lastStep(yF), firstBwd[i]);
+      }
+      if (checkLayers && !(lastBi && s > 0)) {
         const st = p.kind === 'bi' ? [...init, ...zeroStates(p.bwd, N)] : init;
         assertClose(`lookahead window check, layer ${p.layer.name}, s=${s}`, out, checkLayers[i].apply(h, { initialState: st }));
         windowChecks++;
@@ -402,7 +410,7 @@ function describe(k, modelDesc) {
   return `lookahead (LC-BLSTM) C=${k.C}, R=${k.R}, T=${k.T}: ${modelDesc}. Chunks ${chunkList}, windows ${windows}; ` +
     'every RNN layer runs over the window: forward from the state carried at s (the state after step s+c-1 is ' +
     'carried on, never after lookahead steps), backward from zero state at the window end. ' +
-    (k.lastStep ? 'Last-step model: the top layer\'s last-step output in the FINAL window (forward at T-1, backward at s_last).'
+    (k.lastStep ? 'Last-step model: the top layer\'s last-step output: forward at T-1 (final window), backward at step 0 (first window).'
       : 'Each chunk emits its c steps; concatenated in step order.') +
     (k.equalsOffline ? ' Equals offline predict (asserted).' : '');
 }
