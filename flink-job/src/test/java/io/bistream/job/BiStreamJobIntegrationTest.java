@@ -4,6 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.networknt.schema.JsonSchema;
+import com.networknt.schema.JsonSchemaFactory;
+import com.networknt.schema.SpecVersion;
 import io.bistream.core.ModelFiles;
 import io.bistream.core.model.Model;
 import io.bistream.core.stream.OfflineStreaming;
@@ -125,6 +128,25 @@ class BiStreamJobIntegrationTest {
     return bad;
   }
 
+  private static final Map<String, JsonSchema> SCHEMAS = new HashMap<>();
+
+  /** Validates a record against docs/schemas/<name>.schema.json. */
+  static void assertValid(String schema, String json) throws Exception {
+    JsonSchema s =
+        SCHEMAS.computeIfAbsent(
+            schema,
+            n -> {
+              try (var in =
+                  java.nio.file.Files.newInputStream(
+                      Path.of("../docs/schemas/" + n + ".schema.json"))) {
+                return JsonSchemaFactory.getInstance(SpecVersion.VersionFlag.V202012).getSchema(in);
+              } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+              }
+            });
+    assertThat(s.validate(JSON.readTree(json))).as(schema + ": " + json).isEmpty();
+  }
+
   private static JobOptions options(String mode) {
     topicCounter++;
     JobOptions o = LocalRun.options(kafka, MODEL, "in-" + topicCounter, "out-" + topicCounter);
@@ -157,6 +179,7 @@ class BiStreamJobIntegrationTest {
     Map<String, Map<Long, float[]>> bySeq = new HashMap<>();
     Map<String, Long> ends = new HashMap<>();
     for (ConsumerRecord<String, String> r : out) {
+      assertValid("output-record", r.value());
       JsonNode n = JSON.readTree(r.value());
       String seq = n.get("seq").asText();
       assertThat(r.key()).isEqualTo(seq);
@@ -211,6 +234,7 @@ class BiStreamJobIntegrationTest {
     Set<String> reasons = new LinkedHashSet<>();
     for (ConsumerRecord<String, String> r :
         kafka.readCommitted(o.deadLetterTopic, Duration.ofSeconds(5))) {
+      assertValid("dead-letter", r.value());
       JsonNode n = JSON.readTree(r.value());
       reasons.add(n.get("reason").asText());
       assertThat(n.get("topic").asText()).isEqualTo(o.inputTopic);
@@ -219,6 +243,20 @@ class BiStreamJobIntegrationTest {
     assertThat(reasons)
         .containsExactlyInAnyOrder(
             "bad_json", "wrong_width", "not_finite", "key_mismatch", "too_far_ahead");
+  }
+
+  @Test
+  void theInputSchemaAcceptsEveryValidRecordAndRejectsMalformedOnes() throws Exception {
+    for (Map.Entry<String, float[]> in : inputs.entrySet()) {
+      assertValid("input-record", record(in.getKey(), 0, in.getValue(), 2, false));
+    }
+    JsonSchema input =
+        JsonSchemaFactory.getInstance(SpecVersion.VersionFlag.V202012)
+            .getSchema(
+                java.nio.file.Files.newInputStream(
+                    Path.of("../docs/schemas/input-record.schema.json")));
+    assertThat(input.validate(JSON.readTree("{\"seq\":\"a\",\"t\":-1,\"x\":[1]}"))).isNotEmpty();
+    assertThat(input.validate(JSON.readTree("{\"seq\":\"a\",\"t\":0}"))).isNotEmpty();
   }
 
   @Test

@@ -1,0 +1,45 @@
+package io.bistream.job;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.jar.JarFile;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+
+/** The packaged job jar holds what a cluster needs and none of Flink itself. */
+class JobJarIT {
+
+  @Test
+  void jobJarContainsTheMainClassConnectorAndNativesButNoFlinkRuntime() throws Exception {
+    Path jar;
+    try (Stream<Path> files = Files.list(Path.of("target"))) {
+      jar = files.filter(p -> p.toString().endsWith("-job.jar")).findFirst().orElseThrow();
+    }
+    Set<String> entries = new HashSet<>();
+    try (JarFile j = new JarFile(jar.toFile())) {
+      j.stream().forEach(e -> entries.add(e.getName()));
+      assertThat(j.getManifest().getMainAttributes().getValue("Main-Class"))
+          .isEqualTo("io.bistream.job.BiStreamJobMain");
+    }
+    assertThat(entries)
+        .contains(
+            "io/bistream/job/BiStreamJobMain.class",
+            "io/bistream/core/stream/StreamingEngine.class",
+            "org/apache/flink/connector/kafka/sink/KafkaSink.class",
+            "org/apache/flink/connector/kafka/source/KafkaSource.class",
+            "org/apache/kafka/clients/producer/KafkaProducer.class",
+            "org/nd4j/linalg/cpu/nativecpu/bindings/linux-x86_64/libnd4jcpu.so",
+            "org/bytedeco/openblas/linux-x86_64/libopenblas.so.0");
+    assertThat(entries)
+        .noneMatch(e -> e.startsWith("org/apache/flink/runtime/"))
+        .noneMatch(e -> e.startsWith("org/apache/flink/streaming/api/"))
+        .noneMatch(e -> e.startsWith("org/apache/kafka/common/test/"))
+        .noneMatch(e -> e.startsWith("kafka/server/"))
+        .noneMatch(e -> e.startsWith("org/slf4j/"))
+        .noneMatch(e -> e.contains("windows-x86_64") || e.contains("macosx-"));
+  }
+}
