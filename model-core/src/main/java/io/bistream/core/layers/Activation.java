@@ -108,6 +108,19 @@ public enum Activation {
   }
 
   /**
+   * Like {@link #apply(float[], int, int)}, with {@code tanh} and {@code sigmoid} through the
+   * vectorised approximations of {@link FastMath} (within 4e-7 of the exact values): what the
+   * recurrent cells use on the fast backend, where these two run for every unit of every step.
+   */
+  void applyFast(float[] a, int off, int len) {
+    switch (this) {
+      case TANH -> FastMath.tanh(a, off, len);
+      case SIGMOID -> FastMath.sigmoid(a, off, len);
+      default -> apply(a, off, len);
+    }
+  }
+
+  /**
    * Applies in place to {@code len} values from {@code off} laid out as rows of {@code width}:
    * softmax normalises each row; element-wise functions ignore the row structure.
    */

@@ -1,10 +1,5 @@
 package io.bistream.core.layers;
 
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.DynamicCustomOp;
-import org.nd4j.linalg.factory.Nd4j;
-
 /**
  * Long short-term memory cell (Hochreiter &amp; Schmidhuber 1997) in the Keras formulation.
  *
@@ -15,14 +10,16 @@ import org.nd4j.linalg.factory.Nd4j;
  *   h' = o ∘ g(c')
  * </pre>
  *
- * <p>With the ND4J backend, no mask and activations libnd4j implements identically, the whole chunk
- * runs through the fused libnd4j {@code lstmLayer} op (one native call per direction); otherwise
- * through the shared loop of {@link RecurrentCell}.
+ * <p>With the fast backend and no mask, a chunk runs through a loop specialised for the LSTM: the
+ * step's product through {@link Nd4jMatMul} (a vectorised Java loop for few rows, one BLAS GEMM for
+ * many), gates through {@link Activation#applyFast}, states updated in place. It replaced the fused
+ * libnd4j {@code lstmLayer} op, which spends ~90 µs per direction-step at batch 1 (PERF-NOTES.md)
+ * where this loop needs a few. With a mask, the shared loop of {@link RecurrentCell} runs.
  */
 public final class LstmCell extends RecurrentCell {
 
-  // Uploaded on first fused use: (inputSize, 4u), (u, 4u), (4u).
-  private volatile INDArray[] fusedWeights;
+  // Rows per GEMM of the blocked input projection on the fast path.
+  private static final int BLOCK_ROWS = 2048;
 
   public LstmCell(
       int inputSize,
@@ -60,71 +57,92 @@ public final class LstmCell extends RecurrentCell {
       boolean[] mask,
       boolean zeroOutputForMask,
       MatMul mm) {
-    int gateCode = fusedActivationCode(recurrentActivation);
-    int cellCode = fusedActivationCode(activation);
-    if (!(mm instanceof Nd4jMatMul) || mask != null || t == 0 || gateCode < 0 || cellCode < 0) {
+    if (!(mm instanceof Nd4jMatMul) || mask != null) {
       return super.run(x, n, t, states, reverse, mask, zeroOutputForMask, mm);
     }
-    INDArray[] w = fusedWeights;
-    if (w == null) {
-      w =
-          new INDArray[] {
-            Nd4j.create(kernel, new long[] {inputSize, 4L * units}, 'c'),
-            Nd4j.create(recurrentKernel, new long[] {units, 4L * units}, 'c'),
-            Nd4j.create(bias, new long[] {4L * units}, 'c')
-          };
-      fusedWeights = w;
-    }
-    INDArray xs = Nd4j.create(x, new long[] {n, t, inputSize}, 'c');
-    INDArray h0 = Nd4j.create(states[0], new long[] {n, units}, 'c');
-    INDArray c0 = Nd4j.create(states[1], new long[] {n, units}, 'c');
-    INDArray h = Nd4j.createUninitialized(DataType.FLOAT, n, t, units);
-    INDArray hLast = Nd4j.createUninitialized(DataType.FLOAT, n, units);
-    INDArray cLast = Nd4j.createUninitialized(DataType.FLOAT, n, units);
-    DynamicCustomOp op =
-        DynamicCustomOp.builder("lstmLayer")
-            // x, Wx, Wr, b, hI, cI in one call: the order the op's boolean flags announce.
-            .addInputs(xs, w[0], w[1], w[2], h0, c0)
-            .addOutputs(h, hLast, cLast)
-            // data format NTS = 1, direction FWD = 0 / BWD = 1, gate, cell, output activations
-            .addIntegerArguments(1, reverse ? 1 : 0, gateCode, cellCode, cellCode)
-            // bias, seqLen, h0, c0, peephole, full sequence, last h, last c
-            .addBooleanArguments(true, false, true, true, false, true, true, true)
-            .addFloatingPointArguments(fusedFloatArgs(recurrentActivation, activation))
-            .build();
-    Nd4j.exec(op);
-    hLast.data().asNioFloat().get(states[0], 0, n * units);
-    cLast.data().asNioFloat().get(states[1], 0, n * units);
-    return h.data().asFloat();
-  }
-
-  /** libnd4j lstmLayer activation code with the same definition as Keras, or -1. */
-  private static int fusedActivationCode(Activation a) {
-    return switch (a) {
-      case TANH -> 0;
-      case RELU -> 1;
-      case SIGMOID -> 2;
-      case LINEAR -> 3; // affine with alpha 1, beta 0
-      case HARD_SIGMOID_KERAS2 -> 7;
-      case ELU -> 8;
-      case SOFTSIGN -> 9;
-      case SOFTPLUS -> 10;
-      default -> -1;
-    };
-  }
-
-  /** Cell clip 0 (none), then alpha/beta for the activations that take them, in op order. */
-  private static Double[] fusedFloatArgs(Activation gate, Activation cell) {
-    java.util.List<Double> args = new java.util.ArrayList<>(java.util.List.of(0.0));
-    for (Activation a : new Activation[] {gate, cell, cell}) {
-      if (a == Activation.LINEAR) {
-        args.add(1.0);
-        args.add(0.0);
-      } else if (a == Activation.ELU) {
-        args.add(1.0);
+    int u = units;
+    int width = 4 * u;
+    boolean gemm = n >= Nd4jMatMul.JAVA_ROWS;
+    float[][] rows = gemm ? null : recurrentRows();
+    // The input projection runs per block of steps: one GEMM of about BLOCK_ROWS rows, so its
+    // scratch stays small (the whole chunk at n = 256, t = 256 would be 134 MB per direction).
+    int block = Math.max(1, Math.min(t, BLOCK_ROWS / n));
+    float[] xb = new float[block * n * inputSize];
+    float[] xzb = new float[block * n * width];
+    float[] z = gemm ? new float[n * width] : null;
+    Gates g = new Gates();
+    float[] out = new float[n * t * u];
+    for (int s0 = 0; s0 < t; s0 += block) {
+      int b = Math.min(block, t - s0);
+      // row k * n + r of the block: the k-th step processed in it, of sequence r
+      for (int k = 0; k < b; k++) {
+        int step = reverse ? t - 1 - (s0 + k) : s0 + k;
+        for (int r = 0; r < n; r++) {
+          System.arraycopy(x, (r * t + step) * inputSize, xb, (k * n + r) * inputSize, inputSize);
+        }
+      }
+      mm.multiply(xb, b * n, inputSize, kernel, width, xzb, false);
+      for (int k = 0; k < b; k++) {
+        int step = reverse ? t - 1 - (s0 + k) : s0 + k;
+        if (gemm) {
+          // every row reads h before any row writes it: the product comes first
+          System.arraycopy(xzb, k * n * width, z, 0, n * width);
+          mm.multiply(states[0], n, u, recurrentKernel, width, z, true);
+        }
+        for (int r = 0; r < n; r++) {
+          if (gemm) {
+            System.arraycopy(z, r * width, g.z, 0, width);
+          } else {
+            System.arraycopy(xzb, (k * n + r) * width, g.z, 0, width);
+            RowKernels.accumulate(states[0], r * u, rows, g.z);
+          }
+          g.advance(states, r);
+          System.arraycopy(states[0], r * u, out, (r * t + step) * u, u);
+        }
       }
     }
-    return args.toArray(new Double[0]);
+    return out;
+  }
+
+  /** Scratch of one row's step, every array indexed from 0 (see {@link RowKernels}). */
+  private final class Gates {
+    final float[] z = new float[4 * units];
+    final float[] i = new float[units];
+    final float[] f = new float[units];
+    final float[] g = new float[units];
+    final float[] o = new float[units];
+    final float[] c = new float[units];
+    final float[] h = new float[units];
+
+    /**
+     * From the pre-activations in {@link #z} (bias not yet added): row {@code r} of the states,
+     * updated in place.
+     */
+    void advance(float[][] states, int r) {
+      int u = units;
+      for (int j = 0; j < z.length; j++) {
+        z[j] += bias[j];
+      }
+      System.arraycopy(z, 0, i, 0, u);
+      System.arraycopy(z, u, f, 0, u);
+      System.arraycopy(z, 2 * u, g, 0, u);
+      System.arraycopy(z, 3 * u, o, 0, u);
+      System.arraycopy(states[1], r * u, c, 0, u);
+      recurrentActivation.applyFast(i, 0, u);
+      recurrentActivation.applyFast(f, 0, u);
+      activation.applyFast(g, 0, u);
+      recurrentActivation.applyFast(o, 0, u);
+      for (int j = 0; j < u; j++) {
+        c[j] = f[j] * c[j] + i[j] * g[j];
+        h[j] = c[j];
+      }
+      activation.applyFast(h, 0, u);
+      for (int j = 0; j < u; j++) {
+        h[j] *= o[j];
+      }
+      System.arraycopy(c, 0, states[1], r * u, u);
+      System.arraycopy(h, 0, states[0], r * u, u);
+    }
   }
 
   @Override

@@ -25,6 +25,8 @@ public abstract sealed class RecurrentCell permits LstmCell, GruCell, SimpleRnnC
   protected final float[] recurrentKernel;
   // (gates * units): the bias added to the input projection
   protected final float[] bias;
+  // recurrentKernel split into rows, for RowKernels; made on first use
+  private volatile float[][] recurrentRows;
 
   protected RecurrentCell(
       int inputSize,
@@ -126,14 +128,7 @@ public abstract sealed class RecurrentCell permits LstmCell, GruCell, SimpleRnnC
       boolean zeroOutputForMask,
       MatMul mm) {
     int width = gates() * units;
-    // (n * t, gates * units): the hoisted input projection, one GEMM for the whole chunk
-    float[] xzAll = new float[n * t * width];
-    mm.multiply(x, n * t, inputSize, kernel, width, xzAll, false);
-    for (int row = 0; row < n * t; row++) {
-      for (int j = 0; j < width; j++) {
-        xzAll[row * width + j] += bias[j];
-      }
-    }
+    float[] xzAll = inputProjection(x, n, t, mm);
     float[] xz = new float[n * width];
     float[][] next = zeroStates(n);
     float[] out = new float[n * t * units];
@@ -158,6 +153,32 @@ public abstract sealed class RecurrentCell permits LstmCell, GruCell, SimpleRnnC
       }
     }
     return out;
+  }
+
+  /** {@link #recurrentKernel} as one array per row ({@link RowKernels#accumulate}). */
+  protected final float[][] recurrentRows() {
+    float[][] rows = recurrentRows;
+    if (rows == null) {
+      rows = RowKernels.rows(recurrentKernel, units, recurrentKernel.length / units);
+      recurrentRows = rows;
+    }
+    return rows;
+  }
+
+  /**
+   * The input projection hoisted out of the recurrence: {@code x · kernel + bias} for every step of
+   * the chunk in one GEMM, {@code [n * t, gates * units]}.
+   */
+  protected final float[] inputProjection(float[] x, int n, int t, MatMul mm) {
+    int width = gates() * units;
+    float[] xzAll = new float[n * t * width];
+    mm.multiply(x, n * t, inputSize, kernel, width, xzAll, false);
+    for (int row = 0; row < n * t; row++) {
+      for (int j = 0; j < width; j++) {
+        xzAll[row * width + j] += bias[j];
+      }
+    }
+    return xzAll;
   }
 
   @Override

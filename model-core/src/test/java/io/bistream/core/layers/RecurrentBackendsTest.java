@@ -60,24 +60,25 @@ class RecurrentBackendsTest {
     };
   }
 
-  @ParameterizedTest(name = "{0} {1}/{2} reverse={3}")
+  @ParameterizedTest(name = "{0} {1}/{2} reverse={3} n={4} t={5}")
   @CsvSource({
-    "LSTM, TANH, SIGMOID, false",
-    "LSTM, TANH, SIGMOID, true",
-    "LSTM, TANH, HARD_SIGMOID_KERAS2, true",
-    "LSTM, RELU, SIGMOID, false",
-    "LSTM, LINEAR, HARD_SIGMOID_KERAS3, false",
-    "LSTM, SOFTSIGN, SOFTPLUS, true",
-    "LSTM, ELU, SIGMOID, true",
-    "GRU, TANH, SIGMOID, true",
-    "GRU_V1, TANH, HARD_SIGMOID_KERAS2, false",
-    "SIMPLE, RELU, LINEAR, true"
+    // the LSTM fast path: few rows (Java loop), many rows (GEMM), several projection blocks
+    "LSTM, TANH, SIGMOID, false, 1, 9",
+    "LSTM, TANH, SIGMOID, true, 20, 150",
+    "LSTM, TANH, SIGMOID, false, 17, 130",
+    "LSTM, TANH, SIGMOID, true, 1, 2100",
+    "LSTM, TANH, HARD_SIGMOID_KERAS2, true, 3, 9",
+    "LSTM, RELU, SIGMOID, false, 3, 9",
+    "LSTM, LINEAR, HARD_SIGMOID_KERAS3, false, 3, 9",
+    "LSTM, SOFTSIGN, SOFTPLUS, true, 3, 9",
+    "LSTM, ELU, SIGMOID, true, 3, 9",
+    "GRU, TANH, SIGMOID, true, 3, 9",
+    "GRU_V1, TANH, HARD_SIGMOID_KERAS2, false, 3, 9",
+    "SIMPLE, RELU, LINEAR, true, 3, 9"
   })
   void fastPathsMatchTheReferenceLoop(
-      String kind, Activation act, Activation rec, boolean reverse) {
+      String kind, Activation act, Activation rec, boolean reverse, int n, int t) {
     Random rnd = new Random(42);
-    int n = 3;
-    int t = 9;
     int d = 5;
     int u = 6;
     RecurrentCell cell = cell(kind, act, rec, d, u, rnd);
