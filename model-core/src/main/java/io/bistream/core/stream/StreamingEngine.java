@@ -456,10 +456,14 @@ public final class StreamingEngine {
           Recurrent fwd = forwardLayer(stage);
           RecurrentCell fc = fwd.cell();
           float[][] st = gather(states, i, fc, true);
-          float[] yf = runSplit(fc, h, n, w, width, c, st, mask, fwd.zeroOutputForMask(), mm);
+          boolean last = stage.kind() == Kind.LAST_UNI || stage.kind() == Kind.LAST_BI;
+          // Forward outputs past step c - 1 feed only the windows of recurrent stages above; the
+          // top recurrent stage releases its first c rows, so it skips those steps.
+          boolean ahead = !last && recurrentAbove(i);
+          float[] yf =
+              runSplit(fc, h, n, w, width, c, st, mask, fwd.zeroOutputForMask(), ahead, mm);
           // st now holds the state after step c - 1: what the stage carries on.
           scatter(states, i, fc, st, true);
-          boolean last = stage.kind() == Kind.LAST_UNI || stage.kind() == Kind.LAST_BI;
           Tensor yfT = new Tensor(yf, new int[] {n, w, fc.units()});
           Tensor result = last ? lastStep(yfT, w - 1) : yfT;
           if (stage.layer() instanceof Bidirectional bi) {
@@ -493,9 +497,19 @@ public final class StreamingEngine {
     return new Run(h, mask, width);
   }
 
+  private boolean recurrentAbove(int stage) {
+    for (int i = stage + 1; i < stages.size(); i++) {
+      if (stages.get(i).kind() != Kind.PER_STEP && stages.get(i).kind() != Kind.TAIL) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   /**
    * Runs a forward cell over the window: the first c steps from the carried state, whose result is
-   * kept in {@code st} as the state to carry on, then the remaining lookahead steps from a copy.
+   * kept in {@code st} as the state to carry on, then the remaining lookahead steps from a copy
+   * when {@code runAhead} (else their rows stay zero: nobody reads them).
    */
   private static float[] runSplit(
       RecurrentCell cell,
@@ -507,6 +521,7 @@ public final class StreamingEngine {
       float[][] st,
       boolean[] mask,
       boolean zeroOut,
+      boolean runAhead,
       MatMul mm) {
     if (c == w) {
       return cell.run(h, n, w, st, false, mask, zeroOut, mm);
@@ -514,6 +529,9 @@ public final class StreamingEngine {
     float[] y1 =
         cell.run(
             slice(h, n, w, width, 0, c), n, c, st, false, slice(mask, n, w, 0, c), zeroOut, mm);
+    if (!runAhead) {
+      return concatTime(y1, c, new float[n * (w - c) * cell.units()], w - c, n, cell.units());
+    }
     float[][] ahead = new float[st.length][];
     for (int k = 0; k < st.length; k++) {
       ahead[k] = st[k].clone();
