@@ -1,17 +1,18 @@
 package io.bistream.cli;
 
-import io.bistream.core.layers.Activation;
-import io.bistream.core.layers.Bidirectional;
-import io.bistream.core.layers.LstmCell;
-import io.bistream.core.layers.Recurrent;
-import io.bistream.core.model.Model;
-import io.bistream.core.stream.OfflineStreaming;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.bistream.cli.BenchEngines.Engine;
+import io.bistream.core.npy.NpyArray;
+import io.bistream.core.npy.NpyReader;
 import io.bistream.core.stream.StreamConfig;
-import io.bistream.core.stream.StreamingEngine;
-import io.bistream.core.tensor.Tensor;
+import java.io.File;
+import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.Callable;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -21,117 +22,244 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code bench}: offline throughput of a BiLSTM (D=64, H=128 per direction, T=256, concat) in
- * sample-steps/s, next to the machine's SGEMM GFLOP/s measured in the same run, with the plain Java
- * reference path as the side-by-side peer. Rounds are interleaved; the median is reported.
+ * {@code bench}: BiStream against ONNX Runtime Java and DL4J on the same BiLSTM (D=64, H=128 per
+ * direction, T=256, concat; weights from the committed fixture), offline and lookahead (C=64,
+ * R=64), batches 1/32/256, 1 and 2 threads. Outputs are cross-checked before anything is timed;
+ * rounds are interleaved engine by engine and the median is reported next to the SGEMM roofline
+ * measured in the same run.
  */
 @Command(
     name = "bench",
-    description = "BiLSTM throughput: offline vs SGEMM roofline, streaming vs offline, same run.")
+    description =
+        "BiStream vs ONNX Runtime vs DL4J on one BiLSTM: sample-steps/s, GFLOP/s, % of SGEMM,"
+            + " ratio to ONNX Runtime. --pipeline runs the Flink job instead.")
 final class BenchCommand implements Callable<Integer> {
 
-  private static final int D = 64;
-  private static final int H = 128;
+  private static final int D = BenchEngines.D;
+  private static final int H = BenchEngines.H;
   // One sample-step: 2 directions x 4 gates x H x (D + H) multiply-adds x 2 FLOPs.
-  private static final double FLOPS_PER_STEP = 2.0 * 4 * H * (D + H) * 2;
+  static final double FLOPS_PER_STEP = 2.0 * 4 * H * (D + H) * 2;
+  private static final int CHUNK = 64;
+  private static final int LOOKAHEAD = 64;
 
-  @Option(names = "--steps", defaultValue = "256", description = "T")
-  int steps;
+  @Option(names = "--quick", description = "T=128, batches 1 and 32, one timed round")
+  boolean quick;
 
-  @Option(names = "--batches", defaultValue = "1,64", split = ",", description = "N values")
-  int[] batches;
+  @Option(names = "--json", paramLabel = "FILE", description = "also write the rows as JSON")
+  File json;
 
-  @Option(names = "--rounds", defaultValue = "3", description = "timed rounds (median)")
-  int rounds;
+  @Option(names = "--rounds", description = "timed rounds per row (median); default 3, quick 1")
+  Integer rounds;
 
-  @Option(names = "--chunk", defaultValue = "64", description = "C for the streaming rows")
-  int chunk;
+  @Option(names = "--pipeline", description = "the Flink job end to end instead (bench pipeline)")
+  boolean pipeline;
+
+  @Option(names = "--sequences", defaultValue = "256", description = "sequences for --pipeline")
+  int sequences;
+
+  @Option(names = "--steps", defaultValue = "512", description = "steps per sequence, --pipeline")
+  int pipelineSteps;
+
+  private record Row(String engine, String mode, int batch, int threads, double stepsPerS) {}
 
   @Override
-  public Integer call() {
-    double gflops = sgemmGflops();
-    System.out.printf(
-        "SGEMM 1024^3 via Nd4j.gemm: %.1f GFLOP/s (OMP_NUM_THREADS=%s)%n",
-        gflops, System.getenv().getOrDefault("OMP_NUM_THREADS", "unset"));
-    Model model = bilstm(new Random(1));
-    System.out.printf(
-        "%-10s %5s %16s %9s %8s %12s%n",
-        "engine", "N", "sample-steps/s", "GFLOP/s", "%SGEMM", "vs reference");
-    for (int n : batches) {
-      Tensor x = input(n, new Random(2));
-      List<Double> fast = new ArrayList<>();
-      List<Double> reference = new ArrayList<>();
-      time(model, x, Model.Backend.ND4J); // warm-up
-      time(model, x, Model.Backend.REFERENCE);
-      for (int r = 0; r < rounds; r++) {
-        fast.add(time(model, x, Model.Backend.ND4J));
-        reference.add(time(model, x, Model.Backend.REFERENCE));
-      }
-      double f = n * (double) steps / median(fast);
-      double ref = n * (double) steps / median(reference);
-      row("nd4j", n, f, gflops, f / ref);
-      row("reference", n, ref, gflops, 1.0);
+  public Integer call() throws Exception {
+    if (pipeline) {
+      return new PipelineBench(sequences, pipelineSteps, json).run();
     }
+    int t = quick ? 128 : 256;
+    int[] batches = quick ? new int[] {1, 32} : new int[] {1, 32, 256};
+    int timed = rounds != null ? rounds : quick ? 1 : 3;
+    Path dir = BenchEngines.fixture();
+    crossCheck(dir);
+    Map<Integer, Double> sgemm = new LinkedHashMap<>();
+    for (int threads : new int[] {1, 2}) {
+      sgemm.put(threads, sgemmGflops(threads));
+    }
+    setMathThreads(1);
     System.out.printf(
-        "%nstreaming, chunks of C=%d steps, all sequences advanced together, vs offline%n", chunk);
+        "SGEMM 1024^3 via Nd4j.gemm: %.1f GFLOP/s on 1 thread, %.1f on 2%n",
+        sgemm.get(1), sgemm.get(2));
     System.out.printf(
-        "%-16s %5s %16s %9s %12s%n", "mode", "N", "sample-steps/s", "GFLOP/s", "vs offline");
-    for (int n : batches) {
-      Tensor x = input(n, new Random(3));
-      List<StreamConfig> modes =
-          List.of(StreamConfig.exact(), StreamConfig.lookahead(chunk, chunk));
-      List<Double> offline = new ArrayList<>();
-      List<List<Double>> streamed = new ArrayList<>();
-      for (StreamConfig ignored : modes) {
-        streamed.add(new ArrayList<>());
+        "BiLSTM D=%d H=%d T=%d concat; lookahead C=%d R=%d; median of %d interleaved round(s)%n%n",
+        D, H, t, CHUNK, LOOKAHEAD, timed);
+    System.out.printf(
+        "%-12s %-10s %5s %7s %15s %8s %8s %12s%n",
+        "engine", "mode", "N", "threads", "sample-steps/s", "GFLOP/s", "%SGEMM", "vs ORT");
+    List<Row> rows = new ArrayList<>();
+    for (int threads : new int[] {1, 2}) {
+      for (int n : batches) {
+        rows.addAll(measure(dir, n, t, threads, timed, sgemm.get(threads)));
       }
-      for (int r = 0; r <= rounds; r++) { // round 0 warms up
-        double o = time(model, x, Model.Backend.ND4J);
-        if (r > 0) {
-          offline.add(o);
-        }
-        for (int k = 0; k < modes.size(); k++) {
-          StreamingEngine engine = new StreamingEngine(model, modes.get(k));
-          long start = System.nanoTime();
-          OfflineStreaming.run(engine, x, chunk);
-          if (r > 0) {
-            streamed.get(k).add((System.nanoTime() - start) / 1e9);
-          }
-        }
-      }
-      double off = n * (double) steps / median(offline);
-      streamRow("offline", n, off, off);
-      streamRow("exact", n, n * (double) steps / median(streamed.get(0)), off);
-      streamRow("lookahead R=" + chunk, n, n * (double) steps / median(streamed.get(1)), off);
+    }
+    if (json != null) {
+      writeJson(rows, sgemm);
+      System.out.println("\nwrote " + json);
     }
     return 0;
   }
 
-  private static void streamRow(String mode, int n, double stepsPerS, double offline) {
-    System.out.printf(
-        "%-16s %5d %,16.0f %9.2f %11.2fx%n",
-        mode, n, stepsPerS, stepsPerS * FLOPS_PER_STEP / 1e9, stepsPerS / offline);
+  private List<Row> measure(Path dir, int n, int t, int threads, int timed, double sgemm)
+      throws Exception {
+    List<Engine> engines = engines(dir, threads);
+    float[] x = input(n, t, new Random(n));
+    List<List<Double>> times = new ArrayList<>();
+    try {
+      for (Engine e : engines) {
+        times.add(new ArrayList<>());
+        warmUp(e, x, n, t, threads);
+      }
+      for (int r = 0; r < timed; r++) {
+        for (int k = 0; k < engines.size(); k++) {
+          times.get(k).add(seconds(engines.get(k), x, n, t, threads));
+        }
+      }
+    } finally {
+      for (Engine e : engines) {
+        e.close();
+      }
+    }
+    List<Row> rows = new ArrayList<>();
+    for (int k = 0; k < engines.size(); k++) {
+      Engine e = engines.get(k);
+      rows.add(new Row(e.name(), e.mode(), n, threads, n * (double) t / median(times.get(k))));
+    }
+    for (Row row : rows) {
+      double ort =
+          rows.stream()
+              .filter(o -> o.engine().equals("onnxruntime") && o.mode().equals(row.mode()))
+              .mapToDouble(Row::stepsPerS)
+              .findFirst()
+              .orElse(Double.NaN);
+      double gflops = row.stepsPerS() * FLOPS_PER_STEP / 1e9;
+      System.out.printf(
+          "%-12s %-10s %5d %7d %,15.0f %8.1f %7.1f%% %11.2fx%n",
+          row.engine(),
+          row.mode(),
+          n,
+          threads,
+          row.stepsPerS(),
+          gflops,
+          100 * gflops / sgemm,
+          row.stepsPerS() / ort);
+    }
+    return rows;
   }
 
-  private static void row(String engine, int n, double stepsPerS, double sgemm, double ratio) {
-    double achieved = stepsPerS * FLOPS_PER_STEP / 1e9;
-    System.out.printf(
-        "%-10s %5d %,16.0f %9.2f %7.1f%% %11.2fx%n",
-        engine, n, stepsPerS, achieved, 100 * achieved / sgemm, ratio);
+  private static List<Engine> engines(Path dir, int threads) throws Exception {
+    StreamConfig lookahead = StreamConfig.lookahead(CHUNK, LOOKAHEAD);
+    return List.of(
+        BenchEngines.bistream(dir, null, CHUNK, threads),
+        BenchEngines.ortOffline(dir, threads),
+        BenchEngines.dl4j(dir),
+        BenchEngines.bistream(dir, lookahead, CHUNK, threads),
+        BenchEngines.ortLookahead(dir, threads, CHUNK, LOOKAHEAD));
   }
 
-  private static double time(Model model, Tensor x, Model.Backend backend) {
+  /** Until the JIT has compiled the hot loops: at least 3 runs and 1.5 s (at most 300 runs). */
+  private static void warmUp(Engine e, float[] x, int n, int t, int threads) throws Exception {
     long start = System.nanoTime();
-    model.predict(List.of(x), backend);
-    return (System.nanoTime() - start) / 1e9;
+    for (int i = 0; i < 3 || System.nanoTime() - start < 1_500_000_000L; i++) {
+      seconds(e, x, n, t, threads);
+      if (i >= 300) {
+        break;
+      }
+    }
   }
 
-  private static double median(List<Double> values) {
+  private static double seconds(Engine e, float[] x, int n, int t, int threads) throws Exception {
+    // DL4J's only lever is ND4J's own thread pool; BiStream and ONNX Runtime set their own.
+    setMathThreads(e.name().equals("dl4j") ? threads : 1);
+    long start = System.nanoTime();
+    e.run(x, n, t);
+    double s = (System.nanoTime() - start) / 1e9;
+    setMathThreads(1);
+    return s;
+  }
+
+  /**
+   * Every engine against PyTorch's output on the probe, then the lookahead engines against each
+   * other on longer sequences: nothing is timed unless all agree.
+   */
+  private static void crossCheck(Path dir) throws Exception {
+    NpyArray px = NpyReader.read(dir.resolve("probe_x.npy"));
+    NpyArray py = NpyReader.read(dir.resolve("probe_y.npy"));
+    float[] x = px.floats();
+    float[] want = py.floats();
+    int n = px.shape()[0];
+    int t = px.shape()[1];
+    StringBuilder report = new StringBuilder("cross-check vs PyTorch (probe):");
+    for (Engine e : offlineEngines(dir)) {
+      try (e) {
+        double d = maxDiff(e.run(x, n, t), want);
+        report.append(String.format(" %s %.1e", e.name(), d));
+        require(d < 1e-4, e.name() + " offline differs from PyTorch by " + d);
+      }
+    }
+    int tl = 200;
+    float[] xl = input(3, tl, new Random(9));
+    StreamConfig lookahead = StreamConfig.lookahead(CHUNK, LOOKAHEAD);
+    try (Engine bs = BenchEngines.bistream(dir, lookahead, CHUNK, 1);
+        Engine ort = BenchEngines.ortLookahead(dir, 1, CHUNK, LOOKAHEAD)) {
+      double d = maxDiff(bs.run(xl, 3, tl), ort.run(xl, 3, tl));
+      report.append(String.format("; lookahead bistream vs onnxruntime %.1e", d));
+      require(d < 1e-4, "lookahead outputs of BiStream and ONNX Runtime differ by " + d);
+    }
+    System.out.println(report);
+  }
+
+  private static List<Engine> offlineEngines(Path dir) throws Exception {
+    return List.of(
+        BenchEngines.bistream(dir, null, CHUNK, 1),
+        BenchEngines.ortOffline(dir, 1),
+        BenchEngines.dl4j(dir));
+  }
+
+  private static void require(boolean ok, String message) {
+    if (!ok) {
+      throw new IllegalStateException("bench cross-check failed: " + message);
+    }
+  }
+
+  private static double maxDiff(float[] a, float[] b) {
+    require(a.length == b.length, "output sizes " + a.length + " and " + b.length);
+    double m = 0;
+    for (int i = 0; i < a.length; i++) {
+      m = Math.max(m, Math.abs(a[i] - b[i]));
+    }
+    return m;
+  }
+
+  private void writeJson(List<Row> rows, Map<Integer, Double> sgemm) throws Exception {
+    ObjectMapper mapper = new ObjectMapper();
+    ObjectNode root = mapper.createObjectNode();
+    root.put("sgemm_gflops", sgemm.get(1));
+    root.put("sgemm_gflops_2_threads", sgemm.get(2));
+    ArrayNode out = root.putArray("rows");
+    for (Row r : rows) {
+      out.addObject()
+          .put("engine", r.engine())
+          .put("mode", r.mode())
+          .put("batch", r.batch())
+          .put("threads", r.threads())
+          .put("steps_per_s", Math.round(r.stepsPerS()));
+    }
+    mapper.writerWithDefaultPrettyPrinter().writeValue(json, root);
+  }
+
+  static double median(List<Double> values) {
     double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
     return v[v.length / 2];
   }
 
-  private static double sgemmGflops() {
+  static void setMathThreads(int threads) {
+    Nd4j.getEnvironment().setMaxThreads(threads);
+    Nd4j.getEnvironment().setMaxMasterThreads(threads);
+    Nd4j.factory().blas().setMaxThreads(threads);
+  }
+
+  private static double sgemmGflops(int threads) {
+    setMathThreads(threads);
     int size = 1024;
     INDArray a = Nd4j.rand(DataType.FLOAT, size, size);
     INDArray b = Nd4j.rand(DataType.FLOAT, size, size);
@@ -146,47 +274,11 @@ final class BenchCommand implements Callable<Integer> {
     return 2.0 * size * size * size / best / 1e9;
   }
 
-  private Tensor input(int n, Random rnd) {
-    float[] x = new float[n * steps * D];
+  private static float[] input(int n, int t, Random rnd) {
+    float[] x = new float[n * t * D];
     for (int i = 0; i < x.length; i++) {
       x[i] = (float) rnd.nextGaussian();
     }
-    return new Tensor(x, new int[] {n, steps, D});
-  }
-
-  private static Model bilstm(Random rnd) {
-    Recurrent forward = new Recurrent("fwd", lstm(rnd), true, false, false, false);
-    Recurrent backward = new Recurrent("bwd", lstm(rnd), true, false, true, false);
-    Bidirectional bi =
-        new Bidirectional("bilstm", forward, backward, Bidirectional.MergeMode.CONCAT);
-    return new Model(
-        new Model.Source("generated BiLSTM D=64 H=128", "bench", "-"),
-        List.of(new Model.Input("x", new int[] {-1, D}, false)),
-        List.of(new Model.Node(bi, 0, List.of(new Model.TensorRef("x", 0, 0)))),
-        List.of(new Model.TensorRef("bilstm", 0, 0)));
-  }
-
-  private static LstmCell lstm(Random rnd) {
-    return new LstmCell(
-        D,
-        H,
-        Activation.TANH,
-        Activation.SIGMOID,
-        uniform(rnd, D * 4 * H, 0.1),
-        uniform(rnd, H * 4 * H, 0.1),
-        uniform(rnd, 4 * H, 0.1));
-  }
-
-  private static float[] uniform(Random rnd, int size, double scale) {
-    float[] a = new float[size];
-    for (int i = 0; i < size; i++) {
-      a[i] = (float) ((rnd.nextDouble() * 2 - 1) * scale);
-    }
-    return a;
-  }
-
-  @Override
-  public String toString() {
-    return "bench " + steps + " " + Arrays.toString(batches);
+    return x;
   }
 }

@@ -1,0 +1,360 @@
+package io.bistream.cli;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.bistream.core.ModelFiles;
+import io.bistream.core.model.Model;
+import io.bistream.core.stream.OfflineStreaming;
+import io.bistream.core.stream.StreamConfig;
+import io.bistream.core.stream.StreamingEngine;
+import io.bistream.core.tensor.Tensor;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.LSTM;
+import org.deeplearning4j.nn.conf.layers.recurrent.Bidirectional;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * The engines {@code bench} runs side by side on one fixture: a PyTorch BiLSTM (D=64, H=128 per
+ * direction, concat) exported to ONNX and mapped to the Keras layout by the committed {@code
+ * bench/generate.py}. Every engine maps {@code x [n, T, D]} to {@code y [n, T, 2H]}.
+ */
+final class BenchEngines {
+
+  static final int D = 64;
+  static final int H = 128;
+
+  private BenchEngines() {}
+
+  /** One way of computing the BiLSTM's outputs. Not thread-safe; close when done. */
+  interface Engine extends AutoCloseable {
+    String name();
+
+    String mode();
+
+    float[] run(float[] x, int n, int t) throws Exception;
+
+    @Override
+    default void close() throws Exception {}
+  }
+
+  /** The fixture files, copied out of the jar once. */
+  static Path fixture() {
+    try {
+      Path dir = Files.createTempDirectory("bistream-bench");
+      dir.toFile().deleteOnExit();
+      for (String f :
+          List.of(
+              "model.json",
+              "weights.bin",
+              "model.onnx",
+              "forward.onnx",
+              "backward.onnx",
+              "probe_x.npy",
+              "probe_y.npy")) {
+        try (InputStream in = BenchEngines.class.getResourceAsStream("/bench/" + f)) {
+          if (in == null) {
+            throw new IllegalStateException("bench fixture /bench/" + f + " missing from the jar");
+          }
+          Files.copy(in, dir.resolve(f));
+        }
+        dir.resolve(f).toFile().deleteOnExit();
+      }
+      return dir;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot unpack the bench fixture", e);
+    }
+  }
+
+  // ------------------------------------------------------------------ BiStream
+
+  /**
+   * BiStream offline ({@code mode = null}) or streaming: sequences split into {@code threads}
+   * groups run on as many Java threads, one BLAS thread each, the way Flink scales with slots.
+   */
+  static Engine bistream(Path dir, StreamConfig mode, int chunk, int threads)
+      throws io.bistream.core.model.ModelFormatException {
+    Model model = ModelFiles.load(dir.resolve("model.json"));
+    ExecutorService pool = Executors.newFixedThreadPool(threads);
+    return new Engine() {
+      @Override
+      public String name() {
+        return "bistream";
+      }
+
+      @Override
+      public String mode() {
+        return mode == null ? "offline" : "lookahead";
+      }
+
+      @Override
+      public float[] run(float[] x, int n, int t) throws Exception {
+        int parts = Math.min(threads, n);
+        List<Future<float[]>> futures = new ArrayList<>();
+        for (int p = 0; p < parts; p++) {
+          int from = n * p / parts;
+          int to = n * (p + 1) / parts;
+          float[] xs = java.util.Arrays.copyOfRange(x, from * t * D, to * t * D);
+          Tensor in = new Tensor(xs, new int[] {to - from, t, D});
+          futures.add(
+              pool.submit(
+                  () ->
+                      mode == null
+                          ? model.predict(List.of(in), Model.Backend.ND4J).get(0).data()
+                          : OfflineStreaming.run(new StreamingEngine(model, mode), in, chunk)
+                              .data()));
+        }
+        float[] y = new float[n * t * 2 * H];
+        int at = 0;
+        for (Future<float[]> f : futures) {
+          float[] part = f.get();
+          System.arraycopy(part, 0, y, at, part.length);
+          at += part.length;
+        }
+        return y;
+      }
+
+      @Override
+      public void close() {
+        pool.shutdownNow();
+      }
+    };
+  }
+
+  // ------------------------------------------------------------------ ONNX Runtime
+
+  private static OrtSession session(OrtEnvironment env, Path file, int threads)
+      throws OrtException {
+    OrtSession.SessionOptions options = new OrtSession.SessionOptions();
+    options.setIntraOpNumThreads(threads);
+    options.setInterOpNumThreads(1);
+    options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+    return env.createSession(file.toString(), options);
+  }
+
+  /** ONNX Runtime Java on the whole sequences: one {@code run} per batch. */
+  static Engine ortOffline(Path dir, int threads) throws OrtException {
+    OrtEnvironment env = OrtEnvironment.getEnvironment();
+    OrtSession s = session(env, dir.resolve("model.onnx"), threads);
+    return new Engine() {
+      @Override
+      public String name() {
+        return "onnxruntime";
+      }
+
+      @Override
+      public String mode() {
+        return "offline";
+      }
+
+      @Override
+      public float[] run(float[] x, int n, int t) throws OrtException {
+        try (OnnxTensor in =
+                OnnxTensor.createTensor(env, FloatBuffer.wrap(x), new long[] {n, t, D});
+            OrtSession.Result r = s.run(Map.of("x", in))) {
+          return floats(r.get(0));
+        }
+      }
+
+      @Override
+      public void close() throws OrtException {
+        s.close();
+      }
+    };
+  }
+
+  /**
+   * ONNX Runtime streaming the LC-BLSTM windows the way a user would: per chunk of C steps, the
+   * forward direction runs over the chunk from the carried (h, c) and hands its final states back;
+   * the backward direction runs over the time-reversed window of C + R steps from zero states and
+   * its first C outputs are kept. The same windows as BiStream's lookahead(C, R).
+   */
+  static Engine ortLookahead(Path dir, int threads, int chunk, int lookahead) throws OrtException {
+    OrtEnvironment env = OrtEnvironment.getEnvironment();
+    OrtSession fwd = session(env, dir.resolve("forward.onnx"), threads);
+    OrtSession bwd = session(env, dir.resolve("backward.onnx"), threads);
+    return new Engine() {
+      @Override
+      public String name() {
+        return "onnxruntime";
+      }
+
+      @Override
+      public String mode() {
+        return "lookahead";
+      }
+
+      @Override
+      public float[] run(float[] x, int n, int t) throws OrtException {
+        float[] y = new float[n * t * 2 * H];
+        float[] h = new float[n * H];
+        float[] c = new float[n * H];
+        float[] zeros = new float[n * H];
+        for (int s = 0; s < t; s += chunk) {
+          int len = Math.min(chunk, t - s);
+          int window = Math.min(t, s + chunk + lookahead) - s;
+          float[][] f = runOneWay(fwd, window(x, n, t, s, len, false), n, len, h, c);
+          h = f[1];
+          c = f[2];
+          float[][] b = runOneWay(bwd, window(x, n, t, s, window, true), n, window, zeros, zeros);
+          for (int r = 0; r < n; r++) {
+            for (int k = 0; k < len; k++) {
+              int out = ((r * t) + s + k) * 2 * H;
+              System.arraycopy(f[0], (r * len + k) * H, y, out, H);
+              // reversed window: step k of the window is row window - 1 - k
+              System.arraycopy(b[0], (r * window + window - 1 - k) * H, y, out + H, H);
+            }
+          }
+        }
+        return y;
+      }
+
+      private float[][] runOneWay(
+          OrtSession session, float[] xs, int n, int len, float[] h0, float[] c0)
+          throws OrtException {
+        Map<String, OnnxTensor> in = new HashMap<>();
+        try {
+          in.put("x", OnnxTensor.createTensor(env, FloatBuffer.wrap(xs), new long[] {n, len, D}));
+          in.put("h0", OnnxTensor.createTensor(env, FloatBuffer.wrap(h0), new long[] {1, n, H}));
+          in.put("c0", OnnxTensor.createTensor(env, FloatBuffer.wrap(c0), new long[] {1, n, H}));
+          try (OrtSession.Result r = session.run(in)) {
+            return new float[][] {floats(r.get(0)), floats(r.get(1)), floats(r.get(2))};
+          }
+        } finally {
+          in.values().forEach(OnnxTensor::close);
+        }
+      }
+
+      @Override
+      public void close() throws OrtException {
+        fwd.close();
+        bwd.close();
+      }
+    };
+  }
+
+  /** Steps {@code [s, s + len)} of every sequence, optionally time-reversed. */
+  private static float[] window(float[] x, int n, int t, int s, int len, boolean reversed) {
+    float[] w = new float[n * len * D];
+    for (int r = 0; r < n; r++) {
+      for (int k = 0; k < len; k++) {
+        int step = reversed ? s + len - 1 - k : s + k;
+        System.arraycopy(x, (r * t + step) * D, w, (r * len + k) * D, D);
+      }
+    }
+    return w;
+  }
+
+  private static float[] floats(ai.onnxruntime.OnnxValue v) {
+    FloatBuffer b = ((OnnxTensor) v).getFloatBuffer();
+    float[] a = new float[b.remaining()];
+    b.get(a);
+    return a;
+  }
+
+  // ------------------------------------------------------------------ DL4J
+
+  /** DL4J's {@code Bidirectional(LSTM)} with the fixture's Keras weights. */
+  static Engine dl4j(Path dir) throws IOException {
+    MultiLayerConfiguration conf =
+        new NeuralNetConfiguration.Builder()
+            .dataType(DataType.FLOAT)
+            .list()
+            .layer(
+                new Bidirectional(
+                    Bidirectional.Mode.CONCAT,
+                    new LSTM.Builder()
+                        .nIn(D)
+                        .nOut(H)
+                        .activation(org.nd4j.linalg.activations.Activation.TANH)
+                        .gateActivationFunction(org.nd4j.linalg.activations.Activation.SIGMOID)
+                        .build()))
+            .setInputType(InputType.recurrent(D))
+            .build();
+    MultiLayerNetwork net = new MultiLayerNetwork(conf);
+    net.init();
+    Map<String, float[]> keras = kerasWeights(dir);
+    for (String side : List.of("forward", "backward")) {
+      String p = "0_" + side.charAt(0);
+      String k = "bilstm/" + side + "_lstm/";
+      net.setParam(p + "W", dl4jGates(keras.get(k + "kernel"), D));
+      net.setParam(p + "RW", dl4jGates(keras.get(k + "recurrent_kernel"), H));
+      net.setParam(p + "b", dl4jGates(keras.get(k + "bias"), 1));
+    }
+    return new Engine() {
+      @Override
+      public String name() {
+        return "dl4j";
+      }
+
+      @Override
+      public String mode() {
+        return "offline";
+      }
+
+      @Override
+      public float[] run(float[] x, int n, int t) {
+        // DL4J takes [n, D, T] and gives [n, 2H, T]
+        INDArray in = Nd4j.create(x, new long[] {n, t, D}, 'c').permute(0, 2, 1).dup('c');
+        INDArray out = net.output(in).permute(0, 2, 1).dup('c');
+        return out.data().asFloat();
+      }
+    };
+  }
+
+  /** Keras gate blocks i, f, c, o reordered to DL4J's c, f, o, i; {@code [rows, 4H]}. */
+  private static INDArray dl4jGates(float[] keras, int rows) {
+    int[] from = {2, 1, 3, 0};
+    float[] out = new float[keras.length];
+    for (int r = 0; r < rows; r++) {
+      for (int g = 0; g < 4; g++) {
+        System.arraycopy(keras, r * 4 * H + from[g] * H, out, r * 4 * H + g * H, H);
+      }
+    }
+    return Nd4j.create(out, new long[] {rows, 4L * H}, 'c');
+  }
+
+  /** The fixture's weights.bin split by its manifest. */
+  private static Map<String, float[]> kerasWeights(Path dir) throws IOException {
+    JsonNode manifest =
+        new ObjectMapper().readTree(dir.resolve("model.json").toFile()).get("weightsManifest");
+    ByteBuffer bytes =
+        ByteBuffer.wrap(Files.readAllBytes(dir.resolve("weights.bin")))
+            .order(ByteOrder.LITTLE_ENDIAN);
+    Map<String, float[]> out = new HashMap<>();
+    for (JsonNode w : manifest.get(0).get("weights")) {
+      int size = 1;
+      for (JsonNode d : w.get("shape")) {
+        size *= d.asInt();
+      }
+      float[] a = new float[size];
+      bytes.asFloatBuffer().get(a);
+      bytes.position(bytes.position() + 4 * size);
+      out.put(w.get("name").asText(), a);
+    }
+    return out;
+  }
+}

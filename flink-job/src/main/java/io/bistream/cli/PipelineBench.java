@@ -1,0 +1,213 @@
+package io.bistream.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.bistream.core.ModelFiles;
+import io.bistream.core.model.Model;
+import io.bistream.core.stream.OfflineStreaming;
+import io.bistream.core.stream.SequenceState;
+import io.bistream.core.stream.StreamConfig;
+import io.bistream.core.stream.StreamingEngine;
+import io.bistream.core.tensor.Tensor;
+import io.bistream.job.JobOptions;
+import io.bistream.job.KeyedSequence;
+import io.bistream.job.local.EmbeddedKafka;
+import io.bistream.job.local.LocalRun;
+import java.io.File;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.AbstractMap;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import org.apache.flink.api.common.serialization.SerializerConfigImpl;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeutils.TypeSerializer;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.core.memory.DataOutputSerializer;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+
+/**
+ * {@code bench --pipeline}: the Flink job end to end on the embedded broker, one mode at a time,
+ * with the bench BiLSTM and many interleaved sequences produced as fast as the producer goes. Per
+ * mode: steps/s from the first record produced to the last end record committed, next to the engine
+ * alone doing the same work in the same process; event-to-output latency percentiles; and the bytes
+ * of keyed state per active sequence, measured by serializing a mid-sequence engine state with the
+ * serializer the job's state uses.
+ */
+final class PipelineBench {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final int STEPS_PER_RECORD = 8;
+  private static final int CHUNK = 64;
+
+  private final int sequences;
+  private final int steps;
+  private final File json;
+
+  PipelineBench(int sequences, int steps, File json) {
+    this.sequences = sequences;
+    this.steps = steps;
+    this.json = json;
+  }
+
+  int run() throws Exception {
+    Path dir = BenchEngines.fixture();
+    Path modelFile = dir.resolve("model.json");
+    Model model = ModelFiles.load(modelFile);
+    int d = BenchEngines.D;
+    Random rnd = new Random(11);
+    float[] x = new float[sequences * steps * d];
+    for (int i = 0; i < x.length; i++) {
+      x[i] = (float) rnd.nextGaussian();
+    }
+    Map<String, StreamConfig> modes = new java.util.LinkedHashMap<>();
+    modes.put("exact", StreamConfig.exact());
+    modes.put("lookahead", StreamConfig.lookahead(CHUNK, CHUNK));
+    modes.put("stateful", StreamConfig.stateful(CHUNK));
+    System.out.printf(
+        "pipeline: %d sequences x %d steps (D=%d BiLSTM H=%d), %d steps per record, parallelism"
+            + " 1, exactly-once sink, checkpoints every 500 ms; chunk C=%d, R=%d%n",
+        sequences, steps, d, BenchEngines.H, STEPS_PER_RECORD, CHUNK, CHUNK);
+    System.out.printf(
+        "%-10s %14s %14s %9s %10s %10s %12s%n",
+        "mode", "job steps/s", "engine steps/s", "job/eng", "p50 ms", "p99 ms", "state B/seq");
+    ArrayNode rows = JSON.createArrayNode();
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      for (Map.Entry<String, StreamConfig> m : modes.entrySet()) {
+        double engine = engineRate(model, m.getValue(), x);
+        double[] job = jobRun(kafka, modelFile, m.getKey(), x);
+        long state = stateBytes(model, m.getValue(), x);
+        System.out.printf(
+            "%-10s %,14.0f %,14.0f %8.2fx %10.0f %10.0f %,12d%n",
+            m.getKey(), job[0], engine, job[0] / engine, job[1], job[2], state);
+        rows.addObject()
+            .put("mode", m.getKey())
+            .put("job_steps_per_s", Math.round(job[0]))
+            .put("engine_steps_per_s", Math.round(engine))
+            .put("latency_p50_ms", job[1])
+            .put("latency_p99_ms", job[2])
+            .put("state_bytes_per_sequence", state);
+      }
+    }
+    System.out.println(
+        "\nLatency is from producing a step to its output record's timestamp; the stream is"
+            + " produced unpaced, so it includes the backlog the job works through.");
+    if (json != null) {
+      ObjectNode root = JSON.createObjectNode();
+      root.put("sequences", sequences).put("steps", steps).set("rows", rows);
+      JSON.writerWithDefaultPrettyPrinter().writeValue(json, root);
+      System.out.println("wrote " + json);
+    }
+    return 0;
+  }
+
+  /** The engine alone on the same sequences, fed in the same record-sized pieces, all at once. */
+  private double engineRate(Model model, StreamConfig config, float[] x) {
+    Tensor in = new Tensor(x, new int[] {sequences, steps, BenchEngines.D});
+    OfflineStreaming.run(new StreamingEngine(model, config), in, STEPS_PER_RECORD); // warm-up
+    long start = System.nanoTime();
+    OfflineStreaming.run(new StreamingEngine(model, config), in, STEPS_PER_RECORD);
+    return sequences * (double) steps / ((System.nanoTime() - start) / 1e9);
+  }
+
+  /** Runs the job for one mode: steps/s, p50 and p99 latency in ms. */
+  private double[] jobRun(EmbeddedKafka kafka, Path model, String mode, float[] x)
+      throws Exception {
+    String in = "bench-in-" + mode;
+    String out = "bench-out-" + mode;
+    kafka.createTopics(4, in, out, in + "-dead-letters");
+    JobOptions o = LocalRun.options(kafka, model.toString(), in, out);
+    o.mode = JobOptions.Mode.valueOf(mode);
+    o.chunk = CHUNK;
+    o.lookahead = CHUNK;
+    JobClient job = LocalRun.start(List.of(o), "bistream-bench-" + mode);
+    try {
+      Thread.sleep(3000); // let the source assign its partitions
+      Map<String, Long> sentAt = new HashMap<>();
+      Set<String> ids = new LinkedHashSet<>();
+      long start = System.nanoTime();
+      produce(kafka, in, x, sentAt, ids);
+      List<ConsumerRecord<String, String>> records =
+          LocalRun.awaitEnded(kafka, out, ids, Duration.ofMinutes(10), n -> {});
+      double seconds = (System.nanoTime() - start) / 1e9;
+      List<Double> latency = new ArrayList<>();
+      for (ConsumerRecord<String, String> r : records) {
+        JsonNode n = JSON.readTree(r.value());
+        Long sent = sentAt.get(n.path("seq").asText() + "/" + n.path("t").asLong());
+        if (n.has("y") && sent != null) {
+          latency.add((double) (r.timestamp() - sent));
+        }
+      }
+      double[] sorted = latency.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+      return new double[] {
+        sequences * (double) steps / seconds,
+        sorted[sorted.length / 2],
+        sorted[(int) (sorted.length * 0.99)]
+      };
+    } finally {
+      job.cancel().get();
+    }
+  }
+
+  private void produce(
+      EmbeddedKafka kafka, String topic, float[] x, Map<String, Long> sentAt, Set<String> ids)
+      throws Exception {
+    int d = BenchEngines.D;
+    for (int s = 0; s < steps; s += STEPS_PER_RECORD) {
+      List<Map.Entry<String, String>> batch = new ArrayList<>();
+      long now = System.currentTimeMillis();
+      for (int r = 0; r < sequences; r++) {
+        String id = "b-" + r;
+        ids.add(id);
+        int k = Math.min(STEPS_PER_RECORD, steps - s);
+        StringBuilder b = new StringBuilder("{\"seq\":\"" + id + "\",\"t\":" + s + ",\"xs\":[");
+        for (int i = 0; i < k; i++) {
+          int at = (r * steps + s + i) * d;
+          b.append(i == 0 ? "" : ",").append(Arrays.toString(Arrays.copyOfRange(x, at, at + d)));
+          sentAt.put(id + "/" + (s + i), now);
+        }
+        b.append(s + k == steps ? "],\"end\":true}" : "]}");
+        batch.add(new AbstractMap.SimpleEntry<>(id, b.toString()));
+      }
+      kafka.produce(topic, batch);
+    }
+  }
+
+  /**
+   * Mean serialized size of the job's per-sequence state ({@link KeyedSequence}, Flink's POJO
+   * serializer) for sequences halfway through, fed in record-sized pieces.
+   */
+  private long stateBytes(Model model, StreamConfig config, float[] x) throws Exception {
+    StreamingEngine engine = new StreamingEngine(model, config);
+    TypeSerializer<KeyedSequence> serializer =
+        TypeInformation.of(KeyedSequence.class).createSerializer(new SerializerConfigImpl());
+    DataOutputSerializer buffer = new DataOutputSerializer(1 << 16);
+    int d = BenchEngines.D;
+    int probes = Math.min(sequences, 8);
+    long total = 0;
+    for (int r = 0; r < probes; r++) {
+      SequenceState s = engine.newSequence();
+      for (int t = 0; t < steps / 2; t += STEPS_PER_RECORD) {
+        int k = Math.min(STEPS_PER_RECORD, steps / 2 - t);
+        int at = (r * steps + t) * d;
+        engine.advance(s, Arrays.copyOfRange(x, at, at + k * d), k, false);
+      }
+      SequenceState.Snapshot snap = s.snapshot();
+      KeyedSequence ks = new KeyedSequence();
+      ks.counters = snap.counters();
+      ks.arrays = snap.arrays();
+      buffer.clear();
+      serializer.serialize(ks, buffer);
+      total += buffer.length();
+    }
+    return total / probes;
+  }
+}
