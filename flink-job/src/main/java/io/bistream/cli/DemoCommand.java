@@ -334,7 +334,8 @@ final class DemoCommand implements Callable<Integer> {
     return best;
   }
 
-  private static Path extractBundledModel() throws IOException {
+  /** Copies the bundled model (tools/demo-model/train.py wrote it) to a temporary directory. */
+  static Path extractBundledModel() throws IOException {
     Path dir = Files.createTempDirectory("bistream-demo");
     dir.toFile().deleteOnExit();
     for (String name : List.of("model.json", "weights.bin")) {
