@@ -115,31 +115,45 @@ public final class EmbeddedKafka implements AutoCloseable {
    * Gives up waiting after {@code timeout}.
    */
   public List<ConsumerRecord<String, String>> readCommitted(String topic, Duration timeout) {
-    Properties p = clientProps();
-    p.put("key.deserializer", StringDeserializer.class.getName());
-    p.put("value.deserializer", StringDeserializer.class.getName());
-    p.put("isolation.level", "read_committed");
-    p.put("enable.auto.commit", "false");
-    p.put("group.id", "bistream-reader-" + UUID.randomUUID());
     List<ConsumerRecord<String, String>> out = new ArrayList<>();
-    try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(p)) {
-      List<TopicPartition> partitions =
-          consumer.partitionsFor(topic, timeout).stream()
-              .map(i -> new TopicPartition(topic, i.partition()))
-              .toList();
-      consumer.assign(partitions);
-      consumer.seekToBeginning(partitions);
-      Map<TopicPartition, Long> end = consumer.endOffsets(partitions, timeout);
+    try (KafkaConsumer<String, String> consumer = committedConsumer(topic, timeout)) {
+      Map<TopicPartition, Long> end = consumer.endOffsets(consumer.assignment(), timeout);
       long deadline = System.nanoTime() + timeout.toNanos();
       while (System.nanoTime() < deadline && !reached(consumer, end)) {
         ConsumerRecords<String, String> batch = consumer.poll(Duration.ofMillis(200));
         batch.forEach(out::add);
       }
     }
-    out.sort(
+    sortByOffset(out);
+    return out;
+  }
+
+  /**
+   * A {@code read_committed} consumer assigned every partition of {@code topic} from the beginning,
+   * for callers that follow a topic as it grows (the caller closes it).
+   */
+  public KafkaConsumer<String, String> committedConsumer(String topic, Duration timeout) {
+    Properties p = clientProps();
+    p.put("key.deserializer", StringDeserializer.class.getName());
+    p.put("value.deserializer", StringDeserializer.class.getName());
+    p.put("isolation.level", "read_committed");
+    p.put("enable.auto.commit", "false");
+    p.put("group.id", "bistream-reader-" + UUID.randomUUID());
+    KafkaConsumer<String, String> consumer = new KafkaConsumer<>(p);
+    List<TopicPartition> partitions =
+        consumer.partitionsFor(topic, timeout).stream()
+            .map(i -> new TopicPartition(topic, i.partition()))
+            .toList();
+    consumer.assign(partitions);
+    consumer.seekToBeginning(partitions);
+    return consumer;
+  }
+
+  /** In partition and offset order. */
+  public static void sortByOffset(List<ConsumerRecord<String, String>> records) {
+    records.sort(
         Comparator.<ConsumerRecord<String, String>>comparingInt(ConsumerRecord::partition)
             .thenComparingLong(ConsumerRecord::offset));
-    return out;
   }
 
   private static boolean reached(KafkaConsumer<?, ?> consumer, Map<TopicPartition, Long> end) {

@@ -14,6 +14,7 @@ import java.util.function.LongConsumer;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
 
 /**
  * Runs jobs on a local Flink MiniCluster against an {@link EmbeddedKafka}, and waits until given
@@ -75,35 +76,40 @@ public final class LocalRun {
       LongConsumer progress)
       throws Exception {
     long deadline = System.nanoTime() + timeout.toNanos();
-    while (true) {
-      List<ConsumerRecord<String, String>> records =
-          kafka.readCommitted(topic, Duration.ofSeconds(5));
-      Set<String> done = new HashSet<>();
-      for (ConsumerRecord<String, String> r : records) {
-        JsonNode n = JSON.readTree(r.value());
-        if (n.path("end").asBoolean(false)) {
-          done.add(n.path("seq").asText());
+    List<ConsumerRecord<String, String>> records = new ArrayList<>();
+    Set<String> done = new HashSet<>();
+    // One consumer follows the topic: each record is read and looked at once.
+    try (KafkaConsumer<String, String> consumer = kafka.committedConsumer(topic, timeout)) {
+      while (true) {
+        for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(300))) {
+          records.add(r);
+          if (r.value() != null && r.value().contains("\"end\"")) {
+            JsonNode n = JSON.readTree(r.value());
+            if (n.path("end").asBoolean(false)) {
+              done.add(n.path("seq").asText());
+            }
+          }
+        }
+        progress.accept(done.size());
+        if (done.containsAll(sequences)) {
+          EmbeddedKafka.sortByOffset(records);
+          return records;
+        }
+        if (System.nanoTime() > deadline) {
+          Set<String> open = new HashSet<>(sequences);
+          open.removeAll(done);
+          throw new IllegalStateException(
+              "timed out after "
+                  + timeout.toSeconds()
+                  + " s waiting for "
+                  + open.size()
+                  + " sequences to end on "
+                  + topic
+                  + " (e.g. "
+                  + open.stream().limit(5).toList()
+                  + "); check the dead-letter topic and the idle timeout");
         }
       }
-      progress.accept(done.size());
-      if (done.containsAll(sequences)) {
-        return records;
-      }
-      if (System.nanoTime() > deadline) {
-        Set<String> open = new HashSet<>(sequences);
-        open.removeAll(done);
-        throw new IllegalStateException(
-            "timed out after "
-                + timeout.toSeconds()
-                + " s waiting for "
-                + open.size()
-                + " sequences to end on "
-                + topic
-                + " (e.g. "
-                + open.stream().limit(5).toList()
-                + "); check the dead-letter topic and the idle timeout");
-      }
-      Thread.sleep(300);
     }
   }
 
