@@ -1262,7 +1262,8 @@ final class OnnxModelBuilder {
               + x.view()
               + "; expected rows of "
               + features
-              + " features on the last axis");
+              + " features on the last axis, in the order the layer computed them "
+              + nonUnit(x.features()));
     }
   }
 

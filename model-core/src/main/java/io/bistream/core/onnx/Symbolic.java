@@ -121,7 +121,8 @@ final class Symbolic {
     }
 
     String view() {
-      return axes.toString().replace(", ", ",").replace("],[", "] [");
+      String s = axes.toString().replace(", ", ",").replace("],[", "] [");
+      return s.substring(1, s.length() - 1);
     }
   }
 

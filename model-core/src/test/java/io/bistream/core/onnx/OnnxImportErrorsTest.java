@@ -1,0 +1,165 @@
+package io.bistream.core.onnx;
+
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.bistream.core.ModelFiles;
+import io.bistream.core.model.ModelFormatException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.function.UnaryOperator;
+import onnx.Onnx;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.shade.protobuf.ByteString;
+
+/**
+ * Broken or unsupported ONNX files fail with a {@link ModelFormatException} naming the file, the
+ * node, its op and the attribute, and listing the supported ops. The files are real PyTorch exports
+ * edited through the generated ONNX classes and serialised again.
+ */
+class OnnxImportErrorsTest {
+
+  @TempDir Path tmp;
+
+  private static Path golden(String name) throws Exception {
+    return Path.of(
+        OnnxImportErrorsTest.class.getResource("/golden/onnx/" + name + "/model.onnx").toURI());
+  }
+
+  /** Writes the bilstm export with one node changed by {@code edit}. */
+  private Path edited(String nodeName, UnaryOperator<Onnx.NodeProto.Builder> edit)
+      throws Exception {
+    Onnx.ModelProto.Builder m =
+        Onnx.ModelProto.parseFrom(Files.readAllBytes(golden("bilstm_batch_first_softmax_t500")))
+            .toBuilder();
+    Onnx.GraphProto.Builder g = m.getGraphBuilder();
+    boolean found = false;
+    for (int i = 0; i < g.getNodeCount(); i++) {
+      if (g.getNode(i).getName().equals(nodeName)) {
+        g.setNode(i, edit.apply(g.getNode(i).toBuilder()));
+        found = true;
+      }
+    }
+    if (!found) {
+      throw new IllegalStateException("no node " + nodeName);
+    }
+    Path out = tmp.resolve("edited.onnx");
+    Files.write(out, m.build().toByteArray());
+    return out;
+  }
+
+  private static Onnx.AttributeProto attr(String name, long value) {
+    return Onnx.AttributeProto.newBuilder()
+        .setName(name)
+        .setType(Onnx.AttributeProto.AttributeType.INT)
+        .setI(value)
+        .build();
+  }
+
+  @Test
+  void unsupportedOperatorNamesFileNodeOpAndSupportedOps() throws Exception {
+    Path file = edited("/act/Softmax", n -> n.setOpType("Erf").clearAttribute());
+    assertThatThrownBy(() -> ModelFiles.load(file))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageStartingWith(file.toString())
+        .hasMessageContaining("node '/act/Softmax' (Erf): operator Erf is not supported")
+        .hasMessageContaining("Supported ops: LSTM, GRU, RNN, MatMul, Add, Gemm");
+  }
+
+  @Test
+  void unknownRecurrentAttributeNamesNodeOpAndAttribute() throws Exception {
+    Path file = edited("/rnn/LSTM", n -> n.addAttribute(attr("peephole_mode", 1)));
+    assertThatThrownBy(() -> ModelFiles.load(file))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining(file.toString())
+        .hasMessageContaining("node '/rnn/LSTM' (LSTM): attribute 'peephole_mode'")
+        .hasMessageContaining("supported attributes of LSTM: activation_alpha")
+        .hasMessageContaining("Supported ops: LSTM");
+  }
+
+  @Test
+  void clipIsRejectedByName() throws Exception {
+    Path file =
+        edited(
+            "/rnn/LSTM",
+            n ->
+                n.addAttribute(
+                    Onnx.AttributeProto.newBuilder()
+                        .setName("clip")
+                        .setType(Onnx.AttributeProto.AttributeType.FLOAT)
+                        .setF(3f)));
+    assertThatThrownBy(() -> ModelFiles.load(file))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining("node '/rnn/LSTM' (LSTM): attribute 'clip'");
+  }
+
+  @Test
+  void unsupportedActivationNamesTheAttribute() throws Exception {
+    Onnx.AttributeProto.Builder acts =
+        Onnx.AttributeProto.newBuilder()
+            .setName("activations")
+            .setType(Onnx.AttributeProto.AttributeType.STRINGS);
+    for (String a : new String[] {"Sigmoid", "ScaledTanh", "ScaledTanh"}) {
+      acts.addStrings(ByteString.copyFromUtf8(a));
+    }
+    acts.addStrings(ByteString.copyFromUtf8("Sigmoid"))
+        .addStrings(ByteString.copyFromUtf8("Tanh"))
+        .addStrings(ByteString.copyFromUtf8("Tanh"));
+    Path file = edited("/rnn/LSTM", n -> n.addAttribute(acts));
+    assertThatThrownBy(() -> ModelFiles.load(file))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining("node '/rnn/LSTM' (LSTM): attribute 'activations'")
+        .hasMessageContaining("'ScaledTanh' is not supported");
+  }
+
+  @Test
+  void softmaxOverTheTimeAxisIsRejected() throws Exception {
+    Path file = edited("/act/Softmax", n -> n.clearAttribute().addAttribute(attr("axis", 1)));
+    assertThatThrownBy(() -> ModelFiles.load(file))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining("node '/act/Softmax' (Softmax): attribute 'axis'");
+  }
+
+  @Test
+  void transposeThatMixesFeaturesIntoRowsIsRejected() throws Exception {
+    // [T, dirs, N, H] transposed to [T, N, H, dirs] and flattened interleaves the directions'
+    // features: not a layout of the core tensor, so it is refused rather than misread.
+    Path file =
+        edited(
+            "/rnn/Transpose_1",
+            n ->
+                n.clearAttribute()
+                    .addAttribute(
+                        Onnx.AttributeProto.newBuilder()
+                            .setName("perm")
+                            .setType(Onnx.AttributeProto.AttributeType.INTS)
+                            .addAllInts(java.util.List.of(0L, 2L, 3L, 1L))));
+    assertThatThrownBy(() -> ModelFiles.load(file))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining(file.toString())
+        .hasMessageContaining("node '/fc/MatMul' (MatMul): input is laid out as [N] [T] [5,2]")
+        .hasMessageContaining("in the order the layer computed them [2, 5]");
+  }
+
+  @Test
+  void truncatedFileIsReportedAsCorruptOrTruncated() throws Exception {
+    byte[] whole = Files.readAllBytes(golden("bigru_h0_tanh"));
+    Path cut = tmp.resolve("cut.onnx");
+    Files.write(cut, Arrays.copyOf(whole, whole.length / 2));
+    assertThatThrownBy(() -> ModelFiles.load(cut))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageStartingWith(cut.toString())
+        .hasMessageContaining("corrupt or truncated");
+  }
+
+  @Test
+  void garbageWithTheOnnxExtensionIsNotAModel() throws Exception {
+    Path junk = tmp.resolve("junk.onnx");
+    Files.writeString(junk, "this is not a protobuf at all, just some text\n");
+    assertThatThrownBy(() -> ModelFiles.load(junk))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageStartingWith(junk.toString())
+        .hasMessageContaining("ONNX");
+  }
+}
