@@ -33,7 +33,7 @@ RTOL, ATOL = 1e-5, 1e-6
 
 
 def save(name, description, module, xs, state_names=(), seq_first=False, edit=None,
-         expected=None):
+         expected=None, last_step=False):
     """Exports `module` called on xs, runs it with PyTorch and writes the case folder."""
     out = HERE / name
     if out.exists():
@@ -41,7 +41,8 @@ def save(name, description, module, xs, state_names=(), seq_first=False, edit=No
     out.mkdir()
     module.eval()
     names = ["x", *state_names]
-    dyn = {"x": {0: "t" if seq_first else "n", 1: "n" if seq_first else "t"}, "y": {0: "d0", 1: "d1"}}
+    dyn = {"x": {0: "t" if seq_first else "n", 1: "n" if seq_first else "t"},
+           "y": {0: "n"} if last_step else {0: "d0", 1: "d1"}}
     for s in state_names:
         dyn[s] = {1: "n"}
     path = out / "model.onnx"
@@ -55,7 +56,7 @@ def save(name, description, module, xs, state_names=(), seq_first=False, edit=No
     with torch.no_grad():
         y = module(*xs) if expected is None else expected
     x = xs[0].transpose(0, 1) if seq_first else xs[0]
-    y = y.transpose(0, 1) if seq_first else y
+    y = y.transpose(0, 1) if seq_first and not last_step else y
     np.save(out / "x.npy", np.ascontiguousarray(x.numpy().astype(np.float32)))
     for s, v in zip(state_names, xs[1:]):
         np.save(out / (s + ".npy"), v.numpy().astype(np.float32))
@@ -195,6 +196,59 @@ def to_layout1(m):
         used = {v for n in g.node for v in n.input} | {o.name for o in g.output}
 
 
+class LastState(torch.nn.Module):
+    """PyTorch's sequence classifier: a head on the final hidden state h_n, as users write it."""
+
+    def __init__(self, rnn, linear, act, both_directions):
+        super().__init__()
+        self.rnn, self.fc, self.act, self.both = rnn, linear, act, both_directions
+
+    def forward(self, x):
+        h = self.rnn(x)[1]
+        h = h[0] if isinstance(h, tuple) else h
+        h = torch.cat((h[-2], h[-1]), 1) if self.both else h[-1]
+        return self.act(self.fc(h))
+
+
+def gru_loop(x, gru, linear_before_reset, gate):
+    """The GRU equations step by step with torch ops (batch_first x, torch gate rows r, z, n).
+
+    linear_before_reset=1 is torch.nn.GRU; =0 is the ONNX/Keras-1 variant where the reset gate
+    multiplies h before the recurrent matmul: n = tanh(x W_in + b_in + (r * h) W_hn + b_hn).
+    """
+    w_ih, w_hh, b_ih, b_hh = gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0
+    hs = gru.hidden_size
+    h = torch.zeros(x.shape[0], hs)
+    out = []
+    for step in range(x.shape[1]):
+        gi = x[:, step] @ w_ih.T + b_ih
+        gh = h @ w_hh.T + b_hh
+        r = gate(gi[:, :hs] + gh[:, :hs])
+        z = gate(gi[:, hs:2 * hs] + gh[:, hs:2 * hs])
+        if linear_before_reset:
+            n = torch.tanh(gi[:, 2 * hs:] + r * gh[:, 2 * hs:])
+        else:
+            n = torch.tanh(gi[:, 2 * hs:] + (r * h) @ w_hh[2 * hs:].T + b_hh[2 * hs:])
+        h = (1 - z) * n + z * h
+        out.append(h)
+    return torch.stack(out, 1)
+
+
+def onnx_hard_sigmoid(v):
+    """ONNX HardSigmoid with its default alpha=0.2, beta=0.5 (not torch's hardsigmoid, x/6+0.5)."""
+    return torch.clamp(0.2 * v + 0.5, 0.0, 1.0)
+
+
+def to_gru_lbr0_hard_sigmoid(m):
+    """Edits a GRU export to linear_before_reset=0 with activations [HardSigmoid, Tanh]."""
+    for n in m.graph.node:
+        if n.op_type == "GRU":
+            for a in n.attribute:
+                if a.name == "linear_before_reset":
+                    a.i = 0
+            n.attribute.append(onnx.helper.make_attribute("activations", ["HardSigmoid", "Tanh"]))
+
+
 def to_reverse(m):
     """Edits a unidirectional export to direction=reverse (PyTorch never writes it)."""
     for n in m.graph.node:
@@ -256,6 +310,32 @@ def main():
     save("gru_reverse", "nn.GRU(3, 4) exported then edited to direction=reverse; expected ="
          " PyTorch GRU over the reversed sequence, re-reversed", mod, [x], edit=to_reverse,
          expected=y)
+    # 10. Sequence classification from h_n of a two-layer GRU: Gather(-1) -> Gemm -> sigmoid.
+    torch.manual_seed(19)
+    mod = LastState(torch.nn.GRU(3, 5, num_layers=2, batch_first=True), torch.nn.Linear(5, 2),
+                    torch.nn.Sigmoid(), both_directions=False)
+    save("gru_2layer_last_state_gemm_sigmoid", "nn.GRU(3, 5, num_layers=2), fc(h_n[-1]) ->"
+         " sigmoid: [N, F] output", mod, [randn(3, 33, 3)], last_step=True)
+    # 11. Bidirectional LSTM classifier: cat(h_n[-2], h_n[-1]) -> Gemm -> softmax.
+    torch.manual_seed(20)
+    mod = LastState(torch.nn.LSTM(4, 3, bidirectional=True, batch_first=True),
+                    torch.nn.Linear(6, 3), torch.nn.Softmax(-1), both_directions=True)
+    save("bilstm_last_state_concat_softmax", "nn.LSTM(4, 3, bidirectional), fc(cat(h_n[-2],"
+         " h_n[-1])) -> softmax: [N, F] output", mod, [randn(2, 21, 4)], last_step=True)
+    # 12. GRU linear_before_reset=0 with HardSigmoid gates (edited export): explicit torch loop,
+    #     checked first against nn.GRU in its own formulation.
+    torch.manual_seed(21)
+    mod = Head(torch.nn.GRU(3, 4, batch_first=True))
+    with torch.no_grad():
+        torch.nn.init.uniform_(mod.rnn.bias_hh_l0, -0.5, 0.5)  # a clearly nonzero Rb_h
+        x = randn(2, 18, 3)
+        check = (gru_loop(x, mod.rnn, True, torch.sigmoid) - mod(x)).abs().max().item()
+        assert check < 1e-6, check
+        y = gru_loop(x, mod.rnn, False, onnx_hard_sigmoid)
+    print("  gru loop vs nn.GRU:", check)
+    save("gru_lbr0_hard_sigmoid", "nn.GRU(3, 4) exported then edited to linear_before_reset=0,"
+         " activations [HardSigmoid, Tanh]; expected = explicit torch GRU loop (checked against"
+         " nn.GRU)", mod, [x], edit=to_gru_lbr0_hard_sigmoid, expected=y)
     # 9. One model core: the same module as ONNX and as a TF.js layers model.
     torch.manual_seed(18)
     mod = OneCore()

@@ -18,6 +18,7 @@ import io.bistream.core.onnx.Symbolic.Const;
 import io.bistream.core.onnx.Symbolic.Dim;
 import io.bistream.core.onnx.Symbolic.Dyn;
 import io.bistream.core.onnx.Symbolic.Filled;
+import io.bistream.core.onnx.Symbolic.Final;
 import io.bistream.core.onnx.Symbolic.Stacked;
 import io.bistream.core.onnx.Symbolic.SymVec;
 import io.bistream.core.onnx.Symbolic.Unavailable;
@@ -66,6 +67,7 @@ final class OnnxModelBuilder {
   private final List<Model.Node> nodes = new ArrayList<>();
   private final Set<String> layerNames = new HashSet<>();
   private int nextAtom = 3;
+  private String layoutNote = "";
   private Onnx.NodeProto node; // the node being mapped, for error messages
 
   OnnxModelBuilder(String file, Onnx.ModelProto proto) {
@@ -91,7 +93,25 @@ final class OnnxModelBuilder {
     for (Onnx.ValueInfoProto o : graph.getOutputList()) {
       outputs.add(output(o.getName()));
     }
-    return new Model(new Model.Source(file, "onnx", version()), inputs, nodes, outputs);
+    return new Model(new Model.Source(file, "onnx", version()), inputs, used(outputs), outputs);
+  }
+
+  /**
+   * The nodes the outputs depend on: a recurrent node whose sequence output Y is not used (only its
+   * final states) is dropped in favour of its last-step twin.
+   */
+  private List<Model.Node> used(List<Model.TensorRef> outputs) {
+    Set<String> needed = new HashSet<>();
+    outputs.forEach(o -> needed.add(o.layer()));
+    List<Model.Node> kept = new ArrayList<>();
+    for (int i = nodes.size() - 1; i >= 0; i--) {
+      Model.Node n = nodes.get(i);
+      if (needed.contains(n.layer().name())) {
+        kept.add(0, n);
+        n.inbound().forEach(r -> needed.add(r.layer()));
+      }
+    }
+    return kept;
   }
 
   private String version() {
@@ -102,7 +122,7 @@ final class OnnxModelBuilder {
             .findFirst()
             .orElse("?");
     String producer = (proto.getProducerName() + " " + proto.getProducerVersion()).trim();
-    return "opset " + opset + (producer.isEmpty() ? "" : ", producer " + producer);
+    return "opset " + opset + (producer.isEmpty() ? "" : ", producer " + producer) + layoutNote;
   }
 
   // ---------------------------------------------------------------- inputs and outputs
@@ -125,6 +145,10 @@ final class OnnxModelBuilder {
           throw inputError(in, "expected a sequence [N, T, D] or [T, N, D] with static D");
         }
         int[] bt = batchAndTimeAxes(in.getName());
+        if (bt[0] != 0) {
+          layoutNote =
+              "; input '" + in.getName() + "' is time-major in the graph, BiStream takes [N, T, D]";
+        }
         Atom n = new Atom('N', -1, 1);
         Atom t = new Atom('T', -1, 2);
         Atom d = feature((int) shape[2]);
@@ -140,7 +164,7 @@ final class OnnxModelBuilder {
         throw inputError(
             in, "expected an initial state [layers * directions, N, H] with static first and last");
       }
-      List<Dyn> items = new ArrayList<>();
+      List<Value> items = new ArrayList<>();
       for (int i = 0; i < shape[0]; i++) {
         String name = in.getName() + "[" + i + "]";
         Atom h = feature((int) shape[2]);
@@ -347,9 +371,11 @@ final class OnnxModelBuilder {
       dims.addAll(f.shape());
     } else if (v instanceof Stacked st) {
       dims.add(Dim.of(st.items().size()));
-      for (List<Atom> axis : st.items().get(0).axes()) {
-        dims.add(dimOf(axis));
-      }
+      dims.add(new Dim('N', -1));
+      dims.add(Dim.of(hiddenOf(st.items().get(0))));
+    } else if (v instanceof Final f) {
+      dims.add(new Dim('N', -1));
+      dims.add(Dim.of(f.node().hidden()));
     } else {
       throw error(null, "cannot take the shape of " + describe(v));
     }
@@ -523,28 +549,87 @@ final class OnnxModelBuilder {
 
   private Value concat(Onnx.NodeProto n) throws ModelFormatException {
     long axis = intAttr(n, "axis", 0);
-    List<Dim> dims = new ArrayList<>();
-    boolean allConst = true;
-    List<Const> consts = new ArrayList<>();
+    List<Value> parts = new ArrayList<>();
     for (int k = 0; k < n.getInputCount(); k++) {
-      Value v = in(n, k);
-      allConst &= v instanceof Const;
-      if (v instanceof Const c) {
-        consts.add(c);
-      }
+      parts.add(in(n, k));
+    }
+    if (parts.stream().allMatch(p -> p instanceof Const)) {
+      return concatConst(parts.stream().map(Const.class::cast).toList(), (int) axis);
+    }
+    if (axis == 0 && parts.stream().allMatch(p -> p instanceof Stacked)) {
+      // PyTorch's h_n of a stack: the final states of every layer, layer by layer.
+      List<Value> items = new ArrayList<>();
+      parts.forEach(p -> items.addAll(((Stacked) p).items()));
+      return new Stacked(items);
+    }
+    if ((axis == 1 || axis == -1)
+        && parts.size() == 2
+        && parts.get(0) instanceof Final f
+        && parts.get(1) instanceof Final b
+        && f.node() == b.node()
+        && f.dir() == 0
+        && b.dir() == 1) {
+      // torch.cat((h_n[-2], h_n[-1]), 1): both halves' final states, Keras
+      // Bidirectional(return_sequences=False, merge_mode='concat').
+      return lastStep(f.node(), Bidirectional.MergeMode.CONCAT, 0, 2 * f.node().hidden());
+    }
+    List<Dim> dims = new ArrayList<>();
+    for (Value v : parts) {
       SymVec s = symVec(v);
       if (s == null || s.scalar()) {
-        if (allConst) {
-          continue;
-        }
-        throw error("axis", "Concat of " + describe(v) + " is not supported (only shapes)");
+        throw error(
+            "axis",
+            "Concat of "
+                + describe(v)
+                + " on axis "
+                + axis
+                + " is not supported (shape vectors, stacked final states, or the two directions'"
+                + " final states of one bidirectional node)");
       }
       dims.addAll(s.dims());
     }
-    if (allConst) {
-      return concatConst(consts, (int) axis);
-    }
     return simplify(new SymVec(dims, false));
+  }
+
+  private int hiddenOf(Value item) throws ModelFormatException {
+    if (item instanceof Dyn d) {
+      return d.featureSize();
+    }
+    if (item instanceof Final f) {
+      return f.node().hidden();
+    }
+    throw error(null, "unexpected stacked value " + describe(item));
+  }
+
+  /**
+   * The recurrent node run again with {@code return_sequences=false}: output {@code index} of a
+   * layer whose last-step output has {@code units} features.
+   */
+  private Dyn lastStep(Symbolic.Recurrence r, Bidirectional.MergeMode merge, int index, int units) {
+    String name = r.name() + "/last" + (merge == Bidirectional.MergeMode.CONCAT ? "_concat" : "");
+    if (layerNames.add(name)) {
+      Layer layer;
+      if (r.layers().size() == 2) {
+        Recurrent fwd = r.layers().get(0);
+        Recurrent bwd = r.layers().get(1);
+        layer =
+            new Bidirectional(
+                name,
+                new Recurrent(fwd.name(), fwd.cell(), false, false, false, false),
+                new Recurrent(bwd.name(), bwd.cell(), false, false, true, false),
+                merge);
+      } else {
+        Recurrent one = r.layers().get(0);
+        layer = new Recurrent(name, one.cell(), false, false, one.goBackwards(), false);
+      }
+      nodes.add(new Model.Node(layer, 0, r.inbound()));
+    }
+    Atom f = feature(units);
+    return new Dyn(
+        new Model.TensorRef(name, 0, index),
+        List.of(List.of(batchAtom()), List.of(f)),
+        List.of(f),
+        false);
   }
 
   private Value slice(Onnx.NodeProto n) throws ModelFormatException {
@@ -607,8 +692,8 @@ final class OnnxModelBuilder {
     if (v instanceof Dyn d) {
       return d.rank();
     }
-    if (v instanceof Stacked st) {
-      return st.items().get(0).rank() + 1;
+    if (v instanceof Stacked) {
+      return 3;
     }
     return 1;
   }
@@ -915,14 +1000,20 @@ final class OnnxModelBuilder {
             ? List.of(List.of(tAtom), List.of(dirAtom), List.of(nAtom), List.of(hAtom))
             : List.of(List.of(nAtom), List.of(tAtom), List.of(dirAtom), List.of(hAtom));
     Dyn y = new Dyn(ref(name), view, List.of(dirAtom, hAtom), true);
-    Unavailable states =
+    Symbolic.Recurrence rec = new Symbolic.Recurrence(name, List.of(layers), inbound, hidden);
+    List<Value> finals = new ArrayList<>();
+    for (int d = 0; d < dirs; d++) {
+      finals.add(new Final(rec, d));
+    }
+    Value yh = layout == 0 ? new Stacked(finals) : new Unavailable("layout=1 Y_h is not mapped");
+    Unavailable yc =
         new Unavailable(
-            "the final-state outputs (Y_h, Y_c) of "
+            "the final cell state Y_c of "
                 + op
                 + " node '"
                 + n.getName()
-                + "' are not mapped; use the sequence output Y");
-    return List.of(y, states, states);
+                + "' is not mapped; use Y or Y_h");
+    return List.of(y, yh, yc);
   }
 
   private void checkSequenceInput(Dyn x, boolean batchMajor, int inputSize)
@@ -966,7 +1057,10 @@ final class OnnxModelBuilder {
     }
     if (v instanceof Stacked st && layout == 0 && st.items().size() == dirs) {
       List<Model.TensorRef> refs = new ArrayList<>();
-      for (Dyn d : st.items()) {
+      for (Value item : st.items()) {
+        if (!(item instanceof Dyn d)) {
+          throw error(null, what + " must come from a graph input, found " + describe(item));
+        }
         if (d.featureSize() != hidden) {
           throw error(null, what + " has " + d.featureSize() + " units, expected " + hidden);
         }
@@ -1296,6 +1390,9 @@ final class OnnxModelBuilder {
       values.replaceAll((k, x) -> x == a ? out : x);
       return out;
     }
+    if (v instanceof Final f) {
+      return lastStep(f.node(), Bidirectional.MergeMode.NONE, f.dir(), f.node().hidden());
+    }
     if (v instanceof Unavailable u) {
       throw error(null, u.why());
     }
@@ -1323,6 +1420,9 @@ final class OnnxModelBuilder {
     }
     if (v instanceof Affine) {
       return "a pending MatMul/Gemm result";
+    }
+    if (v instanceof Final f) {
+      return "the final state of direction " + f.dir() + " of node '" + f.node().name() + "'";
     }
     return ((Unavailable) v).why();
   }

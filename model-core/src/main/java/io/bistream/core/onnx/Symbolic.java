@@ -1,6 +1,7 @@
 package io.bistream.core.onnx;
 
 import io.bistream.core.layers.Activation;
+import io.bistream.core.layers.Recurrent;
 import io.bistream.core.model.Model;
 import java.util.ArrayList;
 import java.util.List;
@@ -16,7 +17,7 @@ final class Symbolic {
   private Symbolic() {}
 
   /** Anything a graph value can be. */
-  sealed interface Value permits Const, SymVec, Filled, Stacked, Dyn, Affine, Unavailable {}
+  sealed interface Value permits Const, SymVec, Filled, Stacked, Dyn, Affine, Final, Unavailable {}
 
   /** A constant tensor, every element type folded to double (shapes and float32 weights fit). */
   record Const(int[] shape, double[] data) implements Value {
@@ -71,8 +72,11 @@ final class Symbolic {
     }
   }
 
-  /** A tensor whose axis 0 is static: one run-time value per index (initial-state inputs). */
-  record Stacked(List<Dyn> items) implements Value {
+  /**
+   * A tensor whose axis 0 is static: one run-time value per index (initial-state inputs, or the
+   * final states {@code Y_h} of recurrent nodes).
+   */
+  record Stacked(List<Value> items) implements Value {
     Stacked {
       items = List.copyOf(items);
     }
@@ -137,6 +141,21 @@ final class Symbolic {
       String name,
       String kind)
       implements Value {}
+
+  /**
+   * The final hidden state of direction {@code dir} of a recurrent node: {@code [N, H]}, the output
+   * of its last processed step, so it maps onto the layer with {@code return_sequences=false}.
+   */
+  record Final(Recurrence node, int dir) implements Value {}
+
+  /** A mapped recurrent node: its per-direction layers (returning sequences) and inputs. */
+  record Recurrence(
+      String name, List<Recurrent> layers, List<Model.TensorRef> inbound, int hidden) {
+    Recurrence {
+      layers = List.copyOf(layers);
+      inbound = List.copyOf(inbound);
+    }
+  }
 
   /** An output the importer does not map (e.g. a recurrent node's final states); fails on use. */
   record Unavailable(String why) implements Value {}

@@ -11,6 +11,8 @@ import java.util.function.UnaryOperator;
 import onnx.Onnx;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.shade.protobuf.ByteString;
 
 /**
@@ -142,11 +144,12 @@ class OnnxImportErrorsTest {
         .hasMessageContaining("in the order the layer computed them [2, 5]");
   }
 
-  @Test
-  void truncatedFileIsReportedAsCorruptOrTruncated() throws Exception {
+  @ParameterizedTest(name = "cut at {0}%")
+  @ValueSource(ints = {1, 10, 50, 90, 99})
+  void fileCutShortIsReportedAsCorruptOrTruncated(int percent) throws Exception {
     byte[] whole = Files.readAllBytes(golden("bigru_h0_tanh"));
-    Path cut = tmp.resolve("cut.onnx");
-    Files.write(cut, Arrays.copyOf(whole, whole.length / 2));
+    Path cut = tmp.resolve("cut" + percent + ".onnx");
+    Files.write(cut, Arrays.copyOf(whole, whole.length * percent / 100));
     assertThatThrownBy(() -> ModelFiles.load(cut))
         .isInstanceOf(ModelFormatException.class)
         .hasMessageStartingWith(cut.toString())
