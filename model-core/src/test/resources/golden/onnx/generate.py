@@ -33,7 +33,7 @@ RTOL, ATOL = 1e-5, 1e-6
 
 
 def save(name, description, module, xs, state_names=(), seq_first=False, edit=None,
-         expected=None, last_step=False):
+         expected=None, last_step=False, dynamic=True):
     """Exports `module` called on xs, runs it with PyTorch and writes the case folder."""
     out = HERE / name
     if out.exists():
@@ -47,7 +47,7 @@ def save(name, description, module, xs, state_names=(), seq_first=False, edit=No
         dyn[s] = {1: "n"}
     path = out / "model.onnx"
     torch.onnx.export(module, tuple(xs), str(path), input_names=names, output_names=["y"],
-                      dynamic_axes=dyn, opset_version=14)
+                      dynamic_axes=dyn if dynamic else None, opset_version=14)
     if edit is not None:
         m = onnx.load(str(path))
         edit(m)
@@ -210,6 +210,17 @@ class LastState(torch.nn.Module):
         return self.act(self.fc(h))
 
 
+class LastStep(torch.nn.Module):
+    """A head on the last time step of the sequence output: fc(y[:, -1, :])."""
+
+    def __init__(self, rnn, linear):
+        super().__init__()
+        self.rnn, self.fc = rnn, linear
+
+    def forward(self, x):
+        return self.fc(self.rnn(x)[0][:, -1, :])
+
+
 def gru_loop(x, gru, linear_before_reset, gate):
     """The GRU equations step by step with torch ops (batch_first x, torch gate rows r, z, n).
 
@@ -336,6 +347,29 @@ def main():
     save("gru_lbr0_hard_sigmoid", "nn.GRU(3, 4) exported then edited to linear_before_reset=0,"
          " activations [HardSigmoid, Tanh]; expected = explicit torch GRU loop (checked against"
          " nn.GRU)", mod, [x], edit=to_gru_lbr0_hard_sigmoid, expected=y)
+    # 13. Static shapes (no dynamic_axes): PyTorch folds the zero states into Constant + Expand.
+    #     Two-layer LSTM, y[:, -1, :] (the last step of a forward output) -> Linear.
+    torch.manual_seed(22)
+    mod = LastStep(torch.nn.LSTM(3, 4, num_layers=2, batch_first=True), torch.nn.Linear(4, 2))
+    save("lstm_2layer_static_last_step", "nn.LSTM(3, 4, num_layers=2) exported without"
+         " dynamic_axes (static [2, 9, 3]), fc(y[:, -1, :])", mod, [randn(2, 9, 3)],
+         last_step=True, dynamic=False)
+    # Error fixture: y[:, -1, :] of a bidirectional output is not a last-step layer output (the
+    # backward half at step T-1 has seen one step only).
+    torch.manual_seed(23)
+    mod = LastStep(torch.nn.GRU(3, 4, bidirectional=True, batch_first=True), torch.nn.Linear(8, 2))
+    errors = HERE / "errors"
+    errors.mkdir(exist_ok=True)
+    torch.onnx.export(mod, (randn(2, 5, 3),), str(errors / "bigru_gather_last_step.onnx"),
+                      input_names=["x"], output_names=["y"], opset_version=14)
+    # proj_size: PyTorch 1.13 cannot export it ("LSTMs with projections"), so no case.
+    try:
+        torch.onnx.export(Head(torch.nn.LSTM(3, 4, proj_size=2, batch_first=True)),
+                          (randn(1, 3, 3),), str(errors / "proj.onnx"))
+        raise AssertionError("proj_size exported; add a golden case for it")
+    except torch.onnx.errors.SymbolicValueError as e:
+        assert "LSTMs with projections" in str(e)
+        print("proj_size: not exportable by torch", torch.__version__)
     # 9. One model core: the same module as ONNX and as a TF.js layers model.
     torch.manual_seed(18)
     mod = OneCore()

@@ -55,7 +55,7 @@ final class OnnxModelBuilder {
   static final String SUPPORTED =
       "LSTM, GRU, RNN, MatMul, Add, Gemm, Relu, Tanh, Sigmoid, Softmax, LogSoftmax, and the shape"
           + " plumbing Transpose, Reshape, Squeeze, Unsqueeze, Slice, Gather, Concat, Shape,"
-          + " Constant, ConstantOfShape, Cast, Identity";
+          + " Constant, ConstantOfShape, Expand, Cast, Identity";
 
   private static final Set<String> RECURRENT = Set.of("LSTM", "GRU", "RNN");
 
@@ -66,6 +66,7 @@ final class OnnxModelBuilder {
   private final List<Model.Input> inputs = new ArrayList<>();
   private final List<Model.Node> nodes = new ArrayList<>();
   private final Set<String> layerNames = new HashSet<>();
+  private final Map<String, Symbolic.Recurrence> recurrences = new HashMap<>();
   private int nextAtom = 3;
   private String layoutNote = "";
   private Onnx.NodeProto node; // the node being mapped, for error messages
@@ -149,8 +150,8 @@ final class OnnxModelBuilder {
           layoutNote =
               "; input '" + in.getName() + "' is time-major in the graph, BiStream takes [N, T, D]";
         }
-        Atom n = new Atom('N', -1, 1);
-        Atom t = new Atom('T', -1, 2);
+        Atom n = batchAtom();
+        Atom t = timeAtom();
         Atom d = feature((int) shape[2]);
         List<List<Atom>> axes = new ArrayList<>(List.of(List.of(), List.of(), List.of(d)));
         axes.set(bt[0], List.of(n));
@@ -299,6 +300,7 @@ final class OnnxModelBuilder {
       case "Reshape" -> List.of(reshape(in(n, 0), in(n, 1), intAttr(n, "allowzero", 0) == 1));
       case "Transpose" -> List.of(transpose(in(n, 0), longsAttr(n, "perm", null)));
       case "ConstantOfShape" -> List.of(constantOfShape(n));
+      case "Expand" -> List.of(expand(in(n, 0), in(n, 1)));
       case "MatMul" -> List.of(matMul(n));
       case "Gemm" -> List.of(gemm(n));
       case "Add" -> List.of(add(n));
@@ -463,7 +465,48 @@ final class OnnxModelBuilder {
       long i = at[0] < 0 ? at[0] + st.items().size() : at[0];
       return st.items().get((int) i);
     }
+    if (data instanceof Dyn d && idx.rank() == 0) {
+      return lastStepOf(d, clampAxis(axis, d.rank()), at[0]);
+    }
     throw error("axis", "Gather of " + describe(data) + " on axis " + axis + " is not supported");
+  }
+
+  /**
+   * {@code y[:, -1]} of a unidirectional node's sequence output (or {@code y[:, 0]} going in
+   * reverse): the output of its last processed step, i.e. the layer with {@code
+   * return_sequences=false}. Any other step of a run-time tensor has no core layer.
+   */
+  private Dyn lastStepOf(Dyn d, int axis, long index) throws ModelFormatException {
+    boolean timeAxis = nonUnit(d.axes().get(axis)).equals(List.of(timeAtom()));
+    Symbolic.Recurrence rec = recurrences.get(d.ref().layer());
+    if (!timeAxis || rec == null || rec.layers().size() != 1 || d.ref().index() != 0) {
+      throw error(
+          "axis",
+          "Gather of one step of "
+              + describe(d)
+              + " on axis "
+              + axis
+              + " is supported only on the time axis of a unidirectional LSTM/GRU/RNN output"
+              + " (its last step); for a bidirectional node use the final states Y_h (h_n)");
+    }
+    boolean reverse = rec.layers().get(0).goBackwards();
+    if (index != (reverse ? 0 : -1)) {
+      throw error(
+          null,
+          "Gather picks step "
+              + index
+              + " of the "
+              + (reverse ? "reverse" : "forward")
+              + " output of node '"
+              + rec.name()
+              + "'; only its last processed step ("
+              + (reverse ? "0" : "-1")
+              + ") maps onto a layer");
+    }
+    Dyn last = lastStep(rec, Bidirectional.MergeMode.NONE, 0, rec.hidden());
+    List<List<Atom>> axes = new ArrayList<>(d.axes());
+    axes.remove(axis);
+    return new Dyn(last.ref(), axes, d.features(), false);
   }
 
   private long[] axesOf(Onnx.NodeProto n, int inputIndex) throws ModelFormatException {
@@ -745,6 +788,29 @@ final class OnnxModelBuilder {
     return new Filled(s.dims(), value);
   }
 
+  /** Expand of a constant with one value everywhere (PyTorch's zero states): a filled tensor. */
+  private Value expand(Value v, Value shape) throws ModelFormatException {
+    SymVec s = symVec(shape);
+    if (v instanceof Const c && s != null && c.data().length > 0) {
+      boolean uniform = Arrays.stream(c.data()).allMatch(x -> x == c.data()[0]);
+      if (uniform && c.rank() <= s.dims().size()) {
+        List<Dim> dims = new ArrayList<>(s.dims());
+        int offset = dims.size() - c.rank();
+        for (int i = 0; i < c.rank(); i++) {
+          Dim target = dims.get(offset + i);
+          if (target.isStatic() && target.size() == 1) {
+            dims.set(offset + i, Dim.of(c.shape()[i]));
+          }
+        }
+        return new Filled(dims, c.data()[0]);
+      }
+    }
+    if (v instanceof Filled f && s != null && f.shape().size() == s.dims().size()) {
+      return new Filled(s.dims(), f.value());
+    }
+    throw error(null, "Expand of " + describe(v) + " is not supported (only uniform constants)");
+  }
+
   private Value transpose(Value v, long[] perm) throws ModelFormatException {
     int rank = rankOf(v);
     if (perm == null) {
@@ -994,13 +1060,14 @@ final class OnnxModelBuilder {
     Atom dirAtom = feature(dirs);
     Atom hAtom = feature(hidden);
     Atom nAtom = batchAtom();
-    Atom tAtom = new Atom('T', -1, 2);
+    Atom tAtom = timeAtom();
     List<List<Atom>> view =
         layout == 0
             ? List.of(List.of(tAtom), List.of(dirAtom), List.of(nAtom), List.of(hAtom))
             : List.of(List.of(nAtom), List.of(tAtom), List.of(dirAtom), List.of(hAtom));
     Dyn y = new Dyn(ref(name), view, List.of(dirAtom, hAtom), true);
     Symbolic.Recurrence rec = new Symbolic.Recurrence(name, List.of(layers), inbound, hidden);
+    recurrences.put(name, rec);
     List<Value> finals = new ArrayList<>();
     for (int d = 0; d < dirs; d++) {
       finals.add(new Final(rec, d));
@@ -1437,6 +1504,10 @@ final class OnnxModelBuilder {
 
   private static Atom batchAtom() {
     return new Atom('N', -1, 1);
+  }
+
+  private static Atom timeAtom() {
+    return new Atom('T', -1, 2);
   }
 
   private String layerName(Onnx.NodeProto n) {

@@ -144,6 +144,17 @@ class OnnxImportErrorsTest {
         .hasMessageContaining("in the order the layer computed them [2, 5]");
   }
 
+  @Test
+  void lastStepOfABidirectionalOutputIsRejectedWithTheAlternative() throws Exception {
+    Path file =
+        Path.of(
+            getClass().getResource("/golden/onnx/errors/bigru_gather_last_step.onnx").toURI());
+    assertThatThrownBy(() -> ModelFiles.load(file))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining("node '/Gather' (Gather): attribute 'axis'")
+        .hasMessageContaining("for a bidirectional node use the final states Y_h (h_n)");
+  }
+
   @ParameterizedTest(name = "cut at {0}%")
   @ValueSource(ints = {1, 10, 50, 90, 99})
   void fileCutShortIsReportedAsCorruptOrTruncated(int percent) throws Exception {
