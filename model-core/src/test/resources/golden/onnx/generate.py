@@ -221,7 +221,7 @@ class LastStep(torch.nn.Module):
         return self.fc(self.rnn(x)[0][:, -1, :])
 
 
-def gru_loop(x, gru, linear_before_reset, gate):
+def gru_loop(x, gru, linear_before_reset, gate, clip=float("inf")):
     """The GRU equations step by step with torch ops (batch_first x, torch gate rows r, z, n).
 
     linear_before_reset=1 is torch.nn.GRU; =0 is the ONNX/Keras-1 variant where the reset gate
@@ -234,15 +234,50 @@ def gru_loop(x, gru, linear_before_reset, gate):
     for step in range(x.shape[1]):
         gi = x[:, step] @ w_ih.T + b_ih
         gh = h @ w_hh.T + b_hh
-        r = gate(gi[:, :hs] + gh[:, :hs])
-        z = gate(gi[:, hs:2 * hs] + gh[:, hs:2 * hs])
+        r = gate(torch.clamp(gi[:, :hs] + gh[:, :hs], -clip, clip))
+        z = gate(torch.clamp(gi[:, hs:2 * hs] + gh[:, hs:2 * hs], -clip, clip))
         if linear_before_reset:
-            n = torch.tanh(gi[:, 2 * hs:] + r * gh[:, 2 * hs:])
+            n = torch.tanh(torch.clamp(gi[:, 2 * hs:] + r * gh[:, 2 * hs:], -clip, clip))
         else:
-            n = torch.tanh(gi[:, 2 * hs:] + (r * h) @ w_hh[2 * hs:].T + b_hh[2 * hs:])
+            n = torch.tanh(torch.clamp(gi[:, 2 * hs:] + (r * h) @ w_hh[2 * hs:].T + b_hh[2 * hs:],
+                                       -clip, clip))
         h = (1 - z) * n + z * h
         out.append(h)
     return torch.stack(out, 1)
+
+
+def lstm_loop(x, lstm, suffix="", clip=float("inf")):
+    """One LSTM direction step by step with torch ops (batch_first x, torch rows i, f, g, o).
+
+    ONNX clip as onnxruntime applies it: each gate's whole pre-activation (all terms and both
+    biases) is clamped to [-clip, clip] before its activation; the cell state is not clipped.
+    """
+    w_ih, w_hh = getattr(lstm, "weight_ih_l0" + suffix), getattr(lstm, "weight_hh_l0" + suffix)
+    b = getattr(lstm, "bias_ih_l0" + suffix) + getattr(lstm, "bias_hh_l0" + suffix)
+    hs = lstm.hidden_size
+    h = torch.zeros(x.shape[0], hs)
+    c = torch.zeros(x.shape[0], hs)
+    out = []
+    for step in range(x.shape[1]):
+        z = torch.clamp(x[:, step] @ w_ih.T + h @ w_hh.T + b, -clip, clip)
+        i, f = torch.sigmoid(z[:, :hs]), torch.sigmoid(z[:, hs:2 * hs])
+        g, o = torch.tanh(z[:, 2 * hs:3 * hs]), torch.sigmoid(z[:, 3 * hs:])
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        out.append(h)
+    return torch.stack(out, 1)
+
+
+def set_clip(value):
+    def edit(m):
+        for n in m.graph.node:
+            if n.op_type in ("LSTM", "GRU", "RNN"):
+                n.attribute.append(onnx.helper.make_attribute("clip", value))
+    return edit
+
+
+def clipped_fraction(pre, clip):
+    return float((pre.abs() > clip).float().mean())
 
 
 def onnx_hard_sigmoid(v):
@@ -370,6 +405,34 @@ def main():
     except torch.onnx.errors.SymbolicValueError as e:
         assert "LSTMs with projections" in str(e)
         print("proj_size: not exportable by torch", torch.__version__)
+    # 14. clip (no PyTorch module writes it; edited export): bidirectional LSTM, clip=0.5.
+    #     Expected = explicit torch loops with onnxruntime's clip semantics, the loop first
+    #     checked against nn.LSTM without clipping.
+    torch.manual_seed(24)
+    mod = Head(torch.nn.LSTM(3, 4, bidirectional=True, batch_first=True))
+    with torch.no_grad():
+        x = randn(2, 16, 3) * 2
+        free = torch.cat([lstm_loop(x, mod.rnn), lstm_loop(x.flip(1), mod.rnn, "_reverse").flip(1)], 2)
+        check = (free - mod(x)).abs().max().item()
+        assert check < 1e-6, check
+        y = torch.cat([lstm_loop(x, mod.rnn, clip=0.5),
+                       lstm_loop(x.flip(1), mod.rnn, "_reverse", clip=0.5).flip(1)], 2)
+        pre = x @ mod.rnn.weight_ih_l0.T + mod.rnn.bias_ih_l0 + mod.rnn.bias_hh_l0
+        print("  lstm loop vs nn.LSTM:", check, " clipped share of input terms:",
+              clipped_fraction(pre, 0.5))
+    save("bilstm_clip", "nn.LSTM(3, 4, bidirectional) exported then edited to clip=0.5;"
+         " expected = explicit torch loops clamping every gate pre-activation (onnxruntime"
+         " semantics), checked against nn.LSTM unclipped", mod, [x], edit=set_clip(0.5),
+         expected=y)
+    # 15. clip on a GRU (linear_before_reset=1), 0.7.
+    torch.manual_seed(25)
+    mod = Head(torch.nn.GRU(3, 4, batch_first=True))
+    with torch.no_grad():
+        x = randn(2, 16, 3) * 2
+        y = gru_loop(x, mod.rnn, True, torch.sigmoid, clip=0.7)
+    save("gru_clip", "nn.GRU(3, 4) exported then edited to clip=0.7; expected = explicit torch"
+         " GRU loop clamping each activation input (onnxruntime semantics)", mod, [x],
+         edit=set_clip(0.7), expected=y)
     # 9. One model core: the same module as ONNX and as a TF.js layers model.
     torch.manual_seed(18)
     mod = OneCore()

@@ -15,6 +15,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *   h' = o ∘ g(c')
  * </pre>
  *
+ * <p>With a clip threshold (ONNX), every {@code z} block is clipped before its activation.
+ *
  * <p>With the ND4J backend, no mask and activations libnd4j implements identically, the whole chunk
  * runs through the fused libnd4j {@code lstmLayer} op (one native call per direction); otherwise
  * through the shared loop of {@link RecurrentCell}.
@@ -62,7 +64,14 @@ public final class LstmCell extends RecurrentCell {
       MatMul mm) {
     int gateCode = fusedActivationCode(recurrentActivation);
     int cellCode = fusedActivationCode(activation);
-    if (!(mm instanceof Nd4jMatMul) || mask != null || t == 0 || gateCode < 0 || cellCode < 0) {
+    // libnd4j's cell clip bounds the cell state, not the gate inputs: clipping cells use the loop.
+    boolean clips = !Float.isInfinite(clip());
+    if (!(mm instanceof Nd4jMatMul)
+        || mask != null
+        || t == 0
+        || gateCode < 0
+        || cellCode < 0
+        || clips) {
       return super.run(x, n, t, states, reverse, mask, zeroOutputForMask, mm);
     }
     INDArray[] w = fusedWeights;
@@ -137,10 +146,10 @@ public final class LstmCell extends RecurrentCell {
     for (int r = 0; r < n; r++) {
       int z = r * 4 * u;
       for (int j = 0; j < u; j++) {
-        float i = recurrentActivation.apply(xz[z + j]);
-        float f = recurrentActivation.apply(xz[z + u + j]);
-        float g = activation.apply(xz[z + 2 * u + j]);
-        float o = recurrentActivation.apply(xz[z + 3 * u + j]);
+        float i = recurrentActivation.apply(clip(xz[z + j]));
+        float f = recurrentActivation.apply(clip(xz[z + u + j]));
+        float g = activation.apply(clip(xz[z + 2 * u + j]));
+        float o = recurrentActivation.apply(clip(xz[z + 3 * u + j]));
         float cNew = f * c[r * u + j] + i * g;
         next[1][r * u + j] = cNew;
         next[0][r * u + j] = o * activation.apply(cNew);

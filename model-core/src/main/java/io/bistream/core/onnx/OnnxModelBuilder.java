@@ -975,13 +975,6 @@ final class OnnxModelBuilder {
             "clip",
             "activation_alpha",
             "activation_beta"));
-    if (hasAttr(n, "clip")) {
-      throw error(
-          "clip",
-          "cell clipping is not supported (PyTorch never exports it, and the ONNX spec leaves"
-              + " open which activation inputs are clipped). Remove the attribute to run without"
-              + " clipping");
-    }
     for (String a : List.of("activation_alpha", "activation_beta")) {
       if (hasAttr(n, a)) {
         throw error(a, "parameterised activations are not supported");
@@ -1039,6 +1032,13 @@ final class OnnxModelBuilder {
     for (int d = 0; d < dirs; d++) {
       List<String> mine = acts.isEmpty() ? List.of() : acts.subList(d * perDir, (d + 1) * perDir);
       RecurrentCell cell = cell(n, op, d, hidden, inputSize, w, r, b, mine);
+      if (hasAttr(n, "clip")) {
+        float clip = floatAttr(n, "clip", Float.POSITIVE_INFINITY);
+        if (!(clip > 0)) {
+          throw error("clip", "expected a positive threshold, found " + clip);
+        }
+        cell.withClip(clip);
+      }
       boolean backward = direction.equals("reverse") || d == 1;
       layers[d] =
           new Recurrent(

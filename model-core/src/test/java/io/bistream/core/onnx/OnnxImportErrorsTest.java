@@ -81,7 +81,7 @@ class OnnxImportErrorsTest {
   }
 
   @Test
-  void clipIsRejectedByName() throws Exception {
+  void nonPositiveClipIsRejectedByName() throws Exception {
     Path file =
         edited(
             "/rnn/LSTM",
@@ -90,10 +90,11 @@ class OnnxImportErrorsTest {
                     Onnx.AttributeProto.newBuilder()
                         .setName("clip")
                         .setType(Onnx.AttributeProto.AttributeType.FLOAT)
-                        .setF(3f)));
+                        .setF(-3f)));
     assertThatThrownBy(() -> ModelFiles.load(file))
         .isInstanceOf(ModelFormatException.class)
-        .hasMessageContaining("node '/rnn/LSTM' (LSTM): attribute 'clip'");
+        .hasMessageContaining("node '/rnn/LSTM' (LSTM): attribute 'clip'")
+        .hasMessageContaining("expected a positive threshold, found -3.0");
   }
 
   @Test
@@ -147,8 +148,7 @@ class OnnxImportErrorsTest {
   @Test
   void lastStepOfABidirectionalOutputIsRejectedWithTheAlternative() throws Exception {
     Path file =
-        Path.of(
-            getClass().getResource("/golden/onnx/errors/bigru_gather_last_step.onnx").toURI());
+        Path.of(getClass().getResource("/golden/onnx/errors/bigru_gather_last_step.onnx").toURI());
     assertThatThrownBy(() -> ModelFiles.load(file))
         .isInstanceOf(ModelFormatException.class)
         .hasMessageContaining("node '/Gather' (Gather): attribute 'axis'")
