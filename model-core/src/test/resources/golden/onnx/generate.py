@@ -387,8 +387,13 @@ def main():
     torch.manual_seed(22)
     mod = LastStep(torch.nn.LSTM(3, 4, num_layers=2, batch_first=True), torch.nn.Linear(4, 2))
     save("lstm_2layer_static_last_step", "nn.LSTM(3, 4, num_layers=2) exported without"
-         " dynamic_axes (static [2, 9, 3]), fc(y[:, -1, :])", mod, [randn(2, 9, 3)],
+         " dynamic_axes (static [2, 9, 3]), fc(y[:, -1, :]); x_other/y_other: the same module on"
+         " [3, 17, 3], which the importer must accept too", mod, [randn(2, 9, 3)],
          last_step=True, dynamic=False)
+    with torch.no_grad():
+        x = randn(3, 17, 3)
+        np.save(HERE / "lstm_2layer_static_last_step" / "x_other.npy", x.numpy())
+        np.save(HERE / "lstm_2layer_static_last_step" / "y_other.npy", mod(x).numpy())
     # Error fixture: y[:, -1, :] of a bidirectional output is not a last-step layer output (the
     # backward half at step T-1 has seen one step only).
     torch.manual_seed(23)

@@ -1,15 +1,32 @@
 package io.bistream.core.onnx;
 
+import static io.bistream.core.onnx.ConstFolding.addConst;
+import static io.bistream.core.onnx.ConstFolding.clampAxis;
+import static io.bistream.core.onnx.ConstFolding.clampIndex;
+import static io.bistream.core.onnx.ConstFolding.concatConst;
+import static io.bistream.core.onnx.ConstFolding.range;
+import static io.bistream.core.onnx.ConstFolding.reshapeConst;
+import static io.bistream.core.onnx.ConstFolding.sortedAxes;
+import static io.bistream.core.onnx.ConstFolding.squeezeConst;
+import static io.bistream.core.onnx.ConstFolding.take;
+import static io.bistream.core.onnx.ConstFolding.transpose2d;
+import static io.bistream.core.onnx.ConstFolding.unitAxes;
+import static io.bistream.core.onnx.OnnxProtos.declaredShape;
+import static io.bistream.core.onnx.OnnxProtos.floatAttr;
+import static io.bistream.core.onnx.OnnxProtos.hasAttr;
+import static io.bistream.core.onnx.OnnxProtos.intAttr;
+import static io.bistream.core.onnx.OnnxProtos.longsAttr;
+import static io.bistream.core.onnx.OnnxProtos.stringAttr;
+import static io.bistream.core.onnx.OnnxProtos.stringsAttr;
+import static io.bistream.core.onnx.OnnxProtos.tensor;
+
 import io.bistream.core.layers.Activation;
 import io.bistream.core.layers.Bidirectional;
 import io.bistream.core.layers.Dense;
 import io.bistream.core.layers.ElementWise;
-import io.bistream.core.layers.GruCell;
 import io.bistream.core.layers.Layer;
-import io.bistream.core.layers.LstmCell;
 import io.bistream.core.layers.Recurrent;
 import io.bistream.core.layers.RecurrentCell;
-import io.bistream.core.layers.SimpleRnnCell;
 import io.bistream.core.model.Model;
 import io.bistream.core.model.ModelFormatException;
 import io.bistream.core.onnx.Symbolic.Affine;
@@ -23,8 +40,6 @@ import io.bistream.core.onnx.Symbolic.Stacked;
 import io.bistream.core.onnx.Symbolic.SymVec;
 import io.bistream.core.onnx.Symbolic.Unavailable;
 import io.bistream.core.onnx.Symbolic.Value;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -43,12 +58,8 @@ import onnx.Onnx;
  * Transpose/Reshape/Squeeze of a run-time tensor only changes how its atoms (N, T, feature factors)
  * are grouped into ONNX axes, and a consumer checks that the grouping it needs holds.
  *
- * <p>Weight mapping (per direction d): LSTM {@code W[d]} is {@code [4H, D]} in ONNX gate order i,
- * o, f, c and becomes the Keras kernel {@code [D, 4H]} in order i, f, c, o; the bias is {@code Wb +
- * Rb}. GRU keeps its order z, r, h; {@code linear_before_reset=1} is Keras {@code reset_after=True}
- * with the separate recurrent bias {@code Rb}; with {@code linear_before_reset=0} the recurrent
- * bias is outside the reset product, so {@code Wb + Rb} is exact. RNN: {@code W^T}, {@code Wb +
- * Rb}.
+ * <p>Weights are mapped by {@link OnnxCells}; constants folded by {@link ConstFolding}. Batch and
+ * time stay symbolic even in a static-shape export, so the model takes any N and T.
  */
 final class OnnxModelBuilder {
 
@@ -79,12 +90,18 @@ final class OnnxModelBuilder {
 
   Model build() throws ModelFormatException {
     for (Onnx.TensorProto t : graph.getInitializerList()) {
-      values.put(t.getName(), tensor(t, "initializer '" + t.getName() + "'"));
+      values.put(t.getName(), tensor(t, file + ": initializer '" + t.getName() + "'"));
     }
     declareInputs();
     for (Onnx.NodeProto n : graph.getNodeList()) {
       node = n;
-      List<Value> out = map(n);
+      List<Value> out;
+      try {
+        out = map(n);
+      } catch (IllegalArgumentException e) {
+        // From constant folding, cell construction or a layer's own checks.
+        throw error(null, e.getMessage());
+      }
       for (int k = 0; k < n.getOutputCount() && k < out.size(); k++) {
         values.put(n.getOutput(k), out.get(k));
       }
@@ -157,8 +174,9 @@ final class OnnxModelBuilder {
         axes.set(bt[0], List.of(n));
         axes.set(bt[1], List.of(t));
         values.put(in.getName(), new Dyn(ref(in.getName()), axes, List.of(d), true));
-        inputs.add(
-            new Model.Input(in.getName(), new int[] {(int) shape[bt[1]], (int) shape[2]}, false));
+        // Time stays open even when the export traced a fixed length: the plumbing accepted above
+        // never depends on it.
+        inputs.add(new Model.Input(in.getName(), new int[] {-1, (int) shape[2]}, false));
         continue;
       }
       if (shape.length != 3 || shape[0] <= 0 || shape[2] <= 0) {
@@ -188,16 +206,6 @@ final class OnnxModelBuilder {
             + Arrays.toString(declaredShape(in)).replace("-1", "?")
             + "; "
             + expected);
-  }
-
-  private static long[] declaredShape(Onnx.ValueInfoProto in) {
-    Onnx.TensorShapeProto s = in.getType().getTensorType().getShape();
-    long[] out = new long[s.getDimCount()];
-    for (int i = 0; i < out.length; i++) {
-      Onnx.TensorShapeProto.Dimension d = s.getDim(i);
-      out[i] = d.hasDimValue() ? d.getDimValue() : -1;
-    }
-    return out;
   }
 
   /** {batch axis, time axis} of the sequence input, from the recurrent node it feeds. */
@@ -338,7 +346,7 @@ final class OnnxModelBuilder {
     for (Onnx.AttributeProto a : n.getAttributeList()) {
       switch (a.getName()) {
         case "value":
-          return tensor(a.getT(), "Constant value");
+          return tensor(a.getT(), file + ": Constant value");
         case "value_float":
           return new Const(new int[0], new double[] {a.getF()});
         case "value_int":
@@ -393,10 +401,6 @@ final class OnnxModelBuilder {
       out[i] = (int) intAttr(node, names[i], Integer.MIN_VALUE);
     }
     return out;
-  }
-
-  private static int clampAxis(int a, int rank) {
-    return Math.max(0, Math.min(rank, a < 0 ? a + rank : a));
   }
 
   private Dim dimOf(List<Atom> axis) throws ModelFormatException {
@@ -548,15 +552,6 @@ final class OnnxModelBuilder {
     throw error("axes", "Unsqueeze of " + describe(v) + " is not supported");
   }
 
-  private static long[] sortedAxes(long[] axes, int rank) {
-    long[] out = new long[axes.length];
-    for (int i = 0; i < axes.length; i++) {
-      out[i] = axes[i] < 0 ? axes[i] + rank : axes[i];
-    }
-    Arrays.sort(out);
-    return out;
-  }
-
   private Value squeeze(Value v, long[] axes) throws ModelFormatException {
     if (v instanceof Const c) {
       Const out = c;
@@ -581,13 +576,6 @@ final class OnnxModelBuilder {
       return new Dyn(d.ref(), axesOut, d.features(), d.hasTime());
     }
     throw error("axes", "Squeeze of " + describe(v) + " is not supported");
-  }
-
-  private static long[] unitAxes(int[] shape) {
-    return java.util.stream.IntStream.range(0, shape.length)
-        .filter(i -> shape[i] == 1)
-        .asLongStream()
-        .toArray();
   }
 
   private Value concat(Onnx.NodeProto n) throws ModelFormatException {
@@ -758,15 +746,6 @@ final class OnnxModelBuilder {
     return Long.MAX_VALUE;
   }
 
-  private static long clampIndex(long i, long size) {
-    long j = i < 0 ? i + size : i;
-    return Math.max(0, Math.min(size, j));
-  }
-
-  private static long[] range(int from, int to) {
-    return java.util.stream.LongStream.range(from, Math.max(from, to)).toArray();
-  }
-
   private long[] constLongs(Value v, String what) throws ModelFormatException {
     if (v instanceof Const c) {
       return c.longs();
@@ -782,7 +761,7 @@ final class OnnxModelBuilder {
     double value = 0;
     for (Onnx.AttributeProto a : n.getAttributeList()) {
       if (a.getName().equals("value")) {
-        value = tensor(a.getT(), "ConstantOfShape value").data()[0];
+        value = tensor(a.getT(), file + ": ConstantOfShape value").data()[0];
       }
     }
     return new Filled(s.dims(), value);
@@ -832,16 +811,6 @@ final class OnnxModelBuilder {
           transpose2d(c.data(), c.shape()[0], c.shape()[1]));
     }
     throw error("perm", "Transpose of " + describe(v) + " is not supported");
-  }
-
-  private static double[] transpose2d(double[] a, int rows, int cols) {
-    double[] out = new double[a.length];
-    for (int r = 0; r < rows; r++) {
-      for (int c = 0; c < cols; c++) {
-        out[c * rows + r] = a[r * cols + c];
-      }
-    }
-    return out;
   }
 
   // ---------------------------------------------------------------- reshape of run-time tensors
@@ -1031,7 +1000,9 @@ final class OnnxModelBuilder {
     Recurrent[] layers = new Recurrent[dirs];
     for (int d = 0; d < dirs; d++) {
       List<String> mine = acts.isEmpty() ? List.of() : acts.subList(d * perDir, (d + 1) * perDir);
-      RecurrentCell cell = cell(n, op, d, hidden, inputSize, w, r, b, mine);
+      RecurrentCell cell =
+          OnnxCells.cell(
+              op, intAttr(n, "linear_before_reset", 0) != 0, d, hidden, inputSize, w, r, b, mine);
       if (hasAttr(n, "clip")) {
         float clip = floatAttr(n, "clip", Float.POSITIVE_INFINITY);
         if (!(clip > 0)) {
@@ -1164,111 +1135,6 @@ final class OnnxModelBuilder {
               + Arrays.toString(expected).replace("-1", "D"));
     }
     return c;
-  }
-
-  private RecurrentCell cell(
-      Onnx.NodeProto n,
-      String op,
-      int d,
-      int h,
-      int inputSize,
-      Const w,
-      Const r,
-      Const b,
-      List<String> acts)
-      throws ModelFormatException {
-    int gates = op.equals("LSTM") ? 4 : op.equals("GRU") ? 3 : 1;
-    // ONNX gate block feeding each Keras gate block: LSTM i,o,f,c -> i,f,c,o; GRU/RNN unchanged.
-    int[] order =
-        gates == 4 ? new int[] {0, 2, 3, 1} : gates == 3 ? new int[] {0, 1, 2} : new int[] {0};
-    float[] kernel = kerasLayout(w.data(), d, gates, h, inputSize, order);
-    float[] recurrent = kerasLayout(r.data(), d, gates, h, h, order);
-    float[] wb = new float[gates * h];
-    float[] rb = new float[gates * h];
-    if (b != null) {
-      for (int g = 0; g < gates; g++) {
-        for (int j = 0; j < h; j++) {
-          int src = d * 2 * gates * h + order[g] * h + j;
-          wb[g * h + j] = (float) b.data()[src];
-          rb[g * h + j] = (float) b.data()[src + gates * h];
-        }
-      }
-    }
-    return switch (op) {
-      case "LSTM" -> {
-        Activation f = act(acts, 0, Activation.SIGMOID);
-        Activation g = act(acts, 1, Activation.TANH);
-        Activation hh = act(acts, 2, Activation.TANH);
-        if (g != hh) {
-          throw error(
-              "activations",
-              "LSTM cell activation g ("
-                  + acts.get(1)
-                  + ") must equal output activation h ("
-                  + acts.get(2)
-                  + ")");
-        }
-        yield new LstmCell(inputSize, h, g, f, kernel, recurrent, sum(wb, rb));
-      }
-      case "GRU" -> {
-        Activation f = act(acts, 0, Activation.SIGMOID);
-        Activation g = act(acts, 1, Activation.TANH);
-        boolean resetAfter = intAttr(n, "linear_before_reset", 0) != 0;
-        // linear_before_reset=0: h gate = g(x·W_h + (r ∘ h)·R_h + Rb_h + Wb_h), so Rb sums in.
-        yield resetAfter
-            ? new GruCell(inputSize, h, g, f, true, kernel, recurrent, wb, rb)
-            : new GruCell(inputSize, h, g, f, false, kernel, recurrent, sum(wb, rb), null);
-      }
-      default ->
-          new SimpleRnnCell(
-              inputSize, h, act(acts, 0, Activation.TANH), kernel, recurrent, sum(wb, rb));
-    };
-  }
-
-  /** {@code [dirs, gates * h, cols]} direction d to Keras {@code [cols, gates * h]}, reordered. */
-  private static float[] kerasLayout(double[] a, int d, int gates, int h, int cols, int[] order) {
-    float[] out = new float[cols * gates * h];
-    int base = d * gates * h * cols;
-    for (int g = 0; g < gates; g++) {
-      for (int j = 0; j < h; j++) {
-        int row = base + (order[g] * h + j) * cols;
-        for (int k = 0; k < cols; k++) {
-          out[k * gates * h + g * h + j] = (float) a[row + k];
-        }
-      }
-    }
-    return out;
-  }
-
-  private static float[] sum(float[] a, float[] b) {
-    float[] out = new float[a.length];
-    for (int i = 0; i < a.length; i++) {
-      out[i] = a[i] + b[i];
-    }
-    return out;
-  }
-
-  private Activation act(List<String> acts, int i, Activation fallback)
-      throws ModelFormatException {
-    if (acts.isEmpty()) {
-      return fallback;
-    }
-    return switch (acts.get(i)) {
-      case "Sigmoid" -> Activation.SIGMOID;
-      case "Tanh" -> Activation.TANH;
-      case "Relu" -> Activation.RELU;
-      case "HardSigmoid" -> Activation.HARD_SIGMOID_KERAS2; // ONNX default alpha 0.2, beta 0.5
-      case "Softsign" -> Activation.SOFTSIGN;
-      case "Softplus" -> Activation.SOFTPLUS;
-      case "Elu" -> Activation.ELU; // ONNX default alpha 1
-      default ->
-          throw error(
-              "activations",
-              "activation '"
-                  + acts.get(i)
-                  + "' is not supported; supported: Sigmoid, Tanh, Relu, HardSigmoid, Softsign,"
-                  + " Softplus, Elu");
-    };
   }
 
   // ---------------------------------------------------------------- heads
@@ -1519,161 +1385,7 @@ final class OnnxModelBuilder {
     return name;
   }
 
-  // ---------------------------------------------------------------- constant folding
-
-  private Const take(Const c, int axis, long[] indices) {
-    int[] shape = c.shape().clone();
-    int outer = 1;
-    for (int i = 0; i < axis; i++) {
-      outer *= shape[i];
-    }
-    int inner = 1;
-    for (int i = axis + 1; i < shape.length; i++) {
-      inner *= shape[i];
-    }
-    int size = shape[axis];
-    double[] out = new double[outer * indices.length * inner];
-    for (int o = 0; o < outer; o++) {
-      for (int k = 0; k < indices.length; k++) {
-        int i = (int) (indices[k] < 0 ? indices[k] + size : indices[k]);
-        System.arraycopy(
-            c.data(), (o * size + i) * inner, out, (o * indices.length + k) * inner, inner);
-      }
-    }
-    shape[axis] = indices.length;
-    return new Const(shape, out);
-  }
-
-  private static Const squeezeConst(Const c, int axis) {
-    int[] shape = new int[c.rank() - 1];
-    for (int i = 0, j = 0; i < c.rank(); i++) {
-      if (i != axis) {
-        shape[j++] = c.shape()[i];
-      }
-    }
-    return new Const(shape, c.data());
-  }
-
-  private Const concatConst(List<Const> parts, int axis) throws ModelFormatException {
-    if (parts.stream().allMatch(p -> p.rank() == 1)) {
-      double[] out = parts.stream().flatMapToDouble(p -> Arrays.stream(p.data())).toArray();
-      return new Const(new int[] {out.length}, out);
-    }
-    throw error("axis", "Concat of constants of rank > 1 is not supported");
-  }
-
-  private Const reshapeConst(Const c, SymVec t, boolean allowZero) throws ModelFormatException {
-    int[] shape = new int[t.dims().size()];
-    int infer = -1;
-    long known = 1;
-    for (int i = 0; i < shape.length; i++) {
-      Dim d = t.dims().get(i);
-      if (!d.isStatic()) {
-        throw error("shape", "cannot reshape a constant to a batch or time dimension");
-      }
-      shape[i] = (int) (d.size() == 0 && !allowZero ? c.shape()[i] : d.size());
-      if (shape[i] == -1) {
-        infer = i;
-      } else {
-        known *= shape[i];
-      }
-    }
-    if (infer >= 0) {
-      shape[infer] = (int) (c.data().length / Math.max(1, known));
-    }
-    return new Const(shape, c.data());
-  }
-
-  private Const addConst(Const a, Const b) throws ModelFormatException {
-    if (Arrays.equals(a.shape(), b.shape()) || b.data().length == 1 || a.data().length == 1) {
-      Const big = a.data().length >= b.data().length ? a : b;
-      double[] out = new double[big.data().length];
-      for (int i = 0; i < out.length; i++) {
-        out[i] = a.data()[a.data().length == 1 ? 0 : i] + b.data()[b.data().length == 1 ? 0 : i];
-      }
-      return new Const(big.shape(), out);
-    }
-    throw error(
-        null,
-        "Add of constants with shapes "
-            + Arrays.toString(a.shape())
-            + " and "
-            + Arrays.toString(b.shape())
-            + " is not supported");
-  }
-
-  private Const tensor(Onnx.TensorProto t, String what) throws ModelFormatException {
-    int[] shape = new int[t.getDimsCount()];
-    long size = 1;
-    for (int i = 0; i < shape.length; i++) {
-      shape[i] = Math.toIntExact(t.getDims(i));
-      size *= shape[i];
-    }
-    if (t.getDataLocation() == Onnx.TensorProto.DataLocation.EXTERNAL) {
-      throw new ModelFormatException(
-          file + ": " + what + " is stored in an external file; re-export without external data");
-    }
-    double[] data = new double[Math.toIntExact(size)];
-    ByteBuffer raw =
-        t.getRawData().isEmpty()
-            ? null
-            : t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-    int type = t.getDataType();
-    int width =
-        switch (type) {
-          case 1, 6 -> 4; // FLOAT, INT32
-          case 7, 11 -> 8; // INT64, DOUBLE
-          case 9 -> 1; // BOOL
-          default -> -1;
-        };
-    if (width < 0) {
-      throw new ModelFormatException(
-          file + ": " + what + " has ONNX element type " + type + "; expected float32 or int64");
-    }
-    long available = raw != null ? raw.remaining() / width : dataCount(t, type);
-    if (available != size) {
-      throw new ModelFormatException(
-          file
-              + ": "
-              + what
-              + " of shape "
-              + Arrays.toString(shape)
-              + " holds "
-              + available
-              + " values, expected "
-              + size
-              + " (corrupt or truncated file)");
-    }
-    for (int i = 0; i < data.length; i++) {
-      data[i] =
-          raw != null
-              ? switch (type) {
-                case 1 -> raw.getFloat();
-                case 6 -> raw.getInt();
-                case 7 -> raw.getLong();
-                case 11 -> raw.getDouble();
-                default -> raw.get();
-              }
-              : switch (type) {
-                case 1 -> t.getFloatData(i);
-                case 6, 9 -> t.getInt32Data(i);
-                case 7 -> t.getInt64Data(i);
-                default -> t.getDoubleData(i);
-              };
-    }
-    return new Const(shape, data);
-  }
-
-  private static long dataCount(Onnx.TensorProto t, int type) {
-    return switch (type) {
-      case 1 -> t.getFloatDataCount();
-      case 6, 9 -> t.getInt32DataCount();
-      case 7 -> t.getInt64DataCount();
-      default -> t.getDoubleDataCount();
-    };
-  }
-
-  // ---------------------------------------------------------------- attributes and errors
+  // ---------------------------------------------------------------- errors
 
   private void checkAttributes(Onnx.NodeProto n, Set<String> known) throws ModelFormatException {
     for (Onnx.AttributeProto a : n.getAttributeList()) {
@@ -1686,51 +1398,6 @@ final class OnnxModelBuilder {
                 + known.stream().sorted().collect(Collectors.joining(", ")));
       }
     }
-  }
-
-  private static Onnx.AttributeProto attr(Onnx.NodeProto n, String name) {
-    for (Onnx.AttributeProto a : n.getAttributeList()) {
-      if (a.getName().equals(name)) {
-        return a;
-      }
-    }
-    return null;
-  }
-
-  private static boolean hasAttr(Onnx.NodeProto n, String name) {
-    return attr(n, name) != null;
-  }
-
-  private static long intAttr(Onnx.NodeProto n, String name, long fallback) {
-    Onnx.AttributeProto a = attr(n, name);
-    return a == null ? fallback : a.getI();
-  }
-
-  private static float floatAttr(Onnx.NodeProto n, String name, float fallback) {
-    Onnx.AttributeProto a = attr(n, name);
-    return a == null ? fallback : a.getF();
-  }
-
-  private static long[] longsAttr(Onnx.NodeProto n, String name, long[] fallback) {
-    Onnx.AttributeProto a = attr(n, name);
-    return a == null ? fallback : a.getIntsList().stream().mapToLong(Long::longValue).toArray();
-  }
-
-  private static String stringAttr(Onnx.NodeProto n, String name, String fallback) {
-    Onnx.AttributeProto a = attr(n, name);
-    return a == null ? fallback : a.getS().toStringUtf8();
-  }
-
-  private static List<String> stringsAttr(Onnx.NodeProto n, String name) {
-    Onnx.AttributeProto a = attr(n, name);
-    if (a == null) {
-      return List.of();
-    }
-    List<String> out = new ArrayList<>();
-    for (int i = 0; i < a.getStringsCount(); i++) {
-      out.add(a.getStrings(i).toStringUtf8());
-    }
-    return out;
   }
 
   /** "file: node 'name' (Op): attribute 'a': detail. Supported ops: ...". */

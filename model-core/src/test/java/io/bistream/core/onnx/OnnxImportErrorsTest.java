@@ -117,6 +117,14 @@ class OnnxImportErrorsTest {
   }
 
   @Test
+  void sequenceLengthsInputIsRejectedByName() throws Exception {
+    Path file = edited("/rnn/LSTM", n -> n.setInput(4, "x"));
+    assertThatThrownBy(() -> ModelFiles.load(file))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining("node '/rnn/LSTM' (LSTM): input sequence_lens is not supported");
+  }
+
+  @Test
   void softmaxOverTheTimeAxisIsRejected() throws Exception {
     Path file = edited("/act/Softmax", n -> n.clearAttribute().addAttribute(attr("axis", 1)));
     assertThatThrownBy(() -> ModelFiles.load(file))
