@@ -1346,7 +1346,7 @@ final class OnnxModelBuilder {
       return "a filled tensor of shape " + f.shape();
     }
     if (v instanceof Stacked st) {
-      return "a stack of " + st.items().size() + " state inputs";
+      return "a stack of " + st.items().size() + " per-direction states";
     }
     if (v instanceof Dyn d) {
       return "a run-time tensor " + d.view();
