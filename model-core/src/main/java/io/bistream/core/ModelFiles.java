@@ -3,6 +3,7 @@ package io.bistream.core;
 import io.bistream.core.keras.KerasFiles;
 import io.bistream.core.model.Model;
 import io.bistream.core.model.ModelFormatException;
+import io.bistream.core.onnx.OnnxFiles;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -10,7 +11,9 @@ import java.nio.file.Path;
 
 /**
  * Opens a model file of any supported format, detected from its content rather than its name: HDF5
- * (Keras 1/2 {@code .h5}), zip (Keras 3 {@code .keras}) or JSON (TF.js {@code model.json}).
+ * (Keras 1/2 {@code .h5}), zip (Keras 3 {@code .keras}) or JSON (TF.js {@code model.json}). ONNX
+ * protobuf has no signature, so {@code .onnx} files are recognised by their name, or by the first
+ * byte of a {@code ModelProto} (field 1, {@code ir_version}, tag 0x08).
  */
 public final class ModelFiles {
 
@@ -30,10 +33,14 @@ public final class ModelFiles {
     if (head.length > 0 && (head[0] == '{' || Character.isWhitespace(head[0]))) {
       return KerasFiles.loadTfjs(file);
     }
+    if (file.toString().toLowerCase(java.util.Locale.ROOT).endsWith(".onnx")
+        || (head.length > 0 && head[0] == 0x08)) {
+      return OnnxFiles.load(file);
+    }
     throw new ModelFormatException(
         file
             + ": unknown model format; expected a Keras .h5 (HDF5), a Keras 3 .keras archive (zip)"
-            + " or a TF.js model.json");
+            + ", a TF.js model.json or an ONNX .onnx file");
   }
 
   /** Loads an architecture JSON with a separate weights file ({@code save_weights} HDF5). */

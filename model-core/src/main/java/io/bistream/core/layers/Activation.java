@@ -8,7 +8,7 @@ import java.util.Locale;
  * <p>{@code hard_sigmoid} changed between Keras versions: Keras 2 (and TF.js) define it as {@code
  * clip(0.2x + 0.5, 0, 1)}, Keras 3 as {@code relu6(x + 3) / 6 = clip(x/6 + 0.5, 0, 1)}. {@link
  * #fromKeras(String, int)} picks the one the file's Keras major version defines. {@code softmax}
- * normalises over the last axis; every other function is element-wise.
+ * and {@code log_softmax} normalise over the last axis; every other function is element-wise.
  */
 public enum Activation {
   LINEAR("linear"),
@@ -23,7 +23,8 @@ public enum Activation {
   SOFTPLUS("softplus"),
   SWISH("swish"),
   EXPONENTIAL("exponential"),
-  SOFTMAX("softmax");
+  SOFTMAX("softmax"),
+  LOG_SOFTMAX("log_softmax");
 
   private static final double SELU_ALPHA = 1.6732632423543772848170429916717;
   private static final double SELU_SCALE = 1.0507009873554804934193349852946;
@@ -62,16 +63,20 @@ public enum Activation {
       case "swish", "silu" -> SWISH;
       case "exponential" -> EXPONENTIAL;
       case "softmax" -> SOFTMAX;
+      case "log_softmax" -> LOG_SOFTMAX;
       default ->
           throw new IllegalArgumentException(
               "unsupported activation '"
                   + name
                   + "'; supported: linear, tanh, sigmoid, hard_sigmoid, relu, elu, selu, softsign,"
-                  + " softplus, swish, exponential, softmax");
+                  + " softplus, swish, exponential, softmax, log_softmax");
     };
   }
 
-  /** f(x) for the element-wise functions; {@link #SOFTMAX} must use {@link #applyRows}. */
+  /**
+   * f(x) for the element-wise functions; {@link #SOFTMAX} and {@link #LOG_SOFTMAX} must use {@link
+   * #applyRows}.
+   */
   public float apply(float v) {
     double x = v;
     double y =
@@ -88,7 +93,8 @@ public enum Activation {
           case SOFTPLUS -> Math.max(x, 0.0) + Math.log1p(Math.exp(-Math.abs(x)));
           case SWISH -> x / (1.0 + Math.exp(-x));
           case EXPONENTIAL -> Math.exp(x);
-          case SOFTMAX -> throw new IllegalStateException("softmax is not element-wise");
+          case SOFTMAX, LOG_SOFTMAX ->
+              throw new IllegalStateException(kerasName + " is not element-wise");
         };
     return (float) y;
   }
@@ -98,7 +104,7 @@ public enum Activation {
     if (this == LINEAR) {
       return;
     }
-    if (this == SOFTMAX) {
+    if (this == SOFTMAX || this == LOG_SOFTMAX) {
       applyRows(a, off, len, len);
       return;
     }
@@ -122,10 +128,11 @@ public enum Activation {
 
   /**
    * Applies in place to {@code len} values from {@code off} laid out as rows of {@code width}:
-   * softmax normalises each row; element-wise functions ignore the row structure.
+   * softmax normalises each row, log_softmax gives {@code x - max - log(sum(exp(x - max)))} per
+   * row; element-wise functions ignore the row structure.
    */
   public void applyRows(float[] a, int off, int len, int width) {
-    if (this != SOFTMAX) {
+    if (this != SOFTMAX && this != LOG_SOFTMAX) {
       apply(a, off, len);
       return;
     }
@@ -138,8 +145,9 @@ public enum Activation {
       for (int i = row; i < row + width; i++) {
         sum += Math.exp(a[i] - max);
       }
+      double logSum = Math.log(sum);
       for (int i = row; i < row + width; i++) {
-        a[i] = (float) (Math.exp(a[i] - max) / sum);
+        a[i] = (float) (this == SOFTMAX ? Math.exp(a[i] - max) / sum : a[i] - max - logSum);
       }
     }
   }

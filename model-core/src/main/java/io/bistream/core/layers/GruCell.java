@@ -13,6 +13,8 @@ package io.bistream.core.layers;
  *     z = σ(a_z + h·U_z)   r = σ(a_r + h·U_r)   ĥ = g(a_h + (r ∘ h)·U_h)
  *   h' = z ∘ h + (1 - z) ∘ ĥ
  * </pre>
+ *
+ * <p>With a clip threshold (ONNX), the argument of each σ and g is clipped.
  */
 public final class GruCell extends RecurrentCell {
 
@@ -93,11 +95,12 @@ public final class GruCell extends RecurrentCell {
       for (int r = 0; r < n; r++) {
         int b = r * 3 * u;
         for (int j = 0; j < u; j++) {
-          float z = recurrentActivation.apply(xz[b + j] + q[b + j] + recurrentBias[j]);
-          float rr = recurrentActivation.apply(xz[b + u + j] + q[b + u + j] + recurrentBias[u + j]);
+          float z = recurrentActivation.apply(clip(xz[b + j] + q[b + j] + recurrentBias[j]));
+          float rr =
+              recurrentActivation.apply(clip(xz[b + u + j] + q[b + u + j] + recurrentBias[u + j]));
           float hh =
               activation.apply(
-                  xz[b + 2 * u + j] + rr * (q[b + 2 * u + j] + recurrentBias[2 * u + j]));
+                  clip(xz[b + 2 * u + j] + rr * (q[b + 2 * u + j] + recurrentBias[2 * u + j])));
           next[0][r * u + j] = z * h[r * u + j] + (1 - z) * hh;
         }
       }
@@ -110,8 +113,8 @@ public final class GruCell extends RecurrentCell {
     float[] rh = new float[n * u];
     for (int r = 0; r < n; r++) {
       for (int j = 0; j < u; j++) {
-        z[r * u + j] = recurrentActivation.apply(xz[r * 3 * u + j] + q[r * 2 * u + j]);
-        float rr = recurrentActivation.apply(xz[r * 3 * u + u + j] + q[r * 2 * u + u + j]);
+        z[r * u + j] = recurrentActivation.apply(clip(xz[r * 3 * u + j] + q[r * 2 * u + j]));
+        float rr = recurrentActivation.apply(clip(xz[r * 3 * u + u + j] + q[r * 2 * u + u + j]));
         rh[r * u + j] = rr * h[r * u + j];
       }
     }
@@ -120,7 +123,7 @@ public final class GruCell extends RecurrentCell {
     mm.multiply(rh, n, u, recurrentH, u, qh, false);
     for (int r = 0; r < n; r++) {
       for (int j = 0; j < u; j++) {
-        float hh = activation.apply(xz[r * 3 * u + 2 * u + j] + qh[r * u + j]);
+        float hh = activation.apply(clip(xz[r * 3 * u + 2 * u + j] + qh[r * u + j]));
         float zz = z[r * u + j];
         next[0][r * u + j] = zz * h[r * u + j] + (1 - zz) * hh;
       }

@@ -14,7 +14,8 @@ package io.bistream.core.layers;
  * step's product through {@link Nd4jMatMul} (a vectorised Java loop for few rows, one BLAS GEMM for
  * many), gates through {@link Activation#applyFast}, states updated in place. It replaced the fused
  * libnd4j {@code lstmLayer} op, which spends ~90 µs per direction-step at batch 1 (PERF-NOTES.md)
- * where this loop needs a few. With a mask, the shared loop of {@link RecurrentCell} runs.
+ * where this loop needs a few. With a mask or an ONNX clip threshold (every {@code z} block clipped
+ * before its activation), the shared loop of {@link RecurrentCell} runs.
  */
 public final class LstmCell extends RecurrentCell {
 
@@ -57,7 +58,7 @@ public final class LstmCell extends RecurrentCell {
       boolean[] mask,
       boolean zeroOutputForMask,
       MatMul mm) {
-    if (!(mm instanceof Nd4jMatMul) || mask != null) {
+    if (!(mm instanceof Nd4jMatMul) || mask != null || !Float.isInfinite(clip())) {
       return super.run(x, n, t, states, reverse, mask, zeroOutputForMask, mm);
     }
     int u = units;
@@ -155,10 +156,10 @@ public final class LstmCell extends RecurrentCell {
     for (int r = 0; r < n; r++) {
       int z = r * 4 * u;
       for (int j = 0; j < u; j++) {
-        float i = recurrentActivation.apply(xz[z + j]);
-        float f = recurrentActivation.apply(xz[z + u + j]);
-        float g = activation.apply(xz[z + 2 * u + j]);
-        float o = recurrentActivation.apply(xz[z + 3 * u + j]);
+        float i = recurrentActivation.apply(clip(xz[z + j]));
+        float f = recurrentActivation.apply(clip(xz[z + u + j]));
+        float g = activation.apply(clip(xz[z + 2 * u + j]));
+        float o = recurrentActivation.apply(clip(xz[z + 3 * u + j]));
         float cNew = f * c[r * u + j] + i * g;
         next[1][r * u + j] = cNew;
         next[0][r * u + j] = o * activation.apply(cNew);

@@ -21,6 +21,7 @@ public final class Recurrent implements Layer {
   private final boolean returnState;
   private final boolean goBackwards;
   private final boolean zeroOutputForMask;
+  private final boolean inputOrderOutput;
 
   public Recurrent(
       String name,
@@ -35,6 +36,26 @@ public final class Recurrent implements Layer {
     this.returnState = returnState;
     this.goBackwards = goBackwards;
     this.zeroOutputForMask = zeroOutputForMask;
+    this.inputOrderOutput = false;
+  }
+
+  private Recurrent(Recurrent base, boolean zeroOutputForMask, boolean inputOrderOutput) {
+    this.name = base.name;
+    this.cell = base.cell;
+    this.returnSequences = base.returnSequences;
+    this.returnState = base.returnState;
+    this.goBackwards = base.goBackwards;
+    this.zeroOutputForMask = zeroOutputForMask;
+    this.inputOrderOutput = inputOrderOutput;
+  }
+
+  /**
+   * The same layer returning its sequence in input order even with {@code goBackwards} (step i of
+   * the output belongs to input step i) instead of Keras's processing order: the ONNX {@code
+   * direction=reverse} convention.
+   */
+  public Recurrent withOutputInInputOrder() {
+    return new Recurrent(this, zeroOutputForMask, true);
   }
 
   public RecurrentCell cell() {
@@ -59,7 +80,7 @@ public final class Recurrent implements Layer {
 
   /** The same layer with another {@code zero_output_for_mask} (Bidirectional forces it). */
   public Recurrent withZeroOutputForMask(boolean zero) {
-    return new Recurrent(name, cell, returnSequences, returnState, goBackwards, zero);
+    return new Recurrent(this, zero, inputOrderOutput);
   }
 
   @Override
@@ -82,7 +103,8 @@ public final class Recurrent implements Layer {
     return cell
         + (returnSequences ? " return_sequences" : "")
         + (returnState ? " return_state" : "")
-        + (goBackwards ? " go_backwards" : "");
+        + (goBackwards ? " go_backwards" : "")
+        + (goBackwards && inputOrderOutput ? " (output in input order)" : "");
   }
 
   /** Result of one direction: outputs aligned with input steps, and the final states. */
@@ -127,9 +149,15 @@ public final class Recurrent implements Layer {
     return new Run(aligned, states, n, t);
   }
 
-  /** This layer's Keras sequence output from an aligned run: reversed when going backwards. */
+  /**
+   * This layer's sequence output from an aligned run: reversed when going backwards (Keras), unless
+   * the output is kept in input order (ONNX).
+   */
   Tensor sequenceOutput(Run run) {
-    float[] seq = goBackwards ? reverseTime(run.aligned, run.n, run.t, cell.units()) : run.aligned;
+    float[] seq =
+        goBackwards && !inputOrderOutput
+            ? reverseTime(run.aligned, run.n, run.t, cell.units())
+            : run.aligned;
     return new Tensor(seq, new int[] {run.n, run.t, cell.units()});
   }
 

@@ -27,6 +27,8 @@ public abstract sealed class RecurrentCell permits LstmCell, GruCell, SimpleRnnC
   protected final float[] bias;
   // recurrentKernel split into rows, for RowKernels; made on first use
   private volatile float[][] recurrentRows;
+  // ONNX clip: every activation input is bounded to [-clip, clip]; infinite = no clipping
+  private float clip = Float.POSITIVE_INFINITY;
 
   protected RecurrentCell(
       int inputSize,
@@ -58,6 +60,31 @@ public abstract sealed class RecurrentCell permits LstmCell, GruCell, SimpleRnnC
       throw new IllegalArgumentException(
           what + " needs " + expected + " values, found " + a.length);
     }
+  }
+
+  /**
+   * Bounds the input of every gate and candidate activation to {@code [-threshold, threshold]}, the
+   * ONNX {@code clip} attribute as onnxruntime applies it (after all terms and biases are summed;
+   * the LSTM cell state itself is not clipped). Configuration only: call before use.
+   *
+   * @return this cell
+   */
+  public RecurrentCell withClip(float threshold) {
+    if (!(threshold > 0)) {
+      throw new IllegalArgumentException("clip must be positive, found " + threshold);
+    }
+    this.clip = threshold;
+    return this;
+  }
+
+  /** The clip threshold, infinite when the cell does not clip. */
+  public float clip() {
+    return clip;
+  }
+
+  /** {@code v} bounded to {@code [-clip, clip]}. */
+  protected final float clip(float v) {
+    return v > clip ? clip : v < -clip ? -clip : v;
   }
 
   /** Number of gate blocks: 4 for LSTM (i, f, c, o), 3 for GRU (z, r, h), 1 for SimpleRNN. */
@@ -192,6 +219,7 @@ public abstract sealed class RecurrentCell permits LstmCell, GruCell, SimpleRnnC
         + recurrentActivation.kerasName()
         + ", input="
         + inputSize
+        + (Float.isInfinite(clip) ? "" : ", clip=" + clip)
         + ")";
   }
 

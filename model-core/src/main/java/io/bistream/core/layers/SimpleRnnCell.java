@@ -36,7 +36,7 @@ public final class SimpleRnnCell extends RecurrentCell {
     // (n, u): x·W + b + h·U
     mm.multiply(states[0], n, units, recurrentKernel, units, xz, true);
     for (int k = 0; k < n * units; k++) {
-      next[0][k] = activation.apply(xz[k]);
+      next[0][k] = activation.apply(clip(xz[k]));
     }
   }
 

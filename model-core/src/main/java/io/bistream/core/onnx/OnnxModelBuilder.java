@@ -1,0 +1,1424 @@
+package io.bistream.core.onnx;
+
+import static io.bistream.core.onnx.ConstFolding.addConst;
+import static io.bistream.core.onnx.ConstFolding.clampAxis;
+import static io.bistream.core.onnx.ConstFolding.clampIndex;
+import static io.bistream.core.onnx.ConstFolding.concatConst;
+import static io.bistream.core.onnx.ConstFolding.range;
+import static io.bistream.core.onnx.ConstFolding.reshapeConst;
+import static io.bistream.core.onnx.ConstFolding.sortedAxes;
+import static io.bistream.core.onnx.ConstFolding.squeezeConst;
+import static io.bistream.core.onnx.ConstFolding.take;
+import static io.bistream.core.onnx.ConstFolding.transpose2d;
+import static io.bistream.core.onnx.ConstFolding.unitAxes;
+import static io.bistream.core.onnx.OnnxProtos.declaredShape;
+import static io.bistream.core.onnx.OnnxProtos.floatAttr;
+import static io.bistream.core.onnx.OnnxProtos.hasAttr;
+import static io.bistream.core.onnx.OnnxProtos.intAttr;
+import static io.bistream.core.onnx.OnnxProtos.longsAttr;
+import static io.bistream.core.onnx.OnnxProtos.stringAttr;
+import static io.bistream.core.onnx.OnnxProtos.stringsAttr;
+import static io.bistream.core.onnx.OnnxProtos.tensor;
+
+import io.bistream.core.layers.Activation;
+import io.bistream.core.layers.Bidirectional;
+import io.bistream.core.layers.Dense;
+import io.bistream.core.layers.ElementWise;
+import io.bistream.core.layers.Layer;
+import io.bistream.core.layers.Recurrent;
+import io.bistream.core.layers.RecurrentCell;
+import io.bistream.core.model.Model;
+import io.bistream.core.model.ModelFormatException;
+import io.bistream.core.onnx.Symbolic.Affine;
+import io.bistream.core.onnx.Symbolic.Atom;
+import io.bistream.core.onnx.Symbolic.Const;
+import io.bistream.core.onnx.Symbolic.Dim;
+import io.bistream.core.onnx.Symbolic.Dyn;
+import io.bistream.core.onnx.Symbolic.Filled;
+import io.bistream.core.onnx.Symbolic.Final;
+import io.bistream.core.onnx.Symbolic.Stacked;
+import io.bistream.core.onnx.Symbolic.SymVec;
+import io.bistream.core.onnx.Symbolic.Unavailable;
+import io.bistream.core.onnx.Symbolic.Value;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+import onnx.Onnx;
+
+/**
+ * Maps an ONNX graph onto the core layers: {@code LSTM}/{@code GRU}/{@code RNN} nodes become {@link
+ * Recurrent} or {@link Bidirectional} layers with Keras-layout weights, {@code MatMul}/{@code
+ * Add}/{@code Gemm} become {@link Dense}, activations fold into the Dense or become {@link
+ * ElementWise}. Everything else is shape plumbing, evaluated over {@link Symbolic} values: a
+ * Transpose/Reshape/Squeeze of a run-time tensor only changes how its atoms (N, T, feature factors)
+ * are grouped into ONNX axes, and a consumer checks that the grouping it needs holds.
+ *
+ * <p>Weights are mapped by {@link OnnxCells}; constants folded by {@link ConstFolding}. Batch and
+ * time stay symbolic even in a static-shape export, so the model takes any N and T.
+ */
+final class OnnxModelBuilder {
+
+  static final String SUPPORTED =
+      "LSTM, GRU, RNN, MatMul, Add, Gemm, Relu, Tanh, Sigmoid, Softmax, LogSoftmax, and the shape"
+          + " plumbing Transpose, Reshape, Squeeze, Unsqueeze, Slice, Gather, Concat, Shape,"
+          + " Constant, ConstantOfShape, Expand, Cast, Identity";
+
+  private static final Set<String> RECURRENT = Set.of("LSTM", "GRU", "RNN");
+
+  private final String file;
+  private final Onnx.ModelProto proto;
+  private final Onnx.GraphProto graph;
+  private final Map<String, Value> values = new HashMap<>();
+  private final List<Model.Input> inputs = new ArrayList<>();
+  private final List<Model.Node> nodes = new ArrayList<>();
+  private final Set<String> layerNames = new HashSet<>();
+  private final Map<String, Symbolic.Recurrence> recurrences = new HashMap<>();
+  private int nextAtom = 3;
+  private String layoutNote = "";
+  private Onnx.NodeProto node; // the node being mapped, for error messages
+
+  OnnxModelBuilder(String file, Onnx.ModelProto proto) {
+    this.file = file;
+    this.proto = proto;
+    this.graph = proto.getGraph();
+  }
+
+  Model build() throws ModelFormatException {
+    for (Onnx.TensorProto t : graph.getInitializerList()) {
+      values.put(t.getName(), tensor(t, file + ": initializer '" + t.getName() + "'"));
+    }
+    declareInputs();
+    for (Onnx.NodeProto n : graph.getNodeList()) {
+      node = n;
+      List<Value> out;
+      try {
+        out = map(n);
+      } catch (IllegalArgumentException e) {
+        // From constant folding, cell construction or a layer's own checks.
+        throw error(null, e.getMessage());
+      }
+      for (int k = 0; k < n.getOutputCount() && k < out.size(); k++) {
+        values.put(n.getOutput(k), out.get(k));
+      }
+    }
+    node = null;
+    List<Model.TensorRef> outputs = new ArrayList<>();
+    for (Onnx.ValueInfoProto o : graph.getOutputList()) {
+      outputs.add(output(o.getName()));
+    }
+    return new Model(new Model.Source(file, "onnx", version()), inputs, used(outputs), outputs);
+  }
+
+  /**
+   * The nodes the outputs depend on: a recurrent node whose sequence output Y is not used (only its
+   * final states) is dropped in favour of its last-step twin.
+   */
+  private List<Model.Node> used(List<Model.TensorRef> outputs) {
+    Set<String> needed = new HashSet<>();
+    outputs.forEach(o -> needed.add(o.layer()));
+    List<Model.Node> kept = new ArrayList<>();
+    for (int i = nodes.size() - 1; i >= 0; i--) {
+      Model.Node n = nodes.get(i);
+      if (needed.contains(n.layer().name())) {
+        kept.add(0, n);
+        n.inbound().forEach(r -> needed.add(r.layer()));
+      }
+    }
+    return kept;
+  }
+
+  private String version() {
+    String opset =
+        proto.getOpsetImportList().stream()
+            .filter(o -> o.getDomain().isEmpty() || o.getDomain().equals("ai.onnx"))
+            .map(o -> Long.toString(o.getVersion()))
+            .findFirst()
+            .orElse("?");
+    String producer = (proto.getProducerName() + " " + proto.getProducerVersion()).trim();
+    return "opset " + opset + (producer.isEmpty() ? "" : ", producer " + producer) + layoutNote;
+  }
+
+  // ---------------------------------------------------------------- inputs and outputs
+
+  /**
+   * The first non-initializer input is the sequence; which of its axes is batch and which is time
+   * follows from the recurrent node it reaches through Transposes. Every other input {@code [k, N,
+   * H]} is a stack of initial states.
+   */
+  private void declareInputs() throws ModelFormatException {
+    boolean first = true;
+    for (Onnx.ValueInfoProto in : graph.getInputList()) {
+      if (values.containsKey(in.getName())) {
+        continue; // an initializer listed as input (IR < 4)
+      }
+      long[] shape = declaredShape(in);
+      if (first) {
+        first = false;
+        if (shape.length != 3 || shape[2] <= 0) {
+          throw inputError(in, "expected a sequence [N, T, D] or [T, N, D] with static D");
+        }
+        int[] bt = batchAndTimeAxes(in.getName());
+        if (bt[0] != 0) {
+          layoutNote =
+              "; input '" + in.getName() + "' is time-major in the graph, BiStream takes [N, T, D]";
+        }
+        Atom n = batchAtom();
+        Atom t = timeAtom();
+        Atom d = feature((int) shape[2]);
+        List<List<Atom>> axes = new ArrayList<>(List.of(List.of(), List.of(), List.of(d)));
+        axes.set(bt[0], List.of(n));
+        axes.set(bt[1], List.of(t));
+        values.put(in.getName(), new Dyn(ref(in.getName()), axes, List.of(d), true));
+        // Time stays open even when the export traced a fixed length: the plumbing accepted above
+        // never depends on it.
+        inputs.add(new Model.Input(in.getName(), new int[] {-1, (int) shape[2]}, false));
+        continue;
+      }
+      if (shape.length != 3 || shape[0] <= 0 || shape[2] <= 0) {
+        throw inputError(
+            in, "expected an initial state [layers * directions, N, H] with static first and last");
+      }
+      List<Value> items = new ArrayList<>();
+      for (int i = 0; i < shape[0]; i++) {
+        String name = in.getName() + "[" + i + "]";
+        Atom h = feature((int) shape[2]);
+        items.add(new Dyn(ref(name), List.of(List.of(batchAtom()), List.of(h)), List.of(h), false));
+        inputs.add(new Model.Input(name, new int[] {(int) shape[2]}, false));
+      }
+      values.put(in.getName(), new Stacked(items));
+    }
+    if (first) {
+      throw new ModelFormatException(file + ": the graph has no input");
+    }
+  }
+
+  private ModelFormatException inputError(Onnx.ValueInfoProto in, String expected) {
+    return new ModelFormatException(
+        file
+            + ": graph input '"
+            + in.getName()
+            + "' has shape "
+            + Arrays.toString(declaredShape(in)).replace("-1", "?")
+            + "; "
+            + expected);
+  }
+
+  /** {batch axis, time axis} of the sequence input, from the recurrent node it feeds. */
+  private int[] batchAndTimeAxes(String input) throws ModelFormatException {
+    int[] src = {0, 1, 2};
+    String v = input;
+    for (int hops = 0; hops < graph.getNodeCount(); hops++) {
+      Onnx.NodeProto next = null;
+      for (Onnx.NodeProto n : graph.getNodeList()) {
+        if (n.getInputCount() > 0 && n.getInput(0).equals(v) && !n.getOpType().equals("Shape")) {
+          next = n;
+          break;
+        }
+      }
+      if (next == null) {
+        break;
+      }
+      if (next.getOpType().equals("Transpose")) {
+        long[] perm = longsAttr(next, "perm", new long[] {2, 1, 0});
+        int[] moved = new int[3];
+        for (int i = 0; i < 3; i++) {
+          moved[i] = src[(int) perm[i]];
+        }
+        src = moved;
+      } else if (RECURRENT.contains(next.getOpType())) {
+        boolean batchMajor = intAttr(next, "layout", 0) == 1;
+        return batchMajor ? new int[] {src[0], src[1]} : new int[] {src[1], src[0]};
+      } else if (!next.getOpType().equals("Identity")) {
+        break;
+      }
+      v = next.getOutput(0);
+    }
+    throw new ModelFormatException(
+        file
+            + ": cannot tell the batch and time axes of input '"
+            + input
+            + "': it does not reach an LSTM, GRU or RNN node through Transposes. Supported ops: "
+            + SUPPORTED);
+  }
+
+  private Model.TensorRef output(String name) throws ModelFormatException {
+    Dyn d = dyn(name, "graph output '" + name + "'");
+    List<Atom> order = new ArrayList<>();
+    d.axes().forEach(axis -> order.addAll(nonUnit(axis)));
+    int firstFeature = order.size();
+    for (int i = 0; i < order.size(); i++) {
+      if (order.get(i).kind() == 'F') {
+        firstFeature = Math.min(firstFeature, i);
+      } else if (i > firstFeature) {
+        firstFeature = -1;
+        break;
+      }
+    }
+    if (firstFeature < 0 || !flatFeatures(d).equals(nonUnit(d.features()))) {
+      throw new ModelFormatException(
+          file
+              + ": graph output '"
+              + name
+              + "' is laid out as "
+              + d.view()
+              + "; expected batch and time axes before all feature axes, features in order");
+    }
+    return d.ref();
+  }
+
+  /** The feature atoms of a view in ONNX order, unit factors dropped. */
+  private static List<Atom> flatFeatures(Dyn d) {
+    List<Atom> out = new ArrayList<>();
+    for (List<Atom> axis : d.axes()) {
+      for (Atom a : axis) {
+        if (a.kind() == 'F' && !a.unit()) {
+          out.add(a);
+        }
+      }
+    }
+    return out;
+  }
+
+  private static List<Atom> nonUnit(List<Atom> atoms) {
+    return atoms.stream().filter(a -> !a.unit()).toList();
+  }
+
+  // ---------------------------------------------------------------- node dispatch
+
+  private List<Value> map(Onnx.NodeProto n) throws ModelFormatException {
+    String op = n.getOpType();
+    if (!n.getDomain().isEmpty() && !n.getDomain().equals("ai.onnx")) {
+      throw error(null, "operator domain '" + n.getDomain() + "' is not supported");
+    }
+    return switch (op) {
+      case "LSTM", "GRU", "RNN" -> recurrent(n);
+      case "Constant" -> List.of(constant(n));
+      case "Identity", "Cast" -> List.of(cast(n));
+      case "Shape" -> List.of(shape(in(n, 0)));
+      case "Gather" -> List.of(gather(in(n, 0), in(n, 1), (int) intAttr(n, "axis", 0)));
+      case "Unsqueeze" -> List.of(unsqueeze(in(n, 0), axesOf(n, 1)));
+      case "Squeeze" -> List.of(squeeze(in(n, 0), axesOf(n, 1)));
+      case "Concat" -> List.of(concat(n));
+      case "Slice" -> List.of(slice(n));
+      case "Reshape" -> List.of(reshape(in(n, 0), in(n, 1), intAttr(n, "allowzero", 0) == 1));
+      case "Transpose" -> List.of(transpose(in(n, 0), longsAttr(n, "perm", null)));
+      case "ConstantOfShape" -> List.of(constantOfShape(n));
+      case "Expand" -> List.of(expand(in(n, 0), in(n, 1)));
+      case "MatMul" -> List.of(matMul(n));
+      case "Gemm" -> List.of(gemm(n));
+      case "Add" -> List.of(add(n));
+      case "Relu" -> List.of(activation(n, Activation.RELU));
+      case "Tanh" -> List.of(activation(n, Activation.TANH));
+      case "Sigmoid" -> List.of(activation(n, Activation.SIGMOID));
+      case "Softmax" -> List.of(activation(n, Activation.SOFTMAX));
+      case "LogSoftmax" -> List.of(activation(n, Activation.LOG_SOFTMAX));
+      default -> throw error(null, "operator " + op + " is not supported");
+    };
+  }
+
+  private Value in(Onnx.NodeProto n, int k) throws ModelFormatException {
+    if (k >= n.getInputCount() || n.getInput(k).isEmpty()) {
+      return null;
+    }
+    Value v = values.get(n.getInput(k));
+    if (v == null) {
+      throw error(null, "input '" + n.getInput(k) + "' is not produced by any earlier node");
+    }
+    return v;
+  }
+
+  private Value cast(Onnx.NodeProto n) throws ModelFormatException {
+    Value v = in(n, 0);
+    if (n.getOpType().equals("Cast") && v instanceof Dyn && intAttr(n, "to", 1) != 1) {
+      throw error("to", "only casts of constants and shapes, or to float32, are supported");
+    }
+    return v;
+  }
+
+  // ---------------------------------------------------------------- constants and shapes
+
+  private Value constant(Onnx.NodeProto n) throws ModelFormatException {
+    for (Onnx.AttributeProto a : n.getAttributeList()) {
+      switch (a.getName()) {
+        case "value":
+          return tensor(a.getT(), file + ": Constant value");
+        case "value_float":
+          return new Const(new int[0], new double[] {a.getF()});
+        case "value_int":
+          return new Const(new int[0], new double[] {a.getI()});
+        case "value_floats":
+          return new Const(
+              new int[] {a.getFloatsCount()},
+              a.getFloatsList().stream().mapToDouble(Float::doubleValue).toArray());
+        case "value_ints":
+          return new Const(
+              new int[] {a.getIntsCount()},
+              a.getIntsList().stream().mapToDouble(Long::doubleValue).toArray());
+        default:
+          throw error(a.getName(), "Constant attribute is not supported");
+      }
+    }
+    throw error("value", "Constant without a value");
+  }
+
+  private Value shape(Value v) throws ModelFormatException {
+    int[] s = intAttrs("start", "end");
+    List<Dim> dims = new ArrayList<>();
+    if (v instanceof Const c) {
+      for (int d : c.shape()) {
+        dims.add(Dim.of(d));
+      }
+    } else if (v instanceof Dyn d) {
+      for (List<Atom> axis : d.axes()) {
+        dims.add(dimOf(axis));
+      }
+    } else if (v instanceof Filled f) {
+      dims.addAll(f.shape());
+    } else if (v instanceof Stacked st) {
+      dims.add(Dim.of(st.items().size()));
+      dims.add(new Dim('N', -1));
+      dims.add(Dim.of(hiddenOf(st.items().get(0))));
+    } else if (v instanceof Final f) {
+      dims.add(new Dim('N', -1));
+      dims.add(Dim.of(f.node().hidden()));
+    } else {
+      throw error(null, "cannot take the shape of " + describe(v));
+    }
+    int r = dims.size();
+    int start = s[0] == Integer.MIN_VALUE ? 0 : clampAxis(s[0], r);
+    int end = s[1] == Integer.MIN_VALUE ? r : clampAxis(s[1], r);
+    return simplify(new SymVec(dims.subList(start, Math.max(start, end)), false));
+  }
+
+  private int[] intAttrs(String... names) {
+    int[] out = new int[names.length];
+    for (int i = 0; i < names.length; i++) {
+      out[i] = (int) intAttr(node, names[i], Integer.MIN_VALUE);
+    }
+    return out;
+  }
+
+  private Dim dimOf(List<Atom> axis) throws ModelFormatException {
+    long size = 1;
+    Dim symbolic = null;
+    for (Atom a : axis) {
+      if (a.kind() == 'F') {
+        size *= a.size();
+      } else if (symbolic == null) {
+        symbolic = new Dim(a.kind(), -1);
+      } else {
+        throw error(null, "an axis holds both batch and time; shape " + axis + " is not static");
+      }
+    }
+    if (symbolic != null && size != 1) {
+      throw error(null, "axis " + axis + " mixes batch or time with features");
+    }
+    return symbolic != null ? symbolic : Dim.of(size);
+  }
+
+  /** A shape vector with only static entries becomes a constant. */
+  private static Value simplify(SymVec v) {
+    if (v.dims().stream().allMatch(Dim::isStatic)) {
+      double[] data = v.dims().stream().mapToDouble(Dim::size).toArray();
+      return new Const(v.scalar() ? new int[0] : new int[] {data.length}, data);
+    }
+    return v;
+  }
+
+  private static SymVec symVec(Value v) {
+    if (v instanceof SymVec s) {
+      return s;
+    }
+    if (v instanceof Const c && c.rank() <= 1) {
+      List<Dim> dims = new ArrayList<>();
+      for (long x : c.longs()) {
+        dims.add(Dim.of(x));
+      }
+      return new SymVec(dims, c.rank() == 0);
+    }
+    return null;
+  }
+
+  private Value gather(Value data, Value indices, int axis) throws ModelFormatException {
+    if (!(indices instanceof Const idx) || idx.rank() > 1) {
+      throw error(null, "Gather indices must be a constant scalar or vector");
+    }
+    long[] at = idx.longs();
+    if (data instanceof Const c) {
+      int ax = clampAxis(axis, c.rank());
+      Const picked = take(c, ax, at);
+      if (idx.rank() == 0) {
+        return squeezeConst(picked, ax);
+      }
+      return picked;
+    }
+    SymVec s = symVec(data);
+    if (s != null && !s.scalar() && (axis == 0 || axis == -1)) {
+      List<Dim> out = new ArrayList<>();
+      for (long i : at) {
+        out.add(s.dims().get((int) (i < 0 ? i + s.dims().size() : i)));
+      }
+      return simplify(new SymVec(out, idx.rank() == 0));
+    }
+    if (data instanceof Stacked st && axis == 0 && idx.rank() == 0) {
+      long i = at[0] < 0 ? at[0] + st.items().size() : at[0];
+      return st.items().get((int) i);
+    }
+    if (data instanceof Dyn d && idx.rank() == 0) {
+      return lastStepOf(d, clampAxis(axis, d.rank()), at[0]);
+    }
+    throw error("axis", "Gather of " + describe(data) + " on axis " + axis + " is not supported");
+  }
+
+  /**
+   * {@code y[:, -1]} of a unidirectional node's sequence output (or {@code y[:, 0]} going in
+   * reverse): the output of its last processed step, i.e. the layer with {@code
+   * return_sequences=false}. Any other step of a run-time tensor has no core layer.
+   */
+  private Dyn lastStepOf(Dyn d, int axis, long index) throws ModelFormatException {
+    boolean timeAxis = nonUnit(d.axes().get(axis)).equals(List.of(timeAtom()));
+    Symbolic.Recurrence rec = recurrences.get(d.ref().layer());
+    if (!timeAxis || rec == null || rec.layers().size() != 1 || d.ref().index() != 0) {
+      throw error(
+          "axis",
+          "Gather of one step of "
+              + describe(d)
+              + " on axis "
+              + axis
+              + " is supported only on the time axis of a unidirectional LSTM/GRU/RNN output"
+              + " (its last step); for a bidirectional node use the final states Y_h (h_n)");
+    }
+    boolean reverse = rec.layers().get(0).goBackwards();
+    if (index != (reverse ? 0 : -1)) {
+      throw error(
+          null,
+          "Gather picks step "
+              + index
+              + " of the "
+              + (reverse ? "reverse" : "forward")
+              + " output of node '"
+              + rec.name()
+              + "'; only its last processed step ("
+              + (reverse ? "0" : "-1")
+              + ") maps onto a layer");
+    }
+    Dyn last = lastStep(rec, Bidirectional.MergeMode.NONE, 0, rec.hidden());
+    List<List<Atom>> axes = new ArrayList<>(d.axes());
+    axes.remove(axis);
+    return new Dyn(last.ref(), axes, d.features(), false);
+  }
+
+  private long[] axesOf(Onnx.NodeProto n, int inputIndex) throws ModelFormatException {
+    Value v = in(n, inputIndex);
+    if (v instanceof Const c) {
+      return c.longs();
+    }
+    if (v != null) {
+      throw error("axes", "axes must be a constant");
+    }
+    return longsAttr(n, "axes", null);
+  }
+
+  private Value unsqueeze(Value v, long[] axes) throws ModelFormatException {
+    if (axes == null) {
+      throw error("axes", "Unsqueeze needs axes");
+    }
+    if (v instanceof SymVec s && s.scalar() && axes.length == 1 && axes[0] == 0) {
+      return new SymVec(s.dims(), false);
+    }
+    if (v instanceof Const c) {
+      int rank = c.rank() + axes.length;
+      List<Integer> shape = new ArrayList<>();
+      for (int d : c.shape()) {
+        shape.add(d);
+      }
+      for (long a : sortedAxes(axes, rank)) {
+        shape.add((int) a, 1);
+      }
+      return new Const(shape.stream().mapToInt(Integer::intValue).toArray(), c.data());
+    }
+    if (v instanceof Dyn d) {
+      List<List<Atom>> axesOut = new ArrayList<>(d.axes());
+      for (long a : sortedAxes(axes, d.rank() + axes.length)) {
+        axesOut.add((int) a, List.of());
+      }
+      return new Dyn(d.ref(), axesOut, d.features(), d.hasTime());
+    }
+    throw error("axes", "Unsqueeze of " + describe(v) + " is not supported");
+  }
+
+  private Value squeeze(Value v, long[] axes) throws ModelFormatException {
+    if (v instanceof Const c) {
+      Const out = c;
+      long[] sorted = axes == null ? unitAxes(c.shape()) : sortedAxes(axes, c.rank());
+      for (int i = sorted.length - 1; i >= 0; i--) {
+        out = squeezeConst(out, (int) sorted[i]);
+      }
+      return out;
+    }
+    if (v instanceof Dyn d) {
+      List<List<Atom>> axesOut = new ArrayList<>(d.axes());
+      if (axes == null) {
+        throw error("axes", "Squeeze of a run-time tensor needs explicit axes");
+      }
+      long[] sorted = sortedAxes(axes, d.rank());
+      for (int i = sorted.length - 1; i >= 0; i--) {
+        List<Atom> axis = axesOut.remove((int) sorted[i]);
+        if (!nonUnit(axis).isEmpty()) {
+          throw error("axes", "cannot squeeze axis " + sorted[i] + " of size " + dimOf(axis));
+        }
+      }
+      return new Dyn(d.ref(), axesOut, d.features(), d.hasTime());
+    }
+    throw error("axes", "Squeeze of " + describe(v) + " is not supported");
+  }
+
+  private Value concat(Onnx.NodeProto n) throws ModelFormatException {
+    long axis = intAttr(n, "axis", 0);
+    List<Value> parts = new ArrayList<>();
+    for (int k = 0; k < n.getInputCount(); k++) {
+      parts.add(in(n, k));
+    }
+    if (parts.stream().allMatch(p -> p instanceof Const)) {
+      return concatConst(parts.stream().map(Const.class::cast).toList(), (int) axis);
+    }
+    if (axis == 0 && parts.stream().allMatch(p -> p instanceof Stacked)) {
+      // PyTorch's h_n of a stack: the final states of every layer, layer by layer.
+      List<Value> items = new ArrayList<>();
+      parts.forEach(p -> items.addAll(((Stacked) p).items()));
+      return new Stacked(items);
+    }
+    if ((axis == 1 || axis == -1)
+        && parts.size() == 2
+        && parts.get(0) instanceof Final f
+        && parts.get(1) instanceof Final b
+        && f.node() == b.node()
+        && f.dir() == 0
+        && b.dir() == 1) {
+      // torch.cat((h_n[-2], h_n[-1]), 1): both halves' final states, Keras
+      // Bidirectional(return_sequences=False, merge_mode='concat').
+      return lastStep(f.node(), Bidirectional.MergeMode.CONCAT, 0, 2 * f.node().hidden());
+    }
+    List<Dim> dims = new ArrayList<>();
+    for (Value v : parts) {
+      SymVec s = symVec(v);
+      if (s == null || s.scalar()) {
+        throw error(
+            "axis",
+            "Concat of "
+                + describe(v)
+                + " on axis "
+                + axis
+                + " is not supported (shape vectors, stacked final states, or the two directions'"
+                + " final states of one bidirectional node)");
+      }
+      dims.addAll(s.dims());
+    }
+    return simplify(new SymVec(dims, false));
+  }
+
+  private int hiddenOf(Value item) throws ModelFormatException {
+    if (item instanceof Dyn d) {
+      return d.featureSize();
+    }
+    if (item instanceof Final f) {
+      return f.node().hidden();
+    }
+    throw error(null, "unexpected stacked value " + describe(item));
+  }
+
+  /**
+   * The recurrent node run again with {@code return_sequences=false}: output {@code index} of a
+   * layer whose last-step output has {@code units} features.
+   */
+  private Dyn lastStep(Symbolic.Recurrence r, Bidirectional.MergeMode merge, int index, int units) {
+    String name = r.name() + "/last" + (merge == Bidirectional.MergeMode.CONCAT ? "_concat" : "");
+    if (layerNames.add(name)) {
+      Layer layer;
+      if (r.layers().size() == 2) {
+        Recurrent fwd = r.layers().get(0);
+        Recurrent bwd = r.layers().get(1);
+        layer =
+            new Bidirectional(
+                name,
+                new Recurrent(fwd.name(), fwd.cell(), false, false, false, false),
+                new Recurrent(bwd.name(), bwd.cell(), false, false, true, false),
+                merge);
+      } else {
+        Recurrent one = r.layers().get(0);
+        layer = new Recurrent(name, one.cell(), false, false, one.goBackwards(), false);
+      }
+      nodes.add(new Model.Node(layer, 0, r.inbound()));
+    }
+    Atom f = feature(units);
+    return new Dyn(
+        new Model.TensorRef(name, 0, index),
+        List.of(List.of(batchAtom()), List.of(f)),
+        List.of(f),
+        false);
+  }
+
+  private Value slice(Onnx.NodeProto n) throws ModelFormatException {
+    Value v = in(n, 0);
+    long[] starts;
+    long[] ends;
+    long[] axes;
+    long[] steps = null;
+    if (n.getInputCount() >= 3) {
+      starts = constLongs(in(n, 1), "starts");
+      ends = constLongs(in(n, 2), "ends");
+      axes = in(n, 3) == null ? null : constLongs(in(n, 3), "axes");
+      steps = in(n, 4) == null ? null : constLongs(in(n, 4), "steps");
+    } else {
+      starts = longsAttr(n, "starts", null);
+      ends = longsAttr(n, "ends", null);
+      axes = longsAttr(n, "axes", null);
+    }
+    if (steps != null && Arrays.stream(steps).anyMatch(s -> s != 1)) {
+      throw error("steps", "only step 1 is supported");
+    }
+    int rank = rankOf(v);
+    List<int[]> ranges = new ArrayList<>(); // {axis, start, end}
+    for (int i = 0; i < starts.length; i++) {
+      int axis = (int) (axes == null ? i : axes[i] < 0 ? axes[i] + rank : axes[i]);
+      long size = sizeOf(v, axis);
+      ranges.add(
+          new int[] {axis, (int) clampIndex(starts[i], size), (int) clampIndex(ends[i], size)});
+    }
+    if (v instanceof Const c) {
+      Const out = c;
+      for (int[] r : ranges) {
+        out = take(out, r[0], range(r[1], r[2]));
+      }
+      return out;
+    }
+    if (v instanceof SymVec s && ranges.size() == 1) {
+      return simplify(new SymVec(s.dims().subList(ranges.get(0)[1], ranges.get(0)[2]), false));
+    }
+    if (v instanceof Stacked st && ranges.size() == 1 && ranges.get(0)[0] == 0) {
+      return new Stacked(st.items().subList(ranges.get(0)[1], ranges.get(0)[2]));
+    }
+    if (v instanceof Filled f) {
+      List<Dim> shape = new ArrayList<>(f.shape());
+      for (int[] r : ranges) {
+        shape.set(r[0], Dim.of(r[2] - r[1]));
+      }
+      return new Filled(shape, f.value());
+    }
+    throw error(null, "Slice of " + describe(v) + " is not supported");
+  }
+
+  private int rankOf(Value v) {
+    if (v instanceof Const c) {
+      return c.rank();
+    }
+    if (v instanceof Filled f) {
+      return f.shape().size();
+    }
+    if (v instanceof Dyn d) {
+      return d.rank();
+    }
+    if (v instanceof Stacked) {
+      return 3;
+    }
+    return 1;
+  }
+
+  /** Size of a static axis; Long.MAX_VALUE when symbolic (slices then clamp to the request). */
+  private long sizeOf(Value v, int axis) {
+    if (v instanceof Const c) {
+      return c.shape()[axis];
+    }
+    if (v instanceof SymVec s) {
+      return s.dims().size();
+    }
+    if (v instanceof Stacked st && axis == 0) {
+      return st.items().size();
+    }
+    if (v instanceof Filled f && f.shape().get(axis).isStatic()) {
+      return f.shape().get(axis).size();
+    }
+    return Long.MAX_VALUE;
+  }
+
+  private long[] constLongs(Value v, String what) throws ModelFormatException {
+    if (v instanceof Const c) {
+      return c.longs();
+    }
+    throw error(null, what + " must be a constant, found " + describe(v));
+  }
+
+  private Value constantOfShape(Onnx.NodeProto n) throws ModelFormatException {
+    SymVec s = symVec(in(n, 0));
+    if (s == null) {
+      throw error(null, "ConstantOfShape needs a shape vector");
+    }
+    double value = 0;
+    for (Onnx.AttributeProto a : n.getAttributeList()) {
+      if (a.getName().equals("value")) {
+        value = tensor(a.getT(), file + ": ConstantOfShape value").data()[0];
+      }
+    }
+    return new Filled(s.dims(), value);
+  }
+
+  /** Expand of a constant with one value everywhere (PyTorch's zero states): a filled tensor. */
+  private Value expand(Value v, Value shape) throws ModelFormatException {
+    SymVec s = symVec(shape);
+    if (v instanceof Const c && s != null && c.data().length > 0) {
+      boolean uniform = Arrays.stream(c.data()).allMatch(x -> x == c.data()[0]);
+      if (uniform && c.rank() <= s.dims().size()) {
+        List<Dim> dims = new ArrayList<>(s.dims());
+        int offset = dims.size() - c.rank();
+        for (int i = 0; i < c.rank(); i++) {
+          Dim target = dims.get(offset + i);
+          if (target.isStatic() && target.size() == 1) {
+            dims.set(offset + i, Dim.of(c.shape()[i]));
+          }
+        }
+        return new Filled(dims, c.data()[0]);
+      }
+    }
+    if (v instanceof Filled f && s != null && f.shape().size() == s.dims().size()) {
+      return new Filled(s.dims(), f.value());
+    }
+    throw error(null, "Expand of " + describe(v) + " is not supported (only uniform constants)");
+  }
+
+  private Value transpose(Value v, long[] perm) throws ModelFormatException {
+    int rank = rankOf(v);
+    if (perm == null) {
+      perm = new long[rank];
+      for (int i = 0; i < rank; i++) {
+        perm[i] = rank - 1 - i;
+      }
+    }
+    if (v instanceof Dyn d) {
+      List<List<Atom>> out = new ArrayList<>();
+      for (long p : perm) {
+        out.add(d.axes().get((int) p));
+      }
+      return new Dyn(d.ref(), out, d.features(), d.hasTime());
+    }
+    if (v instanceof Const c && c.rank() == 2 && Arrays.equals(perm, new long[] {1, 0})) {
+      return new Const(
+          new int[] {c.shape()[1], c.shape()[0]},
+          transpose2d(c.data(), c.shape()[0], c.shape()[1]));
+    }
+    throw error("perm", "Transpose of " + describe(v) + " is not supported");
+  }
+
+  // ---------------------------------------------------------------- reshape of run-time tensors
+
+  private Value reshape(Value v, Value target, boolean allowZero) throws ModelFormatException {
+    SymVec t = symVec(target);
+    if (t == null || t.scalar()) {
+      throw error(null, "Reshape target must be a constant or a shape vector");
+    }
+    if (v instanceof Const c) {
+      return reshapeConst(c, t, allowZero);
+    }
+    if (!(v instanceof Dyn d)) {
+      throw error(null, "Reshape of " + describe(v) + " is not supported");
+    }
+    List<Dim> dims = new ArrayList<>(t.dims());
+    for (int i = 0; i < dims.size(); i++) {
+      if (!allowZero && dims.get(i).isStatic() && dims.get(i).size() == 0) {
+        dims.set(i, dimOf(d.axes().get(i)));
+      }
+    }
+    List<Atom> flat = new ArrayList<>();
+    d.axes().forEach(flat::addAll);
+    List<Atom> features = new ArrayList<>(d.features());
+    int infer = -1;
+    for (int i = 0; i < dims.size(); i++) {
+      if (dims.get(i).isStatic() && dims.get(i).size() == -1) {
+        infer = i;
+      }
+    }
+    List<List<Atom>> out = new ArrayList<>();
+    for (int i = 0; i < dims.size(); i++) {
+      out.add(new ArrayList<>());
+    }
+    int lo = 0;
+    int hi = flat.size();
+    int stop = infer < 0 ? dims.size() : infer;
+    for (int i = 0; i < stop; i++) {
+      lo = consume(dims.get(i), flat, lo, +1, out.get(i), features, d);
+    }
+    if (infer >= 0) {
+      for (int i = dims.size() - 1; i > infer; i--) {
+        hi = consume(dims.get(i), flat, hi, -1, out.get(i), features, d);
+      }
+      out.get(infer).addAll(flat.subList(lo, hi));
+    } else if (!nonUnit(flat.subList(lo, hi)).isEmpty()) {
+      throw reshapeError(d, t);
+    }
+    return new Dyn(d.ref(), out, features, d.hasTime());
+  }
+
+  /**
+   * Takes atoms for one target dimension from {@code flat}, starting at {@code at} going {@code
+   * dir}; splits a feature atom when the dimension cuts through it. Returns the new position.
+   */
+  private int consume(
+      Dim want, List<Atom> flat, int at, int dir, List<Atom> into, List<Atom> features, Dyn d)
+      throws ModelFormatException {
+    long need = want.isStatic() ? want.size() : 1;
+    boolean needSymbol = !want.isStatic();
+    while (true) {
+      int idx = dir > 0 ? at : at - 1;
+      boolean done = need == 1 && !needSymbol;
+      if (idx < 0 || idx >= flat.size()) {
+        if (done) {
+          return at;
+        }
+        throw error("shape", "cannot reshape " + d.view() + " to a dimension " + want);
+      }
+      Atom a = flat.get(idx);
+      if (done && !a.unit()) {
+        return at;
+      }
+      if (a.kind() != 'F') {
+        if (!needSymbol || a.kind() != want.symbol()) {
+          throw error(
+              "shape",
+              "reshape of "
+                  + d.view()
+                  + " would mix "
+                  + (a.kind() == 'N' ? "batch" : "time")
+                  + " into a dimension "
+                  + want);
+        }
+        needSymbol = false;
+      } else if (need % a.size() == 0) {
+        need /= a.size();
+      } else if (a.size() % need == 0) {
+        // The dimension ends inside this feature factor: split it in two.
+        Atom outer = feature((int) (dir > 0 ? need : a.size() / need));
+        Atom inner = feature((int) (dir > 0 ? a.size() / need : need));
+        flat.set(idx, outer);
+        flat.add(idx + 1, inner);
+        int fi = features.indexOf(a);
+        features.set(fi, outer);
+        features.add(fi + 1, inner);
+        if (dir < 0) {
+          at++; // the list grew before the cursor
+        }
+        continue;
+      } else {
+        throw error("shape", "cannot reshape " + d.view() + " to a dimension " + want);
+      }
+      if (dir > 0) {
+        into.add(a);
+        at++;
+      } else {
+        into.add(0, a);
+        at--;
+      }
+    }
+  }
+
+  private ModelFormatException reshapeError(Dyn d, SymVec t) {
+    return error("shape", "cannot reshape " + d.view() + " to " + t.dims());
+  }
+
+  // ---------------------------------------------------------------- recurrent nodes
+
+  private List<Value> recurrent(Onnx.NodeProto n) throws ModelFormatException {
+    String op = n.getOpType();
+    checkAttributes(
+        n,
+        Set.of(
+            "hidden_size",
+            "direction",
+            "layout",
+            "activations",
+            "linear_before_reset",
+            "input_forget",
+            "clip",
+            "activation_alpha",
+            "activation_beta"));
+    for (String a : List.of("activation_alpha", "activation_beta")) {
+      if (hasAttr(n, a)) {
+        throw error(a, "parameterised activations are not supported");
+      }
+    }
+    if (intAttr(n, "input_forget", 0) != 0) {
+      throw error("input_forget", "only input_forget=0 is supported");
+    }
+    int gates = op.equals("LSTM") ? 4 : op.equals("GRU") ? 3 : 1;
+    int hidden = (int) intAttr(n, "hidden_size", -1);
+    String direction = stringAttr(n, "direction", "forward");
+    int dirs = direction.equals("bidirectional") ? 2 : 1;
+    if (!Set.of("forward", "reverse", "bidirectional").contains(direction)) {
+      throw error("direction", "expected forward, reverse or bidirectional, found " + direction);
+    }
+    long layout = intAttr(n, "layout", 0);
+    if (layout != 0 && layout != 1) {
+      throw error("layout", "expected 0 or 1, found " + layout);
+    }
+    Dyn x = dyn(n.getInput(0), "input X");
+    Const w = weight(n, 1, "W", new int[] {dirs, gates * hidden, -1});
+    int inputSize = w.shape()[2];
+    Const r = weight(n, 2, "R", new int[] {dirs, gates * hidden, hidden});
+    Const b = in(n, 3) == null ? null : weight(n, 3, "B", new int[] {dirs, 2 * gates * hidden});
+    if (in(n, 4) != null) {
+      throw error(
+          null, "input sequence_lens is not supported (every sequence must be full length)");
+    }
+    if (op.equals("LSTM") && in(n, 7) != null) {
+      throw error(null, "input P (peepholes) is not supported");
+    }
+    checkSequenceInput(x, layout == 1, inputSize);
+    List<String> acts = stringsAttr(n, "activations");
+    int perDir = gates == 4 ? 3 : gates == 3 ? 2 : 1;
+    if (!acts.isEmpty() && acts.size() != perDir * dirs) {
+      throw error(
+          "activations", "expected " + perDir * dirs + " activations, found " + acts.size());
+    }
+    List<Model.TensorRef> inbound = new ArrayList<>(List.of(x.ref()));
+    List<Model.TensorRef> h0 = initialStates(in(n, 5), "initial_h", dirs, hidden, layout);
+    List<Model.TensorRef> c0 =
+        op.equals("LSTM") ? initialStates(in(n, 6), "initial_c", dirs, hidden, layout) : List.of();
+    if (op.equals("LSTM") && h0.isEmpty() != c0.isEmpty()) {
+      throw error(null, "initial_h and initial_c must both be given or both be absent");
+    }
+    for (int d = 0; d < dirs; d++) {
+      inbound.add(h0.isEmpty() ? null : h0.get(d));
+      if (!c0.isEmpty()) {
+        inbound.add(c0.get(d));
+      }
+    }
+    inbound.removeIf(java.util.Objects::isNull);
+    String name = layerName(n);
+    Recurrent[] layers = new Recurrent[dirs];
+    for (int d = 0; d < dirs; d++) {
+      List<String> mine = acts.isEmpty() ? List.of() : acts.subList(d * perDir, (d + 1) * perDir);
+      RecurrentCell cell =
+          OnnxCells.cell(
+              op, intAttr(n, "linear_before_reset", 0) != 0, d, hidden, inputSize, w, r, b, mine);
+      if (hasAttr(n, "clip")) {
+        float clip = floatAttr(n, "clip", Float.POSITIVE_INFINITY);
+        if (!(clip > 0)) {
+          throw error("clip", "expected a positive threshold, found " + clip);
+        }
+        cell.withClip(clip);
+      }
+      boolean backward = direction.equals("reverse") || d == 1;
+      layers[d] =
+          new Recurrent(
+              dirs == 2 ? name + (d == 0 ? "/forward" : "/backward") : name,
+              cell,
+              true,
+              false,
+              backward,
+              false);
+      if (direction.equals("reverse")) {
+        layers[d] = layers[d].withOutputInInputOrder();
+      }
+    }
+    Layer layer =
+        dirs == 2
+            ? new Bidirectional(name, layers[0], layers[1], Bidirectional.MergeMode.CONCAT)
+            : layers[0];
+    nodes.add(new Model.Node(layer, 0, inbound));
+    Atom dirAtom = feature(dirs);
+    Atom hAtom = feature(hidden);
+    Atom nAtom = batchAtom();
+    Atom tAtom = timeAtom();
+    List<List<Atom>> view =
+        layout == 0
+            ? List.of(List.of(tAtom), List.of(dirAtom), List.of(nAtom), List.of(hAtom))
+            : List.of(List.of(nAtom), List.of(tAtom), List.of(dirAtom), List.of(hAtom));
+    Dyn y = new Dyn(ref(name), view, List.of(dirAtom, hAtom), true);
+    Symbolic.Recurrence rec = new Symbolic.Recurrence(name, List.of(layers), inbound, hidden);
+    recurrences.put(name, rec);
+    List<Value> finals = new ArrayList<>();
+    for (int d = 0; d < dirs; d++) {
+      finals.add(new Final(rec, d));
+    }
+    Value yh = layout == 0 ? new Stacked(finals) : new Unavailable("layout=1 Y_h is not mapped");
+    Unavailable yc =
+        new Unavailable(
+            "the final cell state Y_c of "
+                + op
+                + " node '"
+                + n.getName()
+                + "' is not mapped; use Y or Y_h");
+    return List.of(y, yh, yc);
+  }
+
+  private void checkSequenceInput(Dyn x, boolean batchMajor, int inputSize)
+      throws ModelFormatException {
+    List<List<Atom>> axes = x.axes().stream().filter(a -> !nonUnit(a).isEmpty()).toList();
+    boolean ok =
+        axes.size() >= 3
+            && axes.get(0).equals(List.of(new Atom(batchMajor ? 'N' : 'T', -1, batchMajor ? 1 : 2)))
+            && axes.get(1).equals(List.of(new Atom(batchMajor ? 'T' : 'N', -1, batchMajor ? 2 : 1)))
+            && flatFeatures(x).equals(nonUnit(x.features()))
+            && x.hasTime();
+    if (!ok || x.featureSize() != inputSize) {
+      throw error(
+          "layout",
+          "input X is laid out as "
+              + x.view()
+              + " with "
+              + x.featureSize()
+              + " features; expected "
+              + (batchMajor ? "[N] [T] [features]" : "[T] [N] [features]")
+              + " with "
+              + inputSize
+              + " features (the W input's last dimension)");
+    }
+  }
+
+  private List<Model.TensorRef> initialStates(
+      Value v, String what, int dirs, int hidden, long layout) throws ModelFormatException {
+    if (v == null) {
+      return List.of();
+    }
+    if (v instanceof Filled f && f.value() == 0) {
+      List<Dim> expected =
+          layout == 0
+              ? List.of(Dim.of(dirs), new Dim('N', -1), Dim.of(hidden))
+              : List.of(new Dim('N', -1), Dim.of(dirs), Dim.of(hidden));
+      if (f.shape().equals(expected)) {
+        return List.of(); // zeros: the same as absent
+      }
+      throw error(null, what + " of zeros has shape " + f.shape() + ", expected " + expected);
+    }
+    if (v instanceof Stacked st && layout == 0 && st.items().size() == dirs) {
+      List<Model.TensorRef> refs = new ArrayList<>();
+      for (Value item : st.items()) {
+        if (!(item instanceof Dyn d)) {
+          throw error(null, what + " must come from a graph input, found " + describe(item));
+        }
+        if (d.featureSize() != hidden) {
+          throw error(null, what + " has " + d.featureSize() + " units, expected " + hidden);
+        }
+        refs.add(d.ref());
+      }
+      return refs;
+    }
+    throw error(
+        null,
+        what
+            + " must be a graph input [directions, N, H] (or a slice of one), zeros or absent;"
+            + " found "
+            + describe(v));
+  }
+
+  private Const weight(Onnx.NodeProto n, int k, String what, int[] expected)
+      throws ModelFormatException {
+    Value v = in(n, k);
+    if (!(v instanceof Const c)) {
+      throw error(null, "input " + what + " must be an initializer or constant");
+    }
+    boolean ok = c.rank() == expected.length;
+    for (int i = 0; ok && i < expected.length; i++) {
+      ok = expected[i] < 0 || expected[i] == c.shape()[i];
+    }
+    if (!ok) {
+      throw error(
+          null,
+          "input "
+              + what
+              + " has shape "
+              + Arrays.toString(c.shape())
+              + ", expected "
+              + Arrays.toString(expected).replace("-1", "D"));
+    }
+    return c;
+  }
+
+  // ---------------------------------------------------------------- heads
+
+  private Value matMul(Onnx.NodeProto n) throws ModelFormatException {
+    Dyn x = dyn(n.getInput(0), "input A");
+    Value b = in(n, 1);
+    if (!(b instanceof Const w) || w.rank() != 2) {
+      throw error(null, "MatMul input B must be a constant matrix, found " + describe(b));
+    }
+    checkRows(x, w.shape()[0]);
+    return new Affine(
+        x,
+        w.shape()[0],
+        w.shape()[1],
+        w.floats(),
+        new float[w.shape()[1]],
+        Activation.LINEAR,
+        layerName(n),
+        "MatMul");
+  }
+
+  private Value gemm(Onnx.NodeProto n) throws ModelFormatException {
+    checkAttributes(n, Set.of("alpha", "beta", "transA", "transB"));
+    if (intAttr(n, "transA", 0) != 0) {
+      throw error("transA", "only transA=0 is supported");
+    }
+    Dyn x = dyn(n.getInput(0), "input A");
+    Value bv = in(n, 1);
+    if (!(bv instanceof Const b) || b.rank() != 2) {
+      throw error(null, "Gemm input B must be a constant matrix, found " + describe(bv));
+    }
+    boolean transB = intAttr(n, "transB", 0) != 0;
+    int in = b.shape()[transB ? 1 : 0];
+    int out = b.shape()[transB ? 0 : 1];
+    double[] kernel = transB ? transpose2d(b.data(), b.shape()[0], b.shape()[1]) : b.data();
+    float alpha = floatAttr(n, "alpha", 1f);
+    float beta = floatAttr(n, "beta", 1f);
+    float[] k = new float[kernel.length];
+    for (int i = 0; i < k.length; i++) {
+      k[i] = alpha * (float) kernel[i];
+    }
+    float[] bias = new float[out];
+    Value c = in(n, 2);
+    if (c != null) {
+      float[] cb = biasVector(c, out);
+      for (int j = 0; j < out; j++) {
+        bias[j] = beta * cb[j];
+      }
+    }
+    checkRows(x, in);
+    return new Affine(x, in, out, k, bias, Activation.LINEAR, layerName(n), "Gemm");
+  }
+
+  private Value add(Onnx.NodeProto n) throws ModelFormatException {
+    Value a = in(n, 0);
+    Value b = in(n, 1);
+    if (a instanceof Const ca && b instanceof Const cb) {
+      return addConst(ca, cb);
+    }
+    if (a instanceof Const) {
+      Value t = a;
+      a = b;
+      b = t;
+    }
+    if (!(b instanceof Const bias)) {
+      throw error(null, "Add of two run-time tensors is not supported; one side must be a bias");
+    }
+    Affine f =
+        a instanceof Affine af && af.activation() == Activation.LINEAR
+            ? af
+            : identity(dyn(a, "input"), layerName(n));
+    float[] add = biasVector(bias, f.out());
+    float[] sum = f.bias().clone();
+    for (int j = 0; j < sum.length; j++) {
+      sum[j] += add[j];
+    }
+    return new Affine(
+        f.input(), f.in(), f.out(), f.kernel(), sum, f.activation(), f.name(), f.kind());
+  }
+
+  /** A bias added to a value that no MatMul produced: an identity Dense (exact in float). */
+  private Affine identity(Dyn x, String name) throws ModelFormatException {
+    int f = x.featureSize();
+    checkRows(x, f);
+    float[] eye = new float[f * f];
+    for (int i = 0; i < f; i++) {
+      eye[i * f + i] = 1;
+    }
+    return new Affine(x, f, f, eye, new float[f], Activation.LINEAR, name, "Add");
+  }
+
+  private float[] biasVector(Value v, int size) throws ModelFormatException {
+    if (v instanceof Const c && c.data().length == size) {
+      boolean lastAxis = c.rank() >= 1 && c.shape()[c.rank() - 1] == size;
+      if (lastAxis || size == 1) {
+        return c.floats();
+      }
+    }
+    if (v instanceof Const c && c.data().length == 1) {
+      float[] out = new float[size];
+      Arrays.fill(out, (float) c.data()[0]);
+      return out;
+    }
+    throw error(null, "bias " + describe(v) + " does not broadcast over the last axis of " + size);
+  }
+
+  private Value activation(Onnx.NodeProto n, Activation a) throws ModelFormatException {
+    Value v = in(n, 0);
+    if (a == Activation.SOFTMAX || a == Activation.LOG_SOFTMAX) {
+      int rank = rankOf(v instanceof Affine af ? af.input() : v);
+      long opset = opset();
+      long axis = intAttr(n, "axis", opset >= 13 ? -1 : 1);
+      if (axis < 0) {
+        axis += rank;
+      }
+      if (axis != rank - 1) {
+        throw error(
+            "axis", n.getOpType() + " over axis " + axis + "; only the last axis is supported");
+      }
+    }
+    if (v instanceof Affine af && af.activation() == Activation.LINEAR) {
+      return new Affine(
+          af.input(), af.in(), af.out(), af.kernel(), af.bias(), a, af.name(), af.kind());
+    }
+    Dyn x = dyn(v, "input");
+    checkRows(x, x.featureSize());
+    String name = layerName(n);
+    nodes.add(new Model.Node(new ElementWise(name, n.getOpType(), a), 0, List.of(x.ref())));
+    return new Dyn(ref(name), x.axes(), x.features(), x.hasTime());
+  }
+
+  private long opset() {
+    return proto.getOpsetImportList().stream()
+        .filter(o -> o.getDomain().isEmpty() || o.getDomain().equals("ai.onnx"))
+        .mapToLong(Onnx.OperatorSetIdProto::getVersion)
+        .findFirst()
+        .orElse(13);
+  }
+
+  /** The value must be rows of features: the last axis all features, batch/time elsewhere. */
+  private void checkRows(Dyn x, int features) throws ModelFormatException {
+    List<Atom> last = nonUnit(x.axes().get(x.rank() - 1));
+    boolean ok = last.equals(nonUnit(x.features())) && x.featureSize() == features;
+    for (int i = 0; i < x.rank() - 1; i++) {
+      ok &= x.axes().get(i).stream().allMatch(a -> a.kind() != 'F' || a.unit());
+    }
+    if (!ok) {
+      throw error(
+          null,
+          "input is laid out as "
+              + x.view()
+              + "; expected rows of "
+              + features
+              + " features on the last axis, in the order the layer computed them "
+              + nonUnit(x.features()));
+    }
+  }
+
+  // ---------------------------------------------------------------- run-time values
+
+  private Dyn dyn(String name, String what) throws ModelFormatException {
+    Value v = values.get(name);
+    if (v == null) {
+      throw error(null, what + " '" + name + "' is not produced by any node");
+    }
+    return dyn(v, what);
+  }
+
+  /** A run-time value, turning a pending affine map into a Dense layer. */
+  private Dyn dyn(Value v, String what) throws ModelFormatException {
+    if (v instanceof Dyn d) {
+      return d;
+    }
+    if (v instanceof Affine a) {
+      String name = a.name();
+      nodes.add(
+          new Model.Node(
+              new Dense(name, a.kind(), a.in(), a.out(), a.kernel(), a.bias(), a.activation()),
+              0,
+              List.of(a.input().ref())));
+      Atom f = feature(a.out());
+      List<List<Atom>> axes = new ArrayList<>(a.input().axes());
+      axes.set(axes.size() - 1, List.of(f));
+      Dyn out = new Dyn(ref(name), axes, List.of(f), a.input().hasTime());
+      values.replaceAll((k, x) -> x == a ? out : x);
+      return out;
+    }
+    if (v instanceof Final f) {
+      return lastStep(f.node(), Bidirectional.MergeMode.NONE, f.dir(), f.node().hidden());
+    }
+    if (v instanceof Unavailable u) {
+      throw error(null, u.why());
+    }
+    throw error(null, what + " must be computed from the model input, found " + describe(v));
+  }
+
+  private static String describe(Value v) {
+    if (v == null) {
+      return "an absent input";
+    }
+    if (v instanceof Const c) {
+      return "a constant of shape " + Arrays.toString(c.shape());
+    }
+    if (v instanceof SymVec s) {
+      return "the shape vector " + s.dims();
+    }
+    if (v instanceof Filled f) {
+      return "a filled tensor of shape " + f.shape();
+    }
+    if (v instanceof Stacked st) {
+      return "a stack of " + st.items().size() + " per-direction states";
+    }
+    if (v instanceof Dyn d) {
+      return "a run-time tensor " + d.view();
+    }
+    if (v instanceof Affine) {
+      return "a pending MatMul/Gemm result";
+    }
+    if (v instanceof Final f) {
+      return "the final state of direction " + f.dir() + " of node '" + f.node().name() + "'";
+    }
+    return ((Unavailable) v).why();
+  }
+
+  private Model.TensorRef ref(String name) {
+    return new Model.TensorRef(name, 0, 0);
+  }
+
+  private Atom feature(int size) {
+    return new Atom('F', size, nextAtom++);
+  }
+
+  private static Atom batchAtom() {
+    return new Atom('N', -1, 1);
+  }
+
+  private static Atom timeAtom() {
+    return new Atom('T', -1, 2);
+  }
+
+  private String layerName(Onnx.NodeProto n) {
+    String base = n.getName().isEmpty() ? n.getOpType() + "_" + n.getOutput(0) : n.getName();
+    String name = base;
+    for (int k = 1; !layerNames.add(name); k++) {
+      name = base + "_" + k;
+    }
+    return name;
+  }
+
+  // ---------------------------------------------------------------- errors
+
+  private void checkAttributes(Onnx.NodeProto n, Set<String> known) throws ModelFormatException {
+    for (Onnx.AttributeProto a : n.getAttributeList()) {
+      if (!known.contains(a.getName())) {
+        throw error(
+            a.getName(),
+            "attribute is not supported; supported attributes of "
+                + n.getOpType()
+                + ": "
+                + known.stream().sorted().collect(Collectors.joining(", ")));
+      }
+    }
+  }
+
+  /** "file: node 'name' (Op): attribute 'a': detail. Supported ops: ...". */
+  private ModelFormatException error(String attribute, String detail) {
+    String where =
+        node == null
+            ? ""
+            : "node '"
+                + (node.getName().isEmpty()
+                    ? "#" + graph.getNodeList().indexOf(node)
+                    : node.getName())
+                + "' ("
+                + node.getOpType()
+                + "): ";
+    return new ModelFormatException(
+        file
+            + ": "
+            + where
+            + (attribute == null ? "" : "attribute '" + attribute + "': ")
+            + detail
+            + ". Supported ops: "
+            + SUPPORTED);
+  }
+}

@@ -1,0 +1,183 @@
+package io.bistream.core.onnx;
+
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.bistream.core.ModelFiles;
+import io.bistream.core.model.ModelFormatException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.function.UnaryOperator;
+import onnx.Onnx;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.nd4j.shade.protobuf.ByteString;
+
+/**
+ * Broken or unsupported ONNX files fail with a {@link ModelFormatException} naming the file, the
+ * node, its op and the attribute, and listing the supported ops. The files are real PyTorch exports
+ * edited through the generated ONNX classes and serialised again.
+ */
+class OnnxImportErrorsTest {
+
+  @TempDir Path tmp;
+
+  private static Path golden(String name) throws Exception {
+    return Path.of(
+        OnnxImportErrorsTest.class.getResource("/golden/onnx/" + name + "/model.onnx").toURI());
+  }
+
+  /** Writes the bilstm export with one node changed by {@code edit}. */
+  private Path edited(String nodeName, UnaryOperator<Onnx.NodeProto.Builder> edit)
+      throws Exception {
+    Onnx.ModelProto.Builder m =
+        Onnx.ModelProto.parseFrom(Files.readAllBytes(golden("bilstm_batch_first_softmax_t500")))
+            .toBuilder();
+    Onnx.GraphProto.Builder g = m.getGraphBuilder();
+    boolean found = false;
+    for (int i = 0; i < g.getNodeCount(); i++) {
+      if (g.getNode(i).getName().equals(nodeName)) {
+        g.setNode(i, edit.apply(g.getNode(i).toBuilder()));
+        found = true;
+      }
+    }
+    if (!found) {
+      throw new IllegalStateException("no node " + nodeName);
+    }
+    Path out = tmp.resolve("edited.onnx");
+    Files.write(out, m.build().toByteArray());
+    return out;
+  }
+
+  private static Onnx.AttributeProto attr(String name, long value) {
+    return Onnx.AttributeProto.newBuilder()
+        .setName(name)
+        .setType(Onnx.AttributeProto.AttributeType.INT)
+        .setI(value)
+        .build();
+  }
+
+  /** Loading fails with a message that starts with the file and contains every fragment. */
+  private static void assertRejected(Path file, String... fragments) {
+    var thrown =
+        assertThatThrownBy(() -> ModelFiles.load(file))
+            .isInstanceOf(ModelFormatException.class)
+            .hasMessageStartingWith(file.toString());
+    for (String f : fragments) {
+      thrown.hasMessageContaining(f);
+    }
+  }
+
+  @Test
+  void unsupportedOperatorNamesFileNodeOpAndSupportedOps() throws Exception {
+    Path file = edited("/act/Softmax", n -> n.setOpType("Erf").clearAttribute());
+    assertRejected(
+        file,
+        "node '/act/Softmax' (Erf): operator Erf is not supported",
+        "Supported ops: LSTM, GRU, RNN, MatMul, Add, Gemm");
+  }
+
+  @Test
+  void unknownRecurrentAttributeNamesNodeOpAndAttribute() throws Exception {
+    Path file = edited("/rnn/LSTM", n -> n.addAttribute(attr("peephole_mode", 1)));
+    assertRejected(
+        file,
+        "node '/rnn/LSTM' (LSTM): attribute 'peephole_mode'",
+        "supported attributes of LSTM: activation_alpha",
+        "Supported ops: LSTM");
+  }
+
+  @Test
+  void nonPositiveClipIsRejectedByName() throws Exception {
+    Path file =
+        edited(
+            "/rnn/LSTM",
+            n ->
+                n.addAttribute(
+                    Onnx.AttributeProto.newBuilder()
+                        .setName("clip")
+                        .setType(Onnx.AttributeProto.AttributeType.FLOAT)
+                        .setF(-3f)));
+    assertRejected(
+        file,
+        "node '/rnn/LSTM' (LSTM): attribute 'clip'",
+        "expected a positive threshold, found -3.0");
+  }
+
+  @Test
+  void unsupportedActivationNamesTheAttribute() throws Exception {
+    Onnx.AttributeProto.Builder acts =
+        Onnx.AttributeProto.newBuilder()
+            .setName("activations")
+            .setType(Onnx.AttributeProto.AttributeType.STRINGS);
+    for (String a : new String[] {"Sigmoid", "ScaledTanh", "ScaledTanh"}) {
+      acts.addStrings(ByteString.copyFromUtf8(a));
+    }
+    acts.addStrings(ByteString.copyFromUtf8("Sigmoid"))
+        .addStrings(ByteString.copyFromUtf8("Tanh"))
+        .addStrings(ByteString.copyFromUtf8("Tanh"));
+    Path file = edited("/rnn/LSTM", n -> n.addAttribute(acts));
+    assertRejected(
+        file, "node '/rnn/LSTM' (LSTM): attribute 'activations'", "'ScaledTanh' is not supported");
+  }
+
+  @Test
+  void sequenceLengthsInputIsRejectedByName() throws Exception {
+    Path file = edited("/rnn/LSTM", n -> n.setInput(4, "x"));
+    assertRejected(file, "node '/rnn/LSTM' (LSTM): input sequence_lens is not supported");
+  }
+
+  @Test
+  void softmaxOverTheTimeAxisIsRejected() throws Exception {
+    Path file = edited("/act/Softmax", n -> n.clearAttribute().addAttribute(attr("axis", 1)));
+    assertRejected(file, "node '/act/Softmax' (Softmax): attribute 'axis'");
+  }
+
+  @Test
+  void transposeThatMixesFeaturesIntoRowsIsRejected() throws Exception {
+    // [T, dirs, N, H] transposed to [T, N, H, dirs] and flattened interleaves the directions'
+    // features: not a layout of the core tensor, so it is refused rather than misread.
+    Path file =
+        edited(
+            "/rnn/Transpose_1",
+            n ->
+                n.clearAttribute()
+                    .addAttribute(
+                        Onnx.AttributeProto.newBuilder()
+                            .setName("perm")
+                            .setType(Onnx.AttributeProto.AttributeType.INTS)
+                            .addAllInts(java.util.List.of(0L, 2L, 3L, 1L))));
+    assertRejected(
+        file,
+        "node '/fc/MatMul' (MatMul): input is laid out as [N] [T] [5,2]",
+        "in the order the layer computed them [2, 5]");
+  }
+
+  @Test
+  void lastStepOfABidirectionalOutputIsRejectedWithTheAlternative() throws Exception {
+    Path file =
+        Path.of(getClass().getResource("/golden/onnx/errors/bigru_gather_last_step.onnx").toURI());
+    assertRejected(
+        file,
+        "node '/Gather' (Gather): attribute 'axis'",
+        "for a bidirectional node use the final states Y_h (h_n)");
+  }
+
+  @ParameterizedTest(name = "cut at {0}%")
+  @ValueSource(ints = {1, 10, 50, 90, 99})
+  void fileCutShortIsReportedAsCorruptOrTruncated(int percent) throws Exception {
+    byte[] whole = Files.readAllBytes(golden("bigru_h0_tanh"));
+    Path cut = tmp.resolve("cut" + percent + ".onnx");
+    Files.write(cut, Arrays.copyOf(whole, whole.length * percent / 100));
+    assertRejected(cut, "corrupt or truncated");
+  }
+
+  @Test
+  void garbageWithTheOnnxExtensionIsNotAModel() throws Exception {
+    Path junk = tmp.resolve("junk.onnx");
+    Files.writeString(junk, "this is not a protobuf at all, just some text\n");
+    assertRejected(junk, "ONNX");
+  }
+}

@@ -1,0 +1,451 @@
+#!/usr/bin/python3
+"""ONNX golden cases: PyTorch recurrent models exported with torch.onnx.export.
+
+Run from this folder with Debian's PyTorch:  /usr/bin/python3 generate.py
+
+Per case a folder <name>/ with
+  model.onnx   torch.onnx.export output (opset 14), or an export edited with the onnx API
+               where PyTorch never writes the feature (layout=1, direction=reverse)
+  x.npy        the sequence input in BiStream's convention [N, T, D] (float32), whatever the
+               layout of the ONNX graph input: seq-first exports are fed x.transpose(0, 1)
+  h0.npy/c0.npy  initial states exactly as the ONNX graph input takes them
+               [num_layers * num_directions, N, H]
+  y.npy        PyTorch's output in BiStream's convention [N, T, F]
+  case.json    name, description, input/output files, tolerances
+Expected values come only from PyTorch (torch.nn modules, or for an ONNX-only feature an
+explicit torch step loop that is first checked against the torch module).
+
+The `one_core` case is also written as a TF.js layers model (keras/model.json + weights.bin,
+weights mapped from the same PyTorch module), so both files must give the same outputs.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+HERE = Path(__file__).resolve().parent
+torch.set_num_threads(1)
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def save(name, description, module, xs, state_names=(), seq_first=False, edit=None,
+         expected=None, last_step=False, dynamic=True):
+    """Exports `module` called on xs, runs it with PyTorch and writes the case folder."""
+    out = HERE / name
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir()
+    module.eval()
+    names = ["x", *state_names]
+    dyn = {"x": {0: "t" if seq_first else "n", 1: "n" if seq_first else "t"},
+           "y": {0: "n"} if last_step else {0: "d0", 1: "d1"}}
+    for s in state_names:
+        dyn[s] = {1: "n"}
+    path = out / "model.onnx"
+    torch.onnx.export(module, tuple(xs), str(path), input_names=names, output_names=["y"],
+                      dynamic_axes=dyn if dynamic else None, opset_version=14)
+    if edit is not None:
+        m = onnx.load(str(path))
+        edit(m)
+        onnx.checker.check_model(m)
+        onnx.save(m, str(path))
+    with torch.no_grad():
+        y = module(*xs) if expected is None else expected
+    x = xs[0].transpose(0, 1) if seq_first else xs[0]
+    y = y.transpose(0, 1) if seq_first and not last_step else y
+    np.save(out / "x.npy", np.ascontiguousarray(x.numpy().astype(np.float32)))
+    for s, v in zip(state_names, xs[1:]):
+        np.save(out / (s + ".npy"), v.numpy().astype(np.float32))
+    np.save(out / "y.npy", np.ascontiguousarray(y.numpy().astype(np.float32)))
+    case = {"name": name, "description": description, "source": "pytorch " + torch.__version__
+            + " / onnx " + onnx.__version__, "model": "model.onnx",
+            "torch_layout": "seq_first" if seq_first else "batch_first",
+            "inputs": ["x.npy"] + [s + ".npy" for s in state_names], "outputs": ["y.npy"],
+            "rtol": RTOL, "atol": ATOL}
+    (out / "case.json").write_text(json.dumps(case, indent=1) + "\n")
+    print(name, "x", tuple(x.shape), "y", tuple(y.shape))
+
+
+class Head(torch.nn.Module):
+    """A recurrent module, then an optional Linear and an optional activation."""
+
+    def __init__(self, rnn, linear=None, act=None):
+        super().__init__()
+        self.rnn, self.fc, self.act = rnn, linear, act
+
+    def forward(self, x, *states):
+        y = self.rnn(x, *([states] if len(states) > 1 else states))[0]
+        if self.fc is not None:
+            y = self.fc(y)
+        return y if self.act is None else self.act(y)
+
+
+def randn(*shape):
+    return torch.randn(*shape, dtype=torch.float32)
+
+
+def bilstm_gru_softmax():
+    torch.manual_seed(1)
+    return torch.nn.ModuleDict({"lstm": torch.nn.LSTM(3, 5, bidirectional=True, batch_first=True),
+                                "gru": torch.nn.GRU(10, 4, bidirectional=True, batch_first=True),
+                                "fc": torch.nn.Linear(8, 3)})
+
+
+class OneCore(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.m = bilstm_gru_softmax()
+
+    def forward(self, x):
+        y = self.m["gru"](self.m["lstm"](x)[0])[0]
+        return torch.softmax(self.m["fc"](y), -1)
+
+
+def t(a):
+    return a.detach().numpy().astype(np.float32)
+
+
+def write_tfjs(module, folder):
+    """The OneCore module as a TF.js layers Sequential model (Keras 2 layout, gate order mapped)."""
+    folder.mkdir()
+    weights, blobs = [], []
+
+    def add(name, arr):
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        weights.append({"name": name, "shape": list(arr.shape), "dtype": "float32"})
+        blobs.append(arr.tobytes())
+
+    lstm, gru, fc = module.m["lstm"], module.m["gru"], module.m["fc"]
+    for d, sfx in (("forward", ""), ("backward", "_reverse")):
+        w_ih, w_hh = getattr(lstm, "weight_ih_l0" + sfx), getattr(lstm, "weight_hh_l0" + sfx)
+        b = getattr(lstm, "bias_ih_l0" + sfx) + getattr(lstm, "bias_hh_l0" + sfx)
+        # torch LSTM rows (i, f, g, o) = Keras columns (i, f, c, o)
+        add(f"bi_lstm/{d}_lstm/kernel", t(w_ih).T)
+        add(f"bi_lstm/{d}_lstm/recurrent_kernel", t(w_hh).T)
+        add(f"bi_lstm/{d}_lstm/bias", t(b))
+    for d, sfx in (("forward", ""), ("backward", "_reverse")):
+        h = gru.hidden_size
+        def zrh(a):  # torch rows (r, z, n) -> Keras (z, r, h)
+            a = t(a)
+            return np.concatenate([a[h:2 * h], a[:h], a[2 * h:]], axis=0)
+        add(f"bi_gru/{d}_gru/kernel", zrh(getattr(gru, "weight_ih_l0" + sfx)).T)
+        add(f"bi_gru/{d}_gru/recurrent_kernel", zrh(getattr(gru, "weight_hh_l0" + sfx)).T)
+        add(f"bi_gru/{d}_gru/bias", np.stack([zrh(getattr(gru, "bias_ih_l0" + sfx)),
+                                             zrh(getattr(gru, "bias_hh_l0" + sfx))]))
+    add("td/kernel", t(fc.weight).T)
+    add("td/bias", t(fc.bias))
+
+    def rnn(cls, name, units, **extra):
+        return {"class_name": cls, "config": {"name": name, "units": units, "activation": "tanh",
+                "recurrent_activation": "sigmoid", "use_bias": True, "return_sequences": True,
+                "return_state": False, "go_backwards": False, "stateful": False, **extra}}
+
+    layers = [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, None, 3],
+                                                "dtype": "float32", "name": "x"}},
+        {"class_name": "Bidirectional", "config": {"name": "bi_lstm", "merge_mode": "concat",
+                                                   "layer": rnn("LSTM", "lstm", 5)}},
+        {"class_name": "Bidirectional", "config": {"name": "bi_gru", "merge_mode": "concat",
+                                                   "layer": rnn("GRU", "gru", 4, reset_after=True)}},
+        {"class_name": "TimeDistributed", "config": {"name": "td", "layer": {
+            "class_name": "Dense", "config": {"name": "dense", "units": 3,
+                                              "activation": "softmax", "use_bias": True}}}},
+    ]
+    model = {"format": "layers-model", "generatedBy": "bistream golden/onnx/generate.py",
+             "modelTopology": {"class_name": "Sequential", "config": {"name": "one_core",
+                                                                      "layers": layers},
+                               "keras_version": "tfjs-layers 4.22.0"},
+             "weightsManifest": [{"paths": ["weights.bin"], "weights": weights}]}
+    (folder / "model.json").write_text(json.dumps(model, indent=1) + "\n")
+    (folder / "weights.bin").write_bytes(b"".join(blobs))
+
+
+def to_layout1(m):
+    """Edits a batch_first single-LSTM export to ONNX layout=1: the LSTM reads [N, T, D] and
+    writes [N, T, dirs, H], so PyTorch's Transposes around it go away."""
+    g = m.graph
+    nodes = list(g.node)
+    rnn = next(n for n in nodes if n.op_type in ("LSTM", "GRU", "RNN"))
+    tin = next(n for n in nodes if n.output[0] == rnn.input[0])
+    rnn.input[0] = tin.input[0]
+    del rnn.input[5:]  # PyTorch's zero states are [dirs, N, H]; layout 1 wants them absent
+    rnn.attribute.append(onnx.helper.make_attribute("layout", 1))
+    t1 = next(n for n in nodes if n.op_type == "Transpose" and n.input[0] == rnn.output[0])
+    reshape = next(n for n in nodes if n.op_type == "Reshape" and n.input[0] == t1.output[0])
+    reshape.input[0] = rnn.output[0]
+    t2 = next(n for n in nodes if n.op_type == "Transpose" and n.input[0] == reshape.output[0])
+    for n in nodes:
+        for i, v in enumerate(n.input):
+            if v == t2.output[0]:
+                n.input[i] = reshape.output[0]
+    for n in (tin, t1, t2):
+        g.node.remove(n)
+    # Drop the now unused zero-state plumbing.
+    used = {v for n in g.node for v in n.input} | {o.name for o in g.output}
+    changed = True
+    while changed:
+        changed = False
+        for n in list(g.node):
+            if not any(o in used for o in n.output):
+                g.node.remove(n)
+                changed = True
+        used = {v for n in g.node for v in n.input} | {o.name for o in g.output}
+
+
+class LastState(torch.nn.Module):
+    """PyTorch's sequence classifier: a head on the final hidden state h_n, as users write it."""
+
+    def __init__(self, rnn, linear, act, both_directions):
+        super().__init__()
+        self.rnn, self.fc, self.act, self.both = rnn, linear, act, both_directions
+
+    def forward(self, x):
+        h = self.rnn(x)[1]
+        h = h[0] if isinstance(h, tuple) else h
+        h = torch.cat((h[-2], h[-1]), 1) if self.both else h[-1]
+        return self.act(self.fc(h))
+
+
+class LastStep(torch.nn.Module):
+    """A head on the last time step of the sequence output: fc(y[:, -1, :])."""
+
+    def __init__(self, rnn, linear):
+        super().__init__()
+        self.rnn, self.fc = rnn, linear
+
+    def forward(self, x):
+        return self.fc(self.rnn(x)[0][:, -1, :])
+
+
+def gru_loop(x, gru, linear_before_reset, gate, clip=float("inf")):
+    """The GRU equations step by step with torch ops (batch_first x, torch gate rows r, z, n).
+
+    linear_before_reset=1 is torch.nn.GRU; =0 is the ONNX/Keras-1 variant where the reset gate
+    multiplies h before the recurrent matmul: n = tanh(x W_in + b_in + (r * h) W_hn + b_hn).
+    """
+    w_ih, w_hh, b_ih, b_hh = gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0
+    hs = gru.hidden_size
+    h = torch.zeros(x.shape[0], hs)
+    out = []
+    for step in range(x.shape[1]):
+        gi = x[:, step] @ w_ih.T + b_ih
+        gh = h @ w_hh.T + b_hh
+        r = gate(torch.clamp(gi[:, :hs] + gh[:, :hs], -clip, clip))
+        z = gate(torch.clamp(gi[:, hs:2 * hs] + gh[:, hs:2 * hs], -clip, clip))
+        if linear_before_reset:
+            n = torch.tanh(torch.clamp(gi[:, 2 * hs:] + r * gh[:, 2 * hs:], -clip, clip))
+        else:
+            n = torch.tanh(torch.clamp(gi[:, 2 * hs:] + (r * h) @ w_hh[2 * hs:].T + b_hh[2 * hs:],
+                                       -clip, clip))
+        h = (1 - z) * n + z * h
+        out.append(h)
+    return torch.stack(out, 1)
+
+
+def lstm_loop(x, lstm, suffix="", clip=float("inf")):
+    """One LSTM direction step by step with torch ops (batch_first x, torch rows i, f, g, o).
+
+    ONNX clip as onnxruntime applies it: each gate's whole pre-activation (all terms and both
+    biases) is clamped to [-clip, clip] before its activation; the cell state is not clipped.
+    """
+    w_ih, w_hh = getattr(lstm, "weight_ih_l0" + suffix), getattr(lstm, "weight_hh_l0" + suffix)
+    b = getattr(lstm, "bias_ih_l0" + suffix) + getattr(lstm, "bias_hh_l0" + suffix)
+    hs = lstm.hidden_size
+    h = torch.zeros(x.shape[0], hs)
+    c = torch.zeros(x.shape[0], hs)
+    out = []
+    for step in range(x.shape[1]):
+        z = torch.clamp(x[:, step] @ w_ih.T + h @ w_hh.T + b, -clip, clip)
+        i, f = torch.sigmoid(z[:, :hs]), torch.sigmoid(z[:, hs:2 * hs])
+        g, o = torch.tanh(z[:, 2 * hs:3 * hs]), torch.sigmoid(z[:, 3 * hs:])
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        out.append(h)
+    return torch.stack(out, 1)
+
+
+def set_clip(value):
+    def edit(m):
+        for n in m.graph.node:
+            if n.op_type in ("LSTM", "GRU", "RNN"):
+                n.attribute.append(onnx.helper.make_attribute("clip", value))
+    return edit
+
+
+def clipped_fraction(pre, clip):
+    return float((pre.abs() > clip).float().mean())
+
+
+def onnx_hard_sigmoid(v):
+    """ONNX HardSigmoid with its default alpha=0.2, beta=0.5 (not torch's hardsigmoid, x/6+0.5)."""
+    return torch.clamp(0.2 * v + 0.5, 0.0, 1.0)
+
+
+def to_gru_lbr0_hard_sigmoid(m):
+    """Edits a GRU export to linear_before_reset=0 with activations [HardSigmoid, Tanh]."""
+    for n in m.graph.node:
+        if n.op_type == "GRU":
+            for a in n.attribute:
+                if a.name == "linear_before_reset":
+                    a.i = 0
+            n.attribute.append(onnx.helper.make_attribute("activations", ["HardSigmoid", "Tanh"]))
+
+
+def to_reverse(m):
+    """Edits a unidirectional export to direction=reverse (PyTorch never writes it)."""
+    for n in m.graph.node:
+        if n.op_type in ("LSTM", "GRU", "RNN"):
+            n.attribute.append(onnx.helper.make_attribute("direction", "reverse"))
+
+
+def main():
+    # 1. Bidirectional LSTM, batch_first, 500 steps, Linear + softmax.
+    torch.manual_seed(10)
+    mod = Head(torch.nn.LSTM(3, 5, bidirectional=True, batch_first=True),
+               torch.nn.Linear(10, 4), torch.nn.Softmax(-1))
+    save("bilstm_batch_first_softmax_t500", "nn.LSTM(3, 5, bidirectional, batch_first) ->"
+         " Linear(10, 4) -> softmax, 500 steps", mod, [randn(2, 500, 3)])
+    # 2. Two-layer bidirectional GRU, seq-first, Linear + sigmoid.
+    torch.manual_seed(11)
+    mod = Head(torch.nn.GRU(3, 4, num_layers=2, bidirectional=True),
+               torch.nn.Linear(8, 2), torch.nn.Sigmoid())
+    save("bigru_2layer_seq_first_sigmoid", "nn.GRU(3, 4, num_layers=2, bidirectional),"
+         " seq-first -> Linear(8, 2) -> sigmoid", mod, [randn(37, 3, 3)], seq_first=True)
+    # 3. Two-layer unidirectional tanh RNN, batch_first, Linear + log_softmax.
+    torch.manual_seed(12)
+    mod = Head(torch.nn.RNN(3, 6, num_layers=2, batch_first=True),
+               torch.nn.Linear(6, 3), torch.nn.LogSoftmax(-1))
+    save("rnn_tanh_2layer_log_softmax", "nn.RNN(3, 6, num_layers=2, tanh, batch_first) ->"
+         " Linear(6, 3) -> log_softmax", mod, [randn(2, 50, 3)])
+    # 4. Bidirectional relu RNN, seq-first, two layers, initial state as an input.
+    torch.manual_seed(13)
+    mod = Head(torch.nn.RNN(3, 4, num_layers=2, nonlinearity="relu", bidirectional=True),
+               torch.nn.Linear(8, 3))
+    save("birnn_relu_2layer_h0_seq_first", "nn.RNN(3, 4, num_layers=2, relu, bidirectional),"
+         " seq-first, h0 input -> Linear(8, 3)", mod, [randn(20, 2, 3), randn(4, 2, 4) * 0.5],
+         state_names=("h0",), seq_first=True)
+    # 5. Unidirectional two-layer LSTM with (h0, c0) inputs, no head.
+    torch.manual_seed(14)
+    mod = Head(torch.nn.LSTM(2, 5, num_layers=2, batch_first=True))
+    save("lstm_2layer_initial_states", "nn.LSTM(2, 5, num_layers=2, batch_first),"
+         " (h0, c0) inputs", mod, [randn(3, 30, 2), randn(2, 3, 5), randn(2, 3, 5)],
+         state_names=("h0", "c0"))
+    # 6. Bidirectional GRU with h0 input, Linear + tanh head (batch_first).
+    torch.manual_seed(15)
+    mod = Head(torch.nn.GRU(4, 3, bidirectional=True, batch_first=True),
+               torch.nn.Linear(6, 2), torch.nn.Tanh())
+    save("bigru_h0_tanh", "nn.GRU(4, 3, bidirectional, batch_first), h0 input -> Linear(6, 2)"
+         " -> tanh", mod, [randn(2, 25, 4), randn(2, 2, 3)], state_names=("h0",))
+    # 7. layout=1 bidirectional LSTM (edited export; numbers are PyTorch's).
+    torch.manual_seed(16)
+    mod = Head(torch.nn.LSTM(3, 4, bidirectional=True, batch_first=True),
+               torch.nn.Linear(8, 2), torch.nn.ReLU())
+    save("bilstm_layout1_relu", "nn.LSTM(3, 4, bidirectional) exported then edited to ONNX"
+         " layout=1 (no Transposes, absent states) -> Linear(8, 2) -> relu", mod,
+         [randn(2, 12, 3)], edit=to_layout1)
+    # 8. direction=reverse GRU (edited export): PyTorch GRU on the time-reversed input.
+    torch.manual_seed(17)
+    mod = Head(torch.nn.GRU(3, 4, batch_first=True))
+    x = randn(2, 15, 3)
+    with torch.no_grad():
+        y = mod(x.flip(1)).flip(1)
+    save("gru_reverse", "nn.GRU(3, 4) exported then edited to direction=reverse; expected ="
+         " PyTorch GRU over the reversed sequence, re-reversed", mod, [x], edit=to_reverse,
+         expected=y)
+    # 10. Sequence classification from h_n of a two-layer GRU: Gather(-1) -> Gemm -> sigmoid.
+    torch.manual_seed(19)
+    mod = LastState(torch.nn.GRU(3, 5, num_layers=2, batch_first=True), torch.nn.Linear(5, 2),
+                    torch.nn.Sigmoid(), both_directions=False)
+    save("gru_2layer_last_state_gemm_sigmoid", "nn.GRU(3, 5, num_layers=2), fc(h_n[-1]) ->"
+         " sigmoid: [N, F] output", mod, [randn(3, 33, 3)], last_step=True)
+    # 11. Bidirectional LSTM classifier: cat(h_n[-2], h_n[-1]) -> Gemm -> softmax.
+    torch.manual_seed(20)
+    mod = LastState(torch.nn.LSTM(4, 3, bidirectional=True, batch_first=True),
+                    torch.nn.Linear(6, 3), torch.nn.Softmax(-1), both_directions=True)
+    save("bilstm_last_state_concat_softmax", "nn.LSTM(4, 3, bidirectional), fc(cat(h_n[-2],"
+         " h_n[-1])) -> softmax: [N, F] output", mod, [randn(2, 21, 4)], last_step=True)
+    # 12. GRU linear_before_reset=0 with HardSigmoid gates (edited export): explicit torch loop,
+    #     checked first against nn.GRU in its own formulation.
+    torch.manual_seed(21)
+    mod = Head(torch.nn.GRU(3, 4, batch_first=True))
+    with torch.no_grad():
+        torch.nn.init.uniform_(mod.rnn.bias_hh_l0, -0.5, 0.5)  # a clearly nonzero Rb_h
+        x = randn(2, 18, 3)
+        check = (gru_loop(x, mod.rnn, True, torch.sigmoid) - mod(x)).abs().max().item()
+        assert check < 1e-6, check
+        y = gru_loop(x, mod.rnn, False, onnx_hard_sigmoid)
+    print("  gru loop vs nn.GRU:", check)
+    save("gru_lbr0_hard_sigmoid", "nn.GRU(3, 4) exported then edited to linear_before_reset=0,"
+         " activations [HardSigmoid, Tanh]; expected = explicit torch GRU loop (checked against"
+         " nn.GRU)", mod, [x], edit=to_gru_lbr0_hard_sigmoid, expected=y)
+    # 13. Static shapes (no dynamic_axes): PyTorch folds the zero states into Constant + Expand.
+    #     Two-layer LSTM, y[:, -1, :] (the last step of a forward output) -> Linear.
+    torch.manual_seed(22)
+    mod = LastStep(torch.nn.LSTM(3, 4, num_layers=2, batch_first=True), torch.nn.Linear(4, 2))
+    save("lstm_2layer_static_last_step", "nn.LSTM(3, 4, num_layers=2) exported without"
+         " dynamic_axes (static [2, 9, 3]), fc(y[:, -1, :]); x_other/y_other: the same module on"
+         " [3, 17, 3], which the importer must accept too", mod, [randn(2, 9, 3)],
+         last_step=True, dynamic=False)
+    with torch.no_grad():
+        x = randn(3, 17, 3)
+        np.save(HERE / "lstm_2layer_static_last_step" / "x_other.npy", x.numpy())
+        np.save(HERE / "lstm_2layer_static_last_step" / "y_other.npy", mod(x).numpy())
+    # Error fixture: y[:, -1, :] of a bidirectional output is not a last-step layer output (the
+    # backward half at step T-1 has seen one step only).
+    torch.manual_seed(23)
+    mod = LastStep(torch.nn.GRU(3, 4, bidirectional=True, batch_first=True), torch.nn.Linear(8, 2))
+    errors = HERE / "errors"
+    errors.mkdir(exist_ok=True)
+    torch.onnx.export(mod, (randn(2, 5, 3),), str(errors / "bigru_gather_last_step.onnx"),
+                      input_names=["x"], output_names=["y"], opset_version=14)
+    # proj_size: PyTorch 1.13 cannot export it ("LSTMs with projections"), so no case.
+    try:
+        torch.onnx.export(Head(torch.nn.LSTM(3, 4, proj_size=2, batch_first=True)),
+                          (randn(1, 3, 3),), str(errors / "proj.onnx"))
+        raise AssertionError("proj_size exported; add a golden case for it")
+    except torch.onnx.errors.SymbolicValueError as e:
+        assert "LSTMs with projections" in str(e)
+        print("proj_size: not exportable by torch", torch.__version__)
+    # 14. clip (no PyTorch module writes it; edited export): bidirectional LSTM, clip=0.5.
+    #     Expected = explicit torch loops with onnxruntime's clip semantics, the loop first
+    #     checked against nn.LSTM without clipping.
+    torch.manual_seed(24)
+    mod = Head(torch.nn.LSTM(3, 4, bidirectional=True, batch_first=True))
+    with torch.no_grad():
+        x = randn(2, 16, 3) * 2
+        free = torch.cat([lstm_loop(x, mod.rnn), lstm_loop(x.flip(1), mod.rnn, "_reverse").flip(1)], 2)
+        check = (free - mod(x)).abs().max().item()
+        assert check < 1e-6, check
+        y = torch.cat([lstm_loop(x, mod.rnn, clip=0.5),
+                       lstm_loop(x.flip(1), mod.rnn, "_reverse", clip=0.5).flip(1)], 2)
+        pre = x @ mod.rnn.weight_ih_l0.T + mod.rnn.bias_ih_l0 + mod.rnn.bias_hh_l0
+        print("  lstm loop vs nn.LSTM:", check, " clipped share of input terms:",
+              clipped_fraction(pre, 0.5))
+    save("bilstm_clip", "nn.LSTM(3, 4, bidirectional) exported then edited to clip=0.5;"
+         " expected = explicit torch loops clamping every gate pre-activation (onnxruntime"
+         " semantics), checked against nn.LSTM unclipped", mod, [x], edit=set_clip(0.5),
+         expected=y)
+    # 15. clip on a GRU (linear_before_reset=1), 0.7.
+    torch.manual_seed(25)
+    mod = Head(torch.nn.GRU(3, 4, batch_first=True))
+    with torch.no_grad():
+        x = randn(2, 16, 3) * 2
+        y = gru_loop(x, mod.rnn, True, torch.sigmoid, clip=0.7)
+    save("gru_clip", "nn.GRU(3, 4) exported then edited to clip=0.7; expected = explicit torch"
+         " GRU loop clamping each activation input (onnxruntime semantics)", mod, [x],
+         edit=set_clip(0.7), expected=y)
+    # 9. One model core: the same module as ONNX and as a TF.js layers model.
+    torch.manual_seed(18)
+    mod = OneCore()
+    save("one_core_bilstm_bigru_softmax", "Bidirectional LSTM(5) -> Bidirectional GRU(4) ->"
+         " Linear(8, 3) -> softmax; also written as keras/model.json (TF.js layers)", mod,
+         [randn(2, 40, 3)])
+    write_tfjs(mod, HERE / "one_core_bilstm_bigru_softmax" / "keras")
+
+
+if __name__ == "__main__":
+    main()
