@@ -15,6 +15,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.Callable;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.CategoryChart;
+import org.knowm.xchart.CategoryChartBuilder;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -47,6 +50,9 @@ final class BenchCommand implements Callable<Integer> {
 
   @Option(names = "--json", paramLabel = "FILE", description = "also write the rows as JSON")
   File json;
+
+  @Option(names = "--plot", paramLabel = "PNG", description = "also plot the rows (bar chart)")
+  File plot;
 
   @Option(names = "--rounds", description = "timed rounds per row (median); default 3, quick 1")
   Integer rounds;
@@ -96,7 +102,40 @@ final class BenchCommand implements Callable<Integer> {
       writeJson(rows, sgemm);
       System.out.println("\nwrote " + json);
     }
+    if (plot != null) {
+      writePlot(rows);
+      System.out.println("wrote " + plot);
+    }
     return 0;
+  }
+
+  /** Sample-steps/s per engine and mode, one group of bars per (N, threads). */
+  private void writePlot(List<Row> rows) throws Exception {
+    List<String> groups =
+        rows.stream().map(r -> "N=" + r.batch() + " t=" + r.threads()).distinct().toList();
+    CategoryChart chart =
+        new CategoryChartBuilder()
+            .width(1000)
+            .height(480)
+            .title("BiLSTM D=64 H=128: sample-steps/s (higher is better)")
+            .xAxisTitle("batch N, threads t")
+            .yAxisTitle("sample-steps/s")
+            .build();
+    chart.getStyler().setYAxisLogarithmic(true);
+    for (String series : rows.stream().map(r -> r.engine() + " " + r.mode()).distinct().toList()) {
+      List<Double> values = new ArrayList<>();
+      for (String g : groups) {
+        values.add(
+            rows.stream()
+                .filter(r -> (r.engine() + " " + r.mode()).equals(series))
+                .filter(r -> ("N=" + r.batch() + " t=" + r.threads()).equals(g))
+                .mapToDouble(Row::stepsPerS)
+                .findFirst()
+                .orElse(0));
+      }
+      chart.addSeries(series, groups, values);
+    }
+    BitmapEncoder.saveBitmap(chart, plot.toString(), BitmapEncoder.BitmapFormat.PNG);
   }
 
   private List<Row> measure(Path dir, int n, int t, int threads, int timed, double sgemm)
@@ -181,7 +220,7 @@ final class BenchCommand implements Callable<Integer> {
    * Every engine against PyTorch's output on the probe, then the lookahead engines against each
    * other on longer sequences: nothing is timed unless all agree.
    */
-  private static void crossCheck(Path dir) throws Exception {
+  static void crossCheck(Path dir) throws Exception {
     NpyArray px = NpyReader.read(dir.resolve("probe_x.npy"));
     NpyArray py = NpyReader.read(dir.resolve("probe_y.npy"));
     float[] x = px.floats();
