@@ -316,6 +316,9 @@ for cfg in ConsumerConfig ProducerConfig; do
   done
 done
 info "the job's Kafka consumer and producer got sasl.jaas.config and ssl.keystore.password: [hidden]"
+grep -q 'BiStream pipeline .*sasl.jaas.config=\*\*\*\*\*\*' "$LOG/client-run1.log" \
+  || fail "the client log lacks the job's settings with sasl.jaas.config masked"
+info "the client logged the job's settings with sasl.jaas.config=******"
 
 step "stopping"
 printf '\nOK: the job jar ran twice on one Flink 2.2 session cluster (%s sequences x %s steps each) in %ss\n' \

@@ -7,13 +7,14 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Random;
-import java.util.TreeSet;
+import java.util.concurrent.Future;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -51,14 +52,26 @@ public final class KafkaCheck {
     try (Admin admin = Admin.create(Map.of("bootstrap.servers", bootstrap))) {
       admin.createTopics(List.of(new NewTopic(in, 2, (short) 1), new NewTopic(out, 2, (short) 1),
           new NewTopic(dlq, 1, (short) 1))).all().get();
+      // A new partition takes a moment to get its leader; produce only after that.
+      long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+      while (!admin.describeTopics(List.of(in, out, dlq)).allTopicNames().get().values().stream()
+          .allMatch(d -> d.partitions().stream().allMatch(p -> p.leader() != null))) {
+        if (System.nanoTime() > deadline) {
+          throw new IllegalStateException("topics " + in + ", " + out + ", " + dlq
+              + " have no partition leaders after 60 s");
+        }
+        Thread.sleep(200);
+      }
     }
     Properties p = new Properties();
     p.put("bootstrap.servers", bootstrap);
     p.put("key.serializer", StringSerializer.class.getName());
     p.put("value.serializer", StringSerializer.class.getName());
     p.put("acks", "all");
+    // One request in flight: steps stay in order even if a send is retried.
+    p.put("max.in.flight.requests.per.connection", "1");
+    List<Future<RecordMetadata>> sent = new ArrayList<>();
     Random rnd = new Random(42);
-    int records = 0;
     try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
       for (int s = 0; s < sequences; s++) {
         String seq = prefix + "-s" + s;
@@ -76,19 +89,20 @@ public final class KafkaCheck {
             v.append(']');
           }
           v.append(n == 1 ? "}" : "]}");
-          producer.send(new ProducerRecord<>(in, seq, v.toString()));
-          records++;
+          sent.add(producer.send(new ProducerRecord<>(in, seq, v.toString())));
           t += n;
         }
-        producer.send(new ProducerRecord<>(in, seq, "{\"seq\":\"" + seq + "\",\"t\":" + t
-            + ",\"end\":true}"));
-        records++;
+        sent.add(producer.send(new ProducerRecord<>(in, seq, "{\"seq\":\"" + seq + "\",\"t\":" + t
+            + ",\"end\":true}")));
       }
-      producer.send(new ProducerRecord<>(in, prefix + "-bad", "{not json"));
+      sent.add(producer.send(new ProducerRecord<>(in, prefix + "-bad", "{not json")));
       producer.flush();
+      for (Future<RecordMetadata> f : sent) {
+        f.get(); // throws if any record was not written
+      }
     }
     System.out.printf("produced %d records (%d sequences x %d steps, width %d, + 1 malformed)"
-        + " to %s%n", records + 1, sequences, steps, width, in);
+        + " to %s%n", sent.size(), sequences, steps, width, in);
   }
 
   /** 0 when every sequence ended with all its steps, in order, each a softmax; 1 otherwise. */
@@ -134,7 +148,6 @@ public final class KafkaCheck {
       if (ended.get(seq) != steps) {
         problems.add(seq + ": end record says " + ended.get(seq) + " steps, expected " + steps);
       }
-      TreeSet<Integer> ts = new TreeSet<>();
       for (int i = 0; i < ys.size(); i++) {
         JsonNode y = ys.get(i);
         int t = y.path("t").asInt(-1);
@@ -142,7 +155,6 @@ public final class KafkaCheck {
           problems.add(seq + ": output #" + i + " has t=" + t + " (expected in order, once)");
           break;
         }
-        ts.add(t);
         double sum = 0;
         for (JsonNode v : y.path("y")) {
           sum += v.asDouble();
