@@ -5,9 +5,9 @@
 #     (TaskManagerRunner), started the way Flink's bin/jobmanager.sh and bin/taskmanager.sh start
 #     them (BashJavaUtils for the memory flags, config.yaml, Log4j 2 to files),
 #   - the job jar submitted with CliFrontend (`flink run -d`), outputs awaited read_committed,
-#     the job cancelled, then submitted again on the SAME cluster (the resubmission case that
-#     fails with "already loaded in another classloader" unless ND4J/JavaCPP sit in lib/ and load
-#     parent-first).
+#     the job cancelled, then submitted again on the SAME cluster: the resubmission case. ND4J and
+#     JavaCPP sit in lib/ and load parent-first, so the TaskManager loads the natives once; the
+#     script checks that (no "already loaded in another classloader", one libnd4jcpu.so mapping).
 # Runtime jars come from Maven Central through scripts/session-cluster/pom.xml (flink-dist itself
 # is not published there, so lib/ holds the modules flink-dist bundles). Everything lives under
 # target/session-cluster/. Exit status 0 only if both runs deliver every output.
@@ -153,6 +153,10 @@ logger.kafkaconfig.level = INFO
 EOF
 done
 export FLINK_CONF_DIR="$FLINK_HOME/conf"
+# JavaCPP extracts native libraries per jar file into its cache; keep that cache here. A native
+# library that comes from the job jar lands under blob_p-<key>-<random>/, once per submission.
+JAVACPP_CACHE="$WORK/javacpp-cache"
+rm -rf "$JAVACPP_CACHE"/blob_p-*
 CP="$FLINK_HOME/lib/*"
 
 # ------------------------------------------------------------------ 3. Kafka broker
@@ -220,7 +224,7 @@ start_daemon() { # name, class, resource command
   jvm=$(echo "$params" | head -n 1)
   dyn=$(echo "$params" | tail -n 1)
   # shellcheck disable=SC2086 # word splitting of JVM flags and -D k=v pairs is intended
-  java $jvm $JAVA17_OPTS -Dlog.file="$LOG/$name.log" \
+  java $jvm $JAVA17_OPTS -Dorg.bytedeco.javacpp.cachedir="$JAVACPP_CACHE" -Dlog.file="$LOG/$name.log" \
     -Dlog4j.configurationFile="file:$FLINK_CONF_DIR/log4j.properties" \
     -cp "$CP" "$class" --configDir "$FLINK_CONF_DIR" $dyn >"$LOG/$name.out" 2>&1 &
   DAEMON_PID=$!
@@ -245,7 +249,7 @@ info "REST $REST: $(curl -sf "$REST/overview")"
 
 # ------------------------------------------------------------------ 5. two submissions
 flink_cli() { # CliFrontend, as bin/flink runs it
-  java $JAVA17_OPTS -Dlog.file="$LOG/client-$1.log" \
+  java $JAVA17_OPTS -Dorg.bytedeco.javacpp.cachedir="$JAVACPP_CACHE" -Dlog.file="$LOG/client-$1.log" \
     -Dlog4j.configurationFile="file:$FLINK_CONF_DIR/log4j-cli.properties" \
     -cp "$CP" org.apache.flink.client.cli.CliFrontend "${@:2}"
 }
@@ -304,6 +308,12 @@ if grep -l "already loaded in another classloader" "$LOG"/*.log "$LOG"/*.out 2>/
   fail "a native library was loaded twice"
 fi
 info "no \"already loaded in another classloader\""
+# With JavaCPP 1.5.7 a resubmission does not fail: each job's classloader extracts and maps its own
+# copy of the natives (~400 MB) from its blob. lib/ + parent-first must make it one copy per JVM.
+ND4J_SO=$(grep -o '/[^ ]*/libnd4jcpu\.so' "/proc/$TM_PID/maps" | sort -u || true)
+[[ $(grep -c . <<<"$ND4J_SO") -eq 1 && $ND4J_SO != */blob_p-* ]] \
+  || fail "the TaskManager must map libnd4jcpu.so once, from lib/; it maps: ${ND4J_SO:-nothing}"
+info "libnd4jcpu.so mapped once in the TaskManager, from lib/ (${ND4J_SO#"$WORK"/})"
 if grep -rl "$SECRET_MARK" "$LOG" 2>/dev/null; then
   fail "a --kafka-property secret value appears in the logs above"
 fi
