@@ -119,9 +119,6 @@ public final class BiStreamJob {
   /** A Kafka source of parsed records, committed data only, from the earliest offsets. */
   public static KafkaSource<ParsedRecord> kafkaSource(
       String bootstrapServers, JobSettings settings, int inputWidth) {
-    Properties props = new Properties();
-    props.putAll(settings.kafkaProperties());
-    props.putIfAbsent("isolation.level", "read_committed");
     RecordParser parser =
         new RecordParser(inputWidth, settings.maxRecordBytes(), settings.maxStepsPerRecord());
     return KafkaSource.<ParsedRecord>builder()
@@ -129,9 +126,20 @@ public final class BiStreamJob {
         .setTopics(settings.inputTopic())
         .setGroupId("bistream-" + settings.inputTopic() + "-" + settings.outputTopic())
         .setStartingOffsets(OffsetsInitializer.earliest())
-        .setProperties(props)
+        .setProperties(sourceProperties(settings))
         .setDeserializer(new Deserializer(parser))
         .build();
+  }
+
+  /**
+   * The source's Kafka consumer properties: every {@code --kafka-property} (SASL, SSL, ...), and
+   * {@code read_committed} unless the user set another isolation level.
+   */
+  static Properties sourceProperties(JobSettings settings) {
+    Properties props = new Properties();
+    props.putAll(settings.kafkaProperties());
+    props.putIfAbsent("isolation.level", "read_committed");
+    return props;
   }
 
   /** Turns raw Kafka records into parsed records; never throws on bad input. */
@@ -167,9 +175,6 @@ public final class BiStreamJob {
       Map<String, String> kafkaProperties,
       String transactionalIdPrefix,
       Duration transactionTimeout) {
-    Properties props = new Properties();
-    props.putAll(kafkaProperties);
-    props.putIfAbsent("transaction.timeout.ms", String.valueOf(transactionTimeout.toMillis()));
     KafkaRecordSerializationSchema<OutputRecord> serializer =
         (rec, context, timestamp) ->
             new ProducerRecord<>(
@@ -178,10 +183,24 @@ public final class BiStreamJob {
                 rec.value.getBytes(StandardCharsets.UTF_8));
     return KafkaSink.<OutputRecord>builder()
         .setBootstrapServers(bootstrapServers)
-        .setKafkaProducerConfig(props)
+        .setKafkaProducerConfig(sinkProperties(kafkaProperties, transactionTimeout))
         .setRecordSerializer(serializer)
         .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
         .setTransactionalIdPrefix(transactionalIdPrefix)
         .build();
+  }
+
+  /**
+   * The sink's Kafka producer properties: every {@code --kafka-property}, and the transaction
+   * timeout unless the user set {@code transaction.timeout.ms}. The same producer writes outputs
+   * and dead letters ({@link #build} sends both to one sink), so these reach the dead-letter topic
+   * too.
+   */
+  static Properties sinkProperties(
+      Map<String, String> kafkaProperties, Duration transactionTimeout) {
+    Properties props = new Properties();
+    props.putAll(kafkaProperties);
+    props.putIfAbsent("transaction.timeout.ms", String.valueOf(transactionTimeout.toMillis()));
+    return props;
   }
 }

@@ -5,6 +5,8 @@ import io.bistream.job.records.ParsedRecord;
 import java.util.concurrent.Callable;
 import org.apache.flink.api.connector.source.Source;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -19,6 +21,8 @@ import picocli.CommandLine.Mixin;
     mixinStandardHelpOptions = true,
     description = "Runs the BiStream job against a real Kafka (local MiniCluster or cluster).")
 public final class BiStreamJobMain implements Callable<Integer> {
+
+  private static final Logger LOG = LoggerFactory.getLogger(BiStreamJobMain.class);
 
   @Mixin JobOptions options;
 
@@ -48,6 +52,8 @@ public final class BiStreamJobMain implements Callable<Integer> {
           tap)
       throws Exception {
     JobSettings s = o.settings();
+    // Secret --kafka-property values are masked by JobSettings#toString.
+    LOG.info("BiStream pipeline {} -> {}: {}", s.inputTopic(), s.outputTopic(), s);
     int width = new StreamingEngine(ModelCache.get(s.model()), s.stream()).inputWidth();
     Source<ParsedRecord, ?, ?> source = BiStreamJob.kafkaSource(o.bootstrapServers, s, width);
     new BiStreamJob(

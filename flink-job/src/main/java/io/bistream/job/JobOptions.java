@@ -75,7 +75,9 @@ public final class JobOptions {
 
   @Option(
       names = "--kafka-property",
-      description = "extra Kafka client property k=v for source and sink (SASL, SSL, ...)")
+      description =
+          "Kafka client property k=v for the source, the sink and dead letters (SASL, SSL,"
+              + " ...); values of secret keys are masked in logs")
   public Map<String, String> kafkaProperties = new LinkedHashMap<>();
 
   @Option(

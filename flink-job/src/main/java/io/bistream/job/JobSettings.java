@@ -80,6 +80,42 @@ public record JobSettings(
         Map.of());
   }
 
+  /** Every setting; values of secret Kafka properties masked ({@link Secrets}). */
+  @Override
+  public String toString() {
+    return "JobSettings[model="
+        + model
+        + ", stream="
+        + stream
+        + ", inputTopic="
+        + inputTopic
+        + ", outputTopic="
+        + outputTopic
+        + ", deadLetterTopic="
+        + deadLetterTopic
+        + ", idleTimeout="
+        + idleTimeout
+        + ", reorderWindow="
+        + reorderWindow
+        + ", reorderTimeout="
+        + reorderTimeout
+        + ", batchSize="
+        + batchSize
+        + ", batchMaxWait="
+        + batchMaxWait
+        + ", perChunkOutput="
+        + perChunkOutput
+        + ", endedRetention="
+        + endedRetention
+        + ", maxRecordBytes="
+        + maxRecordBytes
+        + ", maxStepsPerRecord="
+        + maxStepsPerRecord
+        + ", kafkaProperties="
+        + Secrets.mask(kafkaProperties)
+        + "]";
+  }
+
   public String modeName() {
     return stream.mode().name().toLowerCase(java.util.Locale.ROOT);
   }

@@ -9,6 +9,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
@@ -99,6 +101,28 @@ class DeploymentFilesTest {
         .contains("org.nd4j.")
         .contains("org.bytedeco.");
     assertJobArgumentsParse(texts(job.get("args")));
+  }
+
+  @Test
+  void nativeLibraryParentFirstPatternsAreTheSameEverywhere() throws Exception {
+    // ND4J/JavaCPP in lib/ must be loaded parent-first wherever the job runs on a session cluster,
+    // or a resubmission fails with "already loaded in another classloader".
+    Pattern setting =
+        Pattern.compile("classloader\\.parent-first-patterns\\.additional:\\s*\"?([^\"\\s]+)");
+    for (String file :
+        List.of(
+            "docker/Dockerfile",
+            "docker-compose.yml",
+            "deploy/kubernetes/flink-deployment.yaml",
+            "scripts/session-cluster.sh",
+            "docs/deploy.md")) {
+      Matcher m = setting.matcher(Files.readString(ROOT.resolve(file)));
+      assertThat(m.find()).as(file + " sets the parent-first patterns").isTrue();
+      assertThat(m.group(1)).as(file).isEqualTo("org.nd4j.;org.bytedeco.");
+    }
+    assertThat(Files.readString(ROOT.resolve("docker/Dockerfile")))
+        .contains("scripts/session-cluster/pom.xml -P nd4j-lib");
+    assertThat(Files.readString(ROOT.resolve("scripts/session-cluster.sh"))).contains("nd4j-lib");
   }
 
   private static void assertJobArgumentsParse(List<String> args) {
