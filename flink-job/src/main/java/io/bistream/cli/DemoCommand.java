@@ -10,19 +10,24 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.AbstractMap;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.KafkaProducer;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
@@ -77,13 +82,16 @@ final class DemoCommand implements Callable<Integer> {
         o.mode = JobOptions.Mode.valueOf(mode);
         o.chunk = chunk;
         o.lookahead = lookahead;
-        o.deadLetterTopic = "demo-dead-letters";
-        o.idleTimeout = Duration.ofSeconds(3);
+        o.deadLetterTopic = "demo-dead-letters-" + mode;
+        // Every demo sequence ends with an end marker; the idle timeout is only the safety net.
+        // It counts in record time, so a job behind its input does not trigger it, but the
+        // producer itself may pause on a busy machine: leave it ample room.
+        o.idleTimeout = Duration.ofSeconds(10);
         pipelines.add(o);
       }
-      kafka.createTopics(4, "demo-in", "demo-dead-letters");
+      kafka.createTopics(4, "demo-in");
       for (String mode : MODES) {
-        kafka.createTopics(4, "demo-out-" + mode);
+        kafka.createTopics(4, "demo-out-" + mode, "demo-dead-letters-" + mode);
       }
       JobClient job = LocalRun.start(pipelines, "bistream-demo");
       int width = io.bistream.job.ModelCache.get(model.toString()).inputs().get(0).shape()[1];
@@ -112,9 +120,78 @@ final class DemoCommand implements Callable<Integer> {
         job.cancel().get();
       }
       double seconds = (System.nanoTime() - t0) / 1e9;
-      writeSummary(inputs, sentAt, out, seconds);
+      Map<String, Map<String, Long>> deadLetters = new LinkedHashMap<>();
+      for (String mode : MODES) {
+        deadLetters.put(mode, deadLettersByReason(kafka, "demo-dead-letters-" + mode));
+      }
+      writeSummary(inputs, width, sentAt, out, seconds);
+      return checkEveryStep(inputs, width, out, deadLetters) ? 0 : 1;
     }
-    return 0;
+  }
+
+  /** Dead letters of one pipeline, counted by reason (committed ones only). */
+  private static Map<String, Long> deadLettersByReason(EmbeddedKafka kafka, String topic)
+      throws Exception {
+    Map<String, Long> byReason = new TreeMap<>();
+    for (ConsumerRecord<String, String> r : kafka.readCommitted(topic, Duration.ofSeconds(5))) {
+      byReason.merge(JSON.readTree(r.value()).path("reason").asText("?"), 1L, Long::sum);
+    }
+    return byReason;
+  }
+
+  /**
+   * Prints, and appends to the report, per mode: produced steps vs distinct output steps and dead
+   * letters by reason; false when any valid step has no output or two, or an end record counts
+   * wrong.
+   */
+  private boolean checkEveryStep(
+      Map<String, float[]> inputs,
+      int width,
+      Map<String, List<ConsumerRecord<String, String>>> out,
+      Map<String, Map<String, Long>> deadLetters)
+      throws IOException {
+    long produced = inputs.values().stream().mapToLong(v -> v.length / width).sum();
+    boolean complete = true;
+    StringBuilder s = new StringBuilder("\nEvery step accounted for:\n\n");
+    s.append("| mode | steps produced | output steps | missing | duplicated | wrong end records |");
+    s.append(" dead letters by reason |\n|---|---|---|---|---|---|---|\n");
+    for (String mode : MODES) {
+      Set<String> seen = new HashSet<>();
+      long duplicated = 0;
+      long wrongEnds = 0;
+      for (ConsumerRecord<String, String> r : out.get(mode)) {
+        JsonNode n = JSON.readTree(r.value());
+        String seq = n.path("seq").asText();
+        if (n.has("y")) {
+          duplicated += seen.add(seq + "/" + n.get("t").asLong()) ? 0 : 1;
+        } else if (n.path("end").asBoolean(false)) {
+          float[] x = inputs.get(seq);
+          wrongEnds += x != null && n.path("steps").asLong() == x.length / width ? 0 : 1;
+        }
+      }
+      long missing = produced - seen.size();
+      Map<String, Long> dl = deadLetters.get(mode);
+      s.append(
+          String.format(
+              Locale.ROOT,
+              "| %s | %,d | %,d | %,d | %,d | %d | %s |%n",
+              mode,
+              produced,
+              seen.size(),
+              missing,
+              duplicated,
+              wrongEnds,
+              dl.isEmpty() ? "none" : dl.toString()));
+      complete &= missing == 0 && duplicated == 0 && wrongEnds == 0 && dl.isEmpty();
+    }
+    if (!complete) {
+      s.append(
+          "\nERROR: not every produced step has exactly one output in every mode (the demo's"
+              + " input is all valid); see the dead letters above.\n");
+    }
+    System.out.print(s);
+    Files.writeString(report, s.toString(), StandardOpenOption.APPEND);
+    return complete;
   }
 
   /** Sequences like the demo model's training data (tools/demo-model/README.md). */
@@ -157,38 +234,40 @@ final class DemoCommand implements Callable<Integer> {
     Progress progress = new Progress("steps produced", total);
     long produced = 0;
     long start = System.nanoTime();
-    for (int round = 0; !next.isEmpty(); round++) {
-      List<Map.Entry<String, String>> batch = new ArrayList<>();
-      long now = System.currentTimeMillis();
-      for (var it = next.entrySet().iterator(); it.hasNext(); ) {
-        var e = it.next();
-        float[] x = inputs.get(e.getKey());
-        int t = x.length / width;
-        int at = e.getValue();
-        int k = Math.min(1 + rnd.nextInt(3), t - at);
-        StringBuilder b =
-            new StringBuilder("{\"seq\":\"" + e.getKey() + "\",\"t\":" + at + ",\"xs\":[");
-        for (int i = 0; i < k; i++) {
-          b.append(i == 0 ? "" : ",")
-              .append(
-                  Arrays.toString(Arrays.copyOfRange(x, (at + i) * width, (at + i + 1) * width)));
-          sentAt.put(e.getKey() + "/" + (at + i), now);
+    try (KafkaProducer<String, String> producer = kafka.producer()) {
+      for (int round = 0; !next.isEmpty(); round++) {
+        List<Map.Entry<String, String>> batch = new ArrayList<>();
+        long now = System.currentTimeMillis();
+        for (var it = next.entrySet().iterator(); it.hasNext(); ) {
+          var e = it.next();
+          float[] x = inputs.get(e.getKey());
+          int t = x.length / width;
+          int at = e.getValue();
+          int k = Math.min(1 + rnd.nextInt(3), t - at);
+          StringBuilder b =
+              new StringBuilder("{\"seq\":\"" + e.getKey() + "\",\"t\":" + at + ",\"xs\":[");
+          for (int i = 0; i < k; i++) {
+            b.append(i == 0 ? "" : ",")
+                .append(
+                    Arrays.toString(Arrays.copyOfRange(x, (at + i) * width, (at + i + 1) * width)));
+            sentAt.put(e.getKey() + "/" + (at + i), now);
+          }
+          b.append(']').append(at + k == t ? ",\"end\":true}" : "}");
+          batch.add(new AbstractMap.SimpleEntry<>(e.getKey(), b.toString()));
+          produced += k;
+          if (at + k == t) {
+            it.remove();
+          } else {
+            e.setValue(at + k);
+          }
         }
-        b.append(']').append(at + k == t ? ",\"end\":true}" : "}");
-        batch.add(new AbstractMap.SimpleEntry<>(e.getKey(), b.toString()));
-        produced += k;
-        if (at + k == t) {
-          it.remove();
-        } else {
-          e.setValue(at + k);
+        EmbeddedKafka.send(producer, "demo-in", batch);
+        progress.update(produced);
+        long due = start + (long) ((round + 1) * produceSeconds * 1e9 / rounds);
+        long sleep = (due - System.nanoTime()) / 1_000_000;
+        if (sleep > 0) {
+          Thread.sleep(sleep);
         }
-      }
-      kafka.produce("demo-in", batch);
-      progress.update(produced);
-      long due = start + (long) ((round + 1) * produceSeconds * 1e9 / rounds);
-      long sleep = (due - System.nanoTime()) / 1_000_000;
-      if (sleep > 0) {
-        Thread.sleep(sleep);
       }
     }
     progress.finish();
@@ -197,6 +276,7 @@ final class DemoCommand implements Callable<Integer> {
 
   private void writeSummary(
       Map<String, float[]> inputs,
+      int width,
       Map<String, Long> sentAt,
       Map<String, List<ConsumerRecord<String, String>>> out,
       double seconds)
@@ -232,10 +312,10 @@ final class DemoCommand implements Callable<Integer> {
     s.append(
         String.format(
             Locale.ROOT,
-            "%d sequences (%d steps each way), 3 modes in one Flink job, embedded Kafka, "
+            "%d sequences (%,d steps produced), 3 modes in one Flink job, embedded Kafka, "
                 + "exactly-once sink (checkpoint every 500 ms).%n%n",
             inputs.size(),
-            steps / 3));
+            inputs.values().stream().mapToLong(v -> v.length / width).sum()));
     s.append(
         String.format(
             Locale.ROOT,

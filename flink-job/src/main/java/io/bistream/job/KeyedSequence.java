@@ -28,5 +28,14 @@ public class KeyedSequence {
   /** Latest Kafka timestamp of a fed step, for event-to-output latency. */
   public long lastTimestamp;
 
+  /** Latest Kafka timestamp of any record of the sequence: the idle timeout counts from it. */
+  public long lastSeenTimestamp;
+
+  /** Kafka timestamp of the record that started the reorder wait. */
+  public long reorderSince;
+
+  /** Input partition the sequence's records come from (keyed by sequence id). */
+  public int partition;
+
   public KeyedSequence() {}
 }

@@ -12,6 +12,7 @@ import io.bistream.job.records.InputEvent;
 import io.bistream.job.records.OutputRecord;
 import java.util.ArrayList;
 import java.util.EnumMap;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -46,6 +47,13 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * #prepareSnapshotPreBarrier}), so no step lives outside Flink state at a checkpoint. State and
  * timers of a sequence are cleared when it ends (end marker, idle timeout, gap never filled); only
  * a small tombstone with a TTL remains to refuse data after end.
+ *
+ * <p>Idle and reorder timeouts measure the absence of data in the input's own time (Kafka record
+ * timestamps), not the job's: a processing-time timer only prompts a check, and a sequence ends
+ * when records of its partition stamped a whole timeout after its latest record have been
+ * processed, or when nothing at all was processed from its partition for a whole timeout. A job
+ * that is behind its input (a backlog, a slow start) keeps re-arming the timer instead of ending
+ * sequences whose later records are still queued (docs/operations.md, "Timeouts").
  */
 public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     implements OneInputStreamOperator<InputEvent, OutputRecord>,
@@ -65,6 +73,9 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   // Sequences with steps ready for the engine, in arrival order: id -> steps and end flag.
   private transient Map<String, Ready> batch;
   private transient long batchDeadline;
+  // Input progress per source partition: Kafka time reached and when it was last seen.
+  private transient Map<Integer, PartitionProgress> progress;
+  private transient long openedAt;
 
   private transient Counter recordsIn;
   private transient Counter recordsOut;
@@ -74,6 +85,12 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   private transient Histogram latencyMillis;
   private transient long activeSequences;
   private transient long bufferedSteps;
+
+  /** How far this subtask has read one input partition. */
+  private static final class PartitionProgress {
+    long maxTimestamp = Long.MIN_VALUE; // latest Kafka timestamp processed
+    long processedAt; // processing time of the latest record processed
+  }
 
   /** Steps of one sequence waiting for the next batched engine call. */
   private static final class Ready {
@@ -100,6 +117,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     ended = getPartitionedState(endedDescriptor);
     timers = getInternalTimerService("sequence-timers", VoidNamespaceSerializer.INSTANCE, this);
     batch = new LinkedHashMap<>();
+    progress = new HashMap<>();
+    openedAt = now();
     var metrics = getMetricGroup();
     recordsIn = metrics.counter("bistreamRecordsIn");
     recordsOut = metrics.counter("bistreamRecordsOut");
@@ -121,6 +140,9 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   public void processElement(StreamRecord<InputEvent> element) throws Exception {
     InputEvent e = element.getValue();
     recordsIn.inc();
+    PartitionProgress p = progress.computeIfAbsent(e.partition, k -> new PartitionProgress());
+    p.maxTimestamp = Math.max(p.maxTimestamp, e.timestamp);
+    p.processedAt = now();
     if (ended.value() != null) {
       deadLetter(
           e,
@@ -133,6 +155,9 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       s = newSequence();
       activeSequences++;
     }
+    // Any record of the sequence, even a duplicate or one it refuses, shows it is not idle.
+    s.partition = e.partition;
+    s.lastSeenTimestamp = Math.max(s.lastSeenTimestamp, e.timestamp);
     if (s.endAt >= 0 && e.t + e.steps > s.endAt && e.steps > 0) {
       deadLetter(
           e,
@@ -181,6 +206,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       reorder.put(e.t, e);
       bufferedSteps += e.steps;
       if (s.reorderTimer == 0 && settings.reorderTimeout().toMillis() > 0) {
+        s.reorderSince = e.timestamp;
         s.reorderTimer = now() + settings.reorderTimeout().toMillis();
         timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, s.reorderTimer);
       }
@@ -253,6 +279,12 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     long time = timer.getTimestamp();
     String seq = timer.getKey();
     if (time == s.reorderTimer) {
+      long wait = waitLeft(s, s.reorderSince, settings.reorderTimeout().toMillis());
+      if (wait > 0) {
+        s.reorderTimer = rearm(wait);
+        sequence.update(s);
+        return;
+      }
       s.reorderTimer = 0;
       // The gap before the buffered steps was never filled: they are dead letters and the
       // sequence ends where its contiguous steps end.
@@ -260,6 +292,12 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       s.endAt = s.nextT;
       ready(seq).end = true;
     } else if (time == s.idleTimer) {
+      long wait = waitLeft(s, s.lastSeenTimestamp, settings.idleTimeout().toMillis());
+      if (wait > 0) {
+        s.idleTimer = rearm(wait);
+        sequence.update(s);
+        return;
+      }
       s.idleTimer = 0;
       gapNotFilled(s, "the sequence went idle before the gap was filled");
       s.endAt = s.nextT;
@@ -267,6 +305,31 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     }
     sequence.update(s);
     flush();
+  }
+
+  /**
+   * Milliseconds to wait before the timeout of {@code timeoutMillis} since Kafka time {@code since}
+   * may be judged again, or 0 when it has passed: records of the sequence's partition stamped at
+   * least the timeout later were processed (the gap is in the data), or nothing was processed from
+   * that partition for the whole timeout (the input is quiet, not queued). Records without a
+   * timestamp fall back to the processing-time timer alone.
+   */
+  private long waitLeft(KeyedSequence s, long since, long timeoutMillis) {
+    if (since <= 0) {
+      return 0;
+    }
+    PartitionProgress p = progress.get(s.partition);
+    if (p != null && p.maxTimestamp - since >= timeoutMillis) {
+      return 0;
+    }
+    long quietFor = now() - (p == null ? openedAt : p.processedAt);
+    return Math.max(0, timeoutMillis - quietFor);
+  }
+
+  private long rearm(long wait) {
+    long at = now() + wait;
+    timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, at);
+    return at;
   }
 
   @Override

@@ -70,6 +70,12 @@ class SequenceOperatorTest {
     return e;
   }
 
+  /** {@code e} as read from Kafka partition 0 with record timestamp {@code kafkaMillis}. */
+  static InputEvent stamped(InputEvent e, long kafkaMillis) {
+    e.timestamp = kafkaMillis;
+    return e;
+  }
+
   static float[] x(long t) {
     return new float[] {(float) Math.sin(t), (float) Math.cos(t), 0.1f * t};
   }
@@ -150,8 +156,8 @@ class SequenceOperatorTest {
   void shouldEndAnIdleSequenceAndClearItsTimers() throws Exception {
     var h = harness(settings(1));
     h.setProcessingTime(0);
-    h.processElement(step("idle", 0, x(0), false), 0);
-    h.processElement(step("idle", 1, x(1), false), 0);
+    h.processElement(stamped(step("idle", 0, x(0), false), 1_000), 0);
+    h.processElement(stamped(step("idle", 1, x(1), false), 1_001), 0);
     assertThat(h.numProcessingTimeTimers()).isEqualTo(1);
     h.setProcessingTime(Duration.ofSeconds(31).toMillis());
 
@@ -160,6 +166,48 @@ class SequenceOperatorTest {
     assertThat(out.get(2).get("end").asBoolean()).isTrue();
     assertThat(h.numKeyedStateEntries()).isEqualTo(1);
     assertThat(h.numProcessingTimeTimers()).isZero();
+    h.close();
+  }
+
+  @Test
+  void shouldNotEndASequenceWhoseLaterRecordsAreStillQueuedBehindABacklog() throws Exception {
+    var h = harness(settings(1));
+    h.setProcessingTime(0);
+    h.processElement(stamped(step("s", 0, x(0), false), 1_000), 0);
+    // The job falls behind its input: the next record of the partition, stamped 100 ms later, is
+    // processed 20 s later, and the idle timer of "s" (30 s) fires while its step 1 is queued.
+    h.setProcessingTime(20_000);
+    h.processElement(stamped(step("o", 0, x(0), false), 1_100), 0);
+    h.setProcessingTime(40_000);
+    assertThat(values(h.extractOutputValues(), "out")).isEmpty();
+    h.processElement(stamped(step("s", 1, x(1), true), 1_200), 0);
+    h.processElement(stamped(step("o", 1, x(1), true), 1_300), 0);
+
+    assertThat(values(h.extractOutputValues(), "dlq")).isEmpty();
+    List<JsonNode> s =
+        values(h.extractOutputValues(), "out").stream()
+            .filter(n -> n.get("seq").asText().equals("s"))
+            .toList();
+    assertThat(s).hasSize(3);
+    assertThat(s.get(2).toString()).isEqualTo("{\"seq\":\"s\",\"end\":true,\"steps\":2}");
+    assertThat(h.numKeyedStateEntries()).isEqualTo(2); // the two tombstones
+    assertThat(h.numProcessingTimeTimers()).isZero();
+    h.close();
+  }
+
+  @Test
+  void shouldEndASequenceIdleInItsRecordTimestampsEvenWhileTheJobIsBehind() throws Exception {
+    var h = harness(settings(1));
+    h.setProcessingTime(0);
+    h.processElement(stamped(step("s", 0, x(0), false), 1_000), 0);
+    // A record of the same partition stamped 39 s later: "s" sent nothing for the whole timeout.
+    h.setProcessingTime(10_000);
+    h.processElement(stamped(step("o", 0, x(0), false), 40_000), 0);
+    h.setProcessingTime(30_000);
+
+    List<JsonNode> out = values(h.extractOutputValues(), "out");
+    assertThat(out).extracting(n -> n.get("seq").asText()).containsExactly("s", "s");
+    assertThat(out.get(1).toString()).isEqualTo("{\"seq\":\"s\",\"end\":true,\"steps\":1}");
     h.close();
   }
 

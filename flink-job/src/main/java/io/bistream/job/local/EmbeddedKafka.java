@@ -95,18 +95,34 @@ public final class EmbeddedKafka implements AutoCloseable {
 
   /** Produces key/value pairs in order (idempotent producer, acks=all) and flushes. */
   public void produce(String topic, List<Map.Entry<String, String>> keyValues) throws Exception {
+    try (KafkaProducer<String, String> producer = producer()) {
+      send(producer, topic, keyValues);
+    }
+  }
+
+  /**
+   * A producer (idempotent, acks=all) for callers that send many batches: one producer for a whole
+   * paced stream, since starting one per batch takes up to seconds on a busy machine.
+   */
+  public KafkaProducer<String, String> producer() {
     Properties p = clientProps();
     p.put("key.serializer", StringSerializer.class.getName());
     p.put("value.serializer", StringSerializer.class.getName());
     p.put("acks", "all");
     p.put("enable.idempotence", "true");
     p.put("linger.ms", "5");
-    try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
-      for (Map.Entry<String, String> kv : keyValues) {
-        producer.send(new ProducerRecord<>(topic, kv.getKey(), kv.getValue()));
-      }
-      producer.flush();
+    return new KafkaProducer<>(p);
+  }
+
+  /** Sends key/value pairs in order with {@code producer} and flushes. */
+  public static void send(
+      KafkaProducer<String, String> producer,
+      String topic,
+      List<Map.Entry<String, String>> keyValues) {
+    for (Map.Entry<String, String> kv : keyValues) {
+      producer.send(new ProducerRecord<>(topic, kv.getKey(), kv.getValue()));
     }
+    producer.flush();
   }
 
   /**
