@@ -12,6 +12,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.flink.core.fs.FileSystem;
+import org.nd4j.common.config.ND4JClassLoading;
 
 /**
  * Loads each model once per JVM (one task manager), shared by all slots: a model is immutable after
@@ -21,6 +22,15 @@ import org.apache.flink.core.fs.FileSystem;
 public final class ModelCache {
 
   private static final Map<String, Model> MODELS = new ConcurrentHashMap<>();
+
+  static {
+    // ND4J finds its services through a class loader it caches on first use, by default the
+    // thread's context loader. In a Flink task that is the job's user-code loader, closed when the
+    // job ends: the next job in the same JVM (a resubmission to a session cluster, the next test on
+    // a MiniCluster) then fails with "Trying to access closed classloader". Pin it to the loader
+    // that loaded ND4J itself.
+    ND4JClassLoading.setNd4jClassloaderFromClass(ND4JClassLoading.class);
+  }
 
   private ModelCache() {}
 
