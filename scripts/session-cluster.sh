@@ -21,7 +21,10 @@ SEQUENCES="${SEQUENCES:-8}"
 STEPS="${STEPS:-120}"
 TIMEOUT="${TIMEOUT:-120}"
 MODEL="$ROOT/flink-job/src/main/resources/demo/model.json"
-WIDTH=3 # the demo model's input width
+# The demo model's input width, read from its InputLayer (batch_input_shape [null, null, D]).
+WIDTH="$(tr -d ' \n' <"$MODEL" | grep -o '"batch_input_shape":\[null,null,[0-9]*\]' \
+  | head -n 1 | grep -o '[0-9]*\]$' | tr -d ']')"
+[[ -n "$WIDTH" ]] || { echo "cannot read the input width of $MODEL" >&2; exit 2; }
 # Values that must never reach a log; passed as Kafka client properties the PLAINTEXT broker ignores.
 SECRET_MARK="bistream-secret-$$-$RANDOM"
 
