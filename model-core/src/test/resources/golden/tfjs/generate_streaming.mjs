@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeRng, prod, stringify, writeFile, toNumberArray } from './common.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CASES_DIR = path.join(HERE, 'streaming');
@@ -25,73 +26,6 @@ const SOURCE = `tfjs ${tf.version.tfjs}`;
 const D = 3;
 // Tolerance of the internal cross-checks (two TF.js routes to the same numbers); in practice 0.
 const CHECK_TOL = 1e-6;
-
-// --------------------------------------------------------------------------------------------
-// Deterministic RNG and output helpers (same as generate.mjs)
-// --------------------------------------------------------------------------------------------
-
-function fnv1a(str) {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < str.length; i++) {
-    h ^= str.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
-}
-
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return function () {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function makeRng(name) {
-  const r = mulberry32(fnv1a(name));
-  return {
-    floats(count, lo, hi) {
-      const a = new Float32Array(count);
-      for (let i = 0; i < count; i++) a[i] = lo + (hi - lo) * r();
-      return a;
-    },
-  };
-}
-
-const prod = (shape) => shape.reduce((a, b) => a * b, 1);
-
-function stringify(value, indent = '') {
-  const next = indent + '  ';
-  if (Array.isArray(value)) {
-    if (value.every((v) => v === null || typeof v !== 'object')) {
-      return '[' + value.map((v) => JSON.stringify(v)).join(', ') + ']';
-    }
-    if (value.length === 0) return '[]';
-    return '[\n' + value.map((v) => next + stringify(v, next)).join(',\n') + '\n' + indent + ']';
-  }
-  if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value).filter((k) => value[k] !== undefined);
-    if (keys.length === 0) return '{}';
-    return '{\n' + keys.map((k) => next + JSON.stringify(k) + ': ' + stringify(value[k], next)).join(',\n') +
-      '\n' + indent + '}';
-  }
-  return JSON.stringify(value);
-}
-
-function writeFile(p, content) {
-  fs.mkdirSync(path.dirname(p), { recursive: true });
-  fs.writeFileSync(p, content);
-}
-
-function toNumberArray(typed) {
-  return Array.from(typed, (v) => {
-    if (!Number.isFinite(v)) throw new Error(`non-finite value ${v}`);
-    return Object.is(v, -0) ? 0 : v;
-  });
-}
 
 function maxAbsDiff(a, b) {
   if (JSON.stringify(a.shape) !== JSON.stringify(b.shape)) {

@@ -315,7 +315,8 @@ final class BenchCommand implements Callable<Integer> {
     return 2.0 * size * size * size / best / 1e9;
   }
 
-  private static float[] input(int n, int t, Random rnd) {
+  /** {@code [n, t, D]} standard normal values. */
+  static float[] input(int n, int t, Random rnd) {
     float[] x = new float[n * t * D];
     for (int i = 0; i < x.length; i++) {
       x[i] = (float) rnd.nextGaussian();

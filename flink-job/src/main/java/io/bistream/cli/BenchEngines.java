@@ -4,10 +4,11 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.bistream.core.ModelFiles;
+import io.bistream.core.keras.KerasFiles;
+import io.bistream.core.keras.NamedArray;
 import io.bistream.core.model.Model;
+import io.bistream.core.model.ModelFormatException;
 import io.bistream.core.stream.OfflineStreaming;
 import io.bistream.core.stream.StreamConfig;
 import io.bistream.core.stream.StreamingEngine;
@@ -15,8 +16,6 @@ import io.bistream.core.tensor.Tensor;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -49,16 +48,23 @@ final class BenchEngines {
 
   private BenchEngines() {}
 
-  /** One way of computing the BiLSTM's outputs. Not thread-safe; close when done. */
-  interface Engine extends AutoCloseable {
-    String name();
-
-    String mode();
-
+  /** Maps {@code x [n, t, D]} to {@code y [n, t, 2H]}. */
+  interface Compute {
     float[] run(float[] x, int n, int t) throws Exception;
+  }
+
+  /** One way of computing the BiLSTM's outputs. Not thread-safe; close when done. */
+  record Engine(String name, String mode, Compute compute, AutoCloseable resources)
+      implements AutoCloseable {
+
+    float[] run(float[] x, int n, int t) throws Exception {
+      return compute.run(x, n, t);
+    }
 
     @Override
-    default void close() throws Exception {}
+    public void close() throws Exception {
+      resources.close();
+    }
   }
 
   /** The fixture files, copied out of the jar once. */
@@ -96,52 +102,37 @@ final class BenchEngines {
    * groups run on as many Java threads, one BLAS thread each, the way Flink scales with slots.
    */
   static Engine bistream(Path dir, StreamConfig mode, int chunk, int threads)
-      throws io.bistream.core.model.ModelFormatException {
+      throws ModelFormatException {
     Model model = ModelFiles.load(dir.resolve("model.json"));
     ExecutorService pool = Executors.newFixedThreadPool(threads);
-    return new Engine() {
-      @Override
-      public String name() {
-        return "bistream";
-      }
-
-      @Override
-      public String mode() {
-        return mode == null ? "offline" : "lookahead";
-      }
-
-      @Override
-      public float[] run(float[] x, int n, int t) throws Exception {
-        int parts = Math.min(threads, n);
-        List<Future<float[]>> futures = new ArrayList<>();
-        for (int p = 0; p < parts; p++) {
-          int from = n * p / parts;
-          int to = n * (p + 1) / parts;
-          float[] xs = java.util.Arrays.copyOfRange(x, from * t * D, to * t * D);
-          Tensor in = new Tensor(xs, new int[] {to - from, t, D});
-          futures.add(
-              pool.submit(
-                  () ->
-                      mode == null
-                          ? model.predict(List.of(in), Model.Backend.ND4J).get(0).data()
-                          : OfflineStreaming.run(new StreamingEngine(model, mode), in, chunk)
-                              .data()));
-        }
-        float[] y = new float[n * t * 2 * H];
-        int at = 0;
-        for (Future<float[]> f : futures) {
-          float[] part = f.get();
-          System.arraycopy(part, 0, y, at, part.length);
-          at += part.length;
-        }
-        return y;
-      }
-
-      @Override
-      public void close() {
-        pool.shutdownNow();
-      }
-    };
+    Compute compute =
+        (x, n, t) -> {
+          int parts = Math.min(threads, n);
+          List<Future<float[]>> futures = new ArrayList<>();
+          for (int p = 0; p < parts; p++) {
+            int from = n * p / parts;
+            int to = n * (p + 1) / parts;
+            float[] xs = java.util.Arrays.copyOfRange(x, from * t * D, to * t * D);
+            Tensor in = new Tensor(xs, new int[] {to - from, t, D});
+            futures.add(
+                pool.submit(
+                    () ->
+                        mode == null
+                            ? model.predict(List.of(in), Model.Backend.ND4J).get(0).data()
+                            : OfflineStreaming.run(new StreamingEngine(model, mode), in, chunk)
+                                .data()));
+          }
+          float[] y = new float[n * t * 2 * H];
+          int at = 0;
+          for (Future<float[]> f : futures) {
+            float[] part = f.get();
+            System.arraycopy(part, 0, y, at, part.length);
+            at += part.length;
+          }
+          return y;
+        };
+    return new Engine(
+        "bistream", mode == null ? "offline" : "lookahead", compute, pool::shutdownNow);
   }
 
   // ------------------------------------------------------------------ ONNX Runtime
@@ -159,31 +150,15 @@ final class BenchEngines {
   static Engine ortOffline(Path dir, int threads) throws OrtException {
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     OrtSession s = session(env, dir.resolve("model.onnx"), threads);
-    return new Engine() {
-      @Override
-      public String name() {
-        return "onnxruntime";
-      }
-
-      @Override
-      public String mode() {
-        return "offline";
-      }
-
-      @Override
-      public float[] run(float[] x, int n, int t) throws OrtException {
-        try (OnnxTensor in =
-                OnnxTensor.createTensor(env, FloatBuffer.wrap(x), new long[] {n, t, D});
-            OrtSession.Result r = s.run(Map.of("x", in))) {
-          return floats(r.get(0));
-        }
-      }
-
-      @Override
-      public void close() throws OrtException {
-        s.close();
-      }
-    };
+    Compute compute =
+        (x, n, t) -> {
+          try (OnnxTensor in =
+                  OnnxTensor.createTensor(env, FloatBuffer.wrap(x), new long[] {n, t, D});
+              OrtSession.Result r = s.run(Map.of("x", in))) {
+            return floats(r.get(0));
+          }
+        };
+    return new Engine("onnxruntime", "offline", compute, s);
   }
 
   /**
@@ -196,64 +171,56 @@ final class BenchEngines {
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     OrtSession fwd = session(env, dir.resolve("forward.onnx"), threads);
     OrtSession bwd = session(env, dir.resolve("backward.onnx"), threads);
-    return new Engine() {
-      @Override
-      public String name() {
-        return "onnxruntime";
-      }
-
-      @Override
-      public String mode() {
-        return "lookahead";
-      }
-
-      @Override
-      public float[] run(float[] x, int n, int t) throws OrtException {
-        float[] y = new float[n * t * 2 * H];
-        float[] h = new float[n * H];
-        float[] c = new float[n * H];
-        float[] zeros = new float[n * H];
-        for (int s = 0; s < t; s += chunk) {
-          int len = Math.min(chunk, t - s);
-          int window = Math.min(t, s + chunk + lookahead) - s;
-          float[][] f = runOneWay(fwd, window(x, n, t, s, len, false), n, len, h, c);
-          h = f[1];
-          c = f[2];
-          float[][] b = runOneWay(bwd, window(x, n, t, s, window, true), n, window, zeros, zeros);
-          for (int r = 0; r < n; r++) {
-            for (int k = 0; k < len; k++) {
-              int out = ((r * t) + s + k) * 2 * H;
-              System.arraycopy(f[0], (r * len + k) * H, y, out, H);
-              // reversed window: step k of the window is row window - 1 - k
-              System.arraycopy(b[0], (r * window + window - 1 - k) * H, y, out + H, H);
+    Compute compute =
+        (x, n, t) -> {
+          float[] y = new float[n * t * 2 * H];
+          float[] h = new float[n * H];
+          float[] c = new float[n * H];
+          float[] zeros = new float[n * H];
+          for (int s = 0; s < t; s += chunk) {
+            int len = Math.min(chunk, t - s);
+            int window = Math.min(t, s + chunk + lookahead) - s;
+            float[][] f = runOneWay(env, fwd, window(x, n, t, s, len, false), n, len, h, c);
+            h = f[1];
+            c = f[2];
+            float[][] b =
+                runOneWay(env, bwd, window(x, n, t, s, window, true), n, window, zeros, zeros);
+            for (int r = 0; r < n; r++) {
+              for (int k = 0; k < len; k++) {
+                int out = ((r * t) + s + k) * 2 * H;
+                System.arraycopy(f[0], (r * len + k) * H, y, out, H);
+                // reversed window: step k of the window is row window - 1 - k
+                System.arraycopy(b[0], (r * window + window - 1 - k) * H, y, out + H, H);
+              }
             }
           }
-        }
-        return y;
-      }
+          return y;
+        };
+    return new Engine(
+        "onnxruntime",
+        "lookahead",
+        compute,
+        () -> {
+          fwd.close();
+          bwd.close();
+        });
+  }
 
-      private float[][] runOneWay(
-          OrtSession session, float[] xs, int n, int len, float[] h0, float[] c0)
-          throws OrtException {
-        Map<String, OnnxTensor> in = new HashMap<>();
-        try {
-          in.put("x", OnnxTensor.createTensor(env, FloatBuffer.wrap(xs), new long[] {n, len, D}));
-          in.put("h0", OnnxTensor.createTensor(env, FloatBuffer.wrap(h0), new long[] {1, n, H}));
-          in.put("c0", OnnxTensor.createTensor(env, FloatBuffer.wrap(c0), new long[] {1, n, H}));
-          try (OrtSession.Result r = session.run(in)) {
-            return new float[][] {floats(r.get(0)), floats(r.get(1)), floats(r.get(2))};
-          }
-        } finally {
-          in.values().forEach(OnnxTensor::close);
-        }
+  /** One direction over {@code xs [n, len, D]} from (h0, c0): {y, hn, cn}. */
+  private static float[][] runOneWay(
+      OrtEnvironment env, OrtSession session, float[] xs, int n, int len, float[] h0, float[] c0)
+      throws OrtException {
+    Map<String, OnnxTensor> in = new HashMap<>();
+    try {
+      in.put("x", OnnxTensor.createTensor(env, FloatBuffer.wrap(xs), new long[] {n, len, D}));
+      in.put("h0", OnnxTensor.createTensor(env, FloatBuffer.wrap(h0), new long[] {1, n, H}));
+      in.put("c0", OnnxTensor.createTensor(env, FloatBuffer.wrap(c0), new long[] {1, n, H}));
+      try (OrtSession.Result r = session.run(in)) {
+        return new float[][] {floats(r.get(0)), floats(r.get(1)), floats(r.get(2))};
       }
-
-      @Override
-      public void close() throws OrtException {
-        fwd.close();
-        bwd.close();
-      }
-    };
+    } finally {
+      in.values().forEach(OnnxTensor::close);
+    }
   }
 
   /** Steps {@code [s, s + len)} of every sequence, optionally time-reversed. */
@@ -278,7 +245,7 @@ final class BenchEngines {
   // ------------------------------------------------------------------ DL4J
 
   /** DL4J's {@code Bidirectional(LSTM)} with the fixture's Keras weights. */
-  static Engine dl4j(Path dir) throws IOException {
+  static Engine dl4j(Path dir) throws ModelFormatException {
     MultiLayerConfiguration conf =
         new NeuralNetConfiguration.Builder()
             .dataType(DataType.FLOAT)
@@ -296,33 +263,21 @@ final class BenchEngines {
             .build();
     MultiLayerNetwork net = new MultiLayerNetwork(conf);
     net.init();
-    Map<String, float[]> keras = kerasWeights(dir);
+    Map<String, NamedArray> keras = KerasFiles.tfjsWeights(dir.resolve("model.json"));
     for (String side : List.of("forward", "backward")) {
       String p = "0_" + side.charAt(0);
       String k = "bilstm/" + side + "_lstm/";
-      net.setParam(p + "W", dl4jGates(keras.get(k + "kernel"), D));
-      net.setParam(p + "RW", dl4jGates(keras.get(k + "recurrent_kernel"), H));
-      net.setParam(p + "b", dl4jGates(keras.get(k + "bias"), 1));
+      net.setParam(p + "W", dl4jGates(keras.get(k + "kernel").data(), D));
+      net.setParam(p + "RW", dl4jGates(keras.get(k + "recurrent_kernel").data(), H));
+      net.setParam(p + "b", dl4jGates(keras.get(k + "bias").data(), 1));
     }
-    return new Engine() {
-      @Override
-      public String name() {
-        return "dl4j";
-      }
-
-      @Override
-      public String mode() {
-        return "offline";
-      }
-
-      @Override
-      public float[] run(float[] x, int n, int t) {
-        // DL4J takes [n, D, T] and gives [n, 2H, T]
-        INDArray in = Nd4j.create(x, new long[] {n, t, D}, 'c').permute(0, 2, 1).dup('c');
-        INDArray out = net.output(in).permute(0, 2, 1).dup('c');
-        return out.data().asFloat();
-      }
-    };
+    Compute compute =
+        (x, n, t) -> {
+          // DL4J takes [n, D, T] and gives [n, 2H, T]
+          INDArray in = Nd4j.create(x, new long[] {n, t, D}, 'c').permute(0, 2, 1).dup('c');
+          return net.output(in).permute(0, 2, 1).dup('c').data().asFloat();
+        };
+    return new Engine("dl4j", "offline", compute, () -> {});
   }
 
   /** Keras gate blocks i, f, c, o reordered to DL4J's c, f, o, i; {@code [rows, 4H]}. */
@@ -335,26 +290,5 @@ final class BenchEngines {
       }
     }
     return Nd4j.create(out, new long[] {rows, 4L * H}, 'c');
-  }
-
-  /** The fixture's weights.bin split by its manifest. */
-  private static Map<String, float[]> kerasWeights(Path dir) throws IOException {
-    JsonNode manifest =
-        new ObjectMapper().readTree(dir.resolve("model.json").toFile()).get("weightsManifest");
-    ByteBuffer bytes =
-        ByteBuffer.wrap(Files.readAllBytes(dir.resolve("weights.bin")))
-            .order(ByteOrder.LITTLE_ENDIAN);
-    Map<String, float[]> out = new HashMap<>();
-    for (JsonNode w : manifest.get(0).get("weights")) {
-      int size = 1;
-      for (JsonNode d : w.get("shape")) {
-        size *= d.asInt();
-      }
-      float[] a = new float[size];
-      bytes.asFloatBuffer().get(a);
-      bytes.position(bytes.position() + 4 * size);
-      out.put(w.get("name").asText(), a);
-    }
-    return out;
   }
 }

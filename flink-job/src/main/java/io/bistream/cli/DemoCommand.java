@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.bistream.job.JobOptions;
 import io.bistream.job.local.EmbeddedKafka;
 import io.bistream.job.local.LocalRun;
+import io.bistream.job.records.InputEvent;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -14,7 +15,6 @@ import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.AbstractMap;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -244,16 +244,11 @@ final class DemoCommand implements Callable<Integer> {
           int t = x.length / width;
           int at = e.getValue();
           int k = Math.min(1 + rnd.nextInt(3), t - at);
-          StringBuilder b =
-              new StringBuilder("{\"seq\":\"" + e.getKey() + "\",\"t\":" + at + ",\"xs\":[");
           for (int i = 0; i < k; i++) {
-            b.append(i == 0 ? "" : ",")
-                .append(
-                    Arrays.toString(Arrays.copyOfRange(x, (at + i) * width, (at + i + 1) * width)));
             sentAt.put(e.getKey() + "/" + (at + i), now);
           }
-          b.append(']').append(at + k == t ? ",\"end\":true}" : "}");
-          batch.add(new AbstractMap.SimpleEntry<>(e.getKey(), b.toString()));
+          String record = InputEvent.json(e.getKey(), at, x, at, k, width, at + k == t);
+          batch.add(new AbstractMap.SimpleEntry<>(e.getKey(), record));
           produced += k;
           if (at + k == t) {
             it.remove();
@@ -400,7 +395,7 @@ final class DemoCommand implements Callable<Integer> {
     return n.contains(".") ? n.substring(0, n.lastIndexOf('.')) : n;
   }
 
-  private static double pct(double[] sorted, int p) {
+  static double pct(double[] sorted, int p) {
     return sorted.length == 0 ? 0 : sorted[Math.min(sorted.length - 1, sorted.length * p / 100)];
   }
 

@@ -15,6 +15,7 @@ import io.bistream.job.JobOptions;
 import io.bistream.job.KeyedSequence;
 import io.bistream.job.local.EmbeddedKafka;
 import io.bistream.job.local.LocalRun;
+import io.bistream.job.records.InputEvent;
 import java.io.File;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -63,11 +64,7 @@ final class PipelineBench {
     Path modelFile = dir.resolve("model.json");
     Model model = ModelFiles.load(modelFile);
     int d = BenchEngines.D;
-    Random rnd = new Random(11);
-    float[] x = new float[sequences * steps * d];
-    for (int i = 0; i < x.length; i++) {
-      x[i] = (float) rnd.nextGaussian();
-    }
+    float[] x = BenchCommand.input(sequences, steps, new Random(11));
     Map<String, StreamConfig> modes = new java.util.LinkedHashMap<>();
     modes.put("exact", StreamConfig.exact());
     modes.put("lookahead", StreamConfig.lookahead(CHUNK, CHUNK));
@@ -151,8 +148,8 @@ final class PipelineBench {
       double[] sorted = latency.stream().mapToDouble(Double::doubleValue).sorted().toArray();
       return new double[] {
         sequences * (double) steps / seconds,
-        sorted[sorted.length / 2],
-        sorted[(int) (sorted.length * 0.99)]
+        DemoCommand.pct(sorted, 50),
+        DemoCommand.pct(sorted, 99)
       };
     } finally {
       job.cancel().get();
@@ -171,14 +168,11 @@ final class PipelineBench {
         String id = "b-" + r;
         ids.add(id);
         int k = Math.min(STEPS_PER_RECORD, steps - s);
-        StringBuilder b = new StringBuilder("{\"seq\":\"" + id + "\",\"t\":" + s + ",\"xs\":[");
         for (int i = 0; i < k; i++) {
-          int at = (r * steps + s + i) * d;
-          b.append(i == 0 ? "" : ",").append(Arrays.toString(Arrays.copyOfRange(x, at, at + d)));
           sentAt.put(id + "/" + (s + i), now);
         }
-        b.append(s + k == steps ? "],\"end\":true}" : "]}");
-        batch.add(new AbstractMap.SimpleEntry<>(id, b.toString()));
+        String record = InputEvent.json(id, s, x, r * steps + s, k, d, s + k == steps);
+        batch.add(new AbstractMap.SimpleEntry<>(id, record));
       }
     }
     kafka.produce(topic, batch);

@@ -34,6 +34,21 @@ public class InputEvent {
     return Arrays.copyOfRange(values, i * width, (i + 1) * width);
   }
 
+  /**
+   * The DESIGN §5 input record for {@code count} consecutive steps of {@code seq} from step {@code
+   * t}: rows {@code [from, from + count)} of {@code x} (rows of {@code width} values), with {@code
+   * "end": true} when they are the sequence's last. What the demo and the benchmarks produce.
+   */
+  public static String json(
+      String seq, long t, float[] x, int from, int count, int width, boolean end) {
+    StringBuilder b = new StringBuilder("{\"seq\":\"" + seq + "\",\"t\":" + t + ",\"xs\":[");
+    for (int i = 0; i < count; i++) {
+      int at = (from + i) * width;
+      b.append(i == 0 ? "" : ",").append(Arrays.toString(Arrays.copyOfRange(x, at, at + width)));
+    }
+    return b.append(end ? "],\"end\":true}" : "]}").toString();
+  }
+
   @Override
   public String toString() {
     return "InputEvent{" + seq + " t=" + t + " steps=" + steps + (end ? " end" : "") + "}";

@@ -117,6 +117,21 @@ public final class KerasFiles {
       topology = topology.get("model_config"); // written by the Python converter
     }
     String version = root.path("modelTopology").path("keras_version").asText("tfjs");
+    Map<String, NamedArray> byName = tfjsWeights(modelJson, root);
+    WeightStore store =
+        (layer, cls) ->
+            byName.values().stream().filter(w -> w.name().startsWith(layer + "/")).toList();
+    return build(label, topology, version, "tfjs-layers", store);
+  }
+
+  /** The weights a TF.js {@code model.json} lists in its manifest, by name, in stored order. */
+  public static Map<String, NamedArray> tfjsWeights(Path modelJson) throws ModelFormatException {
+    return tfjsWeights(modelJson, parseJson(modelJson.toString(), readString(modelJson)));
+  }
+
+  private static Map<String, NamedArray> tfjsWeights(Path modelJson, JsonNode root)
+      throws ModelFormatException {
+    String label = modelJson.toString();
     Map<String, NamedArray> byName = new java.util.LinkedHashMap<>();
     for (JsonNode group : root.path("weightsManifest")) {
       ByteBuffer data = readShards(modelJson, group.path("paths"));
@@ -155,10 +170,7 @@ public final class KerasFiles {
         byName.put(name, new NamedArray(name, shape, values));
       }
     }
-    WeightStore store =
-        (layer, cls) ->
-            byName.values().stream().filter(w -> w.name().startsWith(layer + "/")).toList();
-    return build(label, topology, version, "tfjs-layers", store);
+    return byName;
   }
 
   private static ByteBuffer readShards(Path modelJson, JsonNode paths) throws ModelFormatException {
