@@ -107,6 +107,7 @@ final class DemoCommand implements Callable<Integer> {
               MODES.get(m),
               LocalRun.awaitEnded(
                   kafka,
+                  job,
                   "demo-out-" + MODES.get(m),
                   inputs.keySet(),
                   Duration.ofSeconds(90),
@@ -117,7 +118,7 @@ final class DemoCommand implements Callable<Integer> {
         }
       } finally {
         progress.finish();
-        job.cancel().get();
+        LocalRun.cancel(job);
       }
       double seconds = (System.nanoTime() - t0) / 1e9;
       Map<String, Map<String, Long>> deadLetters = new LinkedHashMap<>();

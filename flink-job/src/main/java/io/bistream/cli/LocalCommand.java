@@ -103,13 +103,14 @@ final class LocalCommand implements Callable<Integer> {
         out =
             LocalRun.awaitEnded(
                 kafka,
+                job,
                 o.outputTopic,
                 sequences,
                 idleTimeout.plus(o.reorderTimeout).plus(Duration.ofSeconds(90)),
                 progress::update);
       } finally {
         progress.finish();
-        job.cancel().get();
+        LocalRun.cancel(job);
       }
       write(outputFile, out);
       List<ConsumerRecord<String, String>> dlq =

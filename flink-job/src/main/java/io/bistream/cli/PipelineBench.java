@@ -133,7 +133,7 @@ final class PipelineBench {
       long start = System.currentTimeMillis();
       produce(kafka, in, x, sentAt, ids);
       List<ConsumerRecord<String, String>> records =
-          LocalRun.awaitEnded(kafka, out, ids, Duration.ofMinutes(10), n -> {});
+          LocalRun.awaitEnded(kafka, job, out, ids, Duration.ofMinutes(10), n -> {});
       // Until the sink wrote the last record (its timestamp), not until this poll loop saw it.
       long last = records.stream().mapToLong(ConsumerRecord::timestamp).max().orElseThrow();
       double seconds = (last - start) / 1e3;
@@ -152,7 +152,7 @@ final class PipelineBench {
         DemoCommand.pct(sorted, 99)
       };
     } finally {
-      job.cancel().get();
+      LocalRun.cancel(job);
     }
   }
 

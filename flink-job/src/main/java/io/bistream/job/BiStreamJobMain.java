@@ -4,6 +4,7 @@ import io.bistream.core.stream.StreamingEngine;
 import io.bistream.job.records.ParsedRecord;
 import java.util.concurrent.Callable;
 import org.apache.flink.api.connector.source.Source;
+import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -54,6 +55,13 @@ public final class BiStreamJobMain implements Callable<Integer> {
     JobSettings s = o.settings();
     // Secret --kafka-property values are masked by JobSettings#toString.
     LOG.info("BiStream pipeline {} -> {}: {}", s.inputTopic(), s.outputTopic(), s);
+    if (env.getConfiguration().getOptional(CheckpointingOptions.CHECKPOINTS_DIRECTORY).isEmpty()) {
+      LOG.warn(
+          "No checkpoint directory (--checkpoint-dir, or execution.checkpointing.dir in the Flink"
+              + " configuration): checkpoints go to JobManager memory, which refuses any state"
+              + " over 5 MB; exact mode passes that with a few dozen long sequences, and every"
+              + " checkpoint then fails and restarts the job.");
+    }
     int width = new StreamingEngine(ModelCache.get(s.model()), s.stream()).inputWidth();
     Source<ParsedRecord, ?, ?> source = BiStreamJob.kafkaSource(o.bootstrapServers, s, width);
     new BiStreamJob(

@@ -120,7 +120,11 @@ public final class JobOptions {
   @Option(names = "--state-backend", defaultValue = "hashmap", description = "hashmap or rocksdb")
   public String stateBackend;
 
-  @Option(names = "--checkpoint-dir", description = "checkpoint storage URI (default: memory)")
+  @Option(
+      names = "--checkpoint-dir",
+      description =
+          "checkpoint storage URI (default: the Flink configuration's, else JobManager memory,"
+              + " limited to 5 MB of state)")
   public String checkpointDir;
 
   @Option(

@@ -1,6 +1,7 @@
 package io.bistream.job;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -27,6 +28,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.flink.api.common.functions.MapFunction;
+import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -147,7 +149,7 @@ class BiStreamJobIntegrationTest {
     assertThat(s.validate(JSON.readTree(json))).as(schema + ": " + json).isEmpty();
   }
 
-  private static JobOptions options(String mode) {
+  private static JobOptions options(String mode) throws java.io.IOException {
     topicCounter++;
     JobOptions o = LocalRun.options(kafka, MODEL, "in-" + topicCounter, "out-" + topicCounter);
     o.mode = JobOptions.Mode.valueOf(mode);
@@ -162,14 +164,14 @@ class BiStreamJobIntegrationTest {
       JobOptions o, MapFunction<InputEvent, InputEvent> tap) throws Exception {
     kafka.createTopics(2, o.inputTopic, o.outputTopic, o.deadLetterTopic);
     kafka.produce(o.inputTopic, records);
-    StreamExecutionEnvironment env = o.environment();
+    StreamExecutionEnvironment env = LocalRun.environment(o);
     BiStreamJobMain.build(o, env, tap);
     JobClient job = env.executeAsync("it-" + o.inputTopic);
     try {
       return LocalRun.awaitEnded(
-          kafka, o.outputTopic, inputs.keySet(), Duration.ofSeconds(120), n -> {});
+          kafka, job, o.outputTopic, inputs.keySet(), Duration.ofSeconds(120), n -> {});
     } finally {
-      job.cancel().get();
+      LocalRun.cancel(job);
     }
   }
 
@@ -297,6 +299,86 @@ class BiStreamJobIntegrationTest {
         assertThat(restarted.get(seq).get(t))
             .containsExactly(clean.get(seq).get(t), org.assertj.core.data.Offset.offset(1e-5f));
       }
+    }
+  }
+
+  /** Fails on every record: the job restarts a few times, then fails for good. */
+  static final class AlwaysFail implements MapFunction<InputEvent, InputEvent> {
+    @Override
+    public InputEvent map(InputEvent e) {
+      throw new IllegalStateException("injected permanent failure");
+    }
+  }
+
+  @Test
+  void aJobThatKeepsFailingIsReportedWithItsCauseInsteadOfRestartingForever() {
+    long start = System.nanoTime();
+    assertThatThrownBy(() -> run(options("exact"), new AlwaysFail()))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("failed")
+        .hasMessageContaining("injected permanent failure");
+    assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(60));
+  }
+
+  @Test
+  void exactModeCheckpointsStateLargerThanTheJobManagersMemoryLimit() throws Exception {
+    // The bench BiLSTM (D=64, H=128): exact mode holds 768 bytes per buffered step (the raw step
+    // and the forward outputs), so 32 sequences x 256 steps are ~6.3 MB of state, past the 5 MB
+    // that Flink's default JobManager checkpoint storage accepts. The end markers come only after
+    // several checkpoints had all of it to store.
+    int sequences = 32;
+    int steps = 256;
+    int width = 64;
+    int perRecord = 16;
+    JobOptions o = options("exact");
+    o.model = "src/main/resources/bench/model.json";
+    o.parallelism = 1;
+    o.perChunkOutput = true;
+    o.idleTimeout = Duration.ofMinutes(5);
+    kafka.createTopics(2, o.inputTopic, o.outputTopic, o.deadLetterTopic);
+    Random rnd = new Random(5);
+    float[] x = new float[steps * width];
+    for (int i = 0; i < x.length; i++) {
+      x[i] = (float) rnd.nextGaussian();
+    }
+    Set<String> ids = new java.util.TreeSet<>();
+    List<Map.Entry<String, String>> data = new ArrayList<>();
+    List<Map.Entry<String, String>> ends = new ArrayList<>();
+    for (int at = 0; at < steps; at += perRecord) {
+      for (int s = 0; s < sequences; s++) {
+        String seq = "big-" + s;
+        ids.add(seq);
+        boolean end = at + perRecord == steps;
+        (end ? ends : data)
+            .add(Map.entry(seq, InputEvent.json(seq, at, x, at, perRecord, width, end)));
+      }
+    }
+    // No restarts: a single failed checkpoint fails the job, and awaitEnded says why.
+    StreamExecutionEnvironment env = LocalRun.environment(o);
+    Configuration noRestarts = new Configuration();
+    noRestarts.setString("restart-strategy.type", "none");
+    env.configure(noRestarts);
+    BiStreamJobMain.build(o, env);
+    JobClient job = env.executeAsync("it-big-state");
+    try {
+      kafka.produce(o.inputTopic, data);
+      Thread.sleep(4000); // ~8 checkpoint intervals with nearly everything buffered
+      kafka.produce(o.inputTopic, ends);
+      List<ConsumerRecord<String, String>> out =
+          LocalRun.awaitEnded(kafka, job, o.outputTopic, ids, Duration.ofSeconds(120), n -> {});
+      Map<String, Integer> outputSteps = new HashMap<>();
+      for (ConsumerRecord<String, String> r : out) {
+        JsonNode n = JSON.readTree(r.value());
+        if (n.has("ys")) {
+          outputSteps.merge(n.get("seq").asText(), n.get("ys").size(), Integer::sum);
+        }
+      }
+      assertThat(outputSteps)
+          .hasSize(sequences)
+          .allSatisfy((seq, n) -> assertThat(n).isEqualTo(steps));
+      assertThat(kafka.readCommitted(o.deadLetterTopic, Duration.ofSeconds(1))).isEmpty();
+    } finally {
+      LocalRun.cancel(job);
     }
   }
 }

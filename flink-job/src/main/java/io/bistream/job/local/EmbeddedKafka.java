@@ -1,5 +1,6 @@
 package io.bistream.job.local;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -38,6 +39,11 @@ public final class EmbeddedKafka implements AutoCloseable {
   private EmbeddedKafka(KafkaClusterTestKit cluster, Path baseDir) {
     this.cluster = cluster;
     this.baseDir = baseDir;
+  }
+
+  /** A new empty directory, named from {@code prefix}, deleted with the broker's on close. */
+  public Path scratchDirectory(String prefix) throws IOException {
+    return Files.createTempDirectory(Files.createDirectories(baseDir.resolve("scratch")), prefix);
   }
 
   /** Starts a combined broker + controller; returns when the broker accepts clients. */

@@ -4,13 +4,18 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.bistream.job.BiStreamJobMain;
 import io.bistream.job.JobOptions;
+import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.function.LongConsumer;
+import org.apache.flink.api.common.JobExecutionResult;
+import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -24,11 +29,17 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 public final class LocalRun {
 
   private static final ObjectMapper JSON = new ObjectMapper();
+  private static final int RESTARTS = 3;
 
   private LocalRun() {}
 
-  /** Options for a job against the embedded broker; callers adjust mode and timeouts. */
-  public static JobOptions options(EmbeddedKafka kafka, String model, String in, String out) {
+  /**
+   * Options for a job against the embedded broker; callers adjust mode and timeouts. Checkpoints go
+   * to a directory of the broker's: the default JobManager storage refuses any checkpoint over 5
+   * MB, which exact mode's buffers pass with a few dozen sequences.
+   */
+  public static JobOptions options(EmbeddedKafka kafka, String model, String in, String out)
+      throws IOException {
     JobOptions o = new JobOptions();
     o.bootstrapServers = kafka.bootstrapServers();
     o.inputTopic = in;
@@ -48,13 +59,14 @@ public final class LocalRun {
     o.batchMaxWait = Duration.ofMillis(20);
     o.checkpointInterval = Duration.ofMillis(500);
     o.stateBackend = "hashmap";
+    o.checkpointDir = kafka.scratchDirectory("checkpoints-").toUri().toString();
     o.transactionTimeout = Duration.ofMinutes(15);
     return o;
   }
 
   /** Starts one job holding a pipeline per options entry (all in one MiniCluster job). */
   public static JobClient start(List<JobOptions> pipelines, String name) throws Exception {
-    StreamExecutionEnvironment env = pipelines.get(0).environment();
+    StreamExecutionEnvironment env = environment(pipelines.get(0));
     for (JobOptions o : pipelines) {
       BiStreamJobMain.build(o, env);
     }
@@ -62,14 +74,32 @@ public final class LocalRun {
   }
 
   /**
+   * The job's environment for a local run. A local job restarts at most {@value #RESTARTS} times,
+   * so one that keeps failing (at every checkpoint, say) fails, and {@link #awaitEnded} reports
+   * why, instead of restarting silently forever.
+   */
+  public static StreamExecutionEnvironment environment(JobOptions o) {
+    StreamExecutionEnvironment env = o.environment();
+    Configuration restarts = new Configuration();
+    restarts.setString("restart-strategy.type", "fixed-delay");
+    restarts.setString("restart-strategy.fixed-delay.attempts", String.valueOf(RESTARTS));
+    restarts.setString("restart-strategy.fixed-delay.delay", "1 s");
+    env.configure(restarts);
+    return env;
+  }
+
+  /**
    * Reads {@code topic} (read_committed) until every id in {@code sequences} has its end record.
    *
+   * @param job the job writing the topic; its failure ends the wait with the job's cause
    * @param progress told the number of ended sequences after each poll
    * @return the committed records
-   * @throws IllegalStateException naming the sequences still open when {@code timeout} passes
+   * @throws IllegalStateException naming the sequences still open when {@code timeout} passes, or
+   *     the job's failure
    */
   public static List<ConsumerRecord<String, String>> awaitEnded(
       EmbeddedKafka kafka,
+      JobClient job,
       String topic,
       Set<String> sequences,
       Duration timeout,
@@ -95,6 +125,7 @@ public final class LocalRun {
           EmbeddedKafka.sortByOffset(records);
           return records;
         }
+        failIfEnded(job, topic);
         if (System.nanoTime() > deadline) {
           Set<String> open = new HashSet<>(sequences);
           open.removeAll(done);
@@ -111,6 +142,40 @@ public final class LocalRun {
         }
       }
     }
+  }
+
+  /** Cancels a job that is still running; one that already ended has nothing to cancel. */
+  public static void cancel(JobClient job) throws Exception {
+    if (!job.getJobExecutionResult().isDone()) {
+      job.cancel().get();
+    }
+  }
+
+  private static void failIfEnded(JobClient job, String topic) throws InterruptedException {
+    CompletableFuture<JobExecutionResult> result = job.getJobExecutionResult();
+    if (!result.isDone()) {
+      return;
+    }
+    try {
+      result.get();
+      throw new IllegalStateException(
+          "the job writing " + topic + " stopped before its input ended");
+    } catch (ExecutionException e) {
+      throw new IllegalStateException(
+          "the job writing " + topic + " failed: " + causes(e.getCause()), e);
+    }
+  }
+
+  /** The messages along a cause chain, outermost first, each once. */
+  private static String causes(Throwable e) {
+    List<String> messages = new ArrayList<>();
+    for (Throwable t = e; t != null && messages.size() < 8; t = t.getCause()) {
+      String m = t.getClass().getSimpleName() + ": " + t.getMessage();
+      if (!messages.contains(m)) {
+        messages.add(m);
+      }
+    }
+    return String.join("; caused by ", messages);
   }
 
   /** Key/value pairs for JSON lines: the key is each line's "seq" when it parses. */
