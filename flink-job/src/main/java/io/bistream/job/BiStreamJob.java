@@ -180,7 +180,7 @@ public final class BiStreamJob {
             new ProducerRecord<>(
                 rec.topic,
                 rec.key == null ? null : rec.key.getBytes(StandardCharsets.UTF_8),
-                rec.value.getBytes(StandardCharsets.UTF_8));
+                rec.value);
     return KafkaSink.<OutputRecord>builder()
         .setBootstrapServers(bootstrapServers)
         .setKafkaProducerConfig(sinkProperties(kafkaProperties, transactionTimeout))

@@ -84,7 +84,7 @@ class SequenceOperatorTest {
     List<JsonNode> v = new ArrayList<>();
     for (OutputRecord r : out) {
       if (r.topic.equals(topic)) {
-        v.add(JSON.readTree(r.value));
+        v.add(JSON.readTree(r.text()));
       }
     }
     return v;

@@ -3,19 +3,22 @@ package io.bistream.core.layers;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.Map;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.openblas.global.openblas_nolapack;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * The fast {@link MatMul}: ND4J's BLAS GEMM ({@code Nd4j.gemm}, which PERF-NOTES.md measured
- * 2.5-6.8x faster than {@code mmuli} into row-major results) for products with many rows, and a
- * loop HotSpot vectorises for the few-row products of a recurrence step, where one JNI call (tens
- * of microseconds) would cost more than the arithmetic.
+ * The fast {@link MatMul}: the OpenBLAS SGEMM that ND4J's CPU backend ships and calls, for products
+ * with many rows, and a loop HotSpot vectorises for the few-row products of a recurrence step,
+ * where one native call (tens of microseconds) would cost more than the arithmetic.
  *
- * <p>Weight matrices are uploaded once per instance; operand and result buffers are reused per
- * shape, so a GEMM costs one native call and two bulk copies. Accumulation runs inside the GEMM
- * ({@code beta = 1}).
+ * <p>The GEMM is called through ND4J's own binding of it ({@code openblas_nolapack}, what ND4J's
+ * BLAS level 3 uses) on native buffers, not through {@code Nd4j.gemm}: at the shapes of a
+ * recurrence step ([32, 128] x [128, 512]) ND4J's op dispatch around the same SGEMM costs 25-40 µs
+ * of ~120 µs per call (measured here; PERF-NOTES.md has why {@code mmuli} is slower still). Weight
+ * matrices are uploaded once per instance; operand and result buffers are reused per shape, so a
+ * product costs one native call and two bulk copies. Accumulation runs inside the GEMM ({@code beta
+ * = 1}).
  */
 public final class Nd4jMatMul implements MatMul {
 
@@ -25,9 +28,13 @@ public final class Nd4jMatMul implements MatMul {
   // Its inner loop (an axpy over a weight row) is one HotSpot vectorises.
   private static final MatMul SMALL = new JavaMatMul();
 
+  static {
+    Nd4j.getBackend(); // loads ND4J's natives, OpenBLAS among them, and sets its thread count
+  }
+
   // Weight arrays are immutable once a layer is built, so identity is a safe cache key.
-  private final Map<float[], INDArray> weights = new IdentityHashMap<>();
-  private final Map<Long, INDArray[]> scratch = new HashMap<>();
+  private final Map<float[], FloatPointer> weights = new IdentityHashMap<>();
+  private final Map<Long, FloatPointer[]> scratch = new HashMap<>();
 
   @Override
   public void multiply(
@@ -36,21 +43,34 @@ public final class Nd4jMatMul implements MatMul {
       SMALL.multiply(a, rows, k, w, cols, out, accumulate);
       return;
     }
-    INDArray wArr = weights.computeIfAbsent(w, x -> Nd4j.create(x, new long[] {k, cols}, 'c'));
+    FloatPointer wp = weights.computeIfAbsent(w, x -> new FloatPointer(x));
     long key = ((long) rows << 42) ^ ((long) k << 21) ^ cols;
-    INDArray[] ac =
+    FloatPointer[] ac =
         scratch.computeIfAbsent(
             key,
             unused ->
-                new INDArray[] {
-                  Nd4j.createUninitialized(DataType.FLOAT, rows, k),
-                  Nd4j.createUninitialized(DataType.FLOAT, rows, cols)
+                new FloatPointer[] {
+                  new FloatPointer((long) rows * k), new FloatPointer((long) rows * cols)
                 });
-    ac[0].data().asNioFloat().put(a, 0, rows * k);
+    ac[0].put(a, 0, rows * k);
     if (accumulate) {
-      ac[1].data().asNioFloat().put(out, 0, rows * cols);
+      ac[1].put(out, 0, rows * cols);
     }
-    Nd4j.gemm(ac[0], wArr, ac[1], false, false, 1.0, accumulate ? 1.0 : 0.0);
-    ac[1].data().asNioFloat().get(out, 0, rows * cols);
+    openblas_nolapack.cblas_sgemm(
+        openblas_nolapack.CblasRowMajor,
+        openblas_nolapack.CblasNoTrans,
+        openblas_nolapack.CblasNoTrans,
+        rows,
+        cols,
+        k,
+        1f,
+        ac[0],
+        k,
+        wp,
+        cols,
+        accumulate ? 1f : 0f,
+        ac[1],
+        cols);
+    ac[1].get(out, 0, rows * cols);
   }
 }
