@@ -66,12 +66,17 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--steps", defaultValue = "512", description = "steps per sequence, --pipeline")
   int pipelineSteps;
 
+  @Option(
+      names = "--per-chunk-output",
+      description = "--pipeline: one output record per chunk (\"ys\") instead of per step")
+  boolean perChunkOutput;
+
   private record Row(String engine, String mode, int batch, int threads, double stepsPerS) {}
 
   @Override
   public Integer call() throws Exception {
     if (pipeline) {
-      return new PipelineBench(sequences, pipelineSteps, json).run();
+      return new PipelineBench(sequences, pipelineSteps, perChunkOutput, json).run();
     }
     int t = quick ? 128 : 256;
     int[] batches = quick ? new int[] {1, 32} : new int[] {1, 32, 256};

@@ -26,14 +26,20 @@ import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 import java.util.Random;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import org.apache.flink.api.common.serialization.SerializerConfigImpl;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.core.memory.DataOutputSerializer;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringSerializer;
 
 /**
  * {@code bench --pipeline}: the Flink job end to end on the embedded broker, one mode at a time,
@@ -51,11 +57,13 @@ final class PipelineBench {
 
   private final int sequences;
   private final int steps;
+  private final boolean perChunkOutput;
   private final File json;
 
-  PipelineBench(int sequences, int steps, File json) {
+  PipelineBench(int sequences, int steps, boolean perChunkOutput, File json) {
     this.sequences = sequences;
     this.steps = steps;
+    this.perChunkOutput = perChunkOutput;
     this.json = json;
   }
 
@@ -71,11 +79,26 @@ final class PipelineBench {
     modes.put("stateful", StreamConfig.stateful(CHUNK));
     System.out.printf(
         "pipeline: %d sequences x %d steps (D=%d BiLSTM H=%d), %d steps per record, parallelism"
-            + " 1, exactly-once sink, checkpoints every 500 ms; chunk C=%d, R=%d%n",
-        sequences, steps, d, BenchEngines.H, STEPS_PER_RECORD, CHUNK, CHUNK);
+            + " 1, exactly-once sink, checkpoints every 500 ms; chunk C=%d, R=%d; output per %s%n",
+        sequences,
+        steps,
+        d,
+        BenchEngines.H,
+        STEPS_PER_RECORD,
+        CHUNK,
+        CHUNK,
+        perChunkOutput ? "chunk" : "step");
     System.out.printf(
-        "%-10s %14s %14s %9s %10s %10s %12s%n",
-        "mode", "job steps/s", "engine steps/s", "job/eng", "p50 ms", "p99 ms", "state B/seq");
+        "%-10s %12s %14s %8s %13s %9s %9s %9s %12s%n",
+        "mode",
+        "job steps/s",
+        "engine steps/s",
+        "job/eng",
+        "kafka steps/s",
+        "job/kafka",
+        "p50 ms",
+        "p99 ms",
+        "state B/seq");
     ArrayNode rows = JSON.createArrayNode();
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
       for (Map.Entry<String, StreamConfig> m : modes.entrySet()) {
@@ -83,12 +106,21 @@ final class PipelineBench {
         double[] job = jobRun(kafka, modelFile, m.getKey(), x);
         long state = stateBytes(model, m.getValue(), x);
         System.out.printf(
-            "%-10s %,14.0f %,14.0f %8.2fx %10.0f %10.0f %,12d%n",
-            m.getKey(), job[0], engine, job[0] / engine, job[1], job[2], state);
+            "%-10s %,12.0f %,14.0f %7.2fx %,13.0f %8.2fx %9.0f %9.0f %,12d%n",
+            m.getKey(),
+            job[0],
+            engine,
+            job[0] / engine,
+            job[3],
+            job[0] / job[3],
+            job[1],
+            job[2],
+            state);
         rows.addObject()
             .put("mode", m.getKey())
             .put("job_steps_per_s", Math.round(job[0]))
             .put("engine_steps_per_s", Math.round(engine))
+            .put("kafka_only_steps_per_s", Math.round(job[3]))
             .put("latency_p50_ms", job[1])
             .put("latency_p99_ms", job[2])
             .put("state_bytes_per_sequence", state);
@@ -96,10 +128,13 @@ final class PipelineBench {
     }
     System.out.println(
         "\nLatency is from producing a step to its output record's timestamp; the stream is"
-            + " produced unpaced, so it includes the backlog the job works through.");
+            + " produced unpaced, so it includes the backlog the job works through. kafka steps/s:"
+            + " the broker alone moving the job's committed output again (transactional producer"
+            + " committing every 500 ms, read_committed consumer), no Flink, no model.");
     if (json != null) {
       ObjectNode root = JSON.createObjectNode();
-      root.put("sequences", sequences).put("steps", steps).set("rows", rows);
+      root.put("sequences", sequences).put("steps", steps).put("per_chunk_output", perChunkOutput);
+      root.set("rows", rows);
       JSON.writerWithDefaultPrettyPrinter().writeValue(json, root);
       System.out.println("wrote " + json);
     }
@@ -115,7 +150,7 @@ final class PipelineBench {
     return sequences * (double) steps / ((System.nanoTime() - start) / 1e9);
   }
 
-  /** Runs the job for one mode: steps/s, p50 and p99 latency in ms. */
+  /** Runs the job for one mode: steps/s, p50 and p99 latency in ms, and the Kafka-only rate. */
   private double[] jobRun(EmbeddedKafka kafka, Path model, String mode, float[] x)
       throws Exception {
     String in = "bench-in-" + mode;
@@ -125,6 +160,7 @@ final class PipelineBench {
     o.mode = JobOptions.Mode.valueOf(mode);
     o.chunk = CHUNK;
     o.lookahead = CHUNK;
+    o.perChunkOutput = perChunkOutput;
     JobClient job = LocalRun.start(List.of(o), "bistream-bench-" + mode);
     try {
       Thread.sleep(3000); // let the source assign its partitions
@@ -140,20 +176,73 @@ final class PipelineBench {
       List<Double> latency = new ArrayList<>();
       for (ConsumerRecord<String, String> r : records) {
         JsonNode n = JSON.readTree(r.value());
-        Long sent = sentAt.get(n.path("seq").asText() + "/" + n.path("t").asLong());
-        if (n.has("y") && sent != null) {
-          latency.add((double) (r.timestamp() - sent));
+        // one step ("y") or a chunk of them from t ("ys")
+        int outputSteps = n.has("y") ? 1 : n.path("ys").size();
+        for (int i = 0; i < outputSteps; i++) {
+          Long sent = sentAt.get(n.path("seq").asText() + "/" + (n.path("t").asLong() + i));
+          if (sent != null) {
+            latency.add((double) (r.timestamp() - sent));
+          }
         }
       }
       double[] sorted = latency.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+      LocalRun.cancel(job); // no idle job checkpointing next to the Kafka-only run
       return new double[] {
         sequences * (double) steps / seconds,
         DemoCommand.pct(sorted, 50),
-        DemoCommand.pct(sorted, 99)
+        DemoCommand.pct(sorted, 99),
+        sequences * (double) steps / kafkaSeconds(kafka, "bench-replay-" + mode, records)
       };
     } finally {
       LocalRun.cancel(job);
     }
+  }
+
+  /**
+   * The broker alone moving {@code records} again, in this process: a transactional producer
+   * committing every 500 ms (as the job's sink commits at each checkpoint) while a read_committed
+   * consumer follows the topic. Seconds until the consumer has seen them all.
+   */
+  private static double kafkaSeconds(
+      EmbeddedKafka kafka, String topic, List<ConsumerRecord<String, String>> records)
+      throws Exception {
+    kafka.createTopics(4, topic);
+    Properties p = new Properties();
+    p.put("bootstrap.servers", kafka.bootstrapServers());
+    p.put("key.serializer", StringSerializer.class.getName());
+    p.put("value.serializer", StringSerializer.class.getName());
+    p.put("transactional.id", "bench-replay-" + topic);
+    long start = System.nanoTime();
+    CompletableFuture<Void> sending =
+        CompletableFuture.runAsync(
+            () -> {
+              try (KafkaProducer<String, String> tx = new KafkaProducer<>(p)) {
+                tx.initTransactions();
+                tx.beginTransaction();
+                long commitAt = System.nanoTime() + 500_000_000L;
+                for (ConsumerRecord<String, String> r : records) {
+                  tx.send(new ProducerRecord<>(topic, r.key(), r.value()));
+                  if (System.nanoTime() >= commitAt) {
+                    tx.commitTransaction();
+                    tx.beginTransaction();
+                    commitAt = System.nanoTime() + 500_000_000L;
+                  }
+                }
+                tx.commitTransaction();
+              }
+            });
+    long seen = 0;
+    try (KafkaConsumer<String, String> consumer =
+        kafka.committedConsumer(topic, Duration.ofMinutes(1))) {
+      while (seen < records.size()) {
+        seen += consumer.poll(Duration.ofMillis(300)).count();
+        if (sending.isCompletedExceptionally()) {
+          sending.join();
+        }
+      }
+    }
+    sending.join();
+    return (System.nanoTime() - start) / 1e9;
   }
 
   private void produce(

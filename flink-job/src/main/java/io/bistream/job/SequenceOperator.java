@@ -66,6 +66,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
 
   private static final long serialVersionUID = 1L;
   private static final ObjectMapper JSON = new ObjectMapper();
+  // The longest text of a float and its comma: -1.2345678E-38,
+  private static final int MAX_FLOAT_CHARS = 16;
   private static final JsonFactory OUTPUT_JSON =
       JsonFactory.builder().enable(StreamWriteFeature.USE_FAST_DOUBLE_WRITER).build();
 
@@ -83,6 +85,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   // Input progress per source partition: Kafka time reached and when it was last seen.
   private transient Map<Integer, PartitionProgress> progress;
   private transient long openedAt;
+  private transient int outputBytes;
 
   private transient Counter recordsIn;
   private transient Counter recordsOut;
@@ -126,6 +129,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     batch = new LinkedHashMap<>();
     progress = new HashMap<>();
     openedAt = now();
+    outputBytes = maxOutputBytes(settings);
     var metrics = getMetricGroup();
     recordsIn = metrics.counter("bistreamRecordsIn");
     recordsOut = metrics.counter("bistreamRecordsOut");
@@ -457,12 +461,33 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   private void emit(String seq, Emission em) throws IOException {
     String mode = em.degraded() ? "lookahead" : settings.modeName();
     if (settings.perChunkOutput()) {
-      send(settings.outputTopic(), seq, output(seq, em, 0, em.steps(), "ys", mode));
+      // A chunk larger than a Kafka request (exact mode's is the whole sequence) leaves in
+      // several "ys" records, each small enough at the widest float text.
+      int perRecord = Math.max(1, outputBytes / (em.width() * MAX_FLOAT_CHARS + 4));
+      for (int from = 0; from < em.steps(); from += perRecord) {
+        int count = Math.min(perRecord, em.steps() - from);
+        send(settings.outputTopic(), seq, output(seq, em, from, count, "ys", mode));
+      }
       return;
     }
     for (int r = 0; r < em.steps(); r++) {
       send(settings.outputTopic(), seq, output(seq, em, r, 1, "y", mode));
     }
+  }
+
+  /**
+   * Bytes an output record's values may take: 90% of the producer's {@code max.request.size} (1 MiB
+   * unless set with {@code --kafka-property}), the rest left for key, fields and headers.
+   */
+  static int maxOutputBytes(JobSettings settings) {
+    int bytes = 1 << 20;
+    try {
+      bytes =
+          Integer.parseInt(settings.kafkaProperties().getOrDefault("max.request.size", "").trim());
+    } catch (NumberFormatException e) {
+      // unset, or not a number: the Kafka producer refuses the latter with its own message
+    }
+    return Math.max(4096, (int) (bytes * 0.9) - 256);
   }
 
   /**

@@ -31,6 +31,11 @@ class SequenceOperatorTest {
   private static final int D = 3;
 
   private static JobSettings settings(int batchSize) {
+    return settings(batchSize, false, Map.of());
+  }
+
+  private static JobSettings settings(
+      int batchSize, boolean perChunkOutput, Map<String, String> kafkaProperties) {
     return new JobSettings(
         MODEL,
         StreamConfig.exact(),
@@ -42,11 +47,11 @@ class SequenceOperatorTest {
         Duration.ofSeconds(5),
         batchSize,
         Duration.ofMillis(10),
-        false,
+        perChunkOutput,
         Duration.ofMinutes(10),
         1 << 20,
         4096,
-        Map.of());
+        kafkaProperties);
   }
 
   private static KeyedOneInputStreamOperatorTestHarness<String, InputEvent, OutputRecord> harness(
@@ -247,5 +252,43 @@ class SequenceOperatorTest {
     h.prepareSnapshotPreBarrier(1);
     assertThat(values(h.extractOutputValues(), "out")).hasSize(2);
     h.close();
+  }
+
+  @Test
+  void perChunkOutputSplitsAChunkLargerThanAKafkaRequestIntoRecordsThatFit() throws Exception {
+    // Exact mode's chunk is the whole sequence: 3,000 steps of 4 floats would be one ~150 KB
+    // record; with max.request.size at 16 KB the outputs must leave in records under it.
+    int limit = 16_384;
+    JobSettings s = settings(1, true, Map.of("max.request.size", String.valueOf(limit)));
+    var h = harness(s);
+    int t = 3000;
+    float[] all = new float[t * D];
+    for (int i = 0; i < t; i++) {
+      System.arraycopy(x(i), 0, all, i * D, D);
+    }
+    h.processElement(step("long", 0, all, true), 0);
+
+    List<JsonNode> out = values(h.extractOutputValues(), "out");
+    List<OutputRecord> raw = h.extractOutputValues();
+    assertThat(raw).allSatisfy(r -> assertThat(r.value.length).isLessThan(limit));
+    List<JsonNode> chunks = out.stream().filter(n -> n.has("ys")).toList();
+    assertThat(chunks).hasSizeGreaterThan(1);
+    float[] offline =
+        ModelFiles.load(Path.of(MODEL)).predict(new Tensor(all, new int[] {1, t, D})).data();
+    int f = offline.length / t;
+    long next = 0;
+    for (JsonNode c : chunks) {
+      assertThat(c.get("t").asLong())
+          .as("records continue where the last one ended")
+          .isEqualTo(next);
+      for (JsonNode y : c.get("ys")) {
+        for (int j = 0; j < f; j++) {
+          assertThat(y.get(j).floatValue()).isEqualTo(offline[(int) next * f + j]);
+        }
+        next++;
+      }
+    }
+    assertThat(next).isEqualTo(t);
+    assertThat(out.get(out.size() - 1).get("end").asBoolean()).isTrue();
   }
 }
