@@ -71,12 +71,17 @@ final class BenchCommand implements Callable<Integer> {
       description = "--pipeline: one output record per chunk (\"ys\") instead of per step")
   boolean perChunkOutput;
 
+  @Option(
+      names = "--binary-floats",
+      description = "--pipeline: output values as base64 float32 instead of JSON numbers")
+  boolean binaryFloats;
+
   private record Row(String engine, String mode, int batch, int threads, double stepsPerS) {}
 
   @Override
   public Integer call() throws Exception {
     if (pipeline) {
-      return new PipelineBench(sequences, pipelineSteps, perChunkOutput, json).run();
+      return new PipelineBench(sequences, pipelineSteps, perChunkOutput, binaryFloats, json).run();
     }
     int t = quick ? 128 : 256;
     int[] batches = quick ? new int[] {1, 32} : new int[] {1, 32, 256};

@@ -58,12 +58,14 @@ final class PipelineBench {
   private final int sequences;
   private final int steps;
   private final boolean perChunkOutput;
+  private final boolean binaryFloats;
   private final File json;
 
-  PipelineBench(int sequences, int steps, boolean perChunkOutput, File json) {
+  PipelineBench(int sequences, int steps, boolean perChunkOutput, boolean binaryFloats, File json) {
     this.sequences = sequences;
     this.steps = steps;
     this.perChunkOutput = perChunkOutput;
+    this.binaryFloats = binaryFloats;
     this.json = json;
   }
 
@@ -79,7 +81,7 @@ final class PipelineBench {
     modes.put("stateful", StreamConfig.stateful(CHUNK));
     System.out.printf(
         "pipeline: %d sequences x %d steps (D=%d BiLSTM H=%d), %d steps per record, parallelism"
-            + " 1, exactly-once sink, checkpoints every 500 ms; chunk C=%d, R=%d; output per %s%n",
+            + " 1, exactly-once sink, checkpoints every 500 ms; chunk C=%d, R=%d; output per %s as %s%n",
         sequences,
         steps,
         d,
@@ -87,7 +89,8 @@ final class PipelineBench {
         STEPS_PER_RECORD,
         CHUNK,
         CHUNK,
-        perChunkOutput ? "chunk" : "step");
+        perChunkOutput ? "chunk" : "step",
+        binaryFloats ? "base64 float32" : "JSON numbers");
     System.out.printf(
         "%-10s %12s %14s %8s %13s %9s %9s %9s %12s%n",
         "mode",
@@ -134,6 +137,7 @@ final class PipelineBench {
     if (json != null) {
       ObjectNode root = JSON.createObjectNode();
       root.put("sequences", sequences).put("steps", steps).put("per_chunk_output", perChunkOutput);
+      root.put("binary_floats", binaryFloats);
       root.set("rows", rows);
       JSON.writerWithDefaultPrettyPrinter().writeValue(json, root);
       System.out.println("wrote " + json);
@@ -161,6 +165,7 @@ final class PipelineBench {
     o.chunk = CHUNK;
     o.lookahead = CHUNK;
     o.perChunkOutput = perChunkOutput;
+    o.binaryFloats = binaryFloats;
     JobClient job = LocalRun.start(List.of(o), "bistream-bench-" + mode);
     try {
       Thread.sleep(3000); // let the source assign its partitions
@@ -177,7 +182,7 @@ final class PipelineBench {
       for (ConsumerRecord<String, String> r : records) {
         JsonNode n = JSON.readTree(r.value());
         // one step ("y") or a chunk of them from t ("ys")
-        int outputSteps = n.has("y") ? 1 : n.path("ys").size();
+        int outputSteps = outputSteps(n);
         for (int i = 0; i < outputSteps; i++) {
           Long sent = sentAt.get(n.path("seq").asText() + "/" + (n.path("t").asLong() + i));
           if (sent != null) {
@@ -196,6 +201,18 @@ final class PipelineBench {
     } finally {
       LocalRun.cancel(job);
     }
+  }
+
+  /** Steps an output record holds: "y" or "y_f32" one, "ys" or "ys_f32" a chunk of rows. */
+  private static int outputSteps(JsonNode n) {
+    if (n.has("ys")) {
+      return n.get("ys").size();
+    }
+    if (n.has("ys_f32")) {
+      int bytes = java.util.Base64.getDecoder().decode(n.get("ys_f32").asText()).length;
+      return bytes / (Float.BYTES * n.get("width").asInt());
+    }
+    return n.has("y") || n.has("y_f32") ? 1 : 0;
   }
 
   /**

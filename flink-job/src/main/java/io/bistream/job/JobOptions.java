@@ -111,6 +111,13 @@ public final class JobOptions {
   public boolean perChunkOutput;
 
   @Option(
+      names = "--binary-floats",
+      description =
+          "output values as base64 of little-endian float32 (\"y_f32\", \"ys_f32\"): the exact"
+              + " bits, half the bytes, no float formatting")
+  public boolean binaryFloats;
+
+  @Option(
       names = "--checkpoint-interval",
       defaultValue = "2s",
       converter = DurationConverter.class,
@@ -157,6 +164,7 @@ public final class JobOptions {
         batchSize,
         batchMaxWait,
         perChunkOutput,
+        binaryFloats,
         Duration.ofMinutes(10),
         1 << 20,
         4096,

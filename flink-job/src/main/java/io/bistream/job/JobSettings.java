@@ -17,6 +17,8 @@ import java.util.Map;
  * @param batchSize most sequences advanced in one batched engine call
  * @param batchMaxWait longest a ready chunk waits for its batch
  * @param perChunkOutput one output record per chunk ({@code "ys"}) instead of one per step
+ * @param binaryFloats output values as base64 little-endian float32 ({@code "y_f32"}, {@code
+ *     "ys_f32"}) instead of JSON numbers
  * @param endedRetention how long an ended sequence's id is remembered to refuse data after end
  */
 public record JobSettings(
@@ -31,6 +33,7 @@ public record JobSettings(
     int batchSize,
     Duration batchMaxWait,
     boolean perChunkOutput,
+    boolean binaryFloats,
     Duration endedRetention,
     int maxRecordBytes,
     int maxStepsPerRecord,
@@ -74,6 +77,7 @@ public record JobSettings(
         64,
         Duration.ofMillis(20),
         false,
+        false,
         Duration.ofMinutes(10),
         1 << 20,
         4096,
@@ -105,6 +109,8 @@ public record JobSettings(
         + batchMaxWait
         + ", perChunkOutput="
         + perChunkOutput
+        + ", binaryFloats="
+        + binaryFloats
         + ", endedRetention="
         + endedRetention
         + ", maxRecordBytes="

@@ -14,8 +14,11 @@ import io.bistream.job.records.InputEvent;
 import io.bistream.job.records.OutputRecord;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -463,15 +466,22 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     if (settings.perChunkOutput()) {
       // A chunk larger than a Kafka request (exact mode's is the whole sequence) leaves in
       // several "ys" records, each small enough at the widest float text.
-      int perRecord = Math.max(1, outputBytes / (em.width() * MAX_FLOAT_CHARS + 4));
+      int rowBytes =
+          settings.binaryFloats()
+              ? (em.width() * 16 + 2) / 3 + 1
+              : em.width() * MAX_FLOAT_CHARS + 4;
+      int perRecord = Math.max(1, outputBytes / rowBytes);
       for (int from = 0; from < em.steps(); from += perRecord) {
         int count = Math.min(perRecord, em.steps() - from);
-        send(settings.outputTopic(), seq, output(seq, em, from, count, "ys", mode));
+        send(
+            settings.outputTopic(),
+            seq,
+            output(seq, em, from, count, "ys", mode, settings.binaryFloats()));
       }
       return;
     }
     for (int r = 0; r < em.steps(); r++) {
-      send(settings.outputTopic(), seq, output(seq, em, r, 1, "y", mode));
+      send(settings.outputTopic(), seq, output(seq, em, r, 1, "y", mode, settings.binaryFloats()));
     }
   }
 
@@ -491,33 +501,48 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   }
 
   /**
-   * One output record, streamed straight to text: {@code seq}, {@code t}, then either one step's
-   * values ({@code "y": [...]}) or several ({@code "ys": [[...], ...]}), {@code mode}, {@code
-   * degraded}. Floats are written with Jackson's Schubfach writer (the shortest text that reads
-   * back as the same float): with {@code Float.toString} of JDK 17 the formatting took ~4x the
-   * engine's time in the job (bench --pipeline, JFR).
+   * One output record, streamed straight to UTF-8: {@code seq}, {@code t}, then either one step's
+   * values ({@code "y"}) or several rows from {@code t} ({@code "ys"}), {@code mode}, {@code
+   * degraded}. Values are JSON numbers written with Jackson's Schubfach writer (the shortest text
+   * that reads back as the same float; JDK 17's {@code Float.toString} took ~4x the engine's time
+   * in the job, bench --pipeline and JFR), or with {@code --binary-floats} one base64 string of
+   * little-endian float32 ({@code "y_f32"}, or {@code "ys_f32"} plus the row {@code "width"}).
    */
   private static byte[] output(
-      String seq, Emission em, int from, int count, String field, String mode) throws IOException {
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream(64 + count * em.width() * 12);
+      String seq, Emission em, int from, int count, String field, String mode, boolean binary)
+      throws IOException {
+    int width = em.width();
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream(64 + count * width * (binary ? 6 : 12));
     try (JsonGenerator g = OUTPUT_JSON.createGenerator(bytes)) {
       g.writeStartObject();
       g.writeStringField("seq", seq);
       g.writeNumberField("t", em.firstStep() + from);
-      g.writeFieldName(field);
-      if (field.equals("ys")) {
-        g.writeStartArray();
-      }
-      float[] v = em.values();
-      for (int r = from; r < from + count; r++) {
-        g.writeStartArray();
-        for (int j = r * em.width(); j < (r + 1) * em.width(); j++) {
-          g.writeNumber(v[j]);
+      if (binary) {
+        ByteBuffer le = ByteBuffer.allocate(count * width * Float.BYTES);
+        le.order(ByteOrder.LITTLE_ENDIAN)
+            .asFloatBuffer()
+            .put(em.values(), from * width, count * width);
+        // base64 needs no escaping: written raw, not scanned char by char as a JSON string
+        g.writeFieldName(field + "_f32");
+        g.writeRawValue('"' + Base64.getEncoder().encodeToString(le.array()) + '"');
+        if (field.equals("ys")) {
+          g.writeNumberField("width", width);
         }
-        g.writeEndArray();
-      }
-      if (field.equals("ys")) {
-        g.writeEndArray();
+      } else {
+        g.writeFieldName(field);
+        if (field.equals("ys")) {
+          g.writeStartArray();
+        }
+        for (int r = from; r < from + count; r++) {
+          g.writeStartArray();
+          for (int j = r * width; j < (r + 1) * width; j++) {
+            g.writeNumber(em.values()[j]);
+          }
+          g.writeEndArray();
+        }
+        if (field.equals("ys")) {
+          g.writeEndArray();
+        }
       }
       g.writeStringField("mode", mode);
       if (em.degraded()) {

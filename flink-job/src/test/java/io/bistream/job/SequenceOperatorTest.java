@@ -31,11 +31,14 @@ class SequenceOperatorTest {
   private static final int D = 3;
 
   private static JobSettings settings(int batchSize) {
-    return settings(batchSize, false, Map.of());
+    return settings(batchSize, false, false, Map.of());
   }
 
   private static JobSettings settings(
-      int batchSize, boolean perChunkOutput, Map<String, String> kafkaProperties) {
+      int batchSize,
+      boolean perChunkOutput,
+      boolean binaryFloats,
+      Map<String, String> kafkaProperties) {
     return new JobSettings(
         MODEL,
         StreamConfig.exact(),
@@ -48,6 +51,7 @@ class SequenceOperatorTest {
         batchSize,
         Duration.ofMillis(10),
         perChunkOutput,
+        binaryFloats,
         Duration.ofMinutes(10),
         1 << 20,
         4096,
@@ -259,7 +263,7 @@ class SequenceOperatorTest {
     // Exact mode's chunk is the whole sequence: 3,000 steps of 4 floats would be one ~150 KB
     // record; with max.request.size at 16 KB the outputs must leave in records under it.
     int limit = 16_384;
-    JobSettings s = settings(1, true, Map.of("max.request.size", String.valueOf(limit)));
+    JobSettings s = settings(1, true, false, Map.of("max.request.size", String.valueOf(limit)));
     var h = harness(s);
     int t = 3000;
     float[] all = new float[t * D];
@@ -290,5 +294,50 @@ class SequenceOperatorTest {
     }
     assertThat(next).isEqualTo(t);
     assertThat(out.get(out.size() - 1).get("end").asBoolean()).isTrue();
+  }
+
+  @Test
+  void binaryFloatsCarryTheExactBitsPerStepAndPerChunkAndMatchTheSchema() throws Exception {
+    int t = 70;
+    float[] all = new float[t * D];
+    for (int i = 0; i < t; i++) {
+      System.arraycopy(x(i), 0, all, i * D, D);
+    }
+    float[] offline =
+        ModelFiles.load(Path.of(MODEL)).predict(new Tensor(all, new int[] {1, t, D})).data();
+    int f = offline.length / t;
+    for (boolean perChunk : new boolean[] {false, true}) {
+      var h = harness(settings(1, perChunk, true, Map.of()));
+      h.processElement(step("b", 0, all, true), 0);
+      List<OutputRecord> raw = h.extractOutputValues();
+      float[] got = new float[t * f];
+      int rows = 0;
+      for (OutputRecord r : raw) {
+        BiStreamJobIntegrationTest.assertValid("output-record", r.text());
+        JsonNode n = JSON.readTree(r.text());
+        if (n.has("end")) {
+          continue;
+        }
+        assertThat(n.has("y") || n.has("ys")).as("no JSON numbers with --binary-floats").isFalse();
+        String b64 = perChunk ? n.get("ys_f32").asText() : n.get("y_f32").asText();
+        java.nio.FloatBuffer v =
+            java.nio.ByteBuffer.wrap(java.util.Base64.getDecoder().decode(b64))
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .asFloatBuffer();
+        assertThat(n.get("t").asInt()).isEqualTo(rows);
+        if (perChunk) {
+          assertThat(n.get("width").asInt()).isEqualTo(f);
+        }
+        int k = v.remaining() / f;
+        v.get(got, rows * f, k * f);
+        rows += k;
+      }
+      assertThat(rows).isEqualTo(t);
+      for (int i = 0; i < got.length; i++) {
+        assertThat(Float.floatToRawIntBits(got[i]))
+            .as("value %d, per chunk %s", i, perChunk)
+            .isEqualTo(Float.floatToRawIntBits(offline[i]));
+      }
+    }
   }
 }
