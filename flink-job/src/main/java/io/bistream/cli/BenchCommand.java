@@ -73,7 +73,7 @@ final class BenchCommand implements Callable<Integer> {
 
   @Option(
       names = "--binary-floats",
-      description = "--pipeline: output values as base64 float32 instead of JSON numbers")
+      description = "--pipeline: inputs (xs_f32) and outputs (--binary-floats) as base64 float32")
   boolean binaryFloats;
 
   private record Row(String engine, String mode, int batch, int threads, double stepsPerS) {}

@@ -90,7 +90,7 @@ final class PipelineBench {
         CHUNK,
         CHUNK,
         perChunkOutput ? "chunk" : "step",
-        binaryFloats ? "base64 float32" : "JSON numbers");
+        binaryFloats ? "base64 float32 (in and out)" : "JSON numbers");
     System.out.printf(
         "%-10s %12s %14s %8s %13s %9s %9s %9s %12s%n",
         "mode",
@@ -277,7 +277,10 @@ final class PipelineBench {
         for (int i = 0; i < k; i++) {
           sentAt.put(id + "/" + (s + i), now);
         }
-        String record = InputEvent.json(id, s, x, r * steps + s, k, d, s + k == steps);
+        String record =
+            binaryFloats
+                ? InputEvent.binaryJson(id, s, x, r * steps + s, k, d, s + k == steps)
+                : InputEvent.json(id, s, x, r * steps + s, k, d, s + k == steps);
         batch.add(new AbstractMap.SimpleEntry<>(id, record));
       }
     }

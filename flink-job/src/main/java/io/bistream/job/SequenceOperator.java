@@ -1,5 +1,6 @@
 package io.bistream.job;
 
+import com.fasterxml.jackson.core.Base64Variants;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.StreamWriteFeature;
@@ -18,7 +19,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -522,9 +522,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
         le.order(ByteOrder.LITTLE_ENDIAN)
             .asFloatBuffer()
             .put(em.values(), from * width, count * width);
-        // base64 needs no escaping: written raw, not scanned char by char as a JSON string
         g.writeFieldName(field + "_f32");
-        g.writeRawValue('"' + Base64.getEncoder().encodeToString(le.array()) + '"');
+        g.writeBinary(Base64Variants.MIME_NO_LINEFEEDS, le.array(), 0, le.capacity());
         if (field.equals("ys")) {
           g.writeNumberField("width", width);
         }

@@ -306,6 +306,8 @@ class SequenceOperatorTest {
     float[] offline =
         ModelFiles.load(Path.of(MODEL)).predict(new Tensor(all, new int[] {1, t, D})).data();
     int f = offline.length / t;
+    BiStreamJobIntegrationTest.assertValid(
+        "input-record", InputEvent.binaryJson("b", 0, all, 0, t, D, true));
     for (boolean perChunk : new boolean[] {false, true}) {
       var h = harness(settings(1, perChunk, true, Map.of()));
       h.processElement(step("b", 0, all, true), 0);

@@ -8,7 +8,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.Serializable;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.util.Base64;
 
 /**
  * Parses and validates input records (DESIGN.md §5). Valid records become an {@link InputEvent};
@@ -18,6 +21,7 @@ import java.nio.charset.StandardCharsets;
  * {"seq":"s-17","t":1042,"x":[0.1,0.2]}          one step
  * {"seq":"s-17","t":1043,"xs":[[...],[...]]}     consecutive steps from t
  * {"seq":"s-17","t":1045,"end":true}             end of sequence (may carry x/xs)
+ * {"seq":"s-17","t":1043,"xs_f32":"zczMPc3MTD4="} steps as base64 little-endian float32
  * </pre>
  */
 public final class RecordParser implements Serializable {
@@ -119,15 +123,19 @@ public final class RecordParser implements Serializable {
     boolean end = n.path("end").asBoolean(false);
     JsonNode x = n.get("x");
     JsonNode xs = n.get("xs");
-    if (x != null && xs != null) {
+    JsonNode xsF32 = n.get("xs_f32");
+    if ((x != null ? 1 : 0) + (xs != null ? 1 : 0) + (xsF32 != null ? 1 : 0) > 1) {
       return dead(
           DeadLetter.Reason.BAD_RECORD,
-          "record has both \"x\" and \"xs\"",
+          "record has more than one of \"x\", \"xs\" and \"xs_f32\"",
           seq,
           topic,
           partition,
           offset,
           text);
+    }
+    if (xsF32 != null) {
+      return binarySteps(xsF32, seq, tNode.asLong(), end, ts, topic, partition, offset, text);
     }
     int steps = x != null ? 1 : xs != null ? xs.size() : 0;
     if (xs != null && !xs.isArray()) {
@@ -210,9 +218,106 @@ public final class RecordParser implements Serializable {
         values[s * width + j] = f;
       }
     }
+    return event(seq, tNode.asLong(), steps, values, end, ts, topic, partition, offset, text);
+  }
+
+  /**
+   * Steps given as {@code "xs_f32"}: base64 of little-endian float32, {@code width} values per
+   * step, step after step; exact bits, and no decimal parsing.
+   */
+  private Result binarySteps(
+      JsonNode xsF32,
+      String seq,
+      long t,
+      boolean end,
+      long ts,
+      String topic,
+      int partition,
+      long offset,
+      String text) {
+    byte[] raw = null;
+    String problem = null;
+    if (!xsF32.isTextual()) {
+      problem = "\"xs_f32\" must be a base64 string of little-endian float32, found " + xsF32;
+    } else {
+      try {
+        raw = Base64.getDecoder().decode(xsF32.asText());
+      } catch (IllegalArgumentException e) {
+        problem = "\"xs_f32\" is not base64: " + e.getMessage();
+      }
+    }
+    if (problem != null) {
+      return dead(DeadLetter.Reason.BAD_RECORD, problem, seq, topic, partition, offset, text);
+    }
+    int stepBytes = Float.BYTES * width;
+    if (raw.length % stepBytes != 0) {
+      return dead(
+          DeadLetter.Reason.WRONG_WIDTH,
+          "\"xs_f32\" holds "
+              + raw.length
+              + " bytes, not whole steps: the model takes "
+              + width
+              + " float32 values ("
+              + stepBytes
+              + " bytes) per step",
+          seq,
+          topic,
+          partition,
+          offset,
+          text);
+    }
+    int steps = raw.length / stepBytes;
+    if (steps == 0 && !end) {
+      return dead(
+          DeadLetter.Reason.BAD_RECORD,
+          "\"xs_f32\" is empty and the record has no end",
+          seq,
+          topic,
+          partition,
+          offset,
+          text);
+    }
+    if (steps > maxStepsPerRecord) {
+      return dead(
+          DeadLetter.Reason.OVERSIZE,
+          "record has " + steps + " steps, the limit is " + maxStepsPerRecord,
+          seq,
+          topic,
+          partition,
+          offset,
+          text);
+    }
+    float[] values = new float[steps * width];
+    ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values);
+    for (int i = 0; i < values.length; i++) {
+      if (!Float.isFinite(values[i])) {
+        return dead(
+            DeadLetter.Reason.NOT_FINITE,
+            "step " + (t + i / width) + " value " + i % width + " is " + values[i],
+            seq,
+            topic,
+            partition,
+            offset,
+            text);
+      }
+    }
+    return event(seq, t, steps, values, end, ts, topic, partition, offset, text);
+  }
+
+  private static Result event(
+      String seq,
+      long t,
+      int steps,
+      float[] values,
+      boolean end,
+      long ts,
+      String topic,
+      int partition,
+      long offset,
+      String text) {
     InputEvent e = new InputEvent();
     e.seq = seq;
-    e.t = tNode.asLong();
+    e.t = t;
     e.steps = steps;
     e.values = values;
     e.end = end;

@@ -80,4 +80,54 @@ class RecordParserTest {
     assertThat(dl.get("reason").asText()).isEqualTo("oversize");
     assertThat(dl.get("detail").asText()).contains("the limit is 200");
   }
+
+  private static String f32(float... v) {
+    java.nio.ByteBuffer b =
+        java.nio.ByteBuffer.allocate(v.length * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    b.asFloatBuffer().put(v);
+    return java.util.Base64.getEncoder().encodeToString(b.array());
+  }
+
+  @Test
+  void parsesBinaryStepsToTheExactFloats() {
+    float[] v = {0.1f, -2.5e-8f, Float.MIN_VALUE, 3.4e38f};
+    InputEvent e = parse("b", "{\"seq\":\"b\",\"t\":7,\"xs_f32\":\"" + f32(v) + "\"}").event();
+    assertThat(e.t).isEqualTo(7);
+    assertThat(e.steps).isEqualTo(2);
+    assertThat(e.values).containsExactly(v);
+    InputEvent end = parse("b", "{\"seq\":\"b\",\"t\":9,\"xs_f32\":\"\",\"end\":true}").event();
+    assertThat(end.end).isTrue();
+    assertThat(end.steps).isZero();
+  }
+
+  @ParameterizedTest(name = "{0}: {2}")
+  @CsvSource(
+      delimiter = '|',
+      value = {
+        "bad_record  | not base64                     | \"xs_f32\" is not base64",
+        "bad_record  | 12                             | must be a base64 string",
+        "wrong_width | 3 values                       | holds 12 bytes, not whole steps",
+        "not_finite  | NaN at step 1                  | step 8 value 0 is NaN",
+        "bad_record  | with xs                        | more than one of",
+        "bad_record  | empty without end              | is empty and the record has no end",
+        "oversize    | 4 steps                        | record has 4 steps, the limit is 3"
+      })
+  void binaryStepsThatAreNotWholeFiniteStepsAreDeadLetters(
+      String reason, String what, String detail) throws Exception {
+    String xs =
+        switch (what.trim()) {
+          case "not base64" -> "\"xs_f32\":\"***\"";
+          case "12" -> "\"xs_f32\":12";
+          case "3 values" -> "\"xs_f32\":\"" + f32(1, 2, 3) + "\"";
+          case "NaN at step 1" -> "\"xs_f32\":\"" + f32(1, 2, Float.NaN, 4) + "\"";
+          case "with xs" -> "\"xs\":[[1,2]],\"xs_f32\":\"" + f32(1, 2) + "\"";
+          case "empty without end" -> "\"xs_f32\":\"\"";
+          default -> "\"xs_f32\":\"" + f32(1, 2, 3, 4, 5, 6, 7, 8) + "\"";
+        };
+    RecordParser.Result r = parse("a", "{\"seq\":\"a\",\"t\":7," + xs + "}");
+    assertThat(r.event()).isNull();
+    assertThat(r.reason().name().toLowerCase(java.util.Locale.ROOT)).isEqualTo(reason.trim());
+    JsonNode dl = JSON.readTree(r.deadLetter());
+    assertThat(dl.get("detail").asText()).contains(detail.trim());
+  }
 }
