@@ -148,25 +148,9 @@ public final class RecordParser implements Serializable {
           offset,
           text);
     }
-    if (steps == 0 && !end) {
-      return dead(
-          DeadLetter.Reason.BAD_RECORD,
-          "record carries no step (x/xs) and no end",
-          seq,
-          topic,
-          partition,
-          offset,
-          text);
-    }
-    if (steps > maxStepsPerRecord) {
-      return dead(
-          DeadLetter.Reason.OVERSIZE,
-          "record has " + steps + " steps, the limit is " + maxStepsPerRecord,
-          seq,
-          topic,
-          partition,
-          offset,
-          text);
+    Result counted = stepCount(steps, end, seq, topic, partition, offset, text);
+    if (counted != null) {
+      return counted;
     }
     float[] values = new float[steps * width];
     for (int s = 0; s < steps; s++) {
@@ -267,25 +251,9 @@ public final class RecordParser implements Serializable {
           text);
     }
     int steps = raw.length / stepBytes;
-    if (steps == 0 && !end) {
-      return dead(
-          DeadLetter.Reason.BAD_RECORD,
-          "\"xs_f32\" is empty and the record has no end",
-          seq,
-          topic,
-          partition,
-          offset,
-          text);
-    }
-    if (steps > maxStepsPerRecord) {
-      return dead(
-          DeadLetter.Reason.OVERSIZE,
-          "record has " + steps + " steps, the limit is " + maxStepsPerRecord,
-          seq,
-          topic,
-          partition,
-          offset,
-          text);
+    Result counted = stepCount(steps, end, seq, topic, partition, offset, text);
+    if (counted != null) {
+      return counted;
     }
     float[] values = new float[steps * width];
     ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values);
@@ -302,6 +270,32 @@ public final class RecordParser implements Serializable {
       }
     }
     return event(seq, t, steps, values, end, ts, topic, partition, offset, text);
+  }
+
+  /** A dead letter for a record with no step and no end, or too many steps; else null. */
+  private Result stepCount(
+      int steps, boolean end, String seq, String topic, int partition, long offset, String text) {
+    if (steps == 0 && !end) {
+      return dead(
+          DeadLetter.Reason.BAD_RECORD,
+          "record carries no step (x, xs or xs_f32) and no end",
+          seq,
+          topic,
+          partition,
+          offset,
+          text);
+    }
+    if (steps > maxStepsPerRecord) {
+      return dead(
+          DeadLetter.Reason.OVERSIZE,
+          "record has " + steps + " steps, the limit is " + maxStepsPerRecord,
+          seq,
+          topic,
+          partition,
+          offset,
+          text);
+    }
+    return null;
   }
 
   private static Result event(

@@ -109,7 +109,7 @@ class RecordParserTest {
         "wrong_width | 3 values                       | holds 12 bytes, not whole steps",
         "not_finite  | NaN at step 1                  | step 8 value 0 is NaN",
         "bad_record  | with xs                        | more than one of",
-        "bad_record  | empty without end              | is empty and the record has no end",
+        "bad_record  | empty without end              | carries no step (x, xs or xs_f32) and no end",
         "oversize    | 4 steps                        | record has 4 steps, the limit is 3"
       })
   void binaryStepsThatAreNotWholeFiniteStepsAreDeadLetters(
