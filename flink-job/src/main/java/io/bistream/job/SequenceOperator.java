@@ -465,7 +465,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     String mode = em.degraded() ? "lookahead" : settings.modeName();
     if (settings.perChunkOutput()) {
       // A chunk larger than a Kafka request (exact mode's is the whole sequence) leaves in
-      // several "ys" records, each small enough at the widest float text.
+      // several "ys" records, each small enough at the widest float text (or at base64's 4
+      // characters per 3 bytes of float32).
       int rowBytes =
           settings.binaryFloats()
               ? (em.width() * 16 + 2) / 3 + 1
@@ -489,7 +490,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
    * Bytes an output record's values may take: 90% of the producer's {@code max.request.size} (1 MiB
    * unless set with {@code --kafka-property}), the rest left for key, fields and headers.
    */
-  static int maxOutputBytes(JobSettings settings) {
+  private static int maxOutputBytes(JobSettings settings) {
     int bytes = 1 << 20;
     try {
       bytes =
