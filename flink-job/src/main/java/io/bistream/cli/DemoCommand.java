@@ -7,10 +7,8 @@ import io.bistream.job.local.EmbeddedKafka;
 import io.bistream.job.local.LocalRun;
 import io.bistream.job.records.InputEvent;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.AbstractMap;
@@ -412,19 +410,7 @@ final class DemoCommand implements Callable<Integer> {
 
   /** Copies the bundled model (tools/demo-model/train.py wrote it) to a temporary directory. */
   static Path extractBundledModel() throws IOException {
-    Path dir = Files.createTempDirectory("bistream-demo");
-    dir.toFile().deleteOnExit();
-    for (String name : List.of("model.json", "weights.bin")) {
-      try (InputStream in = DemoCommand.class.getResourceAsStream("/demo/" + name)) {
-        if (in == null) {
-          throw new IOException("bundled demo model resource /demo/" + name + " is missing");
-        }
-        Path target = dir.resolve(name);
-        Files.copy(in, target, StandardCopyOption.REPLACE_EXISTING);
-        target.toFile().deleteOnExit();
-      }
-    }
-    return dir.resolve("model.json");
+    return BundledFiles.unpack("/demo", List.of("model.json", "weights.bin")).resolve("model.json");
   }
 
   /** A one-line text progress bar on stderr. */

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.bistream.core.ModelFiles;
-import io.bistream.core.model.Model;
 import io.bistream.core.stream.StreamConfig;
 import io.bistream.core.tensor.Tensor;
 import io.bistream.job.records.InputEvent;
@@ -89,6 +88,20 @@ class SequenceOperatorTest {
     return new float[] {(float) Math.sin(t), (float) Math.cos(t), 0.1f * t};
   }
 
+  /** Steps 0 .. t-1 of {@link #x}, one after the other. */
+  private static float[] steps(int t) {
+    float[] all = new float[t * D];
+    for (int i = 0; i < t; i++) {
+      System.arraycopy(x(i), 0, all, i * D, D);
+    }
+    return all;
+  }
+
+  /** The model's offline outputs for one sequence of {@code t} steps. */
+  private static float[] offline(float[] all, int t) throws Exception {
+    return ModelFiles.load(Path.of(MODEL)).predict(new Tensor(all, new int[] {1, t, D})).data();
+  }
+
   private static List<JsonNode> values(List<OutputRecord> out, String topic) throws Exception {
     List<JsonNode> v = new ArrayList<>();
     for (OutputRecord r : out) {
@@ -117,12 +130,8 @@ class SequenceOperatorTest {
     List<JsonNode> out = values(h.extractOutputValues(), "out");
     assertThat(values(h.extractOutputValues(), "dlq")).isEmpty();
     assertThat(out).hasSize(t + 1);
-    Model model = ModelFiles.load(Path.of(MODEL));
-    float[] all = new float[t * D];
-    for (int i = 0; i < t; i++) {
-      System.arraycopy(x(i), 0, all, i * D, D);
-    }
-    float[] offline = model.predict(new Tensor(all, new int[] {1, t, D})).data();
+    float[] all = steps(t);
+    float[] offline = offline(all, t);
     int f = offline.length / t;
     for (int i = 0; i < t; i++) {
       JsonNode r = out.get(i);
@@ -266,10 +275,7 @@ class SequenceOperatorTest {
     JobSettings s = settings(1, true, false, Map.of("max.request.size", String.valueOf(limit)));
     var h = harness(s);
     int t = 3000;
-    float[] all = new float[t * D];
-    for (int i = 0; i < t; i++) {
-      System.arraycopy(x(i), 0, all, i * D, D);
-    }
+    float[] all = steps(t);
     h.processElement(step("long", 0, all, true), 0);
 
     List<JsonNode> out = values(h.extractOutputValues(), "out");
@@ -277,8 +283,7 @@ class SequenceOperatorTest {
     assertThat(raw).allSatisfy(r -> assertThat(r.value.length).isLessThan(limit));
     List<JsonNode> chunks = out.stream().filter(n -> n.has("ys")).toList();
     assertThat(chunks).hasSizeGreaterThan(1);
-    float[] offline =
-        ModelFiles.load(Path.of(MODEL)).predict(new Tensor(all, new int[] {1, t, D})).data();
+    float[] offline = offline(all, t);
     int f = offline.length / t;
     long next = 0;
     for (JsonNode c : chunks) {
@@ -299,12 +304,8 @@ class SequenceOperatorTest {
   @Test
   void binaryFloatsCarryTheExactBitsPerStepAndPerChunkAndMatchTheSchema() throws Exception {
     int t = 70;
-    float[] all = new float[t * D];
-    for (int i = 0; i < t; i++) {
-      System.arraycopy(x(i), 0, all, i * D, D);
-    }
-    float[] offline =
-        ModelFiles.load(Path.of(MODEL)).predict(new Tensor(all, new int[] {1, t, D})).data();
+    float[] all = steps(t);
+    float[] offline = offline(all, t);
     int f = offline.length / t;
     BiStreamJobIntegrationTest.assertValid(
         "input-record", InputEvent.binaryJson("b", 0, all, 0, t, D, true));

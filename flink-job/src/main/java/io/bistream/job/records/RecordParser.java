@@ -53,102 +53,58 @@ public final class RecordParser implements Serializable {
 
   public Result parse(byte[] key, byte[] value, String topic, int partition, long offset, long ts) {
     String text = value == null ? "" : new String(value, StandardCharsets.UTF_8);
+    Origin at = new Origin(topic, partition, offset, ts, text);
     String keyText = key == null ? null : new String(key, StandardCharsets.UTF_8);
     if (value != null && value.length > maxRecordBytes) {
-      return dead(
+      return at.dead(
           DeadLetter.Reason.OVERSIZE,
           "record has " + value.length + " bytes, the limit is " + maxRecordBytes,
-          keyText,
-          topic,
-          partition,
-          offset,
-          text);
+          keyText);
     }
     JsonNode n;
     try {
       n = JSON.readTree(text);
     } catch (JsonProcessingException e) {
-      return dead(
-          DeadLetter.Reason.BAD_JSON,
-          e.getOriginalMessage(),
-          keyText,
-          topic,
-          partition,
-          offset,
-          text);
+      return at.dead(DeadLetter.Reason.BAD_JSON, e.getOriginalMessage(), keyText);
     }
     if (n == null || !n.isObject()) {
-      return dead(
-          DeadLetter.Reason.BAD_JSON,
-          "expected a JSON object",
-          keyText,
-          topic,
-          partition,
-          offset,
-          text);
+      return at.dead(DeadLetter.Reason.BAD_JSON, "expected a JSON object", keyText);
     }
     JsonNode seqNode = n.get("seq");
     String seq = seqNode != null && seqNode.isTextual() ? seqNode.asText() : keyText;
     if (seq == null || seq.isEmpty()) {
-      return dead(
-          DeadLetter.Reason.BAD_RECORD,
-          "no sequence id: expected \"seq\" or a record key",
-          null,
-          topic,
-          partition,
-          offset,
-          text);
+      return at.dead(
+          DeadLetter.Reason.BAD_RECORD, "no sequence id: expected \"seq\" or a record key", null);
     }
     if (keyText != null && !keyText.equals(seq)) {
-      return dead(
+      return at.dead(
           DeadLetter.Reason.KEY_MISMATCH,
           "record key '" + keyText + "' differs from \"seq\" '" + seq + "'",
-          seq,
-          topic,
-          partition,
-          offset,
-          text);
+          seq);
     }
     JsonNode tNode = n.get("t");
     if (tNode == null || !tNode.canConvertToExactIntegral() || tNode.asLong() < 0) {
-      return dead(
-          DeadLetter.Reason.BAD_RECORD,
-          "expected \"t\" as a step index >= 0, found " + tNode,
-          seq,
-          topic,
-          partition,
-          offset,
-          text);
+      return at.dead(
+          DeadLetter.Reason.BAD_RECORD, "expected \"t\" as a step index >= 0, found " + tNode, seq);
     }
     boolean end = n.path("end").asBoolean(false);
     JsonNode x = n.get("x");
     JsonNode xs = n.get("xs");
     JsonNode xsF32 = n.get("xs_f32");
     if ((x != null ? 1 : 0) + (xs != null ? 1 : 0) + (xsF32 != null ? 1 : 0) > 1) {
-      return dead(
+      return at.dead(
           DeadLetter.Reason.BAD_RECORD,
           "record has more than one of \"x\", \"xs\" and \"xs_f32\"",
-          seq,
-          topic,
-          partition,
-          offset,
-          text);
+          seq);
     }
     if (xsF32 != null) {
-      return binarySteps(xsF32, seq, tNode.asLong(), end, ts, topic, partition, offset, text);
+      return binarySteps(xsF32, seq, tNode.asLong(), end, at);
     }
     int steps = x != null ? 1 : xs != null ? xs.size() : 0;
     if (xs != null && !xs.isArray()) {
-      return dead(
-          DeadLetter.Reason.BAD_RECORD,
-          "\"xs\" must be an array of steps",
-          seq,
-          topic,
-          partition,
-          offset,
-          text);
+      return at.dead(DeadLetter.Reason.BAD_RECORD, "\"xs\" must be an array of steps", seq);
     }
-    Result counted = stepCount(steps, end, seq, topic, partition, offset, text);
+    Result counted = stepCount(steps, end, seq, at);
     if (counted != null) {
       return counted;
     }
@@ -156,7 +112,7 @@ public final class RecordParser implements Serializable {
     for (int s = 0; s < steps; s++) {
       JsonNode row = x != null ? x : xs.get(s);
       if (!row.isArray() || row.size() != width) {
-        return dead(
+        return at.dead(
             DeadLetter.Reason.WRONG_WIDTH,
             "step "
                 + (tNode.asLong() + s)
@@ -164,27 +120,19 @@ public final class RecordParser implements Serializable {
                 + (row.isArray() ? row.size() + " values" : row)
                 + ", the model takes "
                 + width,
-            seq,
-            topic,
-            partition,
-            offset,
-            text);
+            seq);
       }
       for (int j = 0; j < width; j++) {
         JsonNode v = row.get(j);
         if (!v.isNumber()) {
-          return dead(
+          return at.dead(
               DeadLetter.Reason.BAD_RECORD,
               "step " + (tNode.asLong() + s) + " value " + j + " is not a number: " + v,
-              seq,
-              topic,
-              partition,
-              offset,
-              text);
+              seq);
         }
         float f = (float) v.asDouble();
         if (!Float.isFinite(f)) {
-          return dead(
+          return at.dead(
               DeadLetter.Reason.NOT_FINITE,
               "step "
                   + (tNode.asLong() + s)
@@ -193,32 +141,19 @@ public final class RecordParser implements Serializable {
                   + " is "
                   + v
                   + " (not finite in float32)",
-              seq,
-              topic,
-              partition,
-              offset,
-              text);
+              seq);
         }
         values[s * width + j] = f;
       }
     }
-    return event(seq, tNode.asLong(), steps, values, end, ts, topic, partition, offset, text);
+    return at.event(seq, tNode.asLong(), steps, values, end);
   }
 
   /**
    * Steps given as {@code "xs_f32"}: base64 of little-endian float32, {@code width} values per
    * step, step after step; exact bits, and no decimal parsing.
    */
-  private Result binarySteps(
-      JsonNode xsF32,
-      String seq,
-      long t,
-      boolean end,
-      long ts,
-      String topic,
-      int partition,
-      long offset,
-      String text) {
+  private Result binarySteps(JsonNode xsF32, String seq, long t, boolean end, Origin at) {
     byte[] raw = null;
     String problem = null;
     if (!xsF32.isTextual()) {
@@ -231,11 +166,11 @@ public final class RecordParser implements Serializable {
       }
     }
     if (problem != null) {
-      return dead(DeadLetter.Reason.BAD_RECORD, problem, seq, topic, partition, offset, text);
+      return at.dead(DeadLetter.Reason.BAD_RECORD, problem, seq);
     }
     int stepBytes = Float.BYTES * width;
     if (raw.length % stepBytes != 0) {
-      return dead(
+      return at.dead(
           DeadLetter.Reason.WRONG_WIDTH,
           "\"xs_f32\" holds "
               + raw.length
@@ -244,14 +179,10 @@ public final class RecordParser implements Serializable {
               + " float32 values ("
               + stepBytes
               + " bytes) per step",
-          seq,
-          topic,
-          partition,
-          offset,
-          text);
+          seq);
     }
     int steps = raw.length / stepBytes;
-    Result counted = stepCount(steps, end, seq, topic, partition, offset, text);
+    Result counted = stepCount(steps, end, seq, at);
     if (counted != null) {
       return counted;
     }
@@ -259,79 +190,51 @@ public final class RecordParser implements Serializable {
     ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values);
     for (int i = 0; i < values.length; i++) {
       if (!Float.isFinite(values[i])) {
-        return dead(
+        return at.dead(
             DeadLetter.Reason.NOT_FINITE,
             "step " + (t + i / width) + " value " + i % width + " is " + values[i],
-            seq,
-            topic,
-            partition,
-            offset,
-            text);
+            seq);
       }
     }
-    return event(seq, t, steps, values, end, ts, topic, partition, offset, text);
+    return at.event(seq, t, steps, values, end);
   }
 
   /** A dead letter for a record with no step and no end, or too many steps; else null. */
-  private Result stepCount(
-      int steps, boolean end, String seq, String topic, int partition, long offset, String text) {
+  private Result stepCount(int steps, boolean end, String seq, Origin at) {
     if (steps == 0 && !end) {
-      return dead(
-          DeadLetter.Reason.BAD_RECORD,
-          "record carries no step (x, xs or xs_f32) and no end",
-          seq,
-          topic,
-          partition,
-          offset,
-          text);
+      return at.dead(
+          DeadLetter.Reason.BAD_RECORD, "record carries no step (x, xs or xs_f32) and no end", seq);
     }
     if (steps > maxStepsPerRecord) {
-      return dead(
+      return at.dead(
           DeadLetter.Reason.OVERSIZE,
           "record has " + steps + " steps, the limit is " + maxStepsPerRecord,
-          seq,
-          topic,
-          partition,
-          offset,
-          text);
+          seq);
     }
     return null;
   }
 
-  private static Result event(
-      String seq,
-      long t,
-      int steps,
-      float[] values,
-      boolean end,
-      long ts,
-      String topic,
-      int partition,
-      long offset,
-      String text) {
-    InputEvent e = new InputEvent();
-    e.seq = seq;
-    e.t = t;
-    e.steps = steps;
-    e.values = values;
-    e.end = end;
-    e.timestamp = ts;
-    e.topic = topic;
-    e.partition = partition;
-    e.offset = offset;
-    e.original = DeadLetter.truncate(text);
-    return new Result(e, null, null);
-  }
+  /** Where a record came from: what its event or its dead letter carries besides the steps. */
+  private record Origin(String topic, int partition, long offset, long timestamp, String text) {
 
-  private static Result dead(
-      DeadLetter.Reason reason,
-      String detail,
-      String seq,
-      String topic,
-      int partition,
-      long offset,
-      String text) {
-    return new Result(
-        null, DeadLetter.json(reason, detail, seq, topic, partition, offset, text), reason);
+    Result dead(DeadLetter.Reason reason, String detail, String seq) {
+      return new Result(
+          null, DeadLetter.json(reason, detail, seq, topic, partition, offset, text), reason);
+    }
+
+    Result event(String seq, long t, int steps, float[] values, boolean end) {
+      InputEvent e = new InputEvent();
+      e.seq = seq;
+      e.t = t;
+      e.steps = steps;
+      e.values = values;
+      e.end = end;
+      e.timestamp = timestamp;
+      e.topic = topic;
+      e.partition = partition;
+      e.offset = offset;
+      e.original = DeadLetter.truncate(text);
+      return new Result(e, null, null);
+    }
   }
 }

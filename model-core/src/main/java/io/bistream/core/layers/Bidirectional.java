@@ -133,11 +133,7 @@ public final class Bidirectional implements Layer {
     if (forward.returnSequences()) {
       yf = forward.sequenceOutput(f);
       // Keras reverses the backward layer's output back into input order.
-      Tensor bSeq = backward.sequenceOutput(b);
-      yb =
-          new Tensor(
-              Recurrent.reverseTime(bSeq.data(), b.n(), b.t(), backward.cell().units()),
-              bSeq.shape());
+      yb = backward.reversedSequenceOutput(b);
     } else {
       yf = forward.lastOutput(f);
       yb = backward.lastOutput(b);

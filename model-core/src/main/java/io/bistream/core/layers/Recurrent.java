@@ -30,21 +30,22 @@ public final class Recurrent implements Layer {
       boolean returnState,
       boolean goBackwards,
       boolean zeroOutputForMask) {
+    this(name, cell, returnSequences, returnState, goBackwards, zeroOutputForMask, false);
+  }
+
+  private Recurrent(
+      String name,
+      RecurrentCell cell,
+      boolean returnSequences,
+      boolean returnState,
+      boolean goBackwards,
+      boolean zeroOutputForMask,
+      boolean inputOrderOutput) {
     this.name = name;
     this.cell = cell;
     this.returnSequences = returnSequences;
     this.returnState = returnState;
     this.goBackwards = goBackwards;
-    this.zeroOutputForMask = zeroOutputForMask;
-    this.inputOrderOutput = false;
-  }
-
-  private Recurrent(Recurrent base, boolean zeroOutputForMask, boolean inputOrderOutput) {
-    this.name = base.name;
-    this.cell = base.cell;
-    this.returnSequences = base.returnSequences;
-    this.returnState = base.returnState;
-    this.goBackwards = base.goBackwards;
     this.zeroOutputForMask = zeroOutputForMask;
     this.inputOrderOutput = inputOrderOutput;
   }
@@ -55,7 +56,8 @@ public final class Recurrent implements Layer {
    * direction=reverse} convention.
    */
   public Recurrent withOutputInInputOrder() {
-    return new Recurrent(this, zeroOutputForMask, true);
+    return new Recurrent(
+        name, cell, returnSequences, returnState, goBackwards, zeroOutputForMask, true);
   }
 
   public RecurrentCell cell() {
@@ -80,7 +82,8 @@ public final class Recurrent implements Layer {
 
   /** The same layer with another {@code zero_output_for_mask} (Bidirectional forces it). */
   public Recurrent withZeroOutputForMask(boolean zero) {
-    return new Recurrent(this, zero, inputOrderOutput);
+    return new Recurrent(
+        name, cell, returnSequences, returnState, goBackwards, zero, inputOrderOutput);
   }
 
   @Override
@@ -158,6 +161,18 @@ public final class Recurrent implements Layer {
         goBackwards && !inputOrderOutput
             ? reverseTime(run.aligned, run.n, run.t, cell.units())
             : run.aligned;
+    return new Tensor(seq, new int[] {run.n, run.t, cell.units()});
+  }
+
+  /**
+   * {@link #sequenceOutput} reversed in time, which Keras's Bidirectional takes from its backward
+   * layer: for a layer going backwards that is the aligned run itself, with no copy.
+   */
+  Tensor reversedSequenceOutput(Run run) {
+    float[] seq =
+        goBackwards && !inputOrderOutput
+            ? run.aligned
+            : reverseTime(run.aligned, run.n, run.t, cell.units());
     return new Tensor(seq, new int[] {run.n, run.t, cell.units()});
   }
 

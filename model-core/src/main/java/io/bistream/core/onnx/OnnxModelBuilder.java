@@ -46,6 +46,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.stream.Collectors;
 import onnx.Onnx;
@@ -133,12 +134,8 @@ final class OnnxModelBuilder {
   }
 
   private String version() {
-    String opset =
-        proto.getOpsetImportList().stream()
-            .filter(o -> o.getDomain().isEmpty() || o.getDomain().equals("ai.onnx"))
-            .map(o -> Long.toString(o.getVersion()))
-            .findFirst()
-            .orElse("?");
+    OptionalLong declared = declaredOpset();
+    String opset = declared.isPresent() ? Long.toString(declared.getAsLong()) : "?";
     String producer = (proto.getProducerName() + " " + proto.getProducerVersion()).trim();
     return "opset " + opset + (producer.isEmpty() ? "" : ", producer " + producer) + layoutNote;
   }
@@ -1268,11 +1265,15 @@ final class OnnxModelBuilder {
   }
 
   private long opset() {
+    return declaredOpset().orElse(13);
+  }
+
+  /** The version of the default (ai.onnx) operator set the model imports, if it says. */
+  private OptionalLong declaredOpset() {
     return proto.getOpsetImportList().stream()
         .filter(o -> o.getDomain().isEmpty() || o.getDomain().equals("ai.onnx"))
         .mapToLong(Onnx.OperatorSetIdProto::getVersion)
-        .findFirst()
-        .orElse(13);
+        .findFirst();
   }
 
   /** The value must be rows of features: the last axis all features, batch/time elsewhere. */

@@ -61,6 +61,8 @@ public final class StreamingEngine {
   private final int outputWidth;
   private final int firstBidirectional; // exact mode runs everything before its backward half
   private final int lastStepStage; // index of the last-step stage, or -1
+  // index of the top recurrent stage: those below feed windows above them, or -1
+  private final int topRecurrentStage;
 
   public StreamingEngine(Model model, StreamConfig config) {
     this(model, config, Model.Backend.ND4J);
@@ -72,6 +74,7 @@ public final class StreamingEngine {
     this.stages = compile(model);
     int bi = -1;
     int last = -1;
+    int top = -1;
     for (int i = 0; i < stages.size(); i++) {
       Kind k = stages.get(i).kind();
       if (bi < 0 && (k == Kind.BI || k == Kind.LAST_BI)) {
@@ -80,9 +83,13 @@ public final class StreamingEngine {
       if (k == Kind.LAST_UNI || k == Kind.LAST_BI) {
         last = i;
       }
+      if (k != Kind.PER_STEP && k != Kind.TAIL) {
+        top = i;
+      }
     }
     this.firstBidirectional = bi;
     this.lastStepStage = last;
+    this.topRecurrentStage = top;
     Model.Input in = model.inputs().get(0);
     this.inputWidth = in.tokenIds() ? 1 : in.shape()[in.shape().length - 1];
     this.outputWidth = probeOutputWidth(model);
@@ -459,7 +466,7 @@ public final class StreamingEngine {
           boolean last = stage.kind() == Kind.LAST_UNI || stage.kind() == Kind.LAST_BI;
           // Forward outputs past step c - 1 feed only the windows of recurrent stages above; the
           // top recurrent stage releases its first c rows, so it skips those steps.
-          boolean ahead = !last && recurrentAbove(i);
+          boolean ahead = i < topRecurrentStage;
           float[] yf =
               runSplit(fc, h, n, w, width, c, st, mask, fwd.zeroOutputForMask(), ahead, mm);
           // st now holds the state after step c - 1: what the stage carries on.
@@ -495,15 +502,6 @@ public final class StreamingEngine {
       }
     }
     return new Run(h, mask, width);
-  }
-
-  private boolean recurrentAbove(int stage) {
-    for (int i = stage + 1; i < stages.size(); i++) {
-      if (stages.get(i).kind() != Kind.PER_STEP && stages.get(i).kind() != Kind.TAIL) {
-        return true;
-      }
-    }
-    return false;
   }
 
   /**
