@@ -44,6 +44,8 @@ final class BenchCommand implements Callable<Integer> {
   static final double FLOPS_PER_STEP = 2.0 * 4 * H * (D + H) * 2;
   private static final int CHUNK = 64;
   private static final int LOOKAHEAD = 64;
+  // The shortest timed measurement: calls repeat until it is filled.
+  private static final double MIN_TIMED_SECONDS = 0.25;
 
   @Option(names = "--quick", description = "T=128, batches 1 and 32, one timed round")
   boolean quick;
@@ -207,25 +209,31 @@ final class BenchCommand implements Callable<Integer> {
         BenchEngines.ortLookahead(dir, threads, CHUNK, LOOKAHEAD));
   }
 
-  /** Until the JIT has compiled the hot loops: at least 3 runs and 1.5 s (at most 300 runs). */
+  /** Until the JIT has compiled the hot loops: at least 3 calls and 1.5 s. */
   private static void warmUp(Engine e, float[] x, int n, int t, int threads) throws Exception {
     long start = System.nanoTime();
     for (int i = 0; i < 3 || System.nanoTime() - start < 1_500_000_000L; i++) {
       seconds(e, x, n, t, threads);
-      if (i >= 300) {
-        break;
-      }
     }
   }
 
+  /**
+   * Seconds per call of {@code e}, over as many calls as fill {@link #MIN_TIMED_SECONDS}: one call
+   * at N=1 lasts a few milliseconds, where one GC pause or JIT compilation would decide the row.
+   */
   private static double seconds(Engine e, float[] x, int n, int t, int threads) throws Exception {
     // DL4J's only lever is ND4J's own thread pool; BiStream and ONNX Runtime set their own.
     setMathThreads(e.name().equals("dl4j") ? threads : 1);
     long start = System.nanoTime();
-    e.run(x, n, t);
-    double s = (System.nanoTime() - start) / 1e9;
+    int calls = 0;
+    double s;
+    do {
+      e.run(x, n, t);
+      calls++;
+      s = (System.nanoTime() - start) / 1e9;
+    } while (s < MIN_TIMED_SECONDS);
     setMathThreads(1);
-    return s;
+    return s / calls;
   }
 
   /**

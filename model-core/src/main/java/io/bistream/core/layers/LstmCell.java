@@ -22,6 +22,9 @@ public final class LstmCell extends RecurrentCell {
   // Rows per GEMM of the blocked input projection on the fast path.
   private static final int BLOCK_ROWS = 2048;
 
+  // the weights packed for VectorKernels.lstmStep; made on first use
+  private volatile VectorKernels.PackedLstm packed;
+
   public LstmCell(
       int inputSize,
       int units,
@@ -61,9 +64,15 @@ public final class LstmCell extends RecurrentCell {
     if (!(mm instanceof Nd4jMatMul) || mask != null || !Float.isInfinite(clip())) {
       return super.run(x, n, t, states, reverse, mask, zeroOutputForMask, mm);
     }
+    if (Simd.ENABLED
+        && units % VectorKernels.UNITS == 0
+        && activation == Activation.TANH
+        && recurrentActivation == Activation.SIGMOID) {
+      return runFused(x, n, t, states, reverse);
+    }
     int u = units;
     int width = 4 * u;
-    boolean gemm = n >= Nd4jMatMul.JAVA_ROWS;
+    boolean gemm = n >= Nd4jMatMul.minBatchRows();
     float[][] rows = gemm ? null : recurrentRows();
     // The input projection runs per block of steps: one GEMM of about BLOCK_ROWS rows, so its
     // scratch stays small (the whole chunk at n = 256, t = 256 would be 134 MB per direction).
@@ -103,6 +112,49 @@ public final class LstmCell extends RecurrentCell {
       }
     }
     return out;
+  }
+
+  /** {@link #run} through {@link VectorKernels#lstmStep}: the product and the gates per step. */
+  private float[] runFused(float[] x, int n, int t, float[][] states, boolean reverse) {
+    int d = inputSize;
+    int u = units;
+    int k = d + u;
+    VectorKernels.PackedLstm w = packed();
+    // rows [x of the step, h]: the step reads one buffer and writes h into the other
+    float[] xh = new float[n * k];
+    float[] next = new float[n * k];
+    for (int r = 0; r < n; r++) {
+      System.arraycopy(states[0], r * u, xh, r * k + d, u);
+    }
+    float[] z = new float[VectorKernels.lstmScratch(n)];
+    float[] out = new float[n * t * u];
+    for (int s = 0; s < t; s++) {
+      int step = reverse ? t - 1 - s : s;
+      for (int r = 0; r < n; r++) {
+        System.arraycopy(x, (r * t + step) * d, xh, r * k, d);
+      }
+      VectorKernels.lstmStep(w, xh, states[1], n, next, z);
+      for (int r = 0; r < n; r++) {
+        System.arraycopy(next, r * k + d, out, (r * t + step) * u, u);
+      }
+      float[] swap = xh;
+      xh = next;
+      next = swap;
+    }
+    for (int r = 0; r < n; r++) {
+      System.arraycopy(xh, r * k + d, states[0], r * u, u);
+    }
+    return out;
+  }
+
+  /** The weights packed for {@link VectorKernels#lstmStep}; made on first use. */
+  private VectorKernels.PackedLstm packed() {
+    VectorKernels.PackedLstm p = packed;
+    if (p == null) {
+      p = VectorKernels.PackedLstm.of(inputSize, units, kernel, recurrentKernel, bias);
+      packed = p;
+    }
+    return p;
   }
 
   /** Scratch of one row's step, every array indexed from 0 (see {@link RowKernels}). */

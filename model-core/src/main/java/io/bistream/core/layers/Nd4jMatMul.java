@@ -25,6 +25,14 @@ public final class Nd4jMatMul implements MatMul {
   /** Below this many rows the Java loop beats a native GEMM call (measured by {@code bench}). */
   static final int JAVA_ROWS = 16;
 
+  /**
+   * With {@link Simd#ENABLED}, products of this many rows up to {@link #SIMD_MAX_ROWS} run through
+   * {@link VectorKernels}; above, the native GEMM's own blocking wins (measured by {@code bench}).
+   */
+  static final int SIMD_MIN_ROWS = 4;
+
+  static final int SIMD_MAX_ROWS = 64;
+
   // Its inner loop (an axpy over a weight row) is one HotSpot vectorises.
   private static final MatMul SMALL = new JavaMatMul();
 
@@ -35,10 +43,24 @@ public final class Nd4jMatMul implements MatMul {
   // Weight arrays are immutable once a layer is built, so identity is a safe cache key.
   private final Map<float[], FloatPointer> weights = new IdentityHashMap<>();
   private final Map<Long, FloatPointer[]> scratch = new HashMap<>();
+  private final Map<float[], float[]> packed = new IdentityHashMap<>();
+
+  /** The fewest rows for which {@link #multiply} beats a loop over rows ({@link RowKernels}). */
+  static int minBatchRows() {
+    return Simd.ENABLED ? SIMD_MIN_ROWS : JAVA_ROWS;
+  }
 
   @Override
   public void multiply(
       float[] a, int rows, int k, float[] w, int cols, float[] out, boolean accumulate) {
+    if (Simd.ENABLED
+        && rows >= SIMD_MIN_ROWS
+        && rows <= SIMD_MAX_ROWS
+        && cols % VectorKernels.PANEL == 0) {
+      float[] p = packed.computeIfAbsent(w, unused -> VectorKernels.pack(w, k, cols));
+      VectorKernels.multiply(a, rows, k, p, cols, out, accumulate);
+      return;
+    }
     if (rows < JAVA_ROWS) {
       SMALL.multiply(a, rows, k, w, cols, out, accumulate);
       return;

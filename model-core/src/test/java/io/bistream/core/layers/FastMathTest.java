@@ -1,16 +1,20 @@
 package io.bistream.core.layers;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import org.junit.jupiter.api.Test;
 
-/** The vectorised activations stay within their documented error of the exact functions. */
+/**
+ * The vectorised activations, auto-vectorised ({@link FastMath}) and Vector API ({@link
+ * VectorKernels#activate}), stay within their documented error of the exact functions.
+ */
 class FastMathTest {
 
-  // every float step of 1/4096 over [-20, 20], plus the extremes
+  // every float step of 1/4096 over [-20, 20], plus the extremes and three zeros (a multiple of 8)
   private static float[] grid() {
     int n = 40 * 4096 + 1;
-    float[] x = new float[n + 4];
+    float[] x = new float[n + 7];
     for (int i = 0; i < n; i++) {
       x[i] = -20f + i / 4096f;
     }
@@ -42,6 +46,22 @@ class FastMathTest {
   @Test
   void sigmoidIsWithin2e7OfTheExactValue() {
     assertThat(worstError(y -> FastMath.sigmoid(y, 0, y.length), v -> 1 / (1 + Math.exp(-v))))
+        .isLessThan(2e-7);
+  }
+
+  @Test
+  void vectorTanhIsWithin4e7OfTheExactValue() {
+    assumeTrue(Simd.ENABLED, "Vector API kernels not enabled in this JVM");
+    assertThat(worstError(y -> VectorKernels.activate(y, 0, y.length, false), Math::tanh))
+        .isLessThan(4e-7);
+  }
+
+  @Test
+  void vectorSigmoidIsWithin2e7OfTheExactValue() {
+    assumeTrue(Simd.ENABLED, "Vector API kernels not enabled in this JVM");
+    assertThat(
+            worstError(
+                y -> VectorKernels.activate(y, 0, y.length, true), v -> 1 / (1 + Math.exp(-v))))
         .isLessThan(2e-7);
   }
 

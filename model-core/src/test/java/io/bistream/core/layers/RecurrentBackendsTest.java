@@ -7,9 +7,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * The fast paths (ND4J GEMM, fused libnd4j lstmLayer) agree with the plain Java reference loop.
- * Golden agreement with the frameworks is tested in the golden package; this pins the paths to each
- * other on shapes the fixtures do not cover.
+ * The fast paths (BLAS GEMM, Java row loops, Vector API kernels when the JVM has them) agree with
+ * the plain Java reference loop. Golden agreement with the frameworks is tested in the golden
+ * package; this pins the paths to each other on shapes the fixtures do not cover.
  */
 class RecurrentBackendsTest {
 
@@ -60,27 +60,35 @@ class RecurrentBackendsTest {
     };
   }
 
-  @ParameterizedTest(name = "{0} {1}/{2} reverse={3} n={4} t={5}")
+  @ParameterizedTest(name = "{0} {1}/{2} reverse={3} n={4} t={5} units={6}")
   @CsvSource({
     // the LSTM fast path: few rows (Java loop), many rows (GEMM), several projection blocks
-    "LSTM, TANH, SIGMOID, false, 1, 9",
-    "LSTM, TANH, SIGMOID, true, 20, 150",
-    "LSTM, TANH, SIGMOID, false, 17, 130",
-    "LSTM, TANH, SIGMOID, true, 1, 2100",
-    "LSTM, TANH, HARD_SIGMOID_KERAS2, true, 3, 9",
-    "LSTM, RELU, SIGMOID, false, 3, 9",
-    "LSTM, LINEAR, HARD_SIGMOID_KERAS3, false, 3, 9",
-    "LSTM, SOFTSIGN, SOFTPLUS, true, 3, 9",
-    "LSTM, ELU, SIGMOID, true, 3, 9",
-    "GRU, TANH, SIGMOID, true, 3, 9",
-    "GRU_V1, TANH, HARD_SIGMOID_KERAS2, false, 3, 9",
-    "SIMPLE, RELU, LINEAR, true, 3, 9"
+    "LSTM, TANH, SIGMOID, false, 1, 9, 6",
+    "LSTM, TANH, SIGMOID, true, 20, 150, 6",
+    "LSTM, TANH, SIGMOID, false, 17, 130, 6",
+    "LSTM, TANH, SIGMOID, true, 1, 2100, 6",
+    // units a multiple of 8: the fused Vector API step (odd and even row counts)
+    "LSTM, TANH, SIGMOID, false, 1, 9, 8",
+    "LSTM, TANH, SIGMOID, true, 5, 40, 16",
+    "LSTM, TANH, SIGMOID, false, 34, 70, 16",
+    "LSTM, TANH, HARD_SIGMOID_KERAS2, true, 3, 9, 6",
+    "LSTM, RELU, SIGMOID, false, 3, 9, 6",
+    "LSTM, RELU, SIGMOID, false, 20, 9, 16",
+    "LSTM, LINEAR, HARD_SIGMOID_KERAS3, false, 3, 9, 6",
+    "LSTM, SOFTSIGN, SOFTPLUS, true, 3, 9, 6",
+    "LSTM, ELU, SIGMOID, true, 3, 9, 6",
+    "GRU, TANH, SIGMOID, true, 3, 9, 6",
+    // gate width a multiple of 16: the Vector API product, tiles and tails, and BLAS above
+    "GRU, TANH, SIGMOID, true, 6, 9, 16",
+    "GRU_V1, TANH, HARD_SIGMOID_KERAS2, false, 3, 9, 6",
+    "SIMPLE, RELU, LINEAR, true, 3, 9, 6",
+    "SIMPLE, TANH, LINEAR, false, 9, 5, 32",
+    "SIMPLE, TANH, LINEAR, true, 70, 3, 16"
   })
   void fastPathsMatchTheReferenceLoop(
-      String kind, Activation act, Activation rec, boolean reverse, int n, int t) {
+      String kind, Activation act, Activation rec, boolean reverse, int n, int t, int u) {
     Random rnd = new Random(42);
     int d = 5;
-    int u = 6;
     RecurrentCell cell = cell(kind, act, rec, d, u, rnd);
     float[] x = random(rnd, n * t * d, 1.0);
     float[][] s0 = cell.zeroStates(n);

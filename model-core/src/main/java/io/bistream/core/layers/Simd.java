@@ -1,0 +1,39 @@
+package io.bistream.core.layers;
+
+/**
+ * Whether the {@link VectorKernels} run: the JVM resolved the incubating Vector API module ({@code
+ * --add-modules jdk.incubator.vector}), the CPU has 256-bit float vectors, and the system property
+ * {@code bistream.simd} is not {@code false}. Otherwise the scalar loops run; results differ only
+ * in rounding.
+ *
+ * <p>This class refers to no Vector API type, so it loads on any JVM; {@link VectorKernels} is
+ * touched only when {@link #ENABLED} is true.
+ */
+final class Simd {
+
+  static final boolean ENABLED = detect();
+
+  private Simd() {}
+
+  private static boolean detect() {
+    if ("false".equalsIgnoreCase(System.getProperty("bistream.simd"))) {
+      return false;
+    }
+    if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
+      return false;
+    }
+    try {
+      return VectorKernels.supported();
+    } catch (LinkageError e) {
+      return false;
+    }
+  }
+
+  /** A line for logs and benchmarks: which kernels run, and how to get the others. */
+  static String describe() {
+    return ENABLED
+        ? "Vector API kernels (256-bit)"
+        : "scalar kernels (start the JVM with --add-modules jdk.incubator.vector for the Vector API"
+            + " ones)";
+  }
+}
