@@ -115,8 +115,9 @@ ln -s "$WORK"/nd4j-lib/*.jar "$FLINK_HOME/lib/"
 
 JM_RPC_PORT=$(free_port 16123)
 REST_PORT=$(free_port 18081)
-# Flink 2.2's conf/config.yaml defaults for Java 17 (env.java.opts.all).
-JAVA17_OPTS="--add-exports=java.base/sun.net.util=ALL-UNNAMED --add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED --add-exports=jdk.compiler/com.sun.tools.javac.api=ALL-UNNAMED --add-exports=jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED --add-exports=jdk.compiler/com.sun.tools.javac.parser=ALL-UNNAMED --add-exports=jdk.compiler/com.sun.tools.javac.tree=ALL-UNNAMED --add-exports=jdk.compiler/com.sun.tools.javac.util=ALL-UNNAMED --add-exports=java.security.jgss/sun.security.krb5=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED --add-opens=java.base/java.net=ALL-UNNAMED --add-opens=java.base/java.io=ALL-UNNAMED --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=java.base/java.lang.reflect=ALL-UNNAMED --add-opens=java.base/java.text=ALL-UNNAMED --add-opens=java.base/java.time=ALL-UNNAMED --add-opens=java.base/java.util=ALL-UNNAMED --add-opens=java.base/java.util.concurrent=ALL-UNNAMED --add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED --add-opens=java.base/java.util.concurrent.locks=ALL-UNNAMED"
+# Flink 2.2's conf/config.yaml defaults for Java 17 (env.java.opts.all), plus the Vector API
+# module BiStream's recurrence kernels use (without it they fall back to scalar loops).
+JAVA17_OPTS="--add-modules jdk.incubator.vector --add-exports=java.base/sun.net.util=ALL-UNNAMED --add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED --add-exports=jdk.compiler/com.sun.tools.javac.api=ALL-UNNAMED --add-exports=jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED --add-exports=jdk.compiler/com.sun.tools.javac.parser=ALL-UNNAMED --add-exports=jdk.compiler/com.sun.tools.javac.tree=ALL-UNNAMED --add-exports=jdk.compiler/com.sun.tools.javac.util=ALL-UNNAMED --add-exports=java.security.jgss/sun.security.krb5=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED --add-opens=java.base/java.net=ALL-UNNAMED --add-opens=java.base/java.io=ALL-UNNAMED --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=java.base/java.lang.reflect=ALL-UNNAMED --add-opens=java.base/java.text=ALL-UNNAMED --add-opens=java.base/java.time=ALL-UNNAMED --add-opens=java.base/java.util=ALL-UNNAMED --add-opens=java.base/java.util.concurrent=ALL-UNNAMED --add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED --add-opens=java.base/java.util.concurrent.locks=ALL-UNNAMED"
 
 cat >"$FLINK_HOME/conf/config.yaml" <<EOF
 env.java.opts.all: $JAVA17_OPTS
@@ -311,6 +312,9 @@ if grep -l "already loaded in another classloader" "$LOG"/*.log "$LOG"/*.out 2>/
   fail "a native library was loaded twice"
 fi
 info "no \"already loaded in another classloader\""
+grep -q "recurrences run on Vector API kernels" "$LOG/taskmanager.log" \
+  || fail "the TaskManager did not run the Vector API kernels (--add-modules jdk.incubator.vector)"
+info "the TaskManager ran the Vector API kernels"
 # With JavaCPP 1.5.7 a resubmission does not fail: each job's classloader extracts and maps its own
 # copy of the natives (~400 MB) from its blob. lib/ + parent-first must make it one copy per JVM.
 ND4J_SO=$(grep -o '/[^ ]*/libnd4jcpu\.so' "/proc/$TM_PID/maps" | sort -u || true)

@@ -1,6 +1,7 @@
 package io.bistream.job;
 
 import io.bistream.core.ModelFiles;
+import io.bistream.core.layers.Simd;
 import io.bistream.core.model.Model;
 import io.bistream.core.model.ModelFormatException;
 import java.io.IOException;
@@ -13,6 +14,8 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.flink.core.fs.FileSystem;
 import org.nd4j.common.config.ND4JClassLoading;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Loads each model once per JVM (one task manager), shared by all slots: a model is immutable after
@@ -21,6 +24,7 @@ import org.nd4j.common.config.ND4JClassLoading;
  */
 public final class ModelCache {
 
+  private static final Logger LOG = LoggerFactory.getLogger(ModelCache.class);
   private static final Map<String, Model> MODELS = new ConcurrentHashMap<>();
 
   static {
@@ -44,6 +48,7 @@ public final class ModelCache {
       if (cached == null) {
         cached = ModelFiles.load(localCopy(location));
         MODELS.put(location, cached);
+        LOG.info("model {} loaded; recurrences run on {}", location, Simd.describe());
       }
       return cached;
     }

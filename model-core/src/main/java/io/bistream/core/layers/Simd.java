@@ -9,9 +9,9 @@ package io.bistream.core.layers;
  * <p>This class refers to no Vector API type, so it loads on any JVM; {@link VectorKernels} is
  * touched only when {@link #ENABLED} is true.
  */
-final class Simd {
+public final class Simd {
 
-  static final boolean ENABLED = detect();
+  public static final boolean ENABLED = detect();
 
   private Simd() {}
 
@@ -30,7 +30,7 @@ final class Simd {
   }
 
   /** A line for logs and benchmarks: which kernels run, and how to get the others. */
-  static String describe() {
+  public static String describe() {
     return ENABLED
         ? "Vector API kernels (256-bit)"
         : "scalar kernels (start the JVM with --add-modules jdk.incubator.vector for the Vector API"
