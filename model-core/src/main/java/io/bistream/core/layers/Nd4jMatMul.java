@@ -9,8 +9,9 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The fast {@link MatMul}: the OpenBLAS SGEMM that ND4J's CPU backend ships and calls, for products
- * with many rows, and a loop HotSpot vectorises for the few-row products of a recurrence step,
- * where one native call (tens of microseconds) would cost more than the arithmetic.
+ * with many rows, and for the few-row products of a recurrence step, where one native call (tens of
+ * microseconds) would cost more than the arithmetic, the Vector API kernel ({@link
+ * VectorKernels#multiply}, 4 to 64 rows) or else a loop HotSpot vectorises.
  *
  * <p>The GEMM is called through ND4J's own binding of it ({@code openblas_nolapack}, what ND4J's
  * BLAS level 3 uses) on native buffers, not through {@code Nd4j.gemm}: at the shapes of a

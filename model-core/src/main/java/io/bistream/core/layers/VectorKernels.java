@@ -19,18 +19,19 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The recurrence step's hot loops written with the Vector API (JDK 17 incubator), used when {@link
- * Simd#ENABLED}: a GEMM over pre-packed weights for the few-row products of a step, and the LSTM
- * gates of a row in one pass.
+ * Simd#ENABLED}: the whole LSTM step ({@link #lstmStep}: both products, gates, state update) and a
+ * GEMM over pre-packed weights for the few-row products of GRU and SimpleRNN steps ({@link
+ * #multiply}).
  *
- * <p>The GEMM holds a 4 x 16 tile of the result in eight 256-bit registers and walks {@code k} with
- * one broadcast per row and two loads of weights per step. Weights are packed once into panels of
- * 16 columns ({@link #pack}), 8 KB per panel at {@code k = 128}, and the loop runs panel by panel
- * so a panel and the left operand stay in L1 while every row tile passes over it. On the project's
- * machine this holds 55-70 GFLOP/s at 4-64 rows where OpenBLAS, which packs the weights again on
- * every call, reaches 10-45 with the copies to native memory its call needs.
+ * <p>Both hold a 4 x 16 tile of the result in eight 256-bit registers and walk {@code k} with one
+ * broadcast per row and two loads of weights per step. Weights are packed once into panels of 16
+ * columns, 8 KB per panel at {@code k = 128}, and the loops run panel by panel so a panel stays in
+ * L1 while every row tile passes over it. On the project's machine this holds 55-73 GFLOP/s at 4 to
+ * 256 rows, where OpenBLAS, which packs the weights again on every call, reaches 10-45 at 4-32 rows
+ * with the copies to native memory its call needs.
  *
- * <p>The gates evaluate {@link FastMath}'s rational approximations on eight units at a time, with
- * fused multiply-adds, reading the pre-activations where the product left them.
+ * <p>The gates evaluate {@link FastMath}'s rational approximations on eight lanes at a time, with
+ * fused multiply-adds.
  */
 final class VectorKernels {
 
