@@ -75,7 +75,7 @@ public final class LstmCell extends RecurrentCell {
     }
     int u = units;
     int width = 4 * u;
-    boolean gemm = n >= Nd4jMatMul.minBatchRows();
+    boolean gemm = n >= Nd4jMatMul.minBatchRows(width);
     float[][] rows = gemm ? null : recurrentRows();
     // The input projection runs per block of steps: one GEMM of about BLOCK_ROWS rows, so its
     // scratch stays small (the whole chunk at n = 256, t = 256 would be 134 MB per direction).
