@@ -1,8 +1,10 @@
 package io.bistream.core.layers;
 
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.Map;
+import java.util.WeakHashMap;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.openblas.global.openblas_nolapack;
 import org.nd4j.linalg.factory.Nd4j;
@@ -17,9 +19,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * BLAS level 3 uses) on native buffers, not through {@code Nd4j.gemm}: at the shapes of a
  * recurrence step ([32, 128] x [128, 512]) ND4J's op dispatch around the same SGEMM costs 25-40 µs
  * of ~120 µs per call (measured here; PERF-NOTES.md has why {@code mmuli} is slower still). Weight
- * matrices are uploaded once per instance; operand and result buffers are reused per shape, so a
- * product costs one native call and two bulk copies. Accumulation runs inside the GEMM ({@code beta
- * = 1}).
+ * matrices are uploaded once per layer and JVM; operand and result buffers are reused per shape and
+ * thread, so a product costs one native call and two bulk copies. Accumulation runs inside the GEMM
+ * ({@code beta = 1}).
  */
 public final class Nd4jMatMul implements MatMul {
 
@@ -42,9 +44,20 @@ public final class Nd4jMatMul implements MatMul {
     Nd4j.getBackend(); // loads ND4J's natives, OpenBLAS among them, and sets its thread count
   }
 
-  // Weight arrays are immutable once a layer is built, so identity is a safe cache key.
+  // Weight arrays are immutable once a layer is built, so identity (what an array's equals and
+  // hashCode are) is a safe key. Shared by every instance, since the job and the streaming engine
+  // make one per batch; weak, so an entry goes with its layer.
+  private static final Map<float[], FloatPointer> WEIGHTS =
+      Collections.synchronizedMap(new WeakHashMap<>());
+  private static final Map<float[], float[]> PACKED =
+      Collections.synchronizedMap(new WeakHashMap<>());
+
+  // Native operand and result buffers per shape: per thread, since an instance lives one batch.
+  private static final ThreadLocal<Map<Long, FloatPointer[]>> SCRATCH =
+      ThreadLocal.withInitial(HashMap::new);
+
+  // This instance's view of the shared maps: one locked lookup per weight array per batch.
   private final Map<float[], FloatPointer> weights = new IdentityHashMap<>();
-  private final Map<Long, FloatPointer[]> scratch = new HashMap<>();
   private final Map<float[], float[]> packed = new IdentityHashMap<>();
 
   /**
@@ -52,17 +65,21 @@ public final class Nd4jMatMul implements MatMul {
    * ({@link RowKernels}).
    */
   static int minBatchRows(int cols) {
-    return Simd.ENABLED && cols % VectorKernels.PANEL == 0 ? SIMD_MIN_ROWS : JAVA_ROWS;
+    return simd(cols) ? SIMD_MIN_ROWS : JAVA_ROWS;
+  }
+
+  // Whether the Vector API product applies to this many columns.
+  private static boolean simd(int cols) {
+    return Simd.ENABLED && cols % VectorKernels.PANEL == 0;
   }
 
   @Override
   public void multiply(
       float[] a, int rows, int k, float[] w, int cols, float[] out, boolean accumulate) {
-    if (Simd.ENABLED
-        && rows >= SIMD_MIN_ROWS
-        && rows <= SIMD_MAX_ROWS
-        && cols % VectorKernels.PANEL == 0) {
-      float[] p = packed.computeIfAbsent(w, unused -> VectorKernels.pack(w, k, cols));
+    if (simd(cols) && rows >= SIMD_MIN_ROWS && rows <= SIMD_MAX_ROWS) {
+      float[] p =
+          packed.computeIfAbsent(
+              w, x -> PACKED.computeIfAbsent(x, y -> VectorKernels.pack(y, k, cols)));
       VectorKernels.multiply(a, rows, k, p, cols, out, accumulate);
       return;
     }
@@ -70,15 +87,18 @@ public final class Nd4jMatMul implements MatMul {
       SMALL.multiply(a, rows, k, w, cols, out, accumulate);
       return;
     }
-    FloatPointer wp = weights.computeIfAbsent(w, x -> new FloatPointer(x));
+    FloatPointer wp =
+        weights.computeIfAbsent(w, x -> WEIGHTS.computeIfAbsent(x, FloatPointer::new));
     long key = ((long) rows << 42) ^ ((long) k << 21) ^ cols;
     FloatPointer[] ac =
-        scratch.computeIfAbsent(
-            key,
-            unused ->
-                new FloatPointer[] {
-                  new FloatPointer((long) rows * k), new FloatPointer((long) rows * cols)
-                });
+        SCRATCH
+            .get()
+            .computeIfAbsent(
+                key,
+                unused ->
+                    new FloatPointer[] {
+                      new FloatPointer((long) rows * k), new FloatPointer((long) rows * cols)
+                    });
     ac[0].put(a, 0, rows * k);
     if (accumulate) {
       ac[1].put(out, 0, rows * cols);

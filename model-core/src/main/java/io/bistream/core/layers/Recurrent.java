@@ -157,11 +157,7 @@ public final class Recurrent implements Layer {
    * the output is kept in input order (ONNX).
    */
   Tensor sequenceOutput(Run run) {
-    float[] seq =
-        goBackwards && !inputOrderOutput
-            ? reverseTime(run.aligned, run.n, run.t, cell.units())
-            : run.aligned;
-    return new Tensor(seq, new int[] {run.n, run.t, cell.units()});
+    return sequence(run, false);
   }
 
   /**
@@ -169,10 +165,12 @@ public final class Recurrent implements Layer {
    * layer: for a layer going backwards that is the aligned run itself, with no copy.
    */
   Tensor reversedSequenceOutput(Run run) {
-    float[] seq =
-        goBackwards && !inputOrderOutput
-            ? run.aligned
-            : reverseTime(run.aligned, run.n, run.t, cell.units());
+    return sequence(run, true);
+  }
+
+  private Tensor sequence(Run run, boolean reversed) {
+    boolean reverse = (goBackwards && !inputOrderOutput) != reversed;
+    float[] seq = reverse ? reverseTime(run.aligned, run.n, run.t, cell.units()) : run.aligned;
     return new Tensor(seq, new int[] {run.n, run.t, cell.units()});
   }
 
@@ -208,7 +206,7 @@ public final class Recurrent implements Layer {
     return new Output(out, returnSequences ? mask : null);
   }
 
-  static float[] reverseTime(float[] a, int n, int t, int f) {
+  private static float[] reverseTime(float[] a, int n, int t, int f) {
     float[] r = new float[a.length];
     for (int i = 0; i < n; i++) {
       for (int s = 0; s < t; s++) {

@@ -68,6 +68,7 @@ final class VectorKernels {
    */
   static void multiply(
       float[] a, int rows, int k, float[] packed, int cols, float[] out, boolean accumulate) {
+    float[] init = accumulate ? out : null;
     for (int p = 0; p < cols / PANEL; p++) {
       int panel = p * k * PANEL;
       int col = p * PANEL;
@@ -78,7 +79,6 @@ final class VectorKernels {
       }
       for (; r < rows; r++) {
         int o = r * cols + col;
-        float[] init = accumulate ? out : null;
         tile1(a, r * k, k, packed, panel, init, o, o + LANES, out, o, o + LANES);
       }
     }
@@ -153,8 +153,9 @@ final class VectorKernels {
         int panel = (q * 4 + pair) * k * UNITS;
         int at0 = pair * n * UNITS; // gate g of row m at (g * n + m) * 8
         int at1 = at0 + n * UNITS;
-        FloatVector b0 = FloatVector.fromArray(S, w.bias(), pair * u + q * UNITS);
-        FloatVector b1 = FloatVector.fromArray(S, w.bias(), (pair + 1) * u + q * UNITS);
+        int bias = pair * u + q * UNITS; // of the first gate; the second's is u further
+        FloatVector b0 = FloatVector.fromArray(S, w.bias(), bias);
+        FloatVector b1 = FloatVector.fromArray(S, w.bias(), bias + u);
         for (int m = 0; m < n / 4 * 4; m++) { // the rows of tile4; tile1 reads the bias itself
           b0.intoArray(z, at0 + m * UNITS);
           b1.intoArray(z, at1 + m * UNITS);
@@ -166,7 +167,6 @@ final class VectorKernels {
         }
         for (; r < n; r++) {
           int o = r * UNITS;
-          int bias = pair * u + q * UNITS;
           tile1(xh, r * k, k, w.weights(), panel, w.bias(), bias, bias + u, z, at0 + o, at1 + o);
         }
       }

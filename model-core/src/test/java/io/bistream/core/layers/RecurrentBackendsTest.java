@@ -13,7 +13,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 class RecurrentBackendsTest {
 
-  private static float[] random(Random rnd, int size, double scale) {
+  static float[] random(Random rnd, int size, double scale) {
     float[] a = new float[size];
     for (int i = 0; i < size; i++) {
       a[i] = (float) ((rnd.nextDouble() * 2 - 1) * scale);

@@ -23,11 +23,7 @@ class VectorKernelsTest {
   }
 
   private float[] random(int size) {
-    float[] a = new float[size];
-    for (int i = 0; i < size; i++) {
-      a[i] = (float) (rnd.nextGaussian() * 0.5);
-    }
-    return a;
+    return RecurrentBackendsTest.random(rnd, size, 0.5);
   }
 
   @ParameterizedTest(name = "rows={0} k={1} cols={2} accumulate={3}")
