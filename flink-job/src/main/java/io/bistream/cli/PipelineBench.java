@@ -25,7 +25,6 @@ import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -38,7 +37,6 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.StringSerializer;
 
 /**
  * {@code bench --pipeline}: the Flink job end to end on the embedded broker, one mode at a time,
@@ -167,6 +165,9 @@ final class PipelineBench {
     o.perChunkOutput = perChunkOutput;
     o.binaryFloats = binaryFloats;
     JobClient job = LocalRun.start(List.of(o), "bistream-bench-" + mode);
+    List<ConsumerRecord<String, String>> records;
+    double seconds;
+    double[] sorted;
     try {
       Thread.sleep(3000); // let the source assign its partitions
       Set<String> ids = new LinkedHashSet<>();
@@ -174,11 +175,10 @@ final class PipelineBench {
       // Every step is sent in this one burst: its latency is its output's timestamp minus start.
       long start = System.currentTimeMillis();
       kafka.produce(in, input);
-      List<ConsumerRecord<String, String>> records =
-          LocalRun.awaitEnded(kafka, job, out, ids, Duration.ofMinutes(10), n -> {});
+      records = LocalRun.awaitEnded(kafka, job, out, ids, Duration.ofMinutes(10), n -> {});
       // Until the sink wrote the last record (its timestamp), not until this poll loop saw it.
       long last = records.stream().mapToLong(ConsumerRecord::timestamp).max().orElseThrow();
-      double seconds = (last - start) / 1e3;
+      seconds = (last - start) / 1e3;
       List<Double> latency = new ArrayList<>();
       for (ConsumerRecord<String, String> r : records) {
         JsonNode n = JSON.readTree(r.value());
@@ -187,17 +187,16 @@ final class PipelineBench {
           latency.add((double) (r.timestamp() - start));
         }
       }
-      double[] sorted = latency.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-      LocalRun.cancel(job); // no idle job checkpointing next to the Kafka-only run
-      return new double[] {
-        sequences * (double) steps / seconds,
-        DemoCommand.pct(sorted, 50),
-        DemoCommand.pct(sorted, 99),
-        sequences * (double) steps / kafkaSeconds(kafka, "bench-replay-" + mode, records)
-      };
+      sorted = latency.stream().mapToDouble(Double::doubleValue).sorted().toArray();
     } finally {
-      LocalRun.cancel(job);
+      LocalRun.cancel(job); // also: no idle job checkpointing next to the Kafka-only run
     }
+    return new double[] {
+      sequences * (double) steps / seconds,
+      DemoCommand.pct(sorted, 50),
+      DemoCommand.pct(sorted, 99),
+      sequences * (double) steps / kafkaSeconds(kafka, "bench-replay-" + mode, records)
+    };
   }
 
   /** Steps an output record holds: "y" or "y_f32" one, "ys" or "ys_f32" a chunk of rows. */
@@ -221,16 +220,11 @@ final class PipelineBench {
       EmbeddedKafka kafka, String topic, List<ConsumerRecord<String, String>> records)
       throws Exception {
     kafka.createTopics(4, topic);
-    Properties p = new Properties();
-    p.put("bootstrap.servers", kafka.bootstrapServers());
-    p.put("key.serializer", StringSerializer.class.getName());
-    p.put("value.serializer", StringSerializer.class.getName());
-    p.put("transactional.id", "bench-replay-" + topic);
     long start = System.nanoTime();
     CompletableFuture<Void> sending =
         CompletableFuture.runAsync(
             () -> {
-              try (KafkaProducer<String, String> tx = new KafkaProducer<>(p)) {
+              try (KafkaProducer<String, String> tx = kafka.producer(topic)) {
                 tx.initTransactions();
                 tx.beginTransaction();
                 long commitAt = System.nanoTime() + 500_000_000L;

@@ -34,6 +34,13 @@ public final class BiStreamJobMain implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     StreamExecutionEnvironment env = options.environment();
+    if (env.getConfiguration().getOptional(CheckpointingOptions.CHECKPOINTS_DIRECTORY).isEmpty()) {
+      LOG.warn(
+          "No checkpoint directory (--checkpoint-dir, or execution.checkpointing.dir in the Flink"
+              + " configuration): checkpoints go to JobManager memory, which refuses any state"
+              + " over 5 MB; exact mode passes that with a few dozen long sequences, and every"
+              + " checkpoint then fails and restarts the job.");
+    }
     build(options, env);
     env.execute("bistream " + options.inputTopic + " -> " + options.outputTopic);
     return 0;
@@ -55,13 +62,6 @@ public final class BiStreamJobMain implements Callable<Integer> {
     JobSettings s = o.settings();
     // Secret --kafka-property values are masked by JobSettings#toString.
     LOG.info("BiStream pipeline {} -> {}: {}", s.inputTopic(), s.outputTopic(), s);
-    if (env.getConfiguration().getOptional(CheckpointingOptions.CHECKPOINTS_DIRECTORY).isEmpty()) {
-      LOG.warn(
-          "No checkpoint directory (--checkpoint-dir, or execution.checkpointing.dir in the Flink"
-              + " configuration): checkpoints go to JobManager memory, which refuses any state"
-              + " over 5 MB; exact mode passes that with a few dozen long sequences, and every"
-              + " checkpoint then fails and restarts the job.");
-    }
     int width = new StreamingEngine(ModelCache.get(s.model()), s.stream()).inputWidth();
     Source<ParsedRecord, ?, ?> source = BiStreamJob.kafkaSource(o.bootstrapServers, s, width);
     new BiStreamJob(

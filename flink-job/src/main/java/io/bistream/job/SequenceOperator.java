@@ -11,12 +11,11 @@ import io.bistream.core.stream.Emission;
 import io.bistream.core.stream.SequenceState;
 import io.bistream.core.stream.StreamingEngine;
 import io.bistream.job.records.DeadLetter;
+import io.bistream.job.records.Float32;
 import io.bistream.job.records.InputEvent;
 import io.bistream.job.records.OutputRecord;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -519,12 +518,9 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       g.writeStringField("seq", seq);
       g.writeNumberField("t", em.firstStep() + from);
       if (binary) {
-        ByteBuffer le = ByteBuffer.allocate(count * width * Float.BYTES);
-        le.order(ByteOrder.LITTLE_ENDIAN)
-            .asFloatBuffer()
-            .put(em.values(), from * width, count * width);
+        byte[] le = Float32.littleEndian(em.values(), from * width, count * width);
         g.writeFieldName(field + "_f32");
-        g.writeBinary(Base64Variants.MIME_NO_LINEFEEDS, le.array(), 0, le.capacity());
+        g.writeBinary(Base64Variants.MIME_NO_LINEFEEDS, le, 0, le.length);
         if (field.equals("ys")) {
           g.writeNumberField("width", width);
         }
@@ -558,11 +554,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     n.put("seq", seq);
     n.put("end", true);
     n.put("steps", steps);
-    send(settings.outputTopic(), seq, n.toString());
-  }
-
-  private void send(String topic, String key, String value) {
-    send(topic, key, value.getBytes(StandardCharsets.UTF_8));
+    send(settings.outputTopic(), seq, n.toString().getBytes(StandardCharsets.UTF_8));
   }
 
   private void send(String topic, String key, byte[] value) {

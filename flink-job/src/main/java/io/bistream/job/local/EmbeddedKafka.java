@@ -111,13 +111,24 @@ public final class EmbeddedKafka implements AutoCloseable {
    * paced stream, since starting one per batch takes up to seconds on a busy machine.
    */
   public KafkaProducer<String, String> producer() {
+    return new KafkaProducer<>(producerProps());
+  }
+
+  /** As {@link #producer()}, transactional with {@code transactionalId}. */
+  public KafkaProducer<String, String> producer(String transactionalId) {
+    Properties p = producerProps();
+    p.put("transactional.id", transactionalId);
+    return new KafkaProducer<>(p);
+  }
+
+  private Properties producerProps() {
     Properties p = clientProps();
     p.put("key.serializer", StringSerializer.class.getName());
     p.put("value.serializer", StringSerializer.class.getName());
     p.put("acks", "all");
     p.put("enable.idempotence", "true");
     p.put("linger.ms", "5");
-    return new KafkaProducer<>(p);
+    return p;
   }
 
   /** Sends key/value pairs in order with {@code producer} and flushes. */

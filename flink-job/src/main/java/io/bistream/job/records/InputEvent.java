@@ -52,11 +52,7 @@ public class InputEvent {
   /** As {@link #json} with the steps as {@code "xs_f32"}: base64 of little-endian float32. */
   public static String binaryJson(
       String seq, long t, float[] x, int from, int count, int width, boolean end) {
-    java.nio.ByteBuffer b =
-        java.nio.ByteBuffer.allocate(count * width * Float.BYTES)
-            .order(java.nio.ByteOrder.LITTLE_ENDIAN);
-    b.asFloatBuffer().put(x, from * width, count * width);
-    String xs = java.util.Base64.getEncoder().encodeToString(b.array());
+    String xs = Float32.base64(x, from * width, count * width);
     return "{\"seq\":\""
         + seq
         + "\",\"t\":"

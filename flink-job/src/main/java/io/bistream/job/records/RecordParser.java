@@ -8,8 +8,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.Serializable;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 
@@ -186,8 +184,7 @@ public final class RecordParser implements Serializable {
     if (counted != null) {
       return counted;
     }
-    float[] values = new float[steps * width];
-    ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values);
+    float[] values = Float32.floats(raw);
     for (int i = 0; i < values.length; i++) {
       if (!Float.isFinite(values[i])) {
         return at.dead(

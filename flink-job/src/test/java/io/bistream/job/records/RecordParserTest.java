@@ -82,10 +82,7 @@ class RecordParserTest {
   }
 
   private static String f32(float... v) {
-    java.nio.ByteBuffer b =
-        java.nio.ByteBuffer.allocate(v.length * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-    b.asFloatBuffer().put(v);
-    return java.util.Base64.getEncoder().encodeToString(b.array());
+    return Float32.base64(v, 0, v.length);
   }
 
   @Test

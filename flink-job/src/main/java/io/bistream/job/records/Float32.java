@@ -1,0 +1,33 @@
+package io.bistream.job.records;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Base64;
+
+/**
+ * The binary float encoding of records (DESIGN §5): little-endian IEEE float32, carried in JSON as
+ * base64 ({@code "xs_f32"} in, {@code "y_f32"}/{@code "ys_f32"} out).
+ */
+public final class Float32 {
+
+  private Float32() {}
+
+  /** {@code v[off .. off + len)} as little-endian float32 bytes. */
+  public static byte[] littleEndian(float[] v, int off, int len) {
+    ByteBuffer b = ByteBuffer.allocate(len * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+    b.asFloatBuffer().put(v, off, len);
+    return b.array();
+  }
+
+  /** {@link #littleEndian} in base64, the form records carry. */
+  public static String base64(float[] v, int off, int len) {
+    return Base64.getEncoder().encodeToString(littleEndian(v, off, len));
+  }
+
+  /** The floats of little-endian float32 bytes; {@code raw.length} a multiple of 4. */
+  public static float[] floats(byte[] raw) {
+    float[] v = new float[raw.length / Float.BYTES];
+    ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(v);
+    return v;
+  }
+}
