@@ -86,18 +86,24 @@ final class BenchEngines {
   // ------------------------------------------------------------------ BiStream
 
   /**
-   * BiStream offline ({@code mode = null}) or streaming: sequences split into {@code threads}
-   * groups run on as many Java threads, one BLAS thread each, the way Flink scales with slots.
+   * BiStream offline ({@code mode = null}) or streaming, on {@code threads} Java threads with one
+   * BLAS thread each. Offline, each pair of threads runs the two directions of one group of
+   * sequences side by side (what {@link Model#predict(List, Model.Backend,
+   * java.util.concurrent.Executor)} offers); streaming, the sequences are split into {@code
+   * threads} groups, the way Flink scales with slots.
    */
   static Engine bistream(Path dir, StreamConfig mode, int chunk, int threads)
       throws ModelFormatException {
     Model model = ModelFiles.load(dir.resolve("model.json"));
     // Built once, outside the timed calls, as the job builds one per operator.
     StreamingEngine streaming = mode == null ? null : new StreamingEngine(model, mode);
-    ExecutorService pool = Executors.newFixedThreadPool(threads);
+    boolean pairs = mode == null && threads > 1;
+    int groups = pairs ? threads / 2 : threads;
+    ExecutorService pool = Executors.newFixedThreadPool(groups);
+    ExecutorService beside = pairs ? Executors.newFixedThreadPool(groups) : null;
     Compute compute =
         (x, n, t) -> {
-          int parts = Math.min(threads, n);
+          int parts = Math.min(groups, n);
           List<Future<float[]>> futures = new ArrayList<>();
           for (int p = 0; p < parts; p++) {
             int from = n * p / parts;
@@ -108,7 +114,7 @@ final class BenchEngines {
                 pool.submit(
                     () ->
                         mode == null
-                            ? model.predict(List.of(in), Model.Backend.ND4J).get(0).data()
+                            ? model.predict(List.of(in), Model.Backend.ND4J, beside).get(0).data()
                             : OfflineStreaming.run(streaming, in, chunk).data()));
           }
           float[] y = new float[n * t * 2 * H];
@@ -121,7 +127,15 @@ final class BenchEngines {
           return y;
         };
     return new Engine(
-        "bistream", mode == null ? "offline" : "lookahead", compute, pool::shutdownNow);
+        "bistream",
+        mode == null ? "offline" : "lookahead",
+        compute,
+        () -> {
+          pool.shutdownNow();
+          if (beside != null) {
+            beside.shutdownNow();
+          }
+        });
   }
 
   // ------------------------------------------------------------------ ONNX Runtime

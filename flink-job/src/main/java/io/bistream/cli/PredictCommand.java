@@ -12,6 +12,8 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -72,7 +74,7 @@ final class PredictCommand implements Callable<Integer> {
     }
     List<Tensor> ys =
         mode == Mode.offline
-            ? m.predict(List.of(x), Model.Backend.ND4J)
+            ? offline(m, x)
             : List.of(OfflineStreaming.run(new StreamingEngine(m, streamConfig()), x, chunk));
     for (int k = 0; k < ys.size(); k++) {
       Path target = k == 0 ? output : sibling(output, "_" + k);
@@ -88,6 +90,19 @@ final class PredictCommand implements Callable<Integer> {
               + ")");
     }
     return 0;
+  }
+
+  // With a second core, the backward directions run on it beside the forward ones.
+  private static List<Tensor> offline(Model m, Tensor x) {
+    if (Runtime.getRuntime().availableProcessors() < 2) {
+      return m.predict(List.of(x), Model.Backend.ND4J);
+    }
+    ExecutorService beside = Executors.newSingleThreadExecutor();
+    try {
+      return m.predict(List.of(x), Model.Backend.ND4J, beside);
+    } finally {
+      beside.shutdownNow();
+    }
   }
 
   StreamConfig streamConfig() {

@@ -4,6 +4,9 @@ import io.bistream.core.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.Executor;
 
 /**
  * Bidirectional recurrent layer (Schuster &amp; Paliwal 1997) with the Keras {@code Bidirectional}
@@ -119,6 +122,12 @@ public final class Bidirectional implements Layer {
 
   @Override
   public Output apply(List<Tensor> inputs, boolean[] mask, MatMul mm) {
+    return apply(inputs, mask, mm, null);
+  }
+
+  /** With {@code beside} not null, the backward direction runs there while the forward runs. */
+  @Override
+  public Output apply(List<Tensor> inputs, boolean[] mask, MatMul mm, Executor beside) {
     Tensor x = inputs.get(0);
     List<Tensor> states = inputs.subList(1, inputs.size());
     int half = states.size() / 2;
@@ -126,8 +135,14 @@ public final class Bidirectional implements Layer {
       throw new IllegalArgumentException(
           "layer '" + name + "' needs an even number of initial states, found " + states.size());
     }
+    List<Tensor> backwardStates = states.subList(half, states.size());
+    CompletableFuture<Recurrent.Run> pending =
+        beside == null
+            ? null
+            : CompletableFuture.supplyAsync(
+                () -> backward.run(x, backwardStates, mask, mm.forAnotherThread()), beside);
     Recurrent.Run f = forward.run(x, states.subList(0, half), mask, mm);
-    Recurrent.Run b = backward.run(x, states.subList(half, states.size()), mask, mm);
+    Recurrent.Run b = pending == null ? backward.run(x, backwardStates, mask, mm) : join(pending);
     Tensor yf;
     Tensor yb;
     if (forward.returnSequences()) {
@@ -150,6 +165,21 @@ public final class Bidirectional implements Layer {
       out.addAll(backward.stateTensors(b));
     }
     return new Output(out, forward.returnSequences() ? mask : null);
+  }
+
+  // The backward run's own exception, not the future's wrapper around it.
+  private static Recurrent.Run join(CompletableFuture<Recurrent.Run> pending) {
+    try {
+      return pending.join();
+    } catch (CompletionException e) {
+      if (e.getCause() instanceof RuntimeException r) {
+        throw r;
+      }
+      if (e.getCause() instanceof Error r) {
+        throw r;
+      }
+      throw e;
+    }
   }
 
   /** Combines forward and backward outputs of equal leading shape by the merge mode. */

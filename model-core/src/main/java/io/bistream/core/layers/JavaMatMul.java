@@ -3,6 +3,12 @@ package io.bistream.core.layers;
 /** The reference {@link MatMul}: a plain i-k-j loop, easy to check by eye. */
 public final class JavaMatMul implements MatMul {
 
+  // It keeps no state.
+  @Override
+  public MatMul forAnotherThread() {
+    return this;
+  }
+
   @Override
   public void multiply(
       float[] a, int rows, int k, float[] w, int cols, float[] out, boolean accumulate) {

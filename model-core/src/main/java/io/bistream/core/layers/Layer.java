@@ -2,6 +2,7 @@ package io.bistream.core.layers;
 
 import io.bistream.core.tensor.Tensor;
 import java.util.List;
+import java.util.concurrent.Executor;
 
 /**
  * A layer of an inference graph: a pure function of its input tensors and their Keras mask.
@@ -32,6 +33,15 @@ public interface Layer {
    * @param mm the matrix product to use
    */
   Output apply(List<Tensor> inputs, boolean[] mask, MatMul mm);
+
+  /**
+   * Like {@link #apply(List, boolean[], MatMul)}, with a thread for work that can run beside the
+   * caller's: a {@link Bidirectional} layer runs its backward direction there. Layers without such
+   * work ignore it.
+   */
+  default Output apply(List<Tensor> inputs, boolean[] mask, MatMul mm, Executor beside) {
+    return apply(inputs, mask, mm);
+  }
 
   /** Output tensors and the mask that goes with the first one (null when none). */
   record Output(List<Tensor> tensors, boolean[] mask) {

@@ -15,4 +15,7 @@ public interface MatMul {
    * @param accumulate when true adds the product to {@code out} instead of overwriting it
    */
   void multiply(float[] a, int rows, int k, float[] w, int cols, float[] out, boolean accumulate);
+
+  /** An instance of the same kind to use on another thread while this one is in use. */
+  MatMul forAnotherThread();
 }

@@ -74,6 +74,11 @@ public final class Nd4jMatMul implements MatMul {
   }
 
   @Override
+  public MatMul forAnotherThread() {
+    return new Nd4jMatMul();
+  }
+
+  @Override
   public void multiply(
       float[] a, int rows, int k, float[] w, int cols, float[] out, boolean accumulate) {
     if (simd(cols) && rows >= SIMD_MIN_ROWS && rows <= SIMD_MAX_ROWS) {

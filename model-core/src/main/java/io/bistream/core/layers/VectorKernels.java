@@ -23,12 +23,16 @@ import jdk.incubator.vector.VectorSpecies;
  * GEMM over pre-packed weights for the few-row products of GRU and SimpleRNN steps ({@link
  * #multiply}).
  *
- * <p>Both hold a 4 x 16 tile of the result in eight 256-bit registers and walk {@code k} with one
- * broadcast per row and two loads of weights per step. Weights are packed once into panels of 16
- * columns, 8 KB per panel at {@code k = 128}, and the loops run panel by panel so a panel stays in
- * L1 while every row tile passes over it. On the project's machine this holds 55-73 GFLOP/s at 4 to
- * 256 rows, where OpenBLAS, which packs the weights again on every call, reaches 10-45 at 4-32 rows
- * with the copies to native memory its call needs.
+ * <p>Both hold a 5 x 16 tile of the result in ten 256-bit registers and walk {@code k} with one
+ * broadcast per row and two loads of weights per step. Ten accumulators, because a fused
+ * multiply-add takes 4 cycles on the project's machine (AMD Zen 3) and two issue per cycle: with
+ * the eight of a 4 x 16 tile any stall idles a pipe (5 x 16 measured 9-13% faster inside the LSTM
+ * step), and the twelve of 6 x 16 no longer fit C2's allocation of the 16 registers (half speed).
+ * Weights are packed once into panels of 16 columns, 8 KB per panel at {@code k = 128}, and the
+ * loops run panel by panel so a panel stays in L1 while every row tile passes over it. On the
+ * project's machine this holds 55-73 GFLOP/s at 4 to 256 rows, where OpenBLAS, which packs the
+ * weights again on every call, reaches 10-45 at 4-32 rows with the copies to native memory its call
+ * needs.
  *
  * <p>The gates evaluate {@link FastMath}'s rational approximations on eight lanes at a time, with
  * fused multiply-adds.
@@ -69,10 +73,15 @@ final class VectorKernels {
   static void multiply(
       float[] a, int rows, int k, float[] packed, int cols, float[] out, boolean accumulate) {
     float[] init = accumulate ? out : null;
+    int fives = fiveRowTiles(rows) * 5;
     for (int p = 0; p < cols / PANEL; p++) {
       int panel = p * k * PANEL;
       int col = p * PANEL;
       int r = 0;
+      for (; r < fives; r += 5) {
+        int o = r * cols + col;
+        tile5(a, r * k, k, packed, panel, out, o, o + LANES, cols, accumulate);
+      }
       for (; r + 3 < rows; r += 4) {
         int o = r * cols + col;
         tile4(a, r * k, k, packed, panel, out, o, o + LANES, cols, accumulate);
@@ -138,11 +147,11 @@ final class VectorKernels {
    * {@code c} ({@code [n, u]}) is updated in place. So a caller alternates two buffers and never
    * copies h between steps.
    *
-   * <p>A tile is four rows against one panel (two gates of a group): eight accumulators, one cache
-   * line of weights (two loads) and four broadcasts per step of {@code k = d + u}. A panel (12 KB
-   * at {@code d = 64, u = 128}) stays in L1 while every row passes over it; then the other panel;
-   * then the gates of all rows of the group in one pass. Rows left over (fewer than four) run one
-   * at a time.
+   * <p>A tile is five (or four) rows against one panel (two gates of a group): ten accumulators,
+   * one cache line of weights (two loads) and five broadcasts per step of {@code k = d + u}. A
+   * panel (12 KB at {@code d = 64, u = 128}) stays in L1 while every row passes over it; then the
+   * other panel; then the gates of all rows of the group in one pass. Rows left over (only below 16
+   * rows) run one at a time.
    */
   static void lstmStep(PackedLstm w, float[] xh, float[] c, int n, float[] next, float[] z) {
     int d = w.inputSize();
@@ -156,11 +165,17 @@ final class VectorKernels {
         int bias = pair * u + q * UNITS; // of the first gate; the second's is u further
         FloatVector b0 = FloatVector.fromArray(S, w.bias(), bias);
         FloatVector b1 = FloatVector.fromArray(S, w.bias(), bias + u);
-        for (int m = 0; m < n / 4 * 4; m++) { // the rows of tile4; tile1 reads the bias itself
+        int fives = fiveRowTiles(n) * 5;
+        int tiled = fives + (n - fives) / 4 * 4;
+        for (int m = 0; m < tiled; m++) { // the rows of the tiles; tile1 reads the bias itself
           b0.intoArray(z, at0 + m * UNITS);
           b1.intoArray(z, at1 + m * UNITS);
         }
         int r = 0;
+        for (; r < fives; r += 5) {
+          int o = r * UNITS;
+          tile5(xh, r * k, k, w.weights(), panel, z, at0 + o, at1 + o, UNITS, true);
+        }
         for (; r + 3 < n; r += 4) {
           int o = r * UNITS;
           tile4(xh, r * k, k, w.weights(), panel, z, at0 + o, at1 + o, UNITS, true);
@@ -228,6 +243,76 @@ final class VectorKernels {
     c21.intoArray(out, o1 + 2 * stride);
     c30.intoArray(out, o0 + 3 * stride);
     c31.intoArray(out, o1 + 3 * stride);
+  }
+
+  /**
+   * How many of {@code n} rows run in {@link #tile5}: as many as leave a multiple of four (at most
+   * sixteen rows) for {@link #tile4}; below 16 rows a few may be left for {@link #tile1}.
+   */
+  static int fiveRowTiles(int n) {
+    int fours = (5 - n % 5) % 5;
+    return 4 * fours <= n ? (n - 4 * fours) / 5 : n / 5;
+  }
+
+  /**
+   * {@link #tile4} for five rows: ten accumulators. Written out like it rather than sharing a loop
+   * over an array of accumulators, which C2 would keep in memory, not in registers.
+   */
+  private static void tile5(
+      float[] a,
+      int a0,
+      int k,
+      float[] w,
+      int panel,
+      float[] out,
+      int o0,
+      int o1,
+      int stride,
+      boolean acc) {
+    FloatVector c00 = acc ? FloatVector.fromArray(S, out, o0) : FloatVector.zero(S);
+    FloatVector c01 = acc ? FloatVector.fromArray(S, out, o1) : FloatVector.zero(S);
+    FloatVector c10 = acc ? FloatVector.fromArray(S, out, o0 + stride) : FloatVector.zero(S);
+    FloatVector c11 = acc ? FloatVector.fromArray(S, out, o1 + stride) : FloatVector.zero(S);
+    FloatVector c20 = acc ? FloatVector.fromArray(S, out, o0 + 2 * stride) : FloatVector.zero(S);
+    FloatVector c21 = acc ? FloatVector.fromArray(S, out, o1 + 2 * stride) : FloatVector.zero(S);
+    FloatVector c30 = acc ? FloatVector.fromArray(S, out, o0 + 3 * stride) : FloatVector.zero(S);
+    FloatVector c31 = acc ? FloatVector.fromArray(S, out, o1 + 3 * stride) : FloatVector.zero(S);
+    FloatVector c40 = acc ? FloatVector.fromArray(S, out, o0 + 4 * stride) : FloatVector.zero(S);
+    FloatVector c41 = acc ? FloatVector.fromArray(S, out, o1 + 4 * stride) : FloatVector.zero(S);
+    int a1 = a0 + k;
+    int a2 = a1 + k;
+    int a3 = a2 + k;
+    int a4 = a3 + k;
+    for (int kk = 0; kk < k; kk++) {
+      int b = panel + kk * PANEL;
+      FloatVector w0 = FloatVector.fromArray(S, w, b);
+      FloatVector w1 = FloatVector.fromArray(S, w, b + LANES);
+      FloatVector v = FloatVector.broadcast(S, a[a0 + kk]);
+      c00 = v.fma(w0, c00);
+      c01 = v.fma(w1, c01);
+      v = FloatVector.broadcast(S, a[a1 + kk]);
+      c10 = v.fma(w0, c10);
+      c11 = v.fma(w1, c11);
+      v = FloatVector.broadcast(S, a[a2 + kk]);
+      c20 = v.fma(w0, c20);
+      c21 = v.fma(w1, c21);
+      v = FloatVector.broadcast(S, a[a3 + kk]);
+      c30 = v.fma(w0, c30);
+      c31 = v.fma(w1, c31);
+      v = FloatVector.broadcast(S, a[a4 + kk]);
+      c40 = v.fma(w0, c40);
+      c41 = v.fma(w1, c41);
+    }
+    c00.intoArray(out, o0);
+    c01.intoArray(out, o1);
+    c10.intoArray(out, o0 + stride);
+    c11.intoArray(out, o1 + stride);
+    c20.intoArray(out, o0 + 2 * stride);
+    c21.intoArray(out, o1 + 2 * stride);
+    c30.intoArray(out, o0 + 3 * stride);
+    c31.intoArray(out, o1 + 3 * stride);
+    c40.intoArray(out, o0 + 4 * stride);
+    c41.intoArray(out, o1 + 4 * stride);
   }
 
   /**

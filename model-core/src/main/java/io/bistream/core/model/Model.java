@@ -10,6 +10,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Executor;
 
 /**
  * An inference graph of {@link Layer}s: Keras Sequential models and Functional graphs (each node
@@ -110,6 +111,17 @@ public final class Model {
    * @return one tensor per model output, in {@link #outputs()} order
    */
   public List<Tensor> predict(List<Tensor> values, Backend backend) {
+    return predict(values, backend, null);
+  }
+
+  /**
+   * Offline prediction on the calling thread and, where a layer has independent work, on {@code
+   * beside}: the two directions of a bidirectional layer run at the same time, one on each. The
+   * results are the same as without it.
+   *
+   * @param beside runs the backward directions; null runs everything on the calling thread
+   */
+  public List<Tensor> predict(List<Tensor> values, Backend backend, Executor beside) {
     if (values.size() != inputs.size()) {
       throw new IllegalArgumentException(
           "model "
@@ -121,7 +133,7 @@ public final class Model {
               + ", found "
               + values.size());
     }
-    Map<TensorRef, Tensor> tensors = evaluate(values, backend);
+    Map<TensorRef, Tensor> tensors = evaluate(values, backend, beside);
     List<Tensor> result = new ArrayList<>();
     for (TensorRef ref : outputs) {
       result.add(tensors.get(ref));
@@ -130,7 +142,7 @@ public final class Model {
   }
 
   /** Every tensor the graph computes, by reference. */
-  private Map<TensorRef, Tensor> evaluate(List<Tensor> values, Backend backend) {
+  private Map<TensorRef, Tensor> evaluate(List<Tensor> values, Backend backend, Executor beside) {
     MatMul mm = backend.newMatMul();
     Map<TensorRef, Tensor> tensors = new HashMap<>();
     Map<TensorRef, boolean[]> masks = new HashMap<>();
@@ -149,7 +161,7 @@ public final class Model {
       }
       Layer.Output out;
       try {
-        out = node.layer().apply(in, masks.get(node.inbound().get(0)), mm);
+        out = node.layer().apply(in, masks.get(node.inbound().get(0)), mm, beside);
       } catch (IllegalArgumentException e) {
         throw new IllegalArgumentException(source.file() + ": " + e.getMessage(), e);
       }
@@ -179,7 +191,7 @@ public final class Model {
       probe.add(Tensor.zeros(shape));
     }
     List<List<int[]>> shapes = new ArrayList<>();
-    Map<TensorRef, Tensor> all = evaluate(probe, Backend.REFERENCE);
+    Map<TensorRef, Tensor> all = evaluate(probe, Backend.REFERENCE, null);
     for (Node node : nodes) {
       List<int[]> out = new ArrayList<>();
       for (int k = 0;

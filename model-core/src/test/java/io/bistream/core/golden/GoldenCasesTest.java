@@ -5,12 +5,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.bistream.core.ModelFiles;
+import io.bistream.core.layers.Bidirectional;
 import io.bistream.core.model.Model;
 import io.bistream.core.tensor.Tensor;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -60,6 +65,7 @@ class GoldenCasesTest {
     boolean kerasMaskSemantics = c.get("name").asText().startsWith("tfjs_semantics_");
     for (Model.Backend backend : Model.Backend.values()) {
       List<Tensor> outputs = model.predict(inputs, backend);
+      assertSameWithDirectionsBeside(model, inputs, backend, outputs);
       assertThat(outputs).hasSize(c.get("outputs").size());
       for (int k = 0; k < outputs.size(); k++) {
         Tensor expected = tensor(c.get("outputs").get(k));
@@ -80,6 +86,31 @@ class GoldenCasesTest {
             atol);
       }
     }
+  }
+
+  // Each Bidirectional layer's backward direction runs on the executor, with identical results.
+  private static void assertSameWithDirectionsBeside(
+      Model model, List<Tensor> inputs, Model.Backend backend, List<Tensor> sequential) {
+    AtomicInteger runs = new AtomicInteger();
+    ExecutorService pool = Executors.newSingleThreadExecutor();
+    try {
+      Executor beside =
+          task -> {
+            runs.incrementAndGet();
+            pool.execute(task);
+          };
+      List<Tensor> parallel = model.predict(inputs, backend, beside);
+      for (int k = 0; k < sequential.size(); k++) {
+        assertThat(parallel.get(k).data())
+            .as("output %d with directions in parallel (%s)", k, backend)
+            .containsExactly(sequential.get(k).data());
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+    long bidirectional =
+        model.nodes().stream().filter(n -> n.layer() instanceof Bidirectional).count();
+    assertThat(runs.get()).as("backward directions run beside").isEqualTo(bidirectional);
   }
 
   private static float[] zeroMaskedSteps(float[] values, Tensor x, int width) {

@@ -26,12 +26,20 @@ class VectorKernelsTest {
     return RecurrentBackendsTest.random(rnd, size, 0.5);
   }
 
+  @ParameterizedTest(name = "rows={0}: {1} five-row tiles")
+  @CsvSource({"1, 0", "4, 0", "5, 1", "6, 1", "7, 1", "8, 0", "9, 1", "13, 1", "16, 0", "32, 4"})
+  void fiveRowTilesLeaveAMultipleOfFourWhereTheyCan(int rows, int fives) {
+    assertThat(VectorKernels.fiveRowTiles(rows)).isEqualTo(fives);
+  }
+
   @ParameterizedTest(name = "rows={0} k={1} cols={2} accumulate={3}")
   @CsvSource({
     "1, 1, 16, false",
     "3, 7, 32, true",
     "4, 128, 16, false",
+    "7, 9, 16, false",
     "9, 5, 48, true",
+    "16, 3, 16, true",
     "33, 64, 64, false"
   })
   void multiplyMatchesTheProductInDoublePrecision(int rows, int k, int cols, boolean accumulate) {
@@ -52,7 +60,7 @@ class VectorKernelsTest {
   }
 
   @ParameterizedTest(name = "n={0} d={1} u={2}")
-  @CsvSource({"1, 3, 8", "2, 5, 16", "5, 8, 24", "8, 64, 128"})
+  @CsvSource({"1, 3, 8", "2, 5, 16", "5, 8, 24", "7, 4, 8", "8, 64, 128", "14, 9, 16"})
   void lstmStepMatchesTheCellEquationsInDoublePrecision(int n, int d, int u) {
     float[] kernel = random(d * 4 * u);
     float[] recurrent = random(u * 4 * u);
