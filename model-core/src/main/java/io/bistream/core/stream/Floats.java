@@ -2,7 +2,10 @@ package io.bistream.core.stream;
 
 import java.util.Arrays;
 
-/** A growable float array for buffered steps: append at the end, drop from the front. */
+/**
+ * A growable float array for buffered steps: append at the end, drop from the front. It may wrap an
+ * array with spare room past its length ({@link #forSnapshot()}), which appends fill in place.
+ */
 final class Floats {
 
   private float[] data;
@@ -23,7 +26,9 @@ final class Floats {
 
   void append(float[] src, int off, int len) {
     if (length + len > data.length) {
-      data = Arrays.copyOf(data, Math.max(length + len, data.length * 2));
+      // Half as much again: the spare room travels in snapshots, so it is kept smaller than a
+      // doubling's.
+      data = Arrays.copyOf(data, Math.max(length + len, data.length + data.length / 2));
     }
     System.arraycopy(src, off, data, length, len);
     length += len;
@@ -40,6 +45,15 @@ final class Floats {
 
   float[] toArray() {
     return Arrays.copyOf(data, length);
+  }
+
+  /**
+   * The values for a snapshot: the backing array itself, shared with its spare room, while that
+   * room is at most half the length, as in a buffer that grows; a trimmed copy otherwise, as in a
+   * buffer drained from the front, whose room would cost state bytes for no values.
+   */
+  float[] forSnapshot() {
+    return data.length - length <= length / 2 ? data : toArray();
   }
 
   void clear() {

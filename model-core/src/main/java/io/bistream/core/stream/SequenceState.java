@@ -42,15 +42,19 @@ public final class SequenceState {
     return ended;
   }
 
-  /** The state as plain arrays; {@code arrays} may be held by reference until the next advance. */
+  /**
+   * The state as plain arrays. Growing step buffers are passed by reference with their spare room
+   * (the counters hold their lengths), so a snapshot after every advance does not copy exact mode's
+   * whole buffer each time; the arrays are valid until the next advance of this state.
+   */
   public record Snapshot(long[] counters, float[][] arrays) {}
 
   public Snapshot snapshot() {
     List<float[]> arrays = new ArrayList<>();
-    arrays.add(pending.toArray());
-    arrays.add(bufIn.toArray());
-    arrays.add(bufMask.toArray());
-    arrays.add(bufFwd.toArray());
+    arrays.add(pending.forSnapshot());
+    arrays.add(bufIn.forSnapshot());
+    arrays.add(bufMask.forSnapshot());
+    arrays.add(bufFwd.forSnapshot());
     arrays.add(candidate == null ? new float[0] : candidate.clone());
     arrays.add(firstBackward == null ? new float[0] : firstBackward.clone());
     long presence = (candidate == null ? 0 : 1) | (firstBackward == null ? 0 : 1L << 62);
@@ -60,12 +64,25 @@ public final class SequenceState {
       presence |= (fwd[i] == null ? 0L : 2L << (2 * i)) | (bwd[i] == null ? 0L : 4L << (2 * i));
     }
     long[] counters = {
-      received, emitted, ended ? 1 : 0, degraded ? 1 : 0, fwd.length, presence, chunkStart
+      received,
+      emitted,
+      ended ? 1 : 0,
+      degraded ? 1 : 0,
+      fwd.length,
+      presence,
+      chunkStart,
+      pending.length(),
+      bufIn.length(),
+      bufMask.length(),
+      bufFwd.length()
     };
     return new Snapshot(counters, arrays.toArray(new float[0][]));
   }
 
-  /** Rebuilds a state from {@link #snapshot()} output. */
+  /**
+   * Rebuilds a state from {@link #snapshot()} output. The state takes over the step buffers: they
+   * change as it advances, so a snapshot is restored at most once.
+   */
   public static SequenceState restore(Snapshot s) {
     long[] c = s.counters();
     int stages = (int) c[4];
@@ -86,13 +103,23 @@ public final class SequenceState {
     st.emitted = c[1];
     st.ended = c[2] != 0;
     st.degraded = c[3] != 0;
-    st.pending = new Floats(a[0].clone(), a[0].length);
-    st.bufIn = new Floats(a[1].clone(), a[1].length);
-    st.bufMask = new Floats(a[2].clone(), a[2].length);
-    st.bufFwd = new Floats(a[3].clone(), a[3].length);
+    st.pending = buffer(a, c, 0);
+    st.bufIn = buffer(a, c, 1);
+    st.bufMask = buffer(a, c, 2);
+    st.bufFwd = buffer(a, c, 3);
     st.candidate = (presence & 1) != 0 ? a[4].clone() : null;
     st.firstBackward = (presence & (1L << 62)) != 0 ? a[5].clone() : null;
     st.chunkStart = c[6];
     return st;
+  }
+
+  // Buffer i of a snapshot; one written before the lengths were kept (7 counters) is exactly full.
+  private static Floats buffer(float[][] a, long[] c, int i) {
+    int length = c.length > 7 + i ? Math.toIntExact(c[7 + i]) : a[i].length;
+    if (length < 0 || length > a[i].length) {
+      throw new IllegalArgumentException(
+          "snapshot buffer " + i + " holds " + a[i].length + " values, its length says " + length);
+    }
+    return new Floats(a[i], length);
   }
 }

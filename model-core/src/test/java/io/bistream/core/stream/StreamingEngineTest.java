@@ -149,6 +149,68 @@ class StreamingEngineTest {
 
   @ParameterizedTest(name = "{0}")
   @ValueSource(strings = {"EXACT", "LOOKAHEAD", "STATEFUL"})
+  void restoringEverySnapshotAsTheJobDoesContinuesBitIdentically(String mode) {
+    int t = 40;
+    Model m = RandomModels.chain(33, D, false, true);
+    StreamConfig cfg = new StreamConfig(StreamConfig.Mode.valueOf(mode), 3, 2, 1000, null);
+    StreamingEngine engine = new StreamingEngine(m, cfg);
+    float[] x = sequence(new Random(6), t, true);
+    SequenceState s = engine.newSequence();
+    List<Emission> all = new ArrayList<>();
+    int copies = 0;
+    float[] buffer = null;
+    for (int at = 0; at < t; at++) {
+      SequenceState.Snapshot snap = s.snapshot();
+      copies += snap.arrays()[1] == buffer ? 0 : 1;
+      buffer = snap.arrays()[1];
+      s = SequenceState.restore(snap); // the job restores from keyed state before every advance
+      all.addAll(
+          engine.advance(s, java.util.Arrays.copyOfRange(x, at * D, (at + 1) * D), 1, at + 1 == t));
+    }
+    assertThat(Streams.assemble(all, engine, t)).isEqualTo(Streams.run(engine, x, t, 1));
+    if (mode.equals("EXACT")) {
+      // The buffer grows by half as much again: a new array a few times, not at every step.
+      assertThat(copies).as("exact buffers copied into snapshots").isBetween(2, 12);
+    }
+  }
+
+  @Test
+  void snapshotWrittenBeforeBufferLengthsWereKeptStillRestores() {
+    int t = 9;
+    Model m = RandomModels.chain(35, D, false, false);
+    StreamingEngine engine = new StreamingEngine(m, StreamConfig.exact());
+    float[] x = sequence(new Random(7), t, false);
+    SequenceState s = engine.newSequence();
+    List<Emission> all =
+        new ArrayList<>(engine.advance(s, java.util.Arrays.copyOf(x, 5 * D), 5, false));
+    SequenceState.Snapshot now = s.snapshot();
+    float[][] exactlyFull = now.arrays().clone();
+    for (int i = 0; i < 4; i++) {
+      exactlyFull[i] = java.util.Arrays.copyOf(exactlyFull[i], (int) now.counters()[7 + i]);
+    }
+    SequenceState old =
+        SequenceState.restore(
+            new SequenceState.Snapshot(java.util.Arrays.copyOf(now.counters(), 7), exactlyFull));
+    all.addAll(engine.advance(old, java.util.Arrays.copyOfRange(x, 5 * D, t * D), t - 5, true));
+    assertThat(Streams.assemble(all, engine, t)).isEqualTo(Streams.run(engine, x, t, 5));
+  }
+
+  @Test
+  void snapshotWhoseBufferLengthExceedsItsArrayIsRejected() {
+    SequenceState.Snapshot snap =
+        new StreamingEngine(RandomModels.chain(35, D, false, false), StreamConfig.exact())
+            .newSequence()
+            .snapshot();
+    long[] counters = snap.counters().clone();
+    counters[8] = snap.arrays()[1].length + 1L;
+    assertThatThrownBy(
+            () -> SequenceState.restore(new SequenceState.Snapshot(counters, snap.arrays())))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("snapshot buffer 1 holds");
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"EXACT", "LOOKAHEAD", "STATEFUL"})
   void batchedAdvanceOf64SequencesEquals64SingleAdvances(String mode) {
     Model m = RandomModels.chain(41, D, false, false);
     StreamConfig cfg = new StreamConfig(StreamConfig.Mode.valueOf(mode), 4, 3, 1000, null);
