@@ -29,7 +29,7 @@ import picocli.CommandLine.Option;
  * direction, T=256, concat; weights from the committed fixture), offline and lookahead (C=64,
  * R=64), batches 1/32/256, 1 and 2 threads. Outputs are cross-checked before anything is timed;
  * rounds are interleaved engine by engine and the median is reported next to the SGEMM roofline
- * measured in the same run.
+ * measured in the same run; the ratio to ONNX Runtime is the median of the rounds' own ratios.
  */
 @Command(
     name = "bench",
@@ -78,7 +78,8 @@ final class BenchCommand implements Callable<Integer> {
       description = "--pipeline: inputs (xs_f32) and outputs (--binary-floats) as base64 float32")
   boolean binaryFloats;
 
-  private record Row(String engine, String mode, int batch, int threads, double stepsPerS) {}
+  private record Row(
+      String engine, String mode, int batch, int threads, double stepsPerS, double vsOrt) {}
 
   @Override
   public Integer call() throws Exception {
@@ -175,15 +176,15 @@ final class BenchCommand implements Callable<Integer> {
     List<Row> rows = new ArrayList<>();
     for (int k = 0; k < engines.size(); k++) {
       Engine e = engines.get(k);
-      rows.add(new Row(e.name(), e.mode(), n, threads, n * (double) t / median(times.get(k))));
-    }
-    for (Row row : rows) {
-      double ort =
-          rows.stream()
-              .filter(o -> o.engine().equals("onnxruntime") && o.mode().equals(row.mode()))
-              .mapToDouble(Row::stepsPerS)
-              .findFirst()
-              .orElse(Double.NaN);
+      double vsOrt = Double.NaN;
+      for (int j = 0; j < engines.size(); j++) {
+        if (engines.get(j).name().equals("onnxruntime") && engines.get(j).mode().equals(e.mode())) {
+          vsOrt = pairedRatio(times.get(j), times.get(k));
+        }
+      }
+      Row row =
+          new Row(e.name(), e.mode(), n, threads, n * (double) t / median(times.get(k)), vsOrt);
+      rows.add(row);
       double gflops = row.stepsPerS() * FLOPS_PER_STEP / 1e9;
       System.out.printf(
           "%-12s %-10s %5d %7d %,15.0f %8.1f %7.1f%% %11.2fx%n",
@@ -194,9 +195,22 @@ final class BenchCommand implements Callable<Integer> {
           row.stepsPerS(),
           gflops,
           100 * gflops / sgemm,
-          row.stepsPerS() / ort);
+          row.vsOrt());
     }
     return rows;
+  }
+
+  /**
+   * The median over rounds of one engine's speed relative to another's measured next to it in the
+   * same round: on a shared host the speed of the whole machine drifts from round to round, and a
+   * ratio of two medians taken from different rounds would carry that drift.
+   */
+  static double pairedRatio(List<Double> referenceSeconds, List<Double> seconds) {
+    List<Double> ratios = new ArrayList<>();
+    for (int r = 0; r < seconds.size(); r++) {
+      ratios.add(referenceSeconds.get(r) / seconds.get(r));
+    }
+    return median(ratios);
   }
 
   private static List<Engine> engines(Path dir, int threads) throws Exception {
@@ -301,7 +315,8 @@ final class BenchCommand implements Callable<Integer> {
           .put("mode", r.mode())
           .put("batch", r.batch())
           .put("threads", r.threads())
-          .put("steps_per_s", Math.round(r.stepsPerS()));
+          .put("steps_per_s", Math.round(r.stepsPerS()))
+          .put("vs_onnxruntime", Math.round(r.vsOrt() * 1000) / 1000.0);
     }
     mapper.writerWithDefaultPrettyPrinter().writeValue(json, root);
   }

@@ -2,11 +2,13 @@ package io.bistream.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatCode;
+import static org.assertj.core.api.Assertions.within;
 
 import io.bistream.cli.BenchEngines.Engine;
 import io.bistream.core.npy.NpyArray;
 import io.bistream.core.npy.NpyReader;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -19,6 +21,27 @@ class BenchEnginesTest {
   void everyEngineAgreesWithPyTorchAndLookaheadsAgree() {
     assertThatCode(() -> BenchCommand.crossCheck(BenchEngines.fixture()))
         .doesNotThrowAnyException();
+  }
+
+  @Test
+  void offlineOnTwoThreadsRunsTheDirectionsSideBySideWithTheSameResult() throws Exception {
+    Path dir = BenchEngines.fixture();
+    NpyArray x = NpyReader.read(dir.resolve("probe_x.npy"));
+    int n = x.shape()[0];
+    int t = x.shape()[1];
+    try (Engine one = BenchEngines.bistream(dir, null, 64, 1);
+        Engine two = BenchEngines.bistream(dir, null, 64, 2)) {
+      assertThat(two.run(x.floats(), n, t)).containsExactly(one.run(x.floats(), n, t));
+    }
+  }
+
+  @Test
+  void ratioToOnnxRuntimeIsTakenRoundByRound() {
+    // Seconds per call. Rounds 1 and 3 say 0.8; round 2 caught the engine in a fast moment.
+    // The medians of the two columns (2.0 and 1.25) would say 1.6.
+    List<Double> ort = List.of(1.0, 2.0, 3.0);
+    List<Double> engine = List.of(1.25, 1.0, 3.75);
+    assertThat(BenchCommand.pairedRatio(ort, engine)).isCloseTo(0.8, within(1e-9));
   }
 
   @Test
