@@ -28,8 +28,9 @@ import picocli.CommandLine.Option;
  * {@code bench}: BiStream against ONNX Runtime Java and DL4J on the same BiLSTM (D=64, H=128 per
  * direction, T=256, concat; weights from the committed fixture), offline and lookahead (C=64,
  * R=64), batches 1/32/256, 1 and 2 threads. Outputs are cross-checked before anything is timed;
- * rounds are interleaved engine by engine and the median is reported next to the SGEMM roofline
- * measured in the same run; the ratio to ONNX Runtime is the median of the rounds' own ratios.
+ * within a round the engines take turns of 50 ms; the median of the rounds is reported next to the
+ * SGEMM roofline measured in the same run, and the ratio to ONNX Runtime is the median of the
+ * rounds' own ratios.
  */
 @Command(
     name = "bench",
@@ -46,6 +47,8 @@ final class BenchCommand implements Callable<Integer> {
   private static final int LOOKAHEAD = 64;
   // The shortest timed measurement: calls repeat until it is filled.
   private static final double MIN_TIMED_SECONDS = 0.25;
+  // One engine's turn within a round.
+  private static final double TURN_SECONDS = 0.05;
 
   @Option(names = "--quick", description = "T=128, batches 1 and 32, one timed round")
   boolean quick;
@@ -164,8 +167,9 @@ final class BenchCommand implements Callable<Integer> {
         warmUp(e, x, n, t, threads);
       }
       for (int r = 0; r < timed; r++) {
+        double[] perCall = round(engines, x, n, t, threads);
         for (int k = 0; k < engines.size(); k++) {
-          times.get(k).add(seconds(engines.get(k), x, n, t, threads));
+          times.get(k).add(perCall[k]);
         }
       }
     } finally {
@@ -232,10 +236,45 @@ final class BenchCommand implements Callable<Integer> {
   }
 
   /**
-   * Seconds per call of {@code e}, over as many calls as fill {@link #MIN_TIMED_SECONDS}: one call
-   * at N=1 lasts a few milliseconds, where one GC pause or JIT compilation would decide the row.
+   * One timed round: seconds per call of each engine. The engines take turns of {@link
+   * #TURN_SECONDS} until each has run {@link #MIN_TIMED_SECONDS}, so a change in the shared host's
+   * speed, which moves single runs by 40% within seconds here, reaches all of them alike.
    */
+  private static double[] round(List<Engine> engines, float[] x, int n, int t, int threads)
+      throws Exception {
+    double[] spent = new double[engines.size()];
+    int[] calls = new int[engines.size()];
+    boolean more = true;
+    while (more) {
+      more = false;
+      for (int k = 0; k < engines.size(); k++) {
+        if (spent[k] < MIN_TIMED_SECONDS) {
+          double[] turn = seconds(engines.get(k), x, n, t, threads, TURN_SECONDS);
+          spent[k] += turn[0];
+          calls[k] += (int) turn[1];
+          more |= spent[k] < MIN_TIMED_SECONDS;
+        }
+      }
+    }
+    double[] perCall = new double[engines.size()];
+    for (int k = 0; k < perCall.length; k++) {
+      perCall[k] = spent[k] / calls[k];
+    }
+    return perCall;
+  }
+
+  /** Seconds per call of {@code e} over as many calls as fill {@link #MIN_TIMED_SECONDS}. */
   private static double seconds(Engine e, float[] x, int n, int t, int threads) throws Exception {
+    double[] run = seconds(e, x, n, t, threads, MIN_TIMED_SECONDS);
+    return run[0] / run[1];
+  }
+
+  /**
+   * Seconds and calls of {@code e} over as many calls as fill {@code atLeast}: one call at N=1
+   * lasts a few milliseconds, where one GC pause or JIT compilation would decide the row.
+   */
+  private static double[] seconds(Engine e, float[] x, int n, int t, int threads, double atLeast)
+      throws Exception {
     // DL4J's only lever is ND4J's own thread pool; BiStream and ONNX Runtime set their own.
     setMathThreads(e.name().equals("dl4j") ? threads : 1);
     long start = System.nanoTime();
@@ -245,9 +284,9 @@ final class BenchCommand implements Callable<Integer> {
       e.run(x, n, t);
       calls++;
       s = (System.nanoTime() - start) / 1e9;
-    } while (s < MIN_TIMED_SECONDS);
+    } while (s < atLeast);
     setMathThreads(1);
-    return s / calls;
+    return new double[] {s, calls};
   }
 
   /**
