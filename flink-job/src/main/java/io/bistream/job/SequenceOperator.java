@@ -1,6 +1,5 @@
 package io.bistream.job;
 
-import com.fasterxml.jackson.core.Base64Variants;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.StreamWriteFeature;
@@ -18,6 +17,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -518,9 +518,13 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       g.writeStringField("seq", seq);
       g.writeNumberField("t", em.firstStep() + from);
       if (binary) {
-        byte[] le = Float32.littleEndian(em.values(), from * width, count * width);
+        // The JDK's encoder and a raw (ASCII, nothing to escape) string: 1.2-1.6x Jackson's
+        // writeBinary on 1-64 KB, which took 19% of this operator's time in stateful mode.
+        byte[] b64 =
+            Base64.getEncoder()
+                .encode(Float32.littleEndian(em.values(), from * width, count * width));
         g.writeFieldName(field + "_f32");
-        g.writeBinary(Base64Variants.MIME_NO_LINEFEEDS, le, 0, le.length);
+        g.writeRawUTF8String(b64, 0, b64.length);
         if (field.equals("ys")) {
           g.writeNumberField("width", width);
         }
