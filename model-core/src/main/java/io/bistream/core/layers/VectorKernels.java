@@ -256,10 +256,7 @@ final class VectorKernels {
 
   /**
    * {@link #tile4} for five rows: ten accumulators. Written out like it rather than sharing a loop
-   * over an array of accumulators, which C2 would keep in memory, not in registers. Its {@code k}
-   * loop does two steps per pass, written out: faster than one in 8 of 8 same-process A/B pairs
-   * (3-43%, offline and lookahead, N=32 and 256); four were no better than two, and the same for
-   * {@link #tile4}'s eight-FMA body was no faster.
+   * over an array of accumulators, which C2 would keep in memory, not in registers.
    */
   private static void tile5(
       float[] a,
@@ -286,47 +283,7 @@ final class VectorKernels {
     int a2 = a1 + k;
     int a3 = a2 + k;
     int a4 = a3 + k;
-    int kk = 0;
-    for (; kk + 1 < k; kk += 2) {
-      int b = panel + kk * PANEL;
-      FloatVector w0 = FloatVector.fromArray(S, w, b);
-      FloatVector w1 = FloatVector.fromArray(S, w, b + LANES);
-      FloatVector v = FloatVector.broadcast(S, a[a0 + kk]);
-      c00 = v.fma(w0, c00);
-      c01 = v.fma(w1, c01);
-      v = FloatVector.broadcast(S, a[a1 + kk]);
-      c10 = v.fma(w0, c10);
-      c11 = v.fma(w1, c11);
-      v = FloatVector.broadcast(S, a[a2 + kk]);
-      c20 = v.fma(w0, c20);
-      c21 = v.fma(w1, c21);
-      v = FloatVector.broadcast(S, a[a3 + kk]);
-      c30 = v.fma(w0, c30);
-      c31 = v.fma(w1, c31);
-      v = FloatVector.broadcast(S, a[a4 + kk]);
-      c40 = v.fma(w0, c40);
-      c41 = v.fma(w1, c41);
-
-      b = panel + (kk + 1) * PANEL;
-      w0 = FloatVector.fromArray(S, w, b);
-      w1 = FloatVector.fromArray(S, w, b + LANES);
-      v = FloatVector.broadcast(S, a[a0 + kk + 1]);
-      c00 = v.fma(w0, c00);
-      c01 = v.fma(w1, c01);
-      v = FloatVector.broadcast(S, a[a1 + kk + 1]);
-      c10 = v.fma(w0, c10);
-      c11 = v.fma(w1, c11);
-      v = FloatVector.broadcast(S, a[a2 + kk + 1]);
-      c20 = v.fma(w0, c20);
-      c21 = v.fma(w1, c21);
-      v = FloatVector.broadcast(S, a[a3 + kk + 1]);
-      c30 = v.fma(w0, c30);
-      c31 = v.fma(w1, c31);
-      v = FloatVector.broadcast(S, a[a4 + kk + 1]);
-      c40 = v.fma(w0, c40);
-      c41 = v.fma(w1, c41);
-    }
-    for (; kk < k; kk++) {
+    for (int kk = 0; kk < k; kk++) {
       int b = panel + kk * PANEL;
       FloatVector w0 = FloatVector.fromArray(S, w, b);
       FloatVector w1 = FloatVector.fromArray(S, w, b + LANES);
