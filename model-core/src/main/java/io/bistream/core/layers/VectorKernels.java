@@ -26,13 +26,13 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Both hold a 5 x 16 tile of the result in ten 256-bit registers and walk {@code k} with one
  * broadcast per row and two loads of weights per step. Ten accumulators, because a fused
  * multiply-add takes 4 cycles on the project's machine (AMD Zen 3) and two issue per cycle: with
- * the eight of a 4 x 16 tile any stall idles a pipe (5 x 16 measured 9-13% faster inside the LSTM
- * step), and the twelve of 6 x 16 no longer fit C2's allocation of the 16 registers (half speed).
- * Weights are packed once into panels of 16 columns, 8 KB per panel at {@code k = 128}, and the
- * loops run panel by panel so a panel stays in L1 while every row tile passes over it. On the
- * project's machine this holds 55-73 GFLOP/s at 4 to 256 rows, where OpenBLAS, which packs the
- * weights again on every call, reaches 10-45 at 4-32 rows with the copies to native memory its call
- * needs.
+ * the eight of a 4 x 16 tile any stall idles a pipe (5 x 16 made offline N=32 5-6% and N=256 10%
+ * faster, the two builds run in alternating processes), and the twelve of 6 x 16 no longer fit C2's
+ * allocation of the 16 registers (about half speed). Weights are packed once into panels of 16
+ * columns, 8 KB per panel at {@code k = 128}, and the loops run panel by panel so a panel stays in
+ * L1 while every row tile passes over it. On the project's machine this holds 55-73 GFLOP/s at 4 to
+ * 256 rows, where OpenBLAS, which packs the weights again on every call, reaches 10-45 at 4-32 rows
+ * with the copies to native memory its call needs.
  *
  * <p>The gates evaluate {@link FastMath}'s rational approximations on eight lanes at a time, with
  * fused multiply-adds.
