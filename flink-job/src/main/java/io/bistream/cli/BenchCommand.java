@@ -231,7 +231,7 @@ final class BenchCommand implements Callable<Integer> {
   private static void warmUp(Engine e, float[] x, int n, int t, int threads) throws Exception {
     long start = System.nanoTime();
     for (int i = 0; i < 3 || System.nanoTime() - start < 1_500_000_000L; i++) {
-      seconds(e, x, n, t, threads);
+      seconds(e, x, n, t, threads, MIN_TIMED_SECONDS);
     }
   }
 
@@ -261,12 +261,6 @@ final class BenchCommand implements Callable<Integer> {
       perCall[k] = spent[k] / calls[k];
     }
     return perCall;
-  }
-
-  /** Seconds per call of {@code e} over as many calls as fill {@link #MIN_TIMED_SECONDS}. */
-  private static double seconds(Engine e, float[] x, int n, int t, int threads) throws Exception {
-    double[] run = seconds(e, x, n, t, threads, MIN_TIMED_SECONDS);
-    return run[0] / run[1];
   }
 
   /**

@@ -23,15 +23,18 @@ class BenchEnginesTest {
         .doesNotThrowAnyException();
   }
 
+  // The engine's outputs on the fixture's probe input.
+  private static float[] onProbe(Engine e) throws Exception {
+    NpyArray x = NpyReader.read(BenchEngines.fixture().resolve("probe_x.npy"));
+    return e.run(x.floats(), x.shape()[0], x.shape()[1]);
+  }
+
   @Test
   void offlineOnTwoThreadsRunsTheDirectionsSideBySideWithTheSameResult() throws Exception {
     Path dir = BenchEngines.fixture();
-    NpyArray x = NpyReader.read(dir.resolve("probe_x.npy"));
-    int n = x.shape()[0];
-    int t = x.shape()[1];
     try (Engine one = BenchEngines.bistream(dir, null, 64, 1);
         Engine two = BenchEngines.bistream(dir, null, 64, 2)) {
-      assertThat(two.run(x.floats(), n, t)).containsExactly(one.run(x.floats(), n, t));
+      assertThat(onProbe(two)).containsExactly(onProbe(one));
     }
   }
 
@@ -47,13 +50,10 @@ class BenchEnginesTest {
   @Test
   void lookaheadDiffersFromOfflineWhenTheWindowIsShort() throws Exception {
     Path dir = BenchEngines.fixture();
-    NpyArray x = NpyReader.read(dir.resolve("probe_x.npy"));
-    int n = x.shape()[0];
-    int t = x.shape()[1];
     try (Engine offline = BenchEngines.ortOffline(dir, 1);
         Engine lookahead = BenchEngines.ortLookahead(dir, 1, 4, 2)) {
-      float[] a = offline.run(x.floats(), n, t);
-      float[] b = lookahead.run(x.floats(), n, t);
+      float[] a = onProbe(offline);
+      float[] b = onProbe(lookahead);
       double max = 0;
       for (int i = 0; i < a.length; i++) {
         max = Math.max(max, Math.abs(a[i] - b[i]));

@@ -2,6 +2,7 @@ package io.bistream.job.records;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 
 /**
@@ -21,7 +22,12 @@ public final class Float32 {
 
   /** {@link #littleEndian} in base64, the form records carry. */
   public static String base64(float[] v, int off, int len) {
-    return Base64.getEncoder().encodeToString(littleEndian(v, off, len));
+    return new String(base64Ascii(v, off, len), StandardCharsets.US_ASCII);
+  }
+
+  /** {@link #base64} as its ASCII bytes, for writers that take raw UTF-8. */
+  public static byte[] base64Ascii(float[] v, int off, int len) {
+    return Base64.getEncoder().encode(littleEndian(v, off, len));
   }
 
   /** The floats of little-endian float32 bytes; {@code raw.length} a multiple of 4. */

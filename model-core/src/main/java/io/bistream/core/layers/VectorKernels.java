@@ -108,26 +108,27 @@ final class VectorKernels {
   record PackedLstm(int inputSize, int units, float[] weights, float[] bias) {
 
     static PackedLstm of(int d, int u, float[] kernel, float[] recurrentKernel, float[] bias) {
-      float[] stacked = java.util.Arrays.copyOf(kernel, kernel.length + recurrentKernel.length);
-      System.arraycopy(recurrentKernel, 0, stacked, kernel.length, recurrentKernel.length);
-      return new PackedLstm(d, u, packLstm(stacked, d + u, u), bias);
+      return new PackedLstm(d, u, packLstm(kernel, recurrentKernel, d, u), bias);
     }
   }
 
   /**
-   * A {@code [k, 4u]} matrix (gate blocks i, f, g, o) packed for {@link #lstmStep}: for each group
-   * {@code q} of 8 units, two panels, gates i and f then g and o; a panel holds, for each of the
-   * {@code k} rows, the 8 columns of the group from each of its two gate blocks side by side (16
-   * values, one cache line). {@code u} must be a multiple of 8.
+   * The {@code [d + u, 4u]} matrix of {@code kernel} ({@code [d, 4u]}) stacked on {@code recurrent}
+   * ({@code [u, 4u]}), gate blocks i, f, g, o, packed for {@link #lstmStep}: for each group {@code
+   * q} of 8 units, two panels, gates i and f then g and o; a panel holds, for each of the {@code d
+   * + u} rows, the 8 columns of the group from each of its two gate blocks side by side (16 values,
+   * one cache line). {@code u} must be a multiple of 8.
    */
-  static float[] packLstm(float[] w, int k, int u) {
-    float[] out = new float[w.length];
+  private static float[] packLstm(float[] kernel, float[] recurrent, int d, int u) {
+    float[] out = new float[kernel.length + recurrent.length];
     int at = 0;
     for (int q = 0; q < u / UNITS; q++) {
       for (int pair = 0; pair < 4; pair += 2) {
-        for (int kk = 0; kk < k; kk++) {
+        for (int kk = 0; kk < d + u; kk++) {
+          float[] w = kk < d ? kernel : recurrent;
+          int row = (kk < d ? kk : kk - d) * 4 * u;
           for (int gate = pair; gate < pair + 2; gate++) {
-            System.arraycopy(w, kk * 4 * u + gate * u + q * UNITS, out, at, UNITS);
+            System.arraycopy(w, row + gate * u + q * UNITS, out, at, UNITS);
             at += UNITS;
           }
         }
@@ -157,6 +158,8 @@ final class VectorKernels {
     int d = w.inputSize();
     int u = w.units();
     int k = d + u;
+    int fives = fiveRowTiles(n) * 5;
+    int tiled = fives + (n - fives) / 4 * 4; // rows in tiles; tile1 reads the bias itself
     for (int q = 0; q < u / UNITS; q++) {
       for (int pair = 0; pair < 4; pair += 2) {
         int panel = (q * 4 + pair) * k * UNITS;
@@ -165,9 +168,7 @@ final class VectorKernels {
         int bias = pair * u + q * UNITS; // of the first gate; the second's is u further
         FloatVector b0 = FloatVector.fromArray(S, w.bias(), bias);
         FloatVector b1 = FloatVector.fromArray(S, w.bias(), bias + u);
-        int fives = fiveRowTiles(n) * 5;
-        int tiled = fives + (n - fives) / 4 * 4;
-        for (int m = 0; m < tiled; m++) { // the rows of the tiles; tile1 reads the bias itself
+        for (int m = 0; m < tiled; m++) {
           b0.intoArray(z, at0 + m * UNITS);
           b1.intoArray(z, at1 + m * UNITS);
         }

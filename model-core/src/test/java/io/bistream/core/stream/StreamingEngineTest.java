@@ -9,6 +9,7 @@ import io.bistream.core.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.function.BiFunction;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -133,18 +134,40 @@ class StreamingEngineTest {
     float[] x = sequence(new Random(5), t, true);
     float[] uninterrupted = Streams.run(engine, x, t, 2);
     for (int cut = 1; cut < t; cut += 2) {
-      SequenceState s = engine.newSequence();
-      List<Emission> all = new ArrayList<>();
-      for (int at = 0; at < t; at += 2) {
-        if (at == cut - 1 || at == cut) {
-          s = SequenceState.restore(s.snapshot()); // as Flink would after a restart
-        }
-        int k = Math.min(2, t - at);
-        float[] piece = java.util.Arrays.copyOfRange(x, at * D, (at + k) * D);
-        all.addAll(engine.advance(s, piece, k, at + k == t));
-      }
-      assertThat(Streams.assemble(all, engine, t)).as("cut at %d", cut).isEqualTo(uninterrupted);
+      int restoreAt = cut;
+      float[] restored =
+          feedInPieces(
+              engine,
+              x,
+              t,
+              2,
+              (at, s) ->
+                  at == restoreAt - 1 || at == restoreAt
+                      ? SequenceState.restore(s.snapshot()) // as Flink would after a restart
+                      : s);
+      assertThat(restored).as("cut at %d", cut).isEqualTo(uninterrupted);
     }
+  }
+
+  /**
+   * Feeds {@code x} to a new sequence in pieces of {@code k} steps; before each piece, the state
+   * passes through {@code beforePiece} (with the piece's first step). The assembled outputs.
+   */
+  private static float[] feedInPieces(
+      StreamingEngine engine,
+      float[] x,
+      int t,
+      int k,
+      BiFunction<Integer, SequenceState, SequenceState> beforePiece) {
+    SequenceState s = engine.newSequence();
+    List<Emission> all = new ArrayList<>();
+    for (int at = 0; at < t; at += k) {
+      s = beforePiece.apply(at, s);
+      int len = Math.min(k, t - at);
+      float[] piece = java.util.Arrays.copyOfRange(x, at * D, (at + len) * D);
+      all.addAll(engine.advance(s, piece, len, at + len == t));
+    }
+    return Streams.assemble(all, engine, t);
   }
 
   @ParameterizedTest(name = "{0}")
@@ -155,22 +178,24 @@ class StreamingEngineTest {
     StreamConfig cfg = new StreamConfig(StreamConfig.Mode.valueOf(mode), 3, 2, 1000, null);
     StreamingEngine engine = new StreamingEngine(m, cfg);
     float[] x = sequence(new Random(6), t, true);
-    SequenceState s = engine.newSequence();
-    List<Emission> all = new ArrayList<>();
-    int copies = 0;
-    float[] buffer = null;
-    for (int at = 0; at < t; at++) {
-      SequenceState.Snapshot snap = s.snapshot();
-      copies += snap.arrays()[1] == buffer ? 0 : 1;
-      buffer = snap.arrays()[1];
-      s = SequenceState.restore(snap); // the job restores from keyed state before every advance
-      all.addAll(
-          engine.advance(s, java.util.Arrays.copyOfRange(x, at * D, (at + 1) * D), 1, at + 1 == t));
-    }
-    assertThat(Streams.assemble(all, engine, t)).isEqualTo(Streams.run(engine, x, t, 1));
+    int[] copies = {0};
+    float[][] buffer = {null};
+    float[] restored =
+        feedInPieces(
+            engine,
+            x,
+            t,
+            1,
+            (at, s) -> {
+              SequenceState.Snapshot snap = s.snapshot();
+              copies[0] += snap.arrays()[1] == buffer[0] ? 0 : 1;
+              buffer[0] = snap.arrays()[1];
+              return SequenceState.restore(snap); // the job restores before every advance
+            });
+    assertThat(restored).isEqualTo(Streams.run(engine, x, t, 1));
     if (mode.equals("EXACT")) {
       // The buffer grows by half as much again: a new array a few times, not at every step.
-      assertThat(copies).as("exact buffers copied into snapshots").isBetween(2, 12);
+      assertThat(copies[0]).as("exact buffers copied into snapshots").isBetween(2, 12);
     }
   }
 
