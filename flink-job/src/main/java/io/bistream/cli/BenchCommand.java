@@ -3,11 +3,13 @@ package io.bistream.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.sun.management.OperatingSystemMXBean;
 import io.bistream.cli.BenchEngines.Engine;
 import io.bistream.core.npy.NpyArray;
 import io.bistream.core.npy.NpyReader;
 import io.bistream.core.stream.StreamConfig;
 import java.io.File;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -49,6 +51,9 @@ final class BenchCommand implements Callable<Integer> {
   private static final double MIN_TIMED_SECONDS = 0.25;
   // One engine's turn within a round.
   private static final double TURN_SECONDS = 0.05;
+  // Between turns: the process counts as idle once it used at most a tenth of this window's CPU.
+  private static final long QUIET_WINDOW_MS = 30;
+  private static final long QUIET_AT_MOST_MS = 1000;
 
   @Option(names = "--quick", description = "T=128, batches 1 and 32, one timed round")
   boolean quick;
@@ -250,6 +255,7 @@ final class BenchCommand implements Callable<Integer> {
       for (int k = 0; k < engines.size(); k++) {
         if (spent[k] < MIN_TIMED_SECONDS) {
           double[] turn = seconds(engines.get(k), x, n, t, threads, TURN_SECONDS);
+          untilQuiet();
           spent[k] += turn[0];
           calls[k] += (int) turn[1];
           more |= spent[k] < MIN_TIMED_SECONDS;
@@ -261,6 +267,27 @@ final class BenchCommand implements Callable<Integer> {
       perCall[k] = spent[k] / calls[k];
     }
     return perCall;
+  }
+
+  /**
+   * Waits, untimed, until no thread of this process is using the CPU (at most {@link
+   * #QUIET_AT_MOST_MS}), so that no engine's threads run into the next engine's turn. ONNX
+   * Runtime's intra-op workers spin for 30-40 ms after a run at 2 threads (measured here: 3-4 ticks
+   * of 10 ms of CPU in the 50 ms after its last call, none after); the engine whose turn came next
+   * lost a core to them for most of its 50 ms.
+   */
+  static void untilQuiet() throws InterruptedException {
+    var os = (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+    long deadline = System.nanoTime() + QUIET_AT_MOST_MS * 1_000_000L;
+    long before = os.getProcessCpuTime();
+    while (System.nanoTime() < deadline) {
+      Thread.sleep(QUIET_WINDOW_MS);
+      long now = os.getProcessCpuTime();
+      if (before >= 0 && now - before <= QUIET_WINDOW_MS * 1_000_000L / 10) {
+        return;
+      }
+      before = now;
+    }
   }
 
   /**

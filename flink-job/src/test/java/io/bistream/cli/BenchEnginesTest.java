@@ -39,6 +39,23 @@ class BenchEnginesTest {
   }
 
   @Test
+  void nextTurnWaitsUntilNoThreadIsBusy() throws Exception {
+    // What ONNX Runtime's workers do after a run: a thread that keeps a core busy for a while.
+    long busyUntil = System.nanoTime() + 300_000_000L;
+    Thread spinner =
+        new Thread(
+            () -> {
+              while (System.nanoTime() < busyUntil) {
+                Thread.onSpinWait();
+              }
+            });
+    spinner.start();
+    BenchCommand.untilQuiet();
+    assertThat(System.nanoTime()).isGreaterThanOrEqualTo(busyUntil);
+    spinner.join();
+  }
+
+  @Test
   void ratioToOnnxRuntimeIsTakenRoundByRound() {
     // Seconds per call. Rounds 1 and 3 say 0.8; round 2 caught the engine in a fast moment.
     // The medians of the two columns (2.0 and 1.25) would say 1.6.
