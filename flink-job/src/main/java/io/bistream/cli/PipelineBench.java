@@ -17,6 +17,8 @@ import io.bistream.job.local.EmbeddedKafka;
 import io.bistream.job.local.LocalRun;
 import io.bistream.job.records.InputEvent;
 import java.io.File;
+import java.lang.management.CompilationMXBean;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.AbstractMap;
@@ -51,6 +53,8 @@ final class PipelineBench {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final int STEPS_PER_RECORD = 8;
   private static final int CHUNK = 64;
+  private static final double JIT_SETTLED = 0.15;
+  private static final int MAX_WARM_UPS = 12;
 
   private final int sequences;
   private final int steps;
@@ -89,7 +93,7 @@ final class PipelineBench {
         perChunkOutput ? "chunk" : "step",
         binaryFloats ? "base64 float32 (in and out)" : "JSON numbers");
     System.out.printf(
-        "%-10s %12s %14s %8s %13s %9s %9s %9s %12s%n",
+        "%-10s %12s %14s %8s %13s %9s %9s %9s %12s %8s%n",
         "mode",
         "job steps/s",
         "engine steps/s",
@@ -98,15 +102,17 @@ final class PipelineBench {
         "job/kafka",
         "p50 ms",
         "p99 ms",
-        "state B/seq");
+        "state B/seq",
+        "warm-ups");
     ArrayNode rows = JSON.createArrayNode();
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
       for (Map.Entry<String, StreamConfig> m : modes.entrySet()) {
         double engine = engineRate(model, m.getValue(), x);
-        double[] job = jobRun(kafka, modelFile, m.getKey(), x);
+        int warmUps = warmUp(kafka, modelFile, m.getKey(), x);
+        double[] job = jobRun(kafka, modelFile, m.getKey(), x, "");
         long state = stateBytes(model, m.getValue(), x);
         System.out.printf(
-            "%-10s %,12.0f %,14.0f %7.2fx %,13.0f %8.2fx %9.0f %9.0f %,12d%n",
+            "%-10s %,12.0f %,14.0f %7.2fx %,13.0f %8.2fx %9.0f %9.0f %,12d %8d%n",
             m.getKey(),
             job[0],
             engine,
@@ -115,7 +121,8 @@ final class PipelineBench {
             job[0] / job[3],
             job[1],
             job[2],
-            state);
+            state,
+            warmUps);
         rows.addObject()
             .put("mode", m.getKey())
             .put("job_steps_per_s", Math.round(job[0]))
@@ -123,12 +130,15 @@ final class PipelineBench {
             .put("kafka_only_steps_per_s", Math.round(job[3]))
             .put("latency_p50_ms", job[1])
             .put("latency_p99_ms", job[2])
-            .put("state_bytes_per_sequence", state);
+            .put("state_bytes_per_sequence", state)
+            .put("warm_up_runs", warmUps);
       }
     }
     System.out.println(
         "\nLatency is from producing a step to its output record's timestamp; the stream is"
-            + " produced unpaced, so it includes the backlog the job works through. kafka steps/s:"
+            + " produced unpaced, so it includes the backlog the job works through. Each mode's timed"
+            + " run follows untimed runs of the same job until the JIT used under 15% of a core"
+            + " (warm-ups). kafka steps/s:"
             + " the broker alone moving the job's committed output again (transactional producer"
             + " committing every 500 ms, read_committed consumer), no Flink, no model.");
     if (json != null) {
@@ -142,6 +152,30 @@ final class PipelineBench {
     return 0;
   }
 
+  /**
+   * Runs the same job, untimed, until the JIT has settled: the compilers used under {@link
+   * #JIT_SETTLED} of a core during the last run, or {@link #MAX_WARM_UPS} runs. With the broker,
+   * Flink and the Kafka clients in one JVM on 2 cores, the compiler works through their code for a
+   * minute or more, a whole core's worth at times (measured: the job at 22k steps/s on its first
+   * run, ~41k while the compiler stayed busy, 54-63k once it had settled); a sustained job is past
+   * that. Returns the number of runs.
+   */
+  private int warmUp(EmbeddedKafka kafka, Path model, String mode, float[] x) throws Exception {
+    CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
+    for (int run = 1; run <= MAX_WARM_UPS; run++) {
+      long compiledMs = jit.getTotalCompilationTime();
+      long start = System.nanoTime();
+      jobRun(kafka, model, mode, x, "warm-up-" + run + "-");
+      double ms = (System.nanoTime() - start) / 1e6;
+      if ((jit.getTotalCompilationTime() - compiledMs) / ms < JIT_SETTLED) {
+        return run;
+      }
+    }
+    System.out.printf(
+        "note: the JIT had not settled after %d warm-up runs of %s%n", MAX_WARM_UPS, mode);
+    return MAX_WARM_UPS;
+  }
+
   /** The engine alone on the same sequences, fed in the same record-sized pieces, all at once. */
   private double engineRate(Model model, StreamConfig config, float[] x) {
     Tensor in = new Tensor(x, new int[] {sequences, steps, BenchEngines.D});
@@ -152,11 +186,14 @@ final class PipelineBench {
     return sequences * (double) steps / ((System.nanoTime() - start) / 1e9);
   }
 
-  /** Runs the job for one mode: steps/s, p50 and p99 latency in ms, and the Kafka-only rate. */
-  private double[] jobRun(EmbeddedKafka kafka, Path model, String mode, float[] x)
+  /**
+   * Runs the job for one mode on topics named with {@code prefix}: steps/s, p50 and p99 latency in
+   * ms, and the Kafka-only rate.
+   */
+  private double[] jobRun(EmbeddedKafka kafka, Path model, String mode, float[] x, String prefix)
       throws Exception {
-    String in = "bench-in-" + mode;
-    String out = "bench-out-" + mode;
+    String in = "bench-" + prefix + "in-" + mode;
+    String out = "bench-" + prefix + "out-" + mode;
     kafka.createTopics(4, in, out, in + "-dead-letters");
     JobOptions o = LocalRun.options(kafka, model.toString(), in, out);
     o.mode = JobOptions.Mode.valueOf(mode);
@@ -164,7 +201,7 @@ final class PipelineBench {
     o.lookahead = CHUNK;
     o.perChunkOutput = perChunkOutput;
     o.binaryFloats = binaryFloats;
-    JobClient job = LocalRun.start(List.of(o), "bistream-bench-" + mode);
+    JobClient job = LocalRun.start(List.of(o), "bistream-bench-" + prefix + mode);
     List<ConsumerRecord<String, String>> records;
     double seconds;
     double[] sorted;
@@ -195,7 +232,9 @@ final class PipelineBench {
       sequences * (double) steps / seconds,
       DemoCommand.pct(sorted, 50),
       DemoCommand.pct(sorted, 99),
-      sequences * (double) steps / kafkaSeconds(kafka, "bench-replay-" + mode, records)
+      sequences
+          * (double) steps
+          / kafkaSeconds(kafka, "bench-" + prefix + "replay-" + mode, records)
     };
   }
 
