@@ -280,10 +280,10 @@ final class BenchCommand implements Callable<Integer> {
     var os = (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
     long deadline = System.nanoTime() + QUIET_AT_MOST_MS * 1_000_000L;
     long before = os.getProcessCpuTime();
-    while (System.nanoTime() < deadline) {
+    while (before >= 0 && System.nanoTime() < deadline) { // -1: the JVM cannot tell
       Thread.sleep(QUIET_WINDOW_MS);
       long now = os.getProcessCpuTime();
-      if (before >= 0 && now - before <= QUIET_WINDOW_MS * 1_000_000L / 10) {
+      if (now - before <= QUIET_WINDOW_MS * 1_000_000L / 10) {
         return;
       }
       before = now;
