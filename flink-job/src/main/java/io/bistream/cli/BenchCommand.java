@@ -86,6 +86,8 @@ final class BenchCommand implements Callable<Integer> {
       description = "--pipeline: inputs (xs_f32) and outputs (--binary-floats) as base64 float32")
   boolean binaryFloats;
 
+  private record Turn(double seconds, int calls) {}
+
   private record Row(
       String engine, String mode, int batch, int threads, double stepsPerS, double vsOrt) {}
 
@@ -254,10 +256,10 @@ final class BenchCommand implements Callable<Integer> {
       more = false;
       for (int k = 0; k < engines.size(); k++) {
         if (spent[k] < MIN_TIMED_SECONDS) {
-          double[] turn = seconds(engines.get(k), x, n, t, threads, TURN_SECONDS);
+          Turn turn = seconds(engines.get(k), x, n, t, threads, TURN_SECONDS);
           untilQuiet();
-          spent[k] += turn[0];
-          calls[k] += (int) turn[1];
+          spent[k] += turn.seconds();
+          calls[k] += turn.calls();
           more |= spent[k] < MIN_TIMED_SECONDS;
         }
       }
@@ -294,7 +296,7 @@ final class BenchCommand implements Callable<Integer> {
    * Seconds and calls of {@code e} over as many calls as fill {@code atLeast}: one call at N=1
    * lasts a few milliseconds, where one GC pause or JIT compilation would decide the row.
    */
-  private static double[] seconds(Engine e, float[] x, int n, int t, int threads, double atLeast)
+  private static Turn seconds(Engine e, float[] x, int n, int t, int threads, double atLeast)
       throws Exception {
     // DL4J's only lever is ND4J's own thread pool; BiStream and ONNX Runtime set their own.
     setMathThreads(e.name().equals("dl4j") ? threads : 1);
@@ -307,7 +309,7 @@ final class BenchCommand implements Callable<Integer> {
       s = (System.nanoTime() - start) / 1e9;
     } while (s < atLeast);
     setMathThreads(1);
-    return new double[] {s, calls};
+    return new Turn(s, calls);
   }
 
   /**

@@ -109,27 +109,30 @@ final class PipelineBench {
       for (Map.Entry<String, StreamConfig> m : modes.entrySet()) {
         double engine = engineRate(model, m.getValue(), x);
         int warmUps = warmUp(kafka, modelFile, m.getKey(), x);
-        double[] job = jobRun(kafka, modelFile, m.getKey(), x, "");
+        JobRun job = jobRun(kafka, modelFile, m.getKey(), x, "");
+        double[] latency = job.latencies();
+        double p50 = DemoCommand.pct(latency, 50);
+        double p99 = DemoCommand.pct(latency, 99);
         long state = stateBytes(model, m.getValue(), x);
         System.out.printf(
             "%-10s %,12.0f %,14.0f %7.2fx %,13.0f %8.2fx %9.0f %9.0f %,12d %8d%n",
             m.getKey(),
-            job[0],
+            job.stepsPerS(),
             engine,
-            job[0] / engine,
-            job[3],
-            job[0] / job[3],
-            job[1],
-            job[2],
+            job.stepsPerS() / engine,
+            job.kafkaStepsPerS(),
+            job.stepsPerS() / job.kafkaStepsPerS(),
+            p50,
+            p99,
             state,
             warmUps);
         rows.addObject()
             .put("mode", m.getKey())
-            .put("job_steps_per_s", Math.round(job[0]))
+            .put("job_steps_per_s", Math.round(job.stepsPerS()))
             .put("engine_steps_per_s", Math.round(engine))
-            .put("kafka_only_steps_per_s", Math.round(job[3]))
-            .put("latency_p50_ms", job[1])
-            .put("latency_p99_ms", job[2])
+            .put("kafka_only_steps_per_s", Math.round(job.kafkaStepsPerS()))
+            .put("latency_p50_ms", p50)
+            .put("latency_p99_ms", p99)
             .put("state_bytes_per_sequence", state)
             .put("warm_up_runs", warmUps);
       }
@@ -186,11 +189,29 @@ final class PipelineBench {
     return sequences * (double) steps / ((System.nanoTime() - start) / 1e9);
   }
 
-  /**
-   * Runs the job for one mode on topics named with {@code prefix}: steps/s, p50 and p99 latency in
-   * ms, and the Kafka-only rate.
-   */
-  private double[] jobRun(EmbeddedKafka kafka, Path model, String mode, float[] x, String prefix)
+  /** One run of the job: its rate, when its burst started, its output, and the Kafka-only rate. */
+  private record JobRun(
+      double stepsPerS,
+      long start,
+      List<ConsumerRecord<String, String>> records,
+      double kafkaStepsPerS) {
+
+    /** Milliseconds from the burst's start to each output step's record, sorted. */
+    double[] latencies() throws Exception {
+      List<Double> latency = new ArrayList<>();
+      for (ConsumerRecord<String, String> r : records) {
+        JsonNode n = JSON.readTree(r.value());
+        // one step ("y") or a chunk of them from t ("ys")
+        for (int i = outputSteps(n); i > 0; i--) {
+          latency.add((double) (r.timestamp() - start));
+        }
+      }
+      return latency.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+    }
+  }
+
+  /** Runs the job for one mode on topics named with {@code prefix}. */
+  private JobRun jobRun(EmbeddedKafka kafka, Path model, String mode, float[] x, String prefix)
       throws Exception {
     String in = "bench-" + prefix + "in-" + mode;
     String out = "bench-" + prefix + "out-" + mode;
@@ -203,39 +224,28 @@ final class PipelineBench {
     o.binaryFloats = binaryFloats;
     JobClient job = LocalRun.start(List.of(o), "bistream-bench-" + prefix + mode);
     List<ConsumerRecord<String, String>> records;
+    long start;
     double seconds;
-    double[] sorted;
     try {
       Thread.sleep(3000); // let the source assign its partitions
       Set<String> ids = new LinkedHashSet<>();
       List<Map.Entry<String, String>> input = records(x, ids); // formatted before the clock starts
       // Every step is sent in this one burst: its latency is its output's timestamp minus start.
-      long start = System.currentTimeMillis();
+      start = System.currentTimeMillis();
       kafka.produce(in, input);
       records = LocalRun.awaitEnded(kafka, job, out, ids, Duration.ofMinutes(10), n -> {});
       // Until the sink wrote the last record (its timestamp), not until this poll loop saw it.
       long last = records.stream().mapToLong(ConsumerRecord::timestamp).max().orElseThrow();
       seconds = (last - start) / 1e3;
-      List<Double> latency = new ArrayList<>();
-      for (ConsumerRecord<String, String> r : records) {
-        JsonNode n = JSON.readTree(r.value());
-        // one step ("y") or a chunk of them from t ("ys")
-        for (int i = outputSteps(n); i > 0; i--) {
-          latency.add((double) (r.timestamp() - start));
-        }
-      }
-      sorted = latency.stream().mapToDouble(Double::doubleValue).sorted().toArray();
     } finally {
       LocalRun.cancel(job); // also: no idle job checkpointing next to the Kafka-only run
     }
-    return new double[] {
-      sequences * (double) steps / seconds,
-      DemoCommand.pct(sorted, 50),
-      DemoCommand.pct(sorted, 99),
-      sequences
-          * (double) steps
-          / kafkaSeconds(kafka, "bench-" + prefix + "replay-" + mode, records)
-    };
+    double stepsTotal = sequences * (double) steps;
+    return new JobRun(
+        stepsTotal / seconds,
+        start,
+        records,
+        stepsTotal / kafkaSeconds(kafka, "bench-" + prefix + "replay-" + mode, records));
   }
 
   /** Steps an output record holds: "y" or "y_f32" one, "ys" or "ys_f32" a chunk of rows. */

@@ -128,9 +128,7 @@ class StreamingEngineTest {
   @ValueSource(strings = {"EXACT", "LOOKAHEAD", "STATEFUL"})
   void snapshotAfterAnyChunkRestoresAndContinuesBitIdentically(String mode) {
     int t = 13;
-    Model m = RandomModels.chain(31, D, false, true);
-    StreamConfig cfg = new StreamConfig(StreamConfig.Mode.valueOf(mode), 3, 2, 1000, null);
-    StreamingEngine engine = new StreamingEngine(m, cfg);
+    StreamingEngine engine = chunkedEngine(mode, 31);
     float[] x = sequence(new Random(5), t, true);
     float[] uninterrupted = Streams.run(engine, x, t, 2);
     for (int cut = 1; cut < t; cut += 2) {
@@ -147,6 +145,13 @@ class StreamingEngineTest {
                       : s);
       assertThat(restored).as("cut at %d", cut).isEqualTo(uninterrupted);
     }
+  }
+
+  // An engine on a random chain with masking, in {@code mode} with chunks of 3 and lookahead 2.
+  private static StreamingEngine chunkedEngine(String mode, long modelSeed) {
+    return new StreamingEngine(
+        RandomModels.chain(modelSeed, D, false, true),
+        new StreamConfig(StreamConfig.Mode.valueOf(mode), 3, 2, 1000, null));
   }
 
   /**
@@ -174,9 +179,7 @@ class StreamingEngineTest {
   @ValueSource(strings = {"EXACT", "LOOKAHEAD", "STATEFUL"})
   void restoringEverySnapshotAsTheJobDoesContinuesBitIdentically(String mode) {
     int t = 40;
-    Model m = RandomModels.chain(33, D, false, true);
-    StreamConfig cfg = new StreamConfig(StreamConfig.Mode.valueOf(mode), 3, 2, 1000, null);
-    StreamingEngine engine = new StreamingEngine(m, cfg);
+    StreamingEngine engine = chunkedEngine(mode, 33);
     float[] x = sequence(new Random(6), t, true);
     int[] copies = {0};
     float[][] buffer = {null};
