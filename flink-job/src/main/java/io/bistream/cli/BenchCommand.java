@@ -8,6 +8,7 @@ import io.bistream.cli.BenchEngines.Engine;
 import io.bistream.core.npy.NpyArray;
 import io.bistream.core.npy.NpyReader;
 import io.bistream.core.stream.StreamConfig;
+import io.bistream.job.JobOptions;
 import java.io.File;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
@@ -37,7 +38,7 @@ import picocli.CommandLine.Option;
 @Command(
     name = "bench",
     description =
-        "BiStream vs ONNX Runtime vs DL4J on one BiLSTM: sample-steps/s, GFLOP/s, % of SGEMM,"
+        "BiStream vs ONNX Runtime vs DL4J on one BiLSTM: sample-steps/s, GFLOP/s, %% of SGEMM,"
             + " ratio to ONNX Runtime. --pipeline runs the Flink job instead.")
 final class BenchCommand implements Callable<Integer> {
 
@@ -70,10 +71,16 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--pipeline", description = "the Flink job end to end instead (bench pipeline)")
   boolean pipeline;
 
-  @Option(names = "--sequences", defaultValue = "256", description = "sequences for --pipeline")
+  @Option(
+      names = "--sequences",
+      defaultValue = "256",
+      description = "sequences for --pipeline; default ${DEFAULT-VALUE}")
   int sequences;
 
-  @Option(names = "--steps", defaultValue = "512", description = "steps per sequence, --pipeline")
+  @Option(
+      names = "--steps",
+      defaultValue = "2048",
+      description = "steps per sequence, --pipeline; default ${DEFAULT-VALUE}")
   int pipelineSteps;
 
   @Option(
@@ -86,6 +93,22 @@ final class BenchCommand implements Callable<Integer> {
       description = "--pipeline: inputs (xs_f32) and outputs (--binary-floats) as base64 float32")
   boolean binaryFloats;
 
+  @Option(
+      names = "--modes",
+      split = ",",
+      defaultValue = "exact,lookahead,stateful",
+      paramLabel = "MODE",
+      description = "--pipeline: the modes to run, comma-separated; default all three")
+  List<JobOptions.Mode> modes;
+
+  @Option(
+      names = "--broker-dir",
+      paramLabel = "DIR",
+      description =
+          "--pipeline: where the embedded broker keeps its logs; default /dev/shm (memory) when it"
+              + " has 2 GiB free, else the temporary directory")
+  Path brokerDir;
+
   private record Turn(double seconds, int calls) {}
 
   private record Row(
@@ -94,7 +117,9 @@ final class BenchCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     if (pipeline) {
-      return new PipelineBench(sequences, pipelineSteps, perChunkOutput, binaryFloats, json).run();
+      return new PipelineBench(
+              sequences, pipelineSteps, modes, perChunkOutput, binaryFloats, json, brokerDir)
+          .run();
     }
     int t = quick ? 128 : 256;
     int[] batches = quick ? new int[] {1, 32} : new int[] {1, 32, 256};

@@ -7,6 +7,7 @@ import picocli.CommandLine.Command;
 @Command(
     name = "bistream",
     mixinStandardHelpOptions = true,
+    scope = CommandLine.ScopeType.INHERIT, // -h/--help and -V/--version on every subcommand too
     version = "BiStream 0.1.0",
     description = "Bidirectional recurrent models over unbounded per-sequence streams.",
     subcommands = {

@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
 
 /** {@code predict} and {@code inspect} as a user runs them, checked against TF.js outputs. */
 class PredictCommandTest {
@@ -101,6 +102,28 @@ class PredictCommandTest {
         .contains("save X as float32")
         .doesNotContain("Exception");
     assertThat(Files.exists(tmp.resolve("y.npy"))).isFalse();
+  }
+
+  @Test
+  void everySubcommandAnswersHelpWithItsUsageAndNoWarning() {
+    for (String command : new CommandLine(new BiStreamCli()).getSubcommands().keySet()) {
+      ByteArrayOutputStream out = new ByteArrayOutputStream();
+      ByteArrayOutputStream err = new ByteArrayOutputStream();
+      PrintStream oldOut = System.out;
+      PrintStream oldErr = System.err;
+      int code;
+      try {
+        System.setOut(new PrintStream(out, true));
+        System.setErr(new PrintStream(err, true));
+        code = BiStreamCli.run(command, "--help");
+      } finally {
+        System.setOut(oldOut);
+        System.setErr(oldErr);
+      }
+      assertThat(code).as(command).isZero();
+      assertThat(out.toString()).as(command).startsWith("Usage: bistream " + command);
+      assertThat(out.toString() + err).as(command).doesNotContain("WARN");
+    }
   }
 
   @Test

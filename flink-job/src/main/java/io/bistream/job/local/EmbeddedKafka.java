@@ -48,9 +48,20 @@ public final class EmbeddedKafka implements AutoCloseable {
 
   /** Starts a combined broker + controller; returns when the broker accepts clients. */
   public static EmbeddedKafka start() {
+    return start(null);
+  }
+
+  /**
+   * As {@link #start()}, with the broker's logs in a new directory under {@code parent} (the
+   * temporary directory when null).
+   */
+  public static EmbeddedKafka start(Path parent) {
     Path dir = null;
     try {
-      dir = Files.createTempDirectory("bistream-kafka");
+      dir =
+          parent == null
+              ? Files.createTempDirectory("bistream-kafka")
+              : Files.createTempDirectory(parent, "bistream-kafka");
       TestKitNodes nodes =
           new TestKitNodes.Builder()
               .setCombined(true)
@@ -68,6 +79,10 @@ public final class EmbeddedKafka implements AutoCloseable {
               .setConfigProp("transaction.max.timeout.ms", "3600000")
               .setConfigProp("group.initial.rebalance.delay.ms", "0")
               .setConfigProp("auto.create.topics.enable", "false")
+              // a deleted topic's files go within a second, not after Kafka's 30 s start delay
+              // of its log tasks plus a minute
+              .setConfigProp("log.initial.task.delay.ms", "100")
+              .setConfigProp("log.segment.delete.delay.ms", "1000")
               .setDeleteOnClose(true)
               .build();
       cluster.format();
@@ -79,7 +94,9 @@ public final class EmbeddedKafka implements AutoCloseable {
       throw new IllegalStateException(
           "could not start the embedded Kafka broker: "
               + e
-              + "; check free disk in the temp directory and that loopback ports can be opened",
+              + "; check free space in "
+              + (parent == null ? "the temp directory" : parent)
+              + " and that loopback ports can be opened",
           e);
     }
   }
@@ -96,6 +113,16 @@ public final class EmbeddedKafka implements AutoCloseable {
         topics.add(new NewTopic(n, partitions, (short) 1));
       }
       admin.createTopics(topics).all().get();
+    }
+  }
+
+  /**
+   * Deletes topics and waits until the broker has accepted it; their log files go about a second
+   * later.
+   */
+  public void deleteTopics(String... names) throws Exception {
+    try (Admin admin = Admin.create(clientProps())) {
+      admin.deleteTopics(List.of(names)).all().get();
     }
   }
 

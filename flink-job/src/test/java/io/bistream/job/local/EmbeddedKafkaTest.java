@@ -2,15 +2,20 @@ package io.bistream.job.local;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.stream.Stream;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The embedded broker is a real Kafka: records round-trip, transactions are honoured. */
 class EmbeddedKafkaTest {
@@ -42,6 +47,39 @@ class EmbeddedKafkaTest {
       assertThat(kafka.readCommitted("tx", Duration.ofSeconds(10)))
           .extracting(ConsumerRecord::value)
           .containsExactly("committed");
+    }
+  }
+
+  @Test
+  void keepsItsLogsUnderTheGivenDirectoryAndDeletesTopicsWithTheirFiles(@TempDir Path parent)
+      throws Exception {
+    try (EmbeddedKafka kafka = EmbeddedKafka.start(parent)) {
+      kafka.createTopics(2, "kept", "gone");
+      kafka.produce("kept", List.of(Map.entry("k", "stays")));
+      kafka.produce("gone", List.of(Map.entry("k", "goes")));
+      assertThat(topicDirectories(parent, "gone")).hasSize(2);
+
+      kafka.deleteTopics("gone");
+
+      long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+      while (!topicDirectories(parent, "gone").isEmpty() && System.nanoTime() < deadline) {
+        Thread.sleep(200);
+      }
+      assertThat(topicDirectories(parent, "gone")).isEmpty();
+      assertThat(topicDirectories(parent, "kept")).hasSize(2);
+      assertThat(kafka.readCommitted("kept", Duration.ofSeconds(10)))
+          .extracting(ConsumerRecord::value)
+          .containsExactly("stays");
+    }
+  }
+
+  /** The partition directories of {@code topic} anywhere under {@code root}, deleted ones too. */
+  private static List<Path> topicDirectories(Path root, String topic) throws IOException {
+    try (Stream<Path> files = Files.walk(root)) {
+      return files
+          .filter(Files::isDirectory)
+          .filter(f -> f.getFileName().toString().startsWith(topic + "-"))
+          .toList();
     }
   }
 }
