@@ -11,6 +11,7 @@ import io.bistream.core.stream.StreamConfig;
 import io.bistream.job.JobOptions;
 import java.io.File;
 import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -117,6 +118,13 @@ final class BenchCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     if (pipeline) {
+      if (brokerDir != null && !(Files.isDirectory(brokerDir) && Files.isWritable(brokerDir))) {
+        throw new IllegalArgumentException(
+            "--broker-dir "
+                + brokerDir
+                + ": expected a writable directory, found "
+                + (Files.exists(brokerDir) ? "one it cannot write into or a file" : "nothing"));
+      }
       return new PipelineBench(
               sequences, pipelineSteps, modes, perChunkOutput, binaryFloats, json, brokerDir)
           .run();

@@ -86,9 +86,10 @@ final class PipelineBench {
 
   /**
    * {@code /dev/shm} when it is a writable file system with {@link #MEMORY_DIR_BYTES} free, else
-   * null (the temporary directory). A run writes a few hundred MB to the broker; on this VM's disk
-   * the page cache's write-back of it competed with the job for the two cores (stateful measured at
-   * 30k steps/s with the logs on disk, 66k in memory, in back-to-back runs).
+   * null (the temporary directory). A run writes hundreds of MB to the broker; on this VM's disk
+   * the page cache's write-back of it competed with the job for the two cores (stateful at 30k
+   * steps/s with the logs on disk, 66k in memory, back to back, when runs still kept their topics;
+   * with them deleted, 63-66k on disk and 66-74k in memory).
    */
   private static Path memoryDirectory() {
     Path shm = Path.of("/dev/shm");

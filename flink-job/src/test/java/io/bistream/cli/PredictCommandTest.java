@@ -127,6 +127,25 @@ class PredictCommandTest {
   }
 
   @Test
+  void pipelineBenchRejectsABrokerDirectoryThatIsNotThereBeforeStartingAnything() {
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    PrintStream old = System.err;
+    int code;
+    try {
+      System.setErr(new PrintStream(err, true));
+      code =
+          BiStreamCli.run("bench", "--pipeline", "--broker-dir", tmp.resolve("missing").toString());
+    } finally {
+      System.setErr(old);
+    }
+    assertThat(code).isEqualTo(2);
+    assertThat(err.toString())
+        .contains("--broker-dir " + tmp.resolve("missing"))
+        .contains("expected a writable directory, found nothing")
+        .doesNotContain("Exception");
+  }
+
+  @Test
   void inspectListsLayersShapesAndParameterCount() throws Exception {
     ByteArrayOutputStream buf = new ByteArrayOutputStream();
     PrintStream old = System.out;
