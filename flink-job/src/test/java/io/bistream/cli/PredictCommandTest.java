@@ -79,25 +79,17 @@ class PredictCommandTest {
   void predictRejectsIntegerInputForAFloatModelWithAHint() throws Exception {
     Path x = tmp.resolve("ids.npy");
     NpyWriter.write(x, NpyArray.ofInts(new int[] {2, 3}, new int[6]));
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    PrintStream old = System.err;
-    int code;
-    try {
-      System.setErr(new PrintStream(err, true));
-      code =
-          BiStreamCli.run(
-              "predict",
-              "--model",
-              shared("conformance/keras/tfkeras/rnn_221.h5").toString(),
-              "--input",
-              x.toString(),
-              "--output",
-              tmp.resolve("y.npy").toString());
-    } finally {
-      System.setErr(old);
-    }
-    assertThat(code).isEqualTo(2);
-    assertThat(err.toString())
+    CliRun run =
+        cli(
+            "predict",
+            "--model",
+            shared("conformance/keras/tfkeras/rnn_221.h5").toString(),
+            "--input",
+            x.toString(),
+            "--output",
+            tmp.resolve("y.npy").toString());
+    assertThat(run.code()).isEqualTo(2);
+    assertThat(run.err())
         .contains("takes float32 features")
         .contains("save X as float32")
         .doesNotContain("Exception");
@@ -107,39 +99,18 @@ class PredictCommandTest {
   @Test
   void everySubcommandAnswersHelpWithItsUsageAndNoWarning() {
     for (String command : new CommandLine(new BiStreamCli()).getSubcommands().keySet()) {
-      ByteArrayOutputStream out = new ByteArrayOutputStream();
-      ByteArrayOutputStream err = new ByteArrayOutputStream();
-      PrintStream oldOut = System.out;
-      PrintStream oldErr = System.err;
-      int code;
-      try {
-        System.setOut(new PrintStream(out, true));
-        System.setErr(new PrintStream(err, true));
-        code = BiStreamCli.run(command, "--help");
-      } finally {
-        System.setOut(oldOut);
-        System.setErr(oldErr);
-      }
-      assertThat(code).as(command).isZero();
-      assertThat(out.toString()).as(command).startsWith("Usage: bistream " + command);
-      assertThat(out.toString() + err).as(command).doesNotContain("WARN");
+      CliRun run = cli(command, "--help");
+      assertThat(run.code()).as(command).isZero();
+      assertThat(run.out()).as(command).startsWith("Usage: bistream " + command);
+      assertThat(run.out() + run.err()).as(command).doesNotContain("WARN");
     }
   }
 
   @Test
   void pipelineBenchRejectsABrokerDirectoryThatIsNotThereBeforeStartingAnything() {
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    PrintStream old = System.err;
-    int code;
-    try {
-      System.setErr(new PrintStream(err, true));
-      code =
-          BiStreamCli.run("bench", "--pipeline", "--broker-dir", tmp.resolve("missing").toString());
-    } finally {
-      System.setErr(old);
-    }
-    assertThat(code).isEqualTo(2);
-    assertThat(err.toString())
+    CliRun run = cli("bench", "--pipeline", "--broker-dir", tmp.resolve("missing").toString());
+    assertThat(run.code()).isEqualTo(2);
+    assertThat(run.err())
         .contains("--broker-dir " + tmp.resolve("missing"))
         .contains("expected a writable directory, found nothing")
         .doesNotContain("Exception");
@@ -147,17 +118,10 @@ class PredictCommandTest {
 
   @Test
   void inspectListsLayersShapesAndParameterCount() throws Exception {
-    ByteArrayOutputStream buf = new ByteArrayOutputStream();
-    PrintStream old = System.out;
-    try {
-      System.setOut(new PrintStream(buf, true));
-      BiStreamCli.run(
-          "inspect", "--model", shared("conformance/keras/tfkeras/rnn_221.h5").toString());
-    } finally {
-      System.setOut(old);
-    }
+    CliRun run =
+        cli("inspect", "--model", shared("conformance/keras/tfkeras/rnn_221.h5").toString());
     // 2 x (4*6*(1+6+1)) + 2 x (4*4*(12+4+1)) = 384 + 544 weights, as Keras' summary counts.
-    assertThat(buf.toString())
+    assertThat(run.out())
         .contains("keras-h5 (version 2.2.4-tf)")
         .contains("bidirectional_134      Bidirectional    [None,2,12]")
         .contains("params   928");
@@ -217,33 +181,45 @@ class PredictCommandTest {
     Path x = tmp.resolve("x.npy");
     NpyWriter.write(x, NpyArray.ofFloats(new int[] {3, 20, 1}, data));
     Path plot = tmp.resolve("eval.png");
-    ByteArrayOutputStream buf = new ByteArrayOutputStream();
-    PrintStream old = System.out;
-    try {
-      System.setOut(new PrintStream(buf, true));
-      assertThat(
-              BiStreamCli.run(
-                  "evaluate",
-                  "--model",
-                  model.toString(),
-                  "--input",
-                  x.toString(),
-                  "--chunk",
-                  "4",
-                  "--lookahead",
-                  "0,20",
-                  "--plot",
-                  plot.toString()))
-          .isZero();
-    } finally {
-      System.setOut(old);
-    }
-    String table = buf.toString();
+    CliRun run =
+        cli(
+            "evaluate",
+            "--model",
+            model.toString(),
+            "--input",
+            x.toString(),
+            "--chunk",
+            "4",
+            "--lookahead",
+            "0,20",
+            "--plot",
+            plot.toString());
+    assertThat(run.code()).isZero();
+    String table = run.out();
     assertThat(table).contains("lookahead").contains("stateful");
     // R = 20 covers every sequence: lookahead equals offline up to float rounding.
     String r20 =
         table.lines().filter(l -> l.matches("lookahead\\s+20 .*")).findFirst().orElseThrow();
     assertThat(Double.parseDouble(r20.trim().split("\\s+")[2])).isLessThan(1e-6);
     assertThat(Files.size(plot)).isGreaterThan(1000);
+  }
+
+  private record CliRun(int code, String out, String err) {}
+
+  /** Runs the CLI with its standard output and error captured. */
+  private static CliRun cli(String... args) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    PrintStream oldOut = System.out;
+    PrintStream oldErr = System.err;
+    try {
+      System.setOut(new PrintStream(out, true));
+      System.setErr(new PrintStream(err, true));
+      int code = BiStreamCli.run(args);
+      return new CliRun(code, out.toString(), err.toString());
+    } finally {
+      System.setOut(oldOut);
+      System.setErr(oldErr);
+    }
   }
 }
