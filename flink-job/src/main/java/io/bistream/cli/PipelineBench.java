@@ -137,17 +137,14 @@ final class PipelineBench {
         "state B/seq",
         "warm-ups");
     ArrayNode rows = JSON.createArrayNode();
+    Input input = input(x); // the same records for every run
     try (EmbeddedKafka kafka = EmbeddedKafka.start(brokerDir)) {
       for (JobOptions.Mode mode : modes) {
-        StreamConfig config =
-            switch (mode) {
-              case exact -> StreamConfig.exact();
-              case lookahead -> StreamConfig.lookahead(CHUNK, CHUNK);
-              case stateful -> StreamConfig.stateful(CHUNK);
-            };
+        JobOptions timed = jobOptions(kafka, modelFile, mode, "");
+        StreamConfig config = timed.settings().stream(); // the job's own, for the engine alone too
         double engine = engineRate(model, config, x);
-        int warmUps = warmUp(kafka, modelFile, mode, x);
-        JobRun job = jobRun(kafka, modelFile, mode, x, "");
+        int warmUps = warmUp(kafka, modelFile, mode, input);
+        JobRun job = jobRun(kafka, timed, input);
         double[] latency = job.latencies();
         double p50 = DemoCommand.pct(latency, 50);
         double p99 = DemoCommand.pct(latency, 99);
@@ -201,13 +198,13 @@ final class PipelineBench {
    * run, ~41k while the compiler stayed busy, 54-63k once it had settled); a sustained job is past
    * that. Returns the number of runs.
    */
-  private int warmUp(EmbeddedKafka kafka, Path model, JobOptions.Mode mode, float[] x)
+  private int warmUp(EmbeddedKafka kafka, Path model, JobOptions.Mode mode, Input input)
       throws Exception {
     CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
     for (int run = 1; run <= MAX_WARM_UPS; run++) {
       long compiledMs = jit.getTotalCompilationTime();
       long start = System.nanoTime();
-      jobRun(kafka, model, mode, x, "warm-up-" + run + "-");
+      jobRun(kafka, jobOptions(kafka, model, mode, "warm-up-" + run + "-"), input);
       double ms = (System.nanoTime() - start) / 1e6;
       if ((jit.getTotalCompilationTime() - compiledMs) / ms < JIT_SETTLED) {
         return run;
@@ -249,31 +246,38 @@ final class PipelineBench {
     }
   }
 
-  /** Runs the job for one mode on topics named with {@code prefix}. */
-  private JobRun jobRun(
-      EmbeddedKafka kafka, Path model, JobOptions.Mode mode, float[] x, String prefix)
-      throws Exception {
-    String in = "bench-" + prefix + "in-" + mode;
-    String out = "bench-" + prefix + "out-" + mode;
-    kafka.createTopics(4, in, out, in + "-dead-letters");
-    JobOptions o = LocalRun.options(kafka, model.toString(), in, out);
+  /** The job's options for one mode, on topics named with {@code prefix}. */
+  private JobOptions jobOptions(
+      EmbeddedKafka kafka, Path model, JobOptions.Mode mode, String prefix) throws IOException {
+    JobOptions o =
+        LocalRun.options(
+            kafka,
+            model.toString(),
+            "bench-" + prefix + "in-" + mode,
+            "bench-" + prefix + "out-" + mode);
     o.mode = mode;
     o.chunk = CHUNK;
     o.lookahead = CHUNK;
     o.perChunkOutput = perChunkOutput;
     o.binaryFloats = binaryFloats;
-    JobClient job = LocalRun.start(List.of(o), "bistream-bench-" + prefix + mode);
+    return o;
+  }
+
+  /** Runs the job with options {@code o} on new topics. */
+  private JobRun jobRun(EmbeddedKafka kafka, JobOptions o, Input input) throws Exception {
+    String in = o.inputTopic;
+    String out = o.outputTopic;
+    kafka.createTopics(4, in, out, o.deadLetterTopic);
+    JobClient job = LocalRun.start(List.of(o), "bistream-" + in);
     List<ConsumerRecord<String, String>> records;
     long start;
     double seconds;
     try {
       Thread.sleep(3000); // let the source assign its partitions
-      Set<String> ids = new LinkedHashSet<>();
-      List<Map.Entry<String, String>> input = records(x, ids); // formatted before the clock starts
       // Every step is sent in this one burst: its latency is its output's timestamp minus start.
       start = System.currentTimeMillis();
-      kafka.produce(in, input);
-      records = LocalRun.awaitEnded(kafka, job, out, ids, Duration.ofMinutes(10), n -> {});
+      kafka.produce(in, input.records());
+      records = LocalRun.awaitEnded(kafka, job, out, input.ids(), Duration.ofMinutes(10), n -> {});
       // Until the sink wrote the last record (its timestamp), not until this poll loop saw it.
       long last = records.stream().mapToLong(ConsumerRecord::timestamp).max().orElseThrow();
       seconds = (last - start) / 1e3;
@@ -281,10 +285,10 @@ final class PipelineBench {
       LocalRun.cancel(job); // also: no idle job checkpointing next to the Kafka-only run
     }
     double stepsTotal = sequences * (double) steps;
-    String replay = "bench-" + prefix + "replay-" + mode;
+    String replay = out + "-replay";
     double kafkaSeconds = kafkaSeconds(kafka, replay, records);
-    // A run leaves a few hundred MB of logs; the next run should not find the broker carrying them.
-    kafka.deleteTopics(in, out, in + "-dead-letters", replay);
+    // A run leaves hundreds of MB of logs; the next run should not find the broker carrying them.
+    kafka.deleteTopics(in, out, o.deadLetterTopic, replay);
     return new JobRun(stepsTotal / seconds, start, records, stepsTotal / kafkaSeconds);
   }
 
@@ -294,7 +298,8 @@ final class PipelineBench {
       return n.get("ys").size();
     }
     if (n.has("ys_f32")) {
-      int bytes = java.util.Base64.getDecoder().decode(n.get("ys_f32").asText()).length;
+      String b64 = n.get("ys_f32").asText(); // padded base64: 3 bytes per 4 characters
+      int bytes = b64.length() / 4 * 3 - (b64.endsWith("==") ? 2 : b64.endsWith("=") ? 1 : 0);
       return bytes / (Float.BYTES * n.get("width").asInt());
     }
     return n.has("y") || n.has("y_f32") ? 1 : 0;
@@ -342,9 +347,13 @@ final class PipelineBench {
     return (System.nanoTime() - start) / 1e9;
   }
 
-  /** The input records, interleaved round by round; the sequence ids go to {@code ids}. */
-  private List<Map.Entry<String, String>> records(float[] x, Set<String> ids) {
+  /** The input records (key, value) and the sequence ids they carry. */
+  private record Input(List<Map.Entry<String, String>> records, Set<String> ids) {}
+
+  /** The input records, interleaved round by round, formatted before any clock starts. */
+  private Input input(float[] x) {
     int d = BenchEngines.D;
+    Set<String> ids = new LinkedHashSet<>();
     List<Map.Entry<String, String>> batch = new ArrayList<>();
     for (int s = 0; s < steps; s += STEPS_PER_RECORD) {
       for (int r = 0; r < sequences; r++) {
@@ -358,7 +367,7 @@ final class PipelineBench {
         batch.add(new AbstractMap.SimpleEntry<>(id, record));
       }
     }
-    return batch;
+    return new Input(batch, ids);
   }
 
   /**
