@@ -2,7 +2,6 @@ package io.bistream.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.bistream.core.stream.StreamingEngine;
 import io.bistream.job.JobOptions;
 import io.bistream.job.ModelCache;
 import io.bistream.job.local.EmbeddedKafka;
@@ -77,7 +76,6 @@ final class LocalCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     List<String> lines = Files.readAllLines(inputFile, StandardCharsets.UTF_8);
-    Set<String> sequences = validSequences(lines);
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
       JobOptions o = LocalRun.options(kafka, model.toString(), "bistream-in", "bistream-out");
       o.mode = mode;
@@ -86,6 +84,7 @@ final class LocalCommand implements Callable<Integer> {
       o.idleTimeout = idleTimeout;
       o.perChunkOutput = perChunkOutput;
       o.parallelism = parallelism;
+      Set<String> sequences = validSequences(lines, o);
       kafka.createTopics(partitions, o.inputTopic, o.outputTopic, o.deadLetterTopic);
       kafka.produce(o.inputTopic, LocalRun.keyed(lines));
       System.err.println(
@@ -135,14 +134,8 @@ final class LocalCommand implements Callable<Integer> {
    * Ids of sequences with at least one record the job accepts: each of those ends, by its end
    * marker, an unfilled gap or the idle timeout.
    */
-  private Set<String> validSequences(List<String> lines) throws Exception {
-    int width =
-        new StreamingEngine(
-                ModelCache.get(model.toString()),
-                new io.bistream.core.stream.StreamConfig(
-                    io.bistream.core.stream.StreamConfig.Mode.EXACT, 1, 0, 1, null))
-            .inputWidth();
-    RecordParser parser = new RecordParser(width, 1 << 20, 4096);
+  private Set<String> validSequences(List<String> lines, JobOptions o) throws Exception {
+    RecordParser parser = RecordParser.forJob(o.settings(), ModelCache.get(model.toString()));
     Set<String> ids = new LinkedHashSet<>();
     for (Map.Entry<String, String> kv : LocalRun.keyed(lines)) {
       RecordParser.Result r =

@@ -118,9 +118,7 @@ public final class BiStreamJob {
 
   /** A Kafka source of parsed records, committed data only, from the earliest offsets. */
   public static KafkaSource<ParsedRecord> kafkaSource(
-      String bootstrapServers, JobSettings settings, int inputWidth) {
-    RecordParser parser =
-        new RecordParser(inputWidth, settings.maxRecordBytes(), settings.maxStepsPerRecord());
+      String bootstrapServers, JobSettings settings, RecordParser parser) {
     return KafkaSource.<ParsedRecord>builder()
         .setBootstrapServers(bootstrapServers)
         .setTopics(settings.inputTopic())

@@ -1,7 +1,7 @@
 package io.bistream.job;
 
-import io.bistream.core.stream.StreamingEngine;
 import io.bistream.job.records.ParsedRecord;
+import io.bistream.job.records.RecordParser;
 import java.util.concurrent.Callable;
 import org.apache.flink.api.connector.source.Source;
 import org.apache.flink.configuration.CheckpointingOptions;
@@ -62,8 +62,8 @@ public final class BiStreamJobMain implements Callable<Integer> {
     JobSettings s = o.settings();
     // Secret --kafka-property values are masked by JobSettings#toString.
     LOG.info("BiStream pipeline {} -> {}: {}", s.inputTopic(), s.outputTopic(), s);
-    int width = new StreamingEngine(ModelCache.get(s.model()), s.stream()).inputWidth();
-    Source<ParsedRecord, ?, ?> source = BiStreamJob.kafkaSource(o.bootstrapServers, s, width);
+    RecordParser parser = RecordParser.forJob(s, ModelCache.get(s.model()));
+    Source<ParsedRecord, ?, ?> source = BiStreamJob.kafkaSource(o.bootstrapServers, s, parser);
     new BiStreamJob(
             source,
             BiStreamJob.kafkaSink(

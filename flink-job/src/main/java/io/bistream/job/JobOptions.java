@@ -70,6 +70,12 @@ public final class JobOptions {
       description = "beyond max-sequence-steps: reject (dead letter) or degrade (to lookahead)")
   public Overflow overflow;
 
+  @Option(
+      names = "--max-sequence-id-bytes",
+      defaultValue = "1024",
+      description = "longest sequence id accepted, in UTF-8 bytes (longer: a dead letter)")
+  public int maxSequenceIdBytes;
+
   @Option(names = "--parallelism", defaultValue = "1", description = "job parallelism")
   public int parallelism;
 
@@ -168,6 +174,8 @@ public final class JobOptions {
         Duration.ofMinutes(10),
         1 << 20,
         4096,
+        maxSequenceIdBytes,
+        bootstrapServers,
         kafkaProperties);
   }
 

@@ -20,6 +20,12 @@ import java.util.Map;
  * @param binaryFloats output values as base64 little-endian float32 ({@code "y_f32"}, {@code
  *     "ys_f32"}) instead of JSON numbers
  * @param endedRetention how long an ended sequence's id is remembered to refuse data after end
+ * @param maxRecordBytes longest input record value accepted (longer: an {@code oversize} dead
+ *     letter)
+ * @param maxStepsPerRecord most steps one input record may carry
+ * @param maxSequenceIdBytes longest sequence id accepted, in UTF-8 bytes
+ * @param bootstrapServers the input's Kafka bootstrap servers, for the job's own checks of its
+ *     input (null in tests without a broker)
  */
 public record JobSettings(
     String model,
@@ -37,6 +43,8 @@ public record JobSettings(
     Duration endedRetention,
     int maxRecordBytes,
     int maxStepsPerRecord,
+    int maxSequenceIdBytes,
+    String bootstrapServers,
     Map<String, String> kafkaProperties)
     implements Serializable {
 
@@ -53,6 +61,9 @@ public record JobSettings(
     require(!batchMaxWait.isNegative(), "--batch-max-wait must be >= 0");
     require(maxRecordBytes > 0, "max record bytes must be positive");
     require(maxStepsPerRecord > 0, "max steps per record must be positive");
+    require(
+        maxSequenceIdBytes > 0,
+        "--max-sequence-id-bytes must be positive, found " + maxSequenceIdBytes);
     kafkaProperties = Map.copyOf(kafkaProperties);
   }
 
@@ -81,6 +92,8 @@ public record JobSettings(
         Duration.ofMinutes(10),
         1 << 20,
         4096,
+        1024,
+        null,
         Map.of());
   }
 
@@ -117,6 +130,10 @@ public record JobSettings(
         + maxRecordBytes
         + ", maxStepsPerRecord="
         + maxStepsPerRecord
+        + ", maxSequenceIdBytes="
+        + maxSequenceIdBytes
+        + ", bootstrapServers="
+        + bootstrapServers
         + ", kafkaProperties="
         + Secrets.mask(kafkaProperties)
         + "]";

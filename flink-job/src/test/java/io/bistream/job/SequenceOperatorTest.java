@@ -55,6 +55,8 @@ class SequenceOperatorTest {
         Duration.ofMinutes(10),
         1 << 20,
         4096,
+        1024,
+        null,
         kafkaProperties);
   }
 

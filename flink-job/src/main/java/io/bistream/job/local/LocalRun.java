@@ -51,6 +51,7 @@ public final class LocalRun {
     o.lookahead = 32;
     o.maxSequenceSteps = 100_000;
     o.overflow = JobOptions.Overflow.reject;
+    o.maxSequenceIdBytes = 1024;
     o.parallelism = 1;
     o.idleTimeout = Duration.ofSeconds(5);
     o.reorderWindow = 64;

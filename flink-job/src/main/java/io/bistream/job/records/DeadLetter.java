@@ -20,7 +20,15 @@ public final class DeadLetter {
     DATA_AFTER_END,
     GAP_NOT_FILLED,
     TOO_FAR_AHEAD,
-    SEQUENCE_TOO_LONG;
+    SEQUENCE_TOO_LONG,
+    /** The same step again with other values: the first value is kept. */
+    CONFLICTING_DUPLICATE,
+    /** Steps of a sequence whose earlier steps (or state) this job does not hold. */
+    STATE_LOST,
+    /** The model failed on this sequence's steps; the sequence is ended, the job goes on. */
+    ENGINE_ERROR,
+    /** A token id that is not an integer in [0, vocabulary size) of the model's Embedding. */
+    BAD_TOKEN_ID;
 
     public String code() {
       return name().toLowerCase(java.util.Locale.ROOT);

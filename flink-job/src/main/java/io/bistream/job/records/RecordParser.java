@@ -7,6 +7,8 @@ import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import io.bistream.core.model.Model;
+import io.bistream.core.stream.StreamingEngine;
 import java.io.Serializable;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
@@ -44,6 +46,14 @@ public final class RecordParser implements Serializable {
     this.width = width;
     this.maxRecordBytes = maxRecordBytes;
     this.maxStepsPerRecord = maxStepsPerRecord;
+  }
+
+  /**
+   * The parser for a job's input: the model's input facts (width; token ids) and the job's limits.
+   */
+  public static RecordParser forJob(io.bistream.job.JobSettings settings, Model model) {
+    int width = new StreamingEngine(model, settings.stream()).inputWidth();
+    return new RecordParser(width, settings.maxRecordBytes(), settings.maxStepsPerRecord());
   }
 
   /** A parse result: exactly one of {@code event} and {@code deadLetter} is set. */
