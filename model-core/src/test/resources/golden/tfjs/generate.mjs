@@ -304,6 +304,21 @@ def('embedding_bilstm_dense', 'Functional: Input(int32 ids [N,T]) -> Embedding(1
     };
   });
 
+// A Sequential model whose explicit InputLayer declares float32 before the Embedding (TF.js and
+// Keras cast the ids inside the Embedding): the input still takes one token id per step.
+def('embedding_float32_inputlayer_bilstm', 'Sequential: InputLayer(float32 [N,T]) -> Embedding(9, 4) -> Bidirectional(LSTM(3), concat); token ids given as float32 values',
+  (rng) => {
+    const model = sequential('embedding_float32_inputlayer_bilstm', [null],
+      [L.embedding({ name: 'emb', inputDim: 9, outputDim: 4 }), bi('bi1', lstm('lstm1', 3))], 'ids', 'float32');
+    const ids = [];
+    for (let i = 0; i < N * T; i++) ids.push(rng.int(0, 9));
+    return {
+      model,
+      inputs: [{ name: 'ids', dtype: 'float32', shape: [N, T], data: ids }],
+      weightRange: [-1, 1],
+    };
+  });
+
 // ---- Masking ----
 // Sample 0: steps 2 (middle) and 5, 6 (end) are all-zero. Sample 1: steps 0 (start), 3 (middle), 6 (end).
 const MASKED_STEPS = [[0, 2], [0, 5], [0, 6], [1, 0], [1, 3], [1, 6]];
@@ -402,6 +417,7 @@ const EXPECTED_SHAPES = {
   activation_layer: [[N, 6, 5]],
   lstm_go_backwards: [[N, T, 4]], bilstm_last_dense: [[N, 3]],
   embedding_bilstm_dense: [[N, 6, 3]],
+  embedding_float32_inputlayer_bilstm: [[N, T, 6]],
   masking_lstm_seq: [[N, T, 4]], masking_lstm_last: [[N, 4]], masking_bilstm_last: [[N, 8]],
   tfjs_semantics_masking_bilstm_seq: [[N, T, 8]],
   dropout_between: [[N, T, 2]],

@@ -112,7 +112,9 @@ final class KerasModelBuilder {
           throw ModelFormatException.inLayer(
               file, name, cls, "the first layer declares no input shape (batch_input_shape)");
         }
-        inputs.add(new Model.Input(inputName, shape, cls.equals("Embedding")));
+        // Whether it takes token ids follows from the graph (Model marks inputs feeding an
+        // Embedding), not from the declared dtype.
+        inputs.add(new Model.Input(inputName, shape, false));
         previous = new Model.TensorRef(inputName, 0, 0);
         if (cls.equals("InputLayer")) {
           continue;
@@ -180,23 +182,12 @@ final class KerasModelBuilder {
                 + pending.get(0)[2]);
       }
     }
-    markTokenInputs(inputs, nodes);
     List<Model.TensorRef> outputs = layerRefs(config.path("output_layers"));
     List<Model.Input> ordered = new ArrayList<>();
     for (Model.TensorRef ref : layerRefs(config.path("input_layers"))) {
       inputs.stream().filter(i -> i.name().equals(ref.layer())).forEach(ordered::add);
     }
     return new Model(source, ordered.isEmpty() ? inputs : ordered, nodes, outputs);
-  }
-
-  private static void markTokenInputs(List<Model.Input> inputs, List<Model.Node> nodes) {
-    for (Model.Node n : nodes) {
-      if (n.layer() instanceof Embedding) {
-        String src = n.inbound().get(0).layer();
-        inputs.replaceAll(
-            i -> i.name().equals(src) ? new Model.Input(i.name(), i.shape(), true) : i);
-      }
-    }
   }
 
   /** Refs of one inbound node: Keras 2 / TF.js lists, or Keras 3 {args, kwargs}. */

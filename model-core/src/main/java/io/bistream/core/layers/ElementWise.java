@@ -25,6 +25,11 @@ public final class ElementWise implements Layer {
     return new ElementWise(name, kind, Activation.LINEAR);
   }
 
+  /** True for the inference-time identities (Dropout and its kin): values pass unchanged. */
+  public boolean isIdentity() {
+    return activation == Activation.LINEAR;
+  }
+
   @Override
   public String name() {
     return name;

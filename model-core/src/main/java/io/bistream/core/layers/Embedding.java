@@ -40,6 +40,11 @@ public final class Embedding implements Layer {
     return embeddings.length;
   }
 
+  /** Vocabulary size: the valid token ids are the integers in [0, inputDim). */
+  public int inputDim() {
+    return inputDim;
+  }
+
   @Override
   public String describe() {
     return "input_dim=" + inputDim + " output_dim=" + outputDim + (maskZero ? " mask_zero" : "");

@@ -1,7 +1,10 @@
 package io.bistream.core.model;
 
+import io.bistream.core.layers.ElementWise;
+import io.bistream.core.layers.Embedding;
 import io.bistream.core.layers.JavaMatMul;
 import io.bistream.core.layers.Layer;
+import io.bistream.core.layers.Masking;
 import io.bistream.core.layers.MatMul;
 import io.bistream.core.layers.Nd4jMatMul;
 import io.bistream.core.tensor.Tensor;
@@ -38,15 +41,38 @@ public final class Model {
     }
   }
 
-  /** A model input; {@code shape} excludes the batch dimension, -1 where unknown. */
-  public record Input(String name, int[] shape, boolean tokenIds) {
+  /**
+   * A model input; {@code shape} excludes the batch dimension, -1 where unknown. A token-id input
+   * (one that feeds an {@link Embedding}) takes one id per step, an integer in [0, {@code
+   * vocabularySize}); other inputs have {@code vocabularySize} 0.
+   */
+  public record Input(String name, int[] shape, boolean tokenIds, int vocabularySize) {
     public Input {
       shape = shape.clone();
     }
 
+    /** An input as declared by a model file, before the graph tells whether it takes token ids. */
+    public Input(String name, int[] shape, boolean tokenIds) {
+      this(name, shape, tokenIds, 0);
+    }
+
+    /**
+     * Values per step: 1 for token ids (whatever dtype or trailing dimension the file declares:
+     * Keras casts ids to integers inside the Embedding), else the last dimension; -1 when the file
+     * leaves it unknown.
+     */
+    public int width() {
+      if (tokenIds) {
+        return 1;
+      }
+      return shape.length == 0 ? -1 : shape[shape.length - 1];
+    }
+
     @Override
     public String toString() {
-      return name + Arrays.toString(shape).replace("-1", "None") + (tokenIds ? " ids" : "");
+      return name
+          + Arrays.toString(shape).replace("-1", "None")
+          + (tokenIds ? " ids" + (vocabularySize > 0 ? " < " + vocabularySize : "") : "");
     }
   }
 
@@ -67,9 +93,57 @@ public final class Model {
 
   public Model(Source source, List<Input> inputs, List<Node> nodes, List<TensorRef> outputs) {
     this.source = source;
-    this.inputs = List.copyOf(inputs);
     this.nodes = List.copyOf(nodes);
+    this.inputs = tokenInputs(inputs, this.nodes);
     this.outputs = List.copyOf(outputs);
+  }
+
+  /**
+   * The inputs with those that feed an Embedding, directly or through layers that pass values
+   * unchanged (Masking, Dropout and other inference-time identities), marked as token ids with the
+   * smallest vocabulary among the Embeddings they feed. Derived from the graph, not from the file's
+   * declared dtype: a Keras file may declare a float32 InputLayer before an Embedding.
+   */
+  private static List<Input> tokenInputs(List<Input> declared, List<Node> nodes) {
+    Map<String, Integer> vocabulary = new HashMap<>();
+    for (Node n : nodes) {
+      if (n.layer() instanceof Embedding e && !n.inbound().isEmpty()) {
+        String input = passThroughSource(n.inbound().get(0), nodes);
+        if (input != null) {
+          vocabulary.merge(input, e.inputDim(), Math::min);
+        }
+      }
+    }
+    List<Input> result = new ArrayList<>();
+    for (Input in : declared) {
+      Integer v = vocabulary.get(in.name());
+      result.add(v == null ? in : new Input(in.name(), in.shape(), true, v));
+    }
+    return List.copyOf(result);
+  }
+
+  /** The model input that {@code ref} carries unchanged, or null when a layer computes it. */
+  private static String passThroughSource(TensorRef ref, List<Node> nodes) {
+    TensorRef at = ref;
+    for (int hops = 0; hops <= nodes.size(); hops++) {
+      Node producer = null;
+      for (Node n : nodes) {
+        if (n.layer().name().equals(at.layer()) && n.nodeIndex() == at.node()) {
+          producer = n;
+        }
+      }
+      if (producer == null) {
+        return at.layer(); // no layer makes it: a model input
+      }
+      boolean unchanged =
+          producer.layer() instanceof Masking
+              || producer.layer() instanceof ElementWise w && w.isIdentity();
+      if (!unchanged || producer.inbound().isEmpty()) {
+        return null;
+      }
+      at = producer.inbound().get(0);
+    }
+    return null;
   }
 
   public Source source() {

@@ -58,6 +58,7 @@ public final class StreamingEngine {
   private final Model.Backend backend;
   private final List<Stage> stages;
   private final int inputWidth;
+  private final int tokenVocabulary; // 0 unless the input is token ids
   private final int outputWidth;
   private final int firstBidirectional; // exact mode runs everything before its backward half
   private final int lastStepStage; // index of the last-step stage, or -1
@@ -90,9 +91,41 @@ public final class StreamingEngine {
     this.firstBidirectional = bi;
     this.lastStepStage = last;
     this.topRecurrentStage = top;
+    this.inputWidth = stepWidth(model);
     Model.Input in = model.inputs().get(0);
-    this.inputWidth = in.tokenIds() ? 1 : in.shape()[in.shape().length - 1];
+    this.tokenVocabulary = in.tokenIds() ? in.vocabularySize() : 0;
     this.outputWidth = probeOutputWidth(model);
+  }
+
+  /**
+   * Values per step the model's input takes. A width the file leaves unknown (an input declared
+   * {@code [None, None]} that feeds no Embedding) is refused here, when the job is built, rather
+   * than failing every record later.
+   */
+  private static int stepWidth(Model model) {
+    Model.Input in = model.inputs().get(0);
+    int width = in.width();
+    if (width < 1) {
+      throw new IllegalArgumentException(
+          model.source().file()
+              + ": input '"
+              + in.name()
+              + "' is declared "
+              + in
+              + ": expected a known number of values per step (the last dimension), or token ids"
+              + " feeding an Embedding; found "
+              + (width < 0 ? "an unknown last dimension" : "a last dimension of " + width)
+              + ". Re-save the model with its input shape set, e.g. Input(shape=(None, D)).");
+    }
+    return width;
+  }
+
+  /**
+   * The vocabulary size when the model takes token ids, one per step (valid ids are the integers in
+   * [0, size)); 0 when it takes values.
+   */
+  public int tokenVocabulary() {
+    return tokenVocabulary;
   }
 
   public StreamConfig config() {
