@@ -19,8 +19,7 @@ public class ParsedRecord {
     if (r.deadLetter() != null) {
       p.deadLetter = r.deadLetter();
       p.reason = r.reason().code();
-      p.deadLetterKey =
-          key == null ? null : new String(key, java.nio.charset.StandardCharsets.UTF_8);
+      p.deadLetterKey = r.deadLetterKey(); // the key as text, shortened when an over-long id
     }
     return p;
   }

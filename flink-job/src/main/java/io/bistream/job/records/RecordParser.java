@@ -2,14 +2,24 @@ package io.bistream.job.records;
 
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.DecimalNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bistream.core.model.Model;
 import io.bistream.core.stream.StreamingEngine;
+import java.io.IOException;
 import java.io.Serializable;
+import java.math.BigDecimal;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 
@@ -23,66 +33,157 @@ import java.util.Base64;
  * {"seq":"s-17","t":1045,"end":true}             end of sequence (may carry x/xs)
  * {"seq":"s-17","t":1043,"xs_f32":"zczMPc3MTD4="} steps as base64 little-endian float32
  * </pre>
+ *
+ * <p>The rules beyond the shape of a record (docs/schemas/input-record.schema.json):
+ *
+ * <ul>
+ *   <li>the key and the value are strict UTF-8 (two malformed ids must never decode to the same
+ *       text), the value is exactly one JSON object;
+ *   <li>{@code t} is an integer in [0, 2^63-1], read exactly ({@code 3.0} is 3, {@code 1.5} and
+ *       {@code 2^64} are refused, never rounded or wrapped);
+ *   <li>a sequence id has at most {@code --max-sequence-id-bytes} UTF-8 bytes;
+ *   <li>a token-id model (its input feeds an Embedding) takes integers in [0, vocabulary size):
+ *       anything else would fail inside the batched model call for every sequence in the batch.
+ * </ul>
  */
 public final class RecordParser implements Serializable {
 
-  private static final long serialVersionUID = 1L;
+  private static final long serialVersionUID = 2L;
+
   // NaN/Infinity literals parse, so they are reported as not finite rather than as bad JSON.
   private static final ObjectMapper JSON =
       JsonMapper.builder()
           .enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS)
-          .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+          .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
           .enable(StreamReadFeature.USE_FAST_DOUBLE_PARSER)
           .build();
+
+  /** The largest step index: t is a Java long. */
+  private static final BigDecimal MAX_STEP = BigDecimal.valueOf(Long.MAX_VALUE);
+
+  /** Characters of an over-long sequence id kept where a dead letter names it. */
+  private static final int ID_COPY = 128;
 
   private final int width;
   private final int maxRecordBytes;
   private final int maxStepsPerRecord;
+  private final int maxSequenceIdBytes;
+  // 0 when the model takes values; else valid ids are the integers in [0, tokenVocabulary)
+  private final int tokenVocabulary;
 
   /**
    * @param width values per step the model takes (1 for token ids)
+   * @param maxSequenceIdBytes longest sequence id, in UTF-8 bytes
+   * @param tokenVocabulary 0 for a model that takes values; the vocabulary size of its Embedding
+   *     for a model that takes token ids
    */
-  public RecordParser(int width, int maxRecordBytes, int maxStepsPerRecord) {
+  public RecordParser(
+      int width,
+      int maxRecordBytes,
+      int maxStepsPerRecord,
+      int maxSequenceIdBytes,
+      int tokenVocabulary) {
+    if (width < 1) {
+      throw new IllegalArgumentException("a step must have at least one value, found " + width);
+    }
     this.width = width;
     this.maxRecordBytes = maxRecordBytes;
     this.maxStepsPerRecord = maxStepsPerRecord;
+    this.maxSequenceIdBytes = maxSequenceIdBytes;
+    this.tokenVocabulary = tokenVocabulary;
+  }
+
+  /** A parser for a model that takes values, with the default sequence-id limit (1 KB). */
+  public RecordParser(int width, int maxRecordBytes, int maxStepsPerRecord) {
+    this(width, maxRecordBytes, maxStepsPerRecord, 1024, 0);
   }
 
   /**
-   * The parser for a job's input: the model's input facts (width; token ids) and the job's limits.
+   * The parser for a job's input: the model's input facts (width; token ids and their vocabulary)
+   * and the job's limits. Runs on the client before submission, so a model whose input width is
+   * unknown fails here, naming the model file.
    */
   public static RecordParser forJob(io.bistream.job.JobSettings settings, Model model) {
-    int width = new StreamingEngine(model, settings.stream()).inputWidth();
-    return new RecordParser(width, settings.maxRecordBytes(), settings.maxStepsPerRecord());
+    StreamingEngine engine = new StreamingEngine(model, settings.stream());
+    return new RecordParser(
+        engine.inputWidth(),
+        settings.maxRecordBytes(),
+        settings.maxStepsPerRecord(),
+        settings.maxSequenceIdBytes(),
+        engine.tokenVocabulary());
   }
 
-  /** A parse result: exactly one of {@code event} and {@code deadLetter} is set. */
-  public record Result(InputEvent event, String deadLetter, DeadLetter.Reason reason) {}
+  /**
+   * A parse result: exactly one of {@code event} and {@code deadLetter} is set; {@code
+   * deadLetterKey} is the key for the dead-letter record (the record's key, shortened when it is an
+   * over-long id).
+   */
+  public record Result(
+      InputEvent event, String deadLetter, DeadLetter.Reason reason, String deadLetterKey) {}
 
   public Result parse(byte[] key, byte[] value, String topic, int partition, long offset, long ts) {
-    String text = value == null ? "" : new String(value, StandardCharsets.UTF_8);
-    Origin at = new Origin(topic, partition, offset, ts, text);
-    String keyText = key == null ? null : new String(key, StandardCharsets.UTF_8);
-    if (value != null && value.length > maxRecordBytes) {
+    byte[] bytes = value == null ? new byte[0] : value;
+    Origin at = new Origin(topic, partition, offset, ts, bytes, key, maxSequenceIdBytes);
+    if (bytes.length > maxRecordBytes) {
       return at.dead(
           DeadLetter.Reason.OVERSIZE,
-          "record has " + value.length + " bytes, the limit is " + maxRecordBytes,
-          keyText);
+          "record has " + bytes.length + " bytes, the limit is " + maxRecordBytes,
+          at.keyCopy());
     }
-    JsonNode n;
+    int badKeyByte = firstMalformedUtf8(key);
+    if (badKeyByte >= 0) {
+      return at.dead(
+          DeadLetter.Reason.BAD_RECORD,
+          "the record key is not valid UTF-8: " + describeByte(key, badKeyByte),
+          null);
+    }
+    if (key != null && key.length > maxSequenceIdBytes) {
+      return at.dead(
+          DeadLetter.Reason.OVERSIZE,
+          "the record key (sequence id) has "
+              + key.length
+              + " UTF-8 bytes, the limit is "
+              + maxSequenceIdBytes
+              + " (--max-sequence-id-bytes)",
+          at.keyCopy());
+    }
+    String keyText = key == null ? null : new String(key, StandardCharsets.UTF_8);
+    String problem = notUtf8Json(bytes);
+    if (problem != null) {
+      return at.dead(DeadLetter.Reason.BAD_JSON, problem, keyText);
+    }
+    ObjectNode n;
     try {
-      n = JSON.readTree(text);
+      n = readObject(bytes);
     } catch (JsonProcessingException e) {
       return at.dead(DeadLetter.Reason.BAD_JSON, e.getOriginalMessage(), keyText);
-    }
-    if (n == null || !n.isObject()) {
-      return at.dead(DeadLetter.Reason.BAD_JSON, "expected a JSON object", keyText);
+    } catch (IOException e) {
+      return at.dead(DeadLetter.Reason.BAD_JSON, e.getMessage(), keyText);
+    } catch (NotOneObject | RuntimeException e) {
+      return at.dead(DeadLetter.Reason.BAD_JSON, e.getMessage(), keyText);
     }
     JsonNode seqNode = n.get("seq");
-    String seq = seqNode != null && seqNode.isTextual() ? seqNode.asText() : keyText;
+    if (seqNode != null && !seqNode.isTextual()) {
+      return at.dead(
+          DeadLetter.Reason.BAD_RECORD,
+          "expected \"seq\" as a string, found " + abbreviate(seqNode.toString()),
+          keyText);
+    }
+    String seq = seqNode != null ? seqNode.asText() : keyText;
     if (seq == null || seq.isEmpty()) {
       return at.dead(
           DeadLetter.Reason.BAD_RECORD, "no sequence id: expected \"seq\" or a record key", null);
+    }
+    int seqBytes = utf8Length(seq);
+    if (seqBytes > maxSequenceIdBytes) {
+      return at.dead(
+          DeadLetter.Reason.OVERSIZE,
+          "\"seq\" has "
+              + seqBytes
+              + " UTF-8 bytes, the limit for a sequence id is "
+              + maxSequenceIdBytes
+              + " (--max-sequence-id-bytes)",
+          shortId(seq, seqBytes));
     }
     if (keyText != null && !keyText.equals(seq)) {
       return at.dead(
@@ -91,9 +192,15 @@ public final class RecordParser implements Serializable {
           seq);
     }
     JsonNode tNode = n.get("t");
-    if (tNode == null || !tNode.canConvertToExactIntegral() || tNode.asLong() < 0) {
+    long t = stepIndex(tNode);
+    if (t < 0) {
       return at.dead(
-          DeadLetter.Reason.BAD_RECORD, "expected \"t\" as a step index >= 0, found " + tNode, seq);
+          DeadLetter.Reason.BAD_RECORD,
+          "expected \"t\" as an integer step index in [0, "
+              + Long.MAX_VALUE
+              + "], found "
+              + (tNode == null ? "no \"t\"" : found(tNode)),
+          seq);
     }
     boolean end = n.path("end").asBoolean(false);
     JsonNode x = n.get("x");
@@ -106,7 +213,7 @@ public final class RecordParser implements Serializable {
           seq);
     }
     if (xsF32 != null) {
-      return binarySteps(xsF32, seq, tNode.asLong(), end, at);
+      return binarySteps(xsF32, seq, t, end, at);
     }
     int steps = x != null ? 1 : xs != null ? xs.size() : 0;
     if (xs != null && !xs.isArray()) {
@@ -123,9 +230,9 @@ public final class RecordParser implements Serializable {
         return at.dead(
             DeadLetter.Reason.WRONG_WIDTH,
             "step "
-                + (tNode.asLong() + s)
+                + (t + s)
                 + " has "
-                + (row.isArray() ? row.size() + " values" : row)
+                + (row.isArray() ? row.size() + " values" : abbreviate(row.toString()))
                 + ", the model takes "
                 + width,
             seq);
@@ -135,26 +242,79 @@ public final class RecordParser implements Serializable {
         if (!v.isNumber()) {
           return at.dead(
               DeadLetter.Reason.BAD_RECORD,
-              "step " + (tNode.asLong() + s) + " value " + j + " is not a number: " + v,
+              "step " + (t + s) + " value " + j + " is not a number: " + abbreviate(v.toString()),
               seq);
         }
-        float f = (float) v.asDouble();
+        double d = v.asDouble();
+        float f = (float) d;
         if (!Float.isFinite(f)) {
           return at.dead(
               DeadLetter.Reason.NOT_FINITE,
-              "step "
-                  + (tNode.asLong() + s)
-                  + " value "
-                  + j
-                  + " is "
-                  + v
-                  + " (not finite in float32)",
+              "step " + (t + s) + " value " + j + " is " + v + " (not finite in float32)",
               seq);
+        }
+        String badId = tokenProblem(d, t + s, found(v));
+        if (badId != null) {
+          return at.dead(DeadLetter.Reason.BAD_TOKEN_ID, badId, seq);
         }
         values[s * width + j] = f;
       }
     }
-    return at.event(seq, tNode.asLong(), steps, values, end);
+    return at.event(seq, t, steps, values, end);
+  }
+
+  /**
+   * The step index {@code t}, exactly: an integer in [0, 2^63-1] (written as an integer or as a
+   * number with no fractional part, like {@code 3.0} or {@code 1e3}); -1 for anything else.
+   */
+  static long stepIndex(JsonNode t) {
+    if (t == null || !t.isNumber()) {
+      return -1;
+    }
+    if (t.isIntegralNumber()) {
+      // int, long or BigInteger: a BigInteger beyond a long is refused, never wrapped (2^64 -> 0)
+      return t.canConvertToLong() && t.longValue() >= 0 ? t.longValue() : -1;
+    }
+    if (!t.isBigDecimal()) {
+      return -1; // NaN, Infinity: readObject reads every other decimal t exactly
+    }
+    BigDecimal d = t.decimalValue();
+    if (d.signum() < 0 || d.compareTo(MAX_STEP) > 0) {
+      return -1;
+    }
+    try {
+      return d.longValueExact();
+    } catch (ArithmeticException fractional) {
+      return -1;
+    }
+  }
+
+  /**
+   * Why {@code id} at {@code step} is not a token id the model's Embedding can look up, or null
+   * when it is one (or the model takes values). Checked here, per record, because a bad id inside
+   * the batched model call would fail every sequence of the batch.
+   */
+  private String tokenProblem(double id, long step, String found) {
+    if (tokenVocabulary <= 0) {
+      return null;
+    }
+    if (id >= 0 && id < tokenVocabulary && id == Math.rint(id)) {
+      if ((float) id == id) {
+        return null;
+      }
+      return "step "
+          + step
+          + ": token id "
+          + found
+          + " has no exact float32 value (steps travel as float32); ids up to 2^24 do";
+    }
+    return "step "
+        + step
+        + ": token id "
+        + found
+        + " is not an integer in [0, "
+        + tokenVocabulary
+        + ") (the vocabulary of the model's Embedding)";
   }
 
   /**
@@ -165,7 +325,9 @@ public final class RecordParser implements Serializable {
     byte[] raw = null;
     String problem = null;
     if (!xsF32.isTextual()) {
-      problem = "\"xs_f32\" must be a base64 string of little-endian float32, found " + xsF32;
+      problem =
+          "\"xs_f32\" must be a base64 string of little-endian float32, found "
+              + abbreviate(xsF32.toString());
     } else {
       try {
         raw = Base64.getDecoder().decode(xsF32.asText());
@@ -202,6 +364,10 @@ public final class RecordParser implements Serializable {
             "step " + (t + i / width) + " value " + i % width + " is " + values[i],
             seq);
       }
+      String badId = tokenProblem(values[i], t + i / width, Float.toString(values[i]));
+      if (badId != null) {
+        return at.dead(DeadLetter.Reason.BAD_TOKEN_ID, badId, seq);
+      }
     }
     return at.event(seq, t, steps, values, end);
   }
@@ -221,12 +387,198 @@ public final class RecordParser implements Serializable {
     return null;
   }
 
+  // ------------------------------------------------------------------ bytes and JSON
+
+  /** Thrown when the bytes hold something other than exactly one JSON object. */
+  private static final class NotOneObject extends Exception {
+    private static final long serialVersionUID = 1L;
+
+    NotOneObject(String message) {
+      super(message, null, false, false);
+    }
+  }
+
+  /**
+   * The record value as one JSON object, read from its bytes. The object's members are trees,
+   * except that a decimal {@code t} keeps its exact value ({@code 1.0000000000000000001} must not
+   * round to the step index 1).
+   */
+  private static ObjectNode readObject(byte[] bytes) throws IOException, NotOneObject {
+    try (JsonParser p = JSON.createParser(bytes)) {
+      JsonToken first = p.nextToken();
+      if (first != JsonToken.START_OBJECT) {
+        throw new NotOneObject("expected a JSON object, found " + describe(first));
+      }
+      ObjectNode n = JSON.createObjectNode();
+      while (p.nextToken() == JsonToken.FIELD_NAME) {
+        String name = p.currentName();
+        JsonToken token = p.nextToken();
+        JsonNode member =
+            name.equals("t") && token == JsonToken.VALUE_NUMBER_FLOAT && !p.isNaN()
+                ? DecimalNode.valueOf(p.getDecimalValue())
+                : JSON.readTree(p);
+        n.set(name, member);
+      }
+      // One JSON object per record: anything after it but whitespace is refused, not ignored.
+      int after = (int) p.currentLocation().getByteOffset();
+      for (int i = Math.max(0, after); i < bytes.length; i++) {
+        byte b = bytes[i];
+        if (b != ' ' && b != '\t' && b != '\n' && b != '\r') {
+          throw new NotOneObject(
+              "found data after the JSON object, from byte "
+                  + i
+                  + ": expected exactly one JSON object per record");
+        }
+      }
+      return n;
+    }
+  }
+
+  private static String describe(JsonToken token) {
+    if (token == null) {
+      return "no JSON value (empty record)";
+    }
+    return switch (token) {
+      case START_ARRAY -> "an array";
+      case VALUE_STRING -> "a string";
+      case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> "a number";
+      case VALUE_TRUE, VALUE_FALSE -> "a boolean";
+      case VALUE_NULL -> "null";
+      default -> token.asString() == null ? token.name() : token.asString();
+    };
+  }
+
+  /**
+   * Why the value bytes cannot be JSON text, or null: JSON is UTF-8 (RFC 8259 §8.1) and never holds
+   * a raw NUL (which would also make the parser guess UTF-16 or UTF-32).
+   */
+  private static String notUtf8Json(byte[] bytes) {
+    for (int i = 0; i < bytes.length; i++) {
+      if (bytes[i] == 0) {
+        return "the record value holds a NUL byte at byte "
+            + i
+            + ": expected UTF-8 JSON text (is it UTF-16?)";
+      }
+    }
+    int bad = firstMalformedUtf8(bytes);
+    return bad < 0 ? null : "the record value is not valid UTF-8: " + describeByte(bytes, bad);
+  }
+
+  /**
+   * The offset of the first byte that is not part of well-formed UTF-8 (Unicode §3.9: overlong
+   * forms, surrogates and cut-off sequences included), or -1. The JDK decoder does the checking.
+   */
+  static int firstMalformedUtf8(byte[] bytes) {
+    if (bytes == null) {
+      return -1;
+    }
+    int i = 0;
+    while (i < bytes.length && bytes[i] >= 0) {
+      i++; // ASCII: the common case needs no decoder
+    }
+    if (i == bytes.length) {
+      return -1;
+    }
+    CharsetDecoder decoder =
+        StandardCharsets.UTF_8
+            .newDecoder()
+            .onMalformedInput(CodingErrorAction.REPORT)
+            .onUnmappableCharacter(CodingErrorAction.REPORT);
+    ByteBuffer in = ByteBuffer.wrap(bytes, i, bytes.length - i);
+    CharBuffer out = CharBuffer.allocate(Math.min(bytes.length - i, 1024) + 2);
+    while (true) {
+      CoderResult r = decoder.decode(in, out, true);
+      if (r.isError()) {
+        return in.position();
+      }
+      if (r.isOverflow()) {
+        out.clear(); // only validity matters, not the text
+        continue;
+      }
+      return -1;
+    }
+  }
+
+  private static String describeByte(byte[] bytes, int at) {
+    return "byte " + at + " (0x" + String.format("%02x", bytes[at] & 0xff) + ") of " + bytes.length;
+  }
+
+  /** UTF-8 length of a string that came from valid UTF-8, without encoding it. */
+  static int utf8Length(String s) {
+    int bytes = 0;
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (c < 0x80) {
+        bytes += 1;
+      } else if (c < 0x800) {
+        bytes += 2;
+      } else if (Character.isHighSurrogate(c)) {
+        bytes += 4; // with its low surrogate
+        i++;
+      } else {
+        bytes += 3;
+      }
+    }
+    return bytes;
+  }
+
+  /** An id as a dead letter names it: whole up to the limit, else its start and its length. */
+  private static String shortId(String id, int bytes) {
+    int cut = Math.min(ID_COPY, id.length());
+    if (cut < id.length() && Character.isHighSurrogate(id.charAt(cut - 1))) {
+      cut--;
+    }
+    return id.substring(0, cut) + "...(" + bytes + " bytes)";
+  }
+
+  /** A found JSON value as an error detail names it: numbers as written (NaN unquoted). */
+  private static String found(JsonNode v) {
+    return abbreviate(v.isNumber() ? v.asText() : v.toString());
+  }
+
+  /** A found value as an error detail names it: at most 100 characters. */
+  private static String abbreviate(String found) {
+    return found.length() <= 100 ? found : found.substring(0, 100) + "...";
+  }
+
+  /** The record as a dead letter copies it: at most {@link DeadLetter#MAX_COPY} characters. */
+  static String copy(byte[] bytes) {
+    if (bytes.length <= DeadLetter.MAX_COPY) {
+      return new String(bytes, StandardCharsets.UTF_8); // lossy on bad UTF-8: only a copy
+    }
+    int head = DeadLetter.MAX_COPY - 32; // leaves room for the suffix within MAX_COPY
+    return new String(bytes, 0, head, StandardCharsets.UTF_8) + "...(" + bytes.length + " bytes)";
+  }
+
   /** Where a record came from: what its event or its dead letter carries besides the steps. */
-  private record Origin(String topic, int partition, long offset, long timestamp, String text) {
+  private record Origin(
+      String topic,
+      int partition,
+      long offset,
+      long timestamp,
+      byte[] value,
+      byte[] key,
+      int maxKeyBytes) {
+
+    /** The record key as text for a dead letter: lossy, shortened when over the id limit. */
+    String keyCopy() {
+      if (key == null) {
+        return null;
+      }
+      if (key.length <= maxKeyBytes) {
+        return new String(key, StandardCharsets.UTF_8);
+      }
+      // An id of at most ID_COPY characters comes from at most 4 bytes per character.
+      String head = new String(key, 0, Math.min(key.length, 4 * ID_COPY), StandardCharsets.UTF_8);
+      return shortId(head, key.length);
+    }
 
     Result dead(DeadLetter.Reason reason, String detail, String seq) {
       return new Result(
-          null, DeadLetter.json(reason, detail, seq, topic, partition, offset, text), reason);
+          null,
+          DeadLetter.json(reason, detail, seq, topic, partition, offset, copy(value)),
+          reason,
+          keyCopy());
     }
 
     Result event(String seq, long t, int steps, float[] values, boolean end) {
@@ -240,8 +592,9 @@ public final class RecordParser implements Serializable {
       e.topic = topic;
       e.partition = partition;
       e.offset = offset;
-      e.original = DeadLetter.truncate(text);
-      return new Result(e, null, null);
+      // Dead letters raised after parsing (gaps, data after end) copy the record from here.
+      e.original = copy(value);
+      return new Result(e, null, null, null);
     }
   }
 }
