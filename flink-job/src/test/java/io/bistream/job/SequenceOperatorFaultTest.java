@@ -215,28 +215,34 @@ class SequenceOperatorFaultTest {
   @Test
   void shouldLeaveOpenSequencesOfAFailedBatchIntactSoTheyFinishAsInAFailureFreeRun()
       throws Exception {
-    // Lookahead drains consumed steps from a sequence's pending buffer in place; a batch that
-    // fails after that must not have damaged the sequences that continue.
-    StreamConfig mode = StreamConfig.lookahead(2, 1);
-    float[] first = {1, 2, 3};
-    float[] second = {4, 5, 6, 7};
+    // Lookahead drains computed steps from the front of a sequence's pending buffer in place.
+    // With C=8, R=4, 11 pending steps fill that buffer's array (no window yet): the end marker
+    // then drains it in the same batched call that fails later on "x"'s bad token. The retry of
+    // "s" must start from its state as it was, not from the drained array.
+    StreamConfig mode = StreamConfig.lookahead(8, 4);
+    float[] first = new float[11];
+    for (int i = 0; i < first.length; i++) {
+      first[i] = i % 11 + 1;
+    }
+    float[] poison = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 1e9f};
     var clean = harness(settings(EMBEDDING, mode, 1));
     clean.processElement(record("s", 0, first, 1, false, 1), 0);
-    clean.processElement(record("s", 3, second, 1, true, 2), 0);
+    clean.processElement(record("s", 11, new float[0], 1, true, 2), 0);
     float[] expected = outputs(values(clean.extractOutputValues(), "out", "s"));
     clean.close();
+    assertThat(expected).hasSize(11 * 3); // 11 steps of 3 outputs
 
     var h = harness(settings(EMBEDDING, mode, 2));
     h.processElement(record("s", 0, first, 1, false, 1), 0);
-    h.processElement(record("x", 0, new float[] {1, 2, 1e9f}, 1, false, 2), 0);
-    h.processElement(record("s", 3, second, 1, true, 3), 0);
-    h.processElement(record("y", 0, new float[] {1}, 1, true, 4), 0);
+    h.processElement(record("y", 0, new float[] {1}, 1, true, 2), 0); // batch of two: runs
+    h.processElement(record("s", 11, new float[0], 1, true, 3), 0);
+    h.processElement(record("x", 0, poison, 1, false, 4), 0); // fails the batch
     List<OutputRecord> raw = h.extractOutputValues();
     assertThat(outputs(values(raw, "out", "s"))).containsExactly(expected);
     assertThat(end(values(raw, "out", "s")).get("why").asText()).isEqualTo("end_marker");
     assertThat(values(raw, "dlq", null))
-        .extracting(n -> n.get("seq").asText())
-        .containsExactly("x");
+        .extracting(n -> n.get("seq").asText() + "@" + n.get("reason").asText())
+        .containsExactly("x@engine_error");
     assertOnlyTombstonesLeft(h, 3);
     h.close();
   }
