@@ -43,6 +43,7 @@ public final class BiStreamJobMain implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    options.startingOffsets(); // a bad --start-from is refused before anything is said or started
     JobOptions.Restore from = options.restoreFrom();
     // On the console too: whoever restarts a crashed job sees at once whether state came back.
     System.out.println("bistream run: " + from.description());
