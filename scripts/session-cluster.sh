@@ -12,14 +12,53 @@
 # is not published there, so lib/ holds the modules flink-dist bundles). Everything lives under
 # target/session-cluster/. Exit status 0 only if both runs deliver every output.
 #
+# SCENARIO=faults runs the fault-injection suite on the same processes instead (docs/deploy.md):
+# one job per mode (exact, lookahead, stateful) per run, each run on its own topics with the same
+# input (explicit CreateTime timestamps), checkpoints every CHECKPOINT_INTERVAL to a directory:
+#   reference         failure-free,
+#   taskmanager-kill  kill -9 of the TaskManager mid-stream, a new TaskManager started at once,
+#   broker-restart    kill -9 of the broker mid-stream, started again at once (same port, log dir),
+#   broker-outage     the broker stopped (SIGTERM) mid-stream and started again OUTAGE seconds
+#                     later, longer than the jobs' --idle-timeout; the input's second half is
+#                     stamped as if the producer never paused.
+# Each faulted run's committed outputs (read_committed) are compared with the reference's; one
+# "FAULT fault=... mode=... result=OK|FAILED" line per fault and mode. Exit status 0 only if all
+# are OK. FaultsIT (flink-job, `mvn verify`) runs it.
+#
 # Usage: scripts/session-cluster.sh          (env: SEQUENCES=8 STEPS=120 TIMEOUT=120)
+#        SCENARIO=faults scripts/session-cluster.sh
+#                                            (env: SEQUENCES=6 STEPS=80 TIMEOUT=150 PACE_MS=30
+#                                             FAULTS="taskmanager-kill broker-restart broker-outage"
+#                                             OUTAGE=15 OUTAGE_IDLE_TIMEOUT=5s)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORK="$ROOT/target/session-cluster"
-SEQUENCES="${SEQUENCES:-8}"
-STEPS="${STEPS:-120}"
-TIMEOUT="${TIMEOUT:-120}"
+SCENARIO="${SCENARIO:-resubmit}"
+case "$SCENARIO" in
+  resubmit)
+    SEQUENCES="${SEQUENCES:-8}"
+    STEPS="${STEPS:-120}"
+    TIMEOUT="${TIMEOUT:-120}"
+    SLOTS=2
+    ;;
+  faults)
+    SEQUENCES="${SEQUENCES:-6}"
+    STEPS="${STEPS:-80}"
+    TIMEOUT="${TIMEOUT:-150}"
+    FAULTS="${FAULTS:-taskmanager-kill broker-restart broker-outage}"
+    PACE_MS="${PACE_MS:-30}"
+    OUTAGE="${OUTAGE:-15}"
+    OUTAGE_IDLE_TIMEOUT="${OUTAGE_IDLE_TIMEOUT:-5s}"
+    CHECKPOINT_INTERVAL="${CHECKPOINT_INTERVAL:-1s}"
+    # One job per mode, parallelism 1: a slot each.
+    SLOTS=3
+    ;;
+  *)
+    echo "SCENARIO must be resubmit or faults, found '$SCENARIO'" >&2
+    exit 2
+    ;;
+esac
 MODEL="$ROOT/flink-job/src/main/resources/demo/model.json"
 # The demo model's input width, read from its InputLayer (batch_input_shape [null, null, D]).
 WIDTH="$(tr -d ' \n' <"$MODEL" | grep -o '"batch_input_shape":\[null,null,[0-9]*\]' \
@@ -127,7 +166,7 @@ jobmanager.bind-host: localhost
 jobmanager.memory.process.size: 1024m
 taskmanager.bind-host: localhost
 taskmanager.host: localhost
-taskmanager.numberOfTaskSlots: 2
+taskmanager.numberOfTaskSlots: $SLOTS
 taskmanager.memory.process.size: 1728m
 parallelism.default: 1
 rest.address: localhost
@@ -138,6 +177,13 @@ classloader.parent-first-patterns.additional: org.nd4j.;org.bytedeco.
 state.backend.type: rocksdb
 execution.checkpointing.dir: file://$WORK/checkpoints
 pipeline.generic-types: false
+# A job survives a lost TaskManager or broker by restarting from its latest checkpoint; a killed
+# TaskManager is noticed from failed heartbeat RPCs within seconds, not after the 50 s timeout.
+restart-strategy.type: fixed-delay
+restart-strategy.fixed-delay.attempts: 1000
+restart-strategy.fixed-delay.delay: 1 s
+heartbeat.interval: 1000
+heartbeat.timeout: 20000
 EOF
 # Flink's conf/log4j.properties (daemons) and log4j-cli.properties (client), shortened.
 for f in log4j.properties log4j-cli.properties; do
@@ -205,11 +251,15 @@ KAFKA_JAVA=(java -Xms256m -Xmx512m -Dkafka.log.file="$LOG/kafka.log"
 CLUSTER_ID=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
 "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$WORK/server.properties" \
   >"$LOG/kafka-format.out" 2>&1 || fail "formatting the Kafka log dir failed: $(cat "$LOG/kafka-format.out")"
-"${KAFKA_JAVA[@]}" kafka.Kafka "$WORK/server.properties" >"$LOG/kafka.out" 2>&1 &
-KAFKA_PID=$!
-PIDS+=("$KAFKA_PID")
-wait_for "the broker listening on $BOOTSTRAP" 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
-alive "$KAFKA_PID" "the broker" "$LOG/kafka.log"
+# Also restarts the broker in the fault scenarios: same port, same log dir.
+start_broker() {
+  "${KAFKA_JAVA[@]}" kafka.Kafka "$WORK/server.properties" >>"$LOG/kafka.out" 2>&1 &
+  KAFKA_PID=$!
+  PIDS+=("$KAFKA_PID")
+  wait_for "the broker listening on $BOOTSTRAP" 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
+  alive "$KAFKA_PID" "the broker" "$LOG/kafka.log"
+}
+start_broker
 info "pid $KAFKA_PID, $BOOTSTRAP, cluster id $CLUSTER_ID"
 
 # ------------------------------------------------------------------ 4. JobManager, TaskManager
@@ -258,10 +308,205 @@ flink_cli() { # CliFrontend, as bin/flink runs it
     -cp "$CP" org.apache.flink.client.cli.CliFrontend "${@:2}"
 }
 mkdir -p "$WORK/kafka-check"
+# With flink-job's OutputLedger (and the Float32 codec it reads binary outputs with): the fault
+# scenarios compare runs with it.
 javac -nowarn -d "$WORK/kafka-check" -cp "$KCP" "$ROOT/scripts/session-cluster/KafkaCheck.java" \
+  "$ROOT/flink-job/src/test/java/io/bistream/job/faults/OutputLedger.java" \
+  "$ROOT/flink-job/src/main/java/io/bistream/job/records/Float32.java" \
   || fail "compiling scripts/session-cluster/KafkaCheck.java failed"
 kafka_check() { java -cp "$WORK/kafka-check:$KCP" KafkaCheck "$@"; }
 job_state() { curl -sf "$REST/jobs/$1" | sed -n 's/.*"state":"\([A-Z]*\)".*/\1/p' | head -n 1; }
+
+# ------------------------------------------------------------------ 6. fault scenarios
+if [[ $SCENARIO == faults ]]; then
+  MODES=(exact lookahead stateful)
+  RUNS="$WORK/runs"
+  rm -rf "$RUNS"
+  now_ms() { date +%s%3N; }
+  mode_options() {
+    case $1 in
+      exact) echo "--mode exact" ;;
+      lookahead) echo "--mode lookahead --chunk 8 --lookahead 8" ;;
+      stateful) echo "--mode stateful --chunk 8" ;;
+    esac
+  }
+  # Every vertex of the job running: its source reads, its sink writes.
+  all_running() {
+    local j
+    j=$(curl -sf "$REST/jobs/$1") || return 1
+    grep -q '"state":"RUNNING"' <<<"$j" && ! grep -o '"status":"[A-Z]*"' <<<"$j" | grep -qv RUNNING
+  }
+  canceled() { curl -sf "$REST/jobs/$1" | grep -q '"state":"CANCELED"'; }
+  produced_at_least() { # run, percent
+    local n total
+    read -r n total 2>/dev/null <"$RUNS/$1/produced-0" || return 1
+    [[ $((n * 100)) -ge $(($2 * total)) ]]
+  }
+  committed_at_least() { [[ $(cat "$RUNS/$1/progress" 2>/dev/null || echo 0) -ge $2 ]]; }
+
+  # One job per mode on the run's topics, submitted in parallel; JOBS holds their ids.
+  submit_jobs() { # run, idle timeout
+    local run=$1 idle=$2 mode i job pids=()
+    JOBS=()
+    for mode in "${MODES[@]}"; do
+      # shellcheck disable=SC2046 # the mode's options are words
+      flink_cli "$run-$mode" run -d -c io.bistream.job.BiStreamJobMain "$JOB_JAR" \
+        --bootstrap-servers "$BOOTSTRAP" --input-topic "$run-$mode-in" \
+        --output-topic "$run-$mode-out" --dead-letter-topic "$run-$mode-dlq" --model "$MODEL" \
+        $(mode_options "$mode") --idle-timeout "$idle" --state-backend rocksdb \
+        --checkpoint-dir "file://$WORK/checkpoints" --checkpoint-interval "$CHECKPOINT_INTERVAL" \
+        >"$RUNS/$run/submit-$mode.out" 2>&1 &
+      pids+=($!)
+    done
+    for i in "${!MODES[@]}"; do
+      wait "${pids[$i]}" || fail "$run: submitting the ${MODES[$i]} job failed:
+$(tail -n 20 "$RUNS/$run/submit-${MODES[$i]}.out")"
+      job=$(sed -n 's/.*JobID \([0-9a-f]\{32\}\).*/\1/p' "$RUNS/$run/submit-${MODES[$i]}.out" | head -n 1)
+      [[ -n "$job" ]] || fail "$run: no JobID in $RUNS/$run/submit-${MODES[$i]}.out"
+      JOBS+=("$job")
+    done
+    for i in "${!MODES[@]}"; do
+      wait_for "the ${MODES[$i]} job ${JOBS[$i]} running" 120 all_running "${JOBS[$i]}"
+    done
+    info "jobs running: ${JOBS[*]} (${MODES[*]})"
+  }
+
+  # Reads every run topic read_committed in the background into $RUNS/<run>/<mode>.out|.dlq.
+  start_collector() { # run
+    local mode args=()
+    for mode in "${MODES[@]}"; do
+      args+=("$mode.out=$1-$mode-out" "$mode.dlq=$1-$mode-dlq")
+    done
+    kafka_check collect "$BOOTSTRAP" "$RUNS/$1" "$SEQUENCES" "$TIMEOUT" "${args[@]}" \
+      >"$RUNS/$1/collect.out" 2>&1 &
+    COLLECTOR_PID=$!
+    PIDS+=("$COLLECTOR_PID")
+  }
+
+  # Records [from%, to%) of the run's input to each mode's input topic; record i stamped
+  # BASE_MS + i * PACE_MS whenever it leaves, one every pace-ms milliseconds.
+  produce_input() { # run, from %, to %, pace ms
+    local mode topics=()
+    for mode in "${MODES[@]}"; do
+      topics+=("$1-$mode-in")
+    done
+    kafka_check input "$BOOTSTRAP" faults "$SEQUENCES" "$STEPS" "$WIDTH" "$2" "$3" "$BASE_MS" \
+      "$PACE_MS" "$4" "$RUNS/$1/produced-$2" "${topics[@]}" | sed 's/^/         /'
+  }
+
+  # "Mid-stream": a quarter of one mode's step outputs committed, sequences still open.
+  await_mid_stream() { # run
+    wait_for "committed outputs before the fault" 120 committed_at_least "$1" $((SEQUENCES * STEPS / 4))
+    info "$(cat "$RUNS/$1/progress") step outputs committed before the fault"
+  }
+
+  fault_run() { # fault
+    # Sequences end by their end markers; only broker-outage runs with a short idle timeout.
+    local fault=$1 run="f$$-$1" idle=300s producer fault_ms resumed_ms mode topics=() rc=0
+    [[ $fault == broker-outage ]] && idle=$OUTAGE_IDLE_TIMEOUT
+    mkdir -p "$RUNS/$run"
+    step "$fault: topics, one job per mode (${MODES[*]}), --idle-timeout $idle"
+    for mode in "${MODES[@]}"; do
+      topics+=("$run-$mode-in" "$run-$mode-out" "$run-$mode-dlq")
+    done
+    kafka_check topics "$BOOTSTRAP" "${topics[@]}" || fail "$fault: creating the topics failed"
+    submit_jobs "$run" "$idle"
+    start_collector "$run"
+    BASE_MS=$(now_ms)
+    case $fault in
+      reference)
+        produce_input "$run" 0 100 0 || fail "$fault: producing the input failed"
+        ;;
+      broker-outage)
+        # One producer that never pauses: it keeps sending through the outage (its records wait
+        # in its buffer, stamped as they are sent), so the input's time runs on while the job's
+        # source is cut off. Any wait of the producer would be a real pause (quiet partition).
+        produce_input "$run" 0 100 "$PACE_MS" &
+        producer=$!
+        PIDS+=("$producer")
+        wait_for "half the input produced" 120 produced_at_least "$run" 50
+        ;;
+      *)
+        # Half the input first: every sequence is open, each mode holds state, whatever the
+        # machine's speed; the second half follows the fault at once.
+        produce_input "$run" 0 50 "$PACE_MS" || fail "$fault: producing the input failed"
+        await_mid_stream "$run"
+        ;;
+    esac
+    case $fault in
+      taskmanager-kill)
+        kill -9 "$TM_PID"
+        fault_ms=$(now_ms)
+        wait "$TM_PID" 2>/dev/null || true # reaped here, so bash does not report the kill
+        info "kill -9 TaskManager pid $TM_PID; starting a new one"
+        start_daemon taskmanager-2 org.apache.flink.runtime.taskexecutor.TaskManagerRunner \
+          GET_TM_RESOURCE_PARAMS
+        TM_PID=$DAEMON_PID
+        resumed_ms=$(now_ms)
+        produce_input "$run" 50 100 "$PACE_MS" || fail "$fault: producing the input failed"
+        ;;
+      broker-restart | broker-outage)
+        if [[ $fault == broker-restart ]]; then
+          kill -9 "$KAFKA_PID"
+          fault_ms=$(now_ms)
+          wait "$KAFKA_PID" 2>/dev/null || true
+          info "kill -9 broker pid $KAFKA_PID; starting it again"
+        else
+          kill -TERM "$KAFKA_PID"
+          fault_ms=$(now_ms)
+          wait_for "the broker stopping" 120 bash -c "! kill -0 $KAFKA_PID"
+          info "broker pid $KAFKA_PID stopped (SIGTERM) in $(($(now_ms) - fault_ms)) ms;" \
+            "down for ${OUTAGE}s (jobs' --idle-timeout $idle)"
+          sleep "$OUTAGE"
+        fi
+        wait_for "the broker exiting" 60 bash -c "! kill -0 $KAFKA_PID"
+        if [[ $fault == broker-restart ]]; then
+          # The second half waits for the broker; its timestamps continue the first half's.
+          produce_input "$run" 50 100 "$PACE_MS" &
+          producer=$!
+          PIDS+=("$producer")
+        fi
+        start_broker
+        resumed_ms=$(now_ms)
+        info "broker pid $KAFKA_PID listening again on $BOOTSTRAP after $((resumed_ms - fault_ms)) ms"
+        wait "$producer" || fail "$fault: producing the input's second half failed"
+        ;;
+    esac
+    [[ -z ${fault_ms:-} ]] || printf 'fault_ms=%s\nresumed_ms=%s\n' "$fault_ms" "$resumed_ms" \
+      >"$RUNS/$run/marks"
+    step "$fault: awaiting committed outputs (read_committed)"
+    wait "$COLLECTOR_PID" || info "not every sequence ended within ${TIMEOUT}s"
+    sed 's/^/         /' "$RUNS/$run/collect.out"
+    for job in "${JOBS[@]}"; do
+      info "job $job: $(job_state "$job"); cancelling"
+      curl -sf -X PATCH "$REST/jobs/$job?mode=cancel" >/dev/null || true
+    done
+    for job in "${JOBS[@]}"; do
+      wait_for "job $job CANCELED" 60 canceled "$job"
+    done
+    step "$fault: compared with the reference run"
+    kafka_check compare "$RUNS/reference" "$RUNS/$run" "$fault" "$SEQUENCES" "$STEPS" \
+      "${MODES[@]}" >"$RUNS/$run/compare.out" || rc=1
+    sed 's/^/         /' "$RUNS/$run/compare.out"
+    grep '^FAULT ' "$RUNS/$run/compare.out" >>"$RUNS/summary" || true
+    [[ $fault != reference ]] || { rm -rf "$RUNS/reference"; mv "$RUNS/$run" "$RUNS/reference"; }
+    return $rc
+  }
+
+  failed=()
+  fault_run reference || fail "the failure-free reference run is incomplete"
+  for fault in $FAULTS; do
+    fault_run "$fault" || failed+=("$fault")
+  done
+  step "summary"
+  cat "$RUNS/summary"
+  if [[ ${#failed[@]} -gt 0 ]]; then
+    fail "committed outputs differ from the failure-free run after: ${failed[*]}"
+  fi
+  printf '\nOK: every fault (%s) committed the failure-free run'"'"'s outputs, each once, in %ss\n' \
+    "$FAULTS" "$(($(date +%s) - T0))"
+  exit 0
+fi
 
 run_once() {
   local n=$1 prefix="run$1-$$"

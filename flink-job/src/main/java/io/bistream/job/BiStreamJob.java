@@ -1,15 +1,18 @@
 package io.bistream.job;
 
+import io.bistream.job.records.DeadLetter;
 import io.bistream.job.records.InputEvent;
 import io.bistream.job.records.OutputRecord;
 import io.bistream.job.records.ParsedRecord;
 import io.bistream.job.records.RecordParser;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.Properties;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.functions.MapFunction;
+import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.connector.sink2.Sink;
@@ -20,6 +23,7 @@ import org.apache.flink.connector.kafka.sink.KafkaSink;
 import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
+import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -39,7 +43,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
  */
 public final class BiStreamJob {
 
-  private static final OutputTag<OutputRecord> DEAD_LETTERS =
+  static final OutputTag<OutputRecord> DEAD_LETTERS =
       new OutputTag<>("dead-letters", TypeInformation.of(OutputRecord.class));
 
   private final Source<ParsedRecord, ?, ?> source;
@@ -91,12 +95,36 @@ public final class BiStreamJob {
         .uid("kafka-output-" + id);
   }
 
-  /** Routes parse failures to the dead-letter side output. */
+  /**
+   * Routes parse failures to the dead-letter side output, counting them per reason in the metric
+   * {@code deadLetterReason.<reason>.parseDeadLetters}.
+   */
   static final class SplitDeadLetters extends ProcessFunction<ParsedRecord, InputEvent> {
     private final String deadLetterTopic;
+    private transient Map<String, Counter> counters;
 
     SplitDeadLetters(String deadLetterTopic) {
       this.deadLetterTopic = deadLetterTopic;
+    }
+
+    @Override
+    public void open(OpenContext context) {
+      // Registered once: Flink keeps the first metric of a name and ignores later registrations,
+      // so a counter registered per record would stay at 1.
+      counters = new HashMap<>();
+      for (DeadLetter.Reason r : DeadLetter.Reason.values()) {
+        counter(r.code());
+      }
+    }
+
+    private Counter counter(String reason) {
+      return counters.computeIfAbsent(
+          reason,
+          r ->
+              getRuntimeContext()
+                  .getMetricGroup()
+                  .addGroup("deadLetterReason", r)
+                  .counter("parseDeadLetters"));
     }
 
     @Override
@@ -104,11 +132,7 @@ public final class BiStreamJob {
       if (p.event != null) {
         out.collect(p.event);
       } else {
-        getRuntimeContext()
-            .getMetricGroup()
-            .addGroup("deadLetterReason", p.reason)
-            .counter("parseDeadLetters")
-            .inc();
+        counter(p.reason).inc();
         ctx.output(DEAD_LETTERS, new OutputRecord(deadLetterTopic, p.deadLetterKey, p.deadLetter));
       }
     }
@@ -116,17 +140,30 @@ public final class BiStreamJob {
 
   // ------------------------------------------------------------------ Kafka I/O
 
-  /** A Kafka source of parsed records, committed data only, from the earliest offsets. */
+  /**
+   * A Kafka source of parsed records, committed data only. A job restored from a checkpoint reads
+   * on from the checkpoint's offsets; one without state starts at {@code startingOffsets}. The
+   * source commits its offsets to the consumer group {@link #groupId} when a checkpoint completes,
+   * which is where {@code --start-from committed} resumes.
+   */
   public static KafkaSource<ParsedRecord> kafkaSource(
-      String bootstrapServers, JobSettings settings, RecordParser parser) {
+      String bootstrapServers,
+      JobSettings settings,
+      RecordParser parser,
+      OffsetsInitializer startingOffsets) {
     return KafkaSource.<ParsedRecord>builder()
         .setBootstrapServers(bootstrapServers)
         .setTopics(settings.inputTopic())
-        .setGroupId("bistream-" + settings.inputTopic() + "-" + settings.outputTopic())
-        .setStartingOffsets(OffsetsInitializer.earliest())
+        .setGroupId(groupId(settings))
+        .setStartingOffsets(startingOffsets)
         .setProperties(sourceProperties(settings))
         .setDeserializer(new Deserializer(parser))
         .build();
+  }
+
+  /** The consumer group of a pipeline: one per input and output topic pair. */
+  public static String groupId(JobSettings settings) {
+    return "bistream-" + settings.inputTopic() + "-" + settings.outputTopic();
   }
 
   /**

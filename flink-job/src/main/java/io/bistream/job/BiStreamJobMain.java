@@ -28,12 +28,36 @@ public final class BiStreamJobMain implements Callable<Integer> {
   @Mixin JobOptions options;
 
   public static void main(String[] args) {
-    System.exit(new CommandLine(new BiStreamJobMain()).execute(args));
+    CommandLine cli = new CommandLine(new BiStreamJobMain());
+    // As ./bistream run: a bad option value (--restore, --start-from) is one line, no stack trace.
+    cli.setExecutionExceptionHandler(
+        (e, commandLine, parseResult) -> {
+          if (!(e instanceof IllegalArgumentException)) {
+            throw e;
+          }
+          commandLine.getErr().println("error: " + e.getMessage());
+          return 2;
+        });
+    System.exit(cli.execute(args));
   }
 
   @Override
   public Integer call() throws Exception {
-    StreamExecutionEnvironment env = options.environment();
+    options.startingOffsets(); // a bad --start-from is refused before anything is said or started
+    JobOptions.Restore from = options.restoreFrom();
+    // On the console too: whoever restarts a crashed job sees at once whether state came back.
+    System.out.println("bistream run: " + from.description());
+    LOG.info("{}", from.description());
+    if (from.path() == null) {
+      System.out.println(
+          "bistream run: input from "
+              + (options.startFrom == null ? "committed" : options.startFrom)
+              + (options.startFrom == null || options.startFrom.equals("committed")
+                  ? " offsets of consumer group " + BiStreamJob.groupId(options.settings())
+                  : "")
+              + " (--start-from)");
+    }
+    StreamExecutionEnvironment env = options.environment(from);
     if (env.getConfiguration().getOptional(CheckpointingOptions.CHECKPOINTS_DIRECTORY).isEmpty()) {
       LOG.warn(
           "No checkpoint directory (--checkpoint-dir, or execution.checkpointing.dir in the Flink"
@@ -63,7 +87,8 @@ public final class BiStreamJobMain implements Callable<Integer> {
     // Secret --kafka-property values are masked by JobSettings#toString.
     LOG.info("BiStream pipeline {} -> {}: {}", s.inputTopic(), s.outputTopic(), s);
     RecordParser parser = RecordParser.forJob(s, ModelCache.get(s.model()));
-    Source<ParsedRecord, ?, ?> source = BiStreamJob.kafkaSource(o.bootstrapServers, s, parser);
+    Source<ParsedRecord, ?, ?> source =
+        BiStreamJob.kafkaSource(o.bootstrapServers, s, parser, o.startingOffsets());
     new BiStreamJob(
             source,
             BiStreamJob.kafkaSink(

@@ -2,14 +2,18 @@ package io.bistream.job;
 
 import io.bistream.core.stream.StreamConfig;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.format.DateTimeParseException;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.flink.core.execution.CheckpointingMode;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.kafka.clients.consumer.OffsetResetStrategy;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Option;
 
@@ -141,6 +145,31 @@ public final class JobOptions {
   public String checkpointDir;
 
   @Option(
+      names = "--start-from",
+      defaultValue = "committed",
+      description =
+          "where a job started without state reads its input: committed (the consumer group's"
+              + " offsets, committed at each checkpoint; earliest when none), earliest, latest, or"
+              + " an ISO-8601 instant such as 2026-12-04T10:15:30Z")
+  public String startFrom = "committed";
+
+  @Option(
+      names = "--restore",
+      description =
+          "start from a retained checkpoint or savepoint: latest (the newest complete checkpoint"
+              + " of this pipeline under --checkpoint-dir; none: start without state) or a path to"
+              + " a chk-N or savepoint directory")
+  public String restore;
+
+  @Option(
+      names = "--max-parallelism",
+      defaultValue = "128",
+      description =
+          "key groups: the highest parallelism the job can be rescaled to from a checkpoint or"
+              + " savepoint; keep it fixed for the life of the state")
+  public int maxParallelism = 128;
+
+  @Option(
       names = "--transaction-timeout",
       defaultValue = "15m",
       converter = DurationConverter.class,
@@ -181,6 +210,11 @@ public final class JobOptions {
 
   /** Flink configuration: checkpoints on, exactly once, no Kryo fallback, chosen backend. */
   public StreamExecutionEnvironment environment() {
+    return environment(restoreFrom());
+  }
+
+  /** As {@link #environment()}, restoring {@code from} (resolved by {@link #restoreFrom()}). */
+  public StreamExecutionEnvironment environment(Restore from) {
     Configuration conf = new Configuration();
     conf.setString("pipeline.generic-types", "false");
     if (!stateBackend.equals("hashmap") && !stateBackend.equals("rocksdb")) {
@@ -188,13 +222,113 @@ public final class JobOptions {
           "--state-backend must be hashmap or rocksdb, found '" + stateBackend + "'");
     }
     conf.setString("state.backend.type", stateBackend);
+    if (maxParallelism < parallelism || maxParallelism > 32768) {
+      throw new IllegalArgumentException(
+          "--max-parallelism must be between --parallelism ("
+              + parallelism
+              + ") and 32768, found "
+              + maxParallelism);
+    }
+    startingOffsets(); // validates --start-from before anything starts
     if (checkpointDir != null) {
-      conf.setString("execution.checkpointing.dir", checkpointDir);
+      conf.setString("execution.checkpointing.dir", checkpointStorage().toString());
+    }
+    // Kept after a crash or a cancel, so a new job can start from them (--restore).
+    conf.setString(
+        "execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION");
+    conf.setString("pipeline.max-parallelism", String.valueOf(maxParallelism));
+    if (from.path() != null) {
+      conf.setString("execution.state-recovery.path", from.path().toString());
     }
     StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
     env.setParallelism(parallelism);
     env.enableCheckpointing(checkpointInterval.toMillis(), CheckpointingMode.EXACTLY_ONCE);
     return env;
+  }
+
+  /**
+   * Where this pipeline's checkpoints go: a directory under {@code --checkpoint-dir} named from its
+   * input and output topics, so that {@code --restore latest} only ever finds checkpoints of the
+   * same pipeline (Flink adds a directory per job id below it).
+   */
+  public org.apache.flink.core.fs.Path checkpointStorage() {
+    if (checkpointDir == null) {
+      throw new IllegalArgumentException("--checkpoint-dir is required for checkpoint storage");
+    }
+    return new org.apache.flink.core.fs.Path(
+        new org.apache.flink.core.fs.Path(checkpointDir), pipelineDirectory());
+  }
+
+  /** The checkpoint subdirectory of this pipeline: its topics, in file-name-safe characters. */
+  String pipelineDirectory() {
+    return ("bistream-" + inputTopic + "--" + outputTopic).replaceAll("[^A-Za-z0-9._-]", "_");
+  }
+
+  /**
+   * What {@code --restore} resolves to, checked before the job starts: a checkpoint or savepoint
+   * directory with its {@code _metadata}, or none.
+   *
+   * @throws IllegalArgumentException a path that does not exist or holds no {@code _metadata}, or
+   *     {@code latest} without {@code --checkpoint-dir}
+   */
+  public Restore restoreFrom() {
+    if (restore == null || restore.isBlank()) {
+      return new Restore(null, "no --restore: starting without state");
+    }
+    try {
+      if (restore.equals("latest")) {
+        if (checkpointDir == null) {
+          throw new IllegalArgumentException(
+              "--restore latest needs --checkpoint-dir: the directory the crashed job checkpointed"
+                  + " to");
+        }
+        org.apache.flink.core.fs.Path latest = Checkpoints.latest(checkpointStorage());
+        return latest == null
+            ? new Restore(
+                null,
+                "--restore latest: no complete checkpoint under "
+                    + checkpointStorage()
+                    + "; starting without state")
+            : new Restore(latest, "restoring from the newest complete checkpoint " + latest);
+      }
+      org.apache.flink.core.fs.Path path = new org.apache.flink.core.fs.Path(restore);
+      Checkpoints.requireComplete(path);
+      return new Restore(path, "restoring from " + path);
+    } catch (java.io.IOException e) {
+      throw new IllegalArgumentException(
+          "--restore " + restore + ": could not read the checkpoint storage: " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * A resolved {@code --restore}.
+   *
+   * @param path the checkpoint or savepoint directory to restore, or null: start without state
+   * @param description what the job starts from, for the log and the console
+   */
+  public record Restore(org.apache.flink.core.fs.Path path, String description) {}
+
+  /** The Kafka source's starting offsets for a job without state, from {@code --start-from}. */
+  public OffsetsInitializer startingOffsets() {
+    String s = startFrom == null ? "committed" : startFrom.trim();
+    switch (s) {
+      case "committed":
+        return OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST);
+      case "earliest":
+        return OffsetsInitializer.earliest();
+      case "latest":
+        return OffsetsInitializer.latest();
+      default:
+        try {
+          return OffsetsInitializer.timestamp(Instant.parse(s).toEpochMilli());
+        } catch (DateTimeParseException e) {
+          throw new IllegalArgumentException(
+              "--start-from must be earliest, committed, latest or an ISO-8601 instant such as"
+                  + " 2026-12-04T10:15:30Z, found '"
+                  + startFrom
+                  + "'");
+        }
+    }
   }
 
   /** Accepts 30s, 500ms, 5m, 1h, or an ISO-8601 duration (PT30S). */

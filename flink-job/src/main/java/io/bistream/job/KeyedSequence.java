@@ -37,5 +37,28 @@ public class KeyedSequence {
   /** Input partition the sequence's records come from (keyed by sequence id). */
   public int partition;
 
+  /**
+   * The streaming settings the sequence started with ({@link
+   * io.bistream.core.stream.StreamConfig}): a sequence finishes in them even when the job was
+   * restored with others. {@code mode} is null in state written before these fields existed: the
+   * job's settings apply.
+   */
+  public String mode;
+
+  public int chunk;
+  public int lookahead;
+  public long maxSequenceSteps;
+  public String overflow;
+
+  /**
+   * 32-bit hashes of the values of the latest fed steps, step t at {@code t % recent.length}, to
+   * tell a replay (same values: a duplicate) from a conflicting duplicate; null until a step is
+   * fed.
+   */
+  public int[] recent;
+
+  /** First step whose hash {@code recent} holds (older steps cannot be compared). */
+  public long recentFrom;
+
   public KeyedSequence() {}
 }

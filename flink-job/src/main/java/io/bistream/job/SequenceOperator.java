@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bistream.core.model.Model;
 import io.bistream.core.stream.Emission;
 import io.bistream.core.stream.SequenceState;
+import io.bistream.core.stream.StreamConfig;
 import io.bistream.core.stream.StreamingEngine;
 import io.bistream.job.records.DeadLetter;
 import io.bistream.job.records.Float32;
@@ -17,6 +18,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -41,6 +43,8 @@ import org.apache.flink.streaming.api.operators.InternalTimerService;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
 import org.apache.flink.streaming.api.operators.Triggerable;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The keyed heart of the job: per sequence id, orders steps, drops duplicates, feeds the streaming
@@ -66,19 +70,35 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
         Triggerable<String, VoidNamespace> {
 
   private static final long serialVersionUID = 1L;
+  private static final Logger LOG = LoggerFactory.getLogger(SequenceOperator.class);
   private static final ObjectMapper JSON = new ObjectMapper();
   // The longest text of a float and its comma: -1.2345678E-38,
   private static final int MAX_FLOAT_CHARS = 16;
   private static final JsonFactory OUTPUT_JSON =
       JsonFactory.builder().enable(StreamWriteFeature.USE_FAST_DOUBLE_WRITER).build();
 
+  /**
+   * Most fed steps per sequence whose value hashes are kept to tell a replay from a conflicting
+   * duplicate: the reorder window, at least {@value #MIN_RECENT} and at most {@value #MAX_RECENT}
+   * (4 bytes each per open sequence). Older replays are counted as duplicates unchecked.
+   */
+  static final int MIN_RECENT = 16;
+
+  static final int MAX_RECENT = 1024;
+
   private final JobSettings settings;
 
-  private transient StreamingEngine engine;
+  private transient Model model;
+  // One engine per streaming settings: sequences restored from a run with other settings finish
+  // in theirs (docs/operations.md, "Restore").
+  private transient Map<StreamConfig, StreamingEngine> engines;
   private transient int width;
+  private transient boolean loggedOtherConfig;
   private transient ValueState<KeyedSequence> sequence;
   private transient MapState<Long, InputEvent> reorder;
-  private transient ValueState<Long> ended;
+  private transient ValueState<Tombstone> tombstone;
+  // The tombstone of state written before Tombstone existed: the step count only.
+  private transient ValueState<Long> legacyEnded;
   private transient InternalTimerService<VoidNamespace> timers;
   // Sequences with steps ready for the engine, in arrival order: id -> steps and end flag.
   private transient Map<String, Ready> batch;
@@ -87,6 +107,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   private transient Map<Integer, PartitionProgress> progress;
   private transient long openedAt;
   private transient int outputBytes;
+  private transient InputLiveness liveness; // null without a broker (harness tests)
 
   private transient Counter recordsIn;
   private transient Counter recordsOut;
@@ -103,11 +124,28 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     long processedAt; // processing time of the latest record processed
   }
 
-  /** Steps of one sequence waiting for the next batched engine call. */
+  /** Steps {@code [from, from + count)} of record {@code event}, queued for the engine. */
+  private record Segment(InputEvent event, int from, int count) {}
+
+  /** Steps of one sequence waiting for the next batched engine call, with their records. */
   private static final class Ready {
-    final List<float[]> rows = new ArrayList<>();
-    boolean end;
+    final List<Segment> segments = new ArrayList<>();
+    int steps;
+    Tombstone.Why end; // set when the sequence ends after these steps
+
+    float[] rows(int width) {
+      float[] x = new float[steps * width];
+      int at = 0;
+      for (Segment g : segments) {
+        System.arraycopy(g.event.values, g.from * width, x, at, g.count * width);
+        at += g.count * width;
+      }
+      return x;
+    }
   }
+
+  /** One sequence of a batched engine call. */
+  private record Work(String seq, KeyedSequence state, Ready ready, StreamingEngine engine) {}
 
   public SequenceOperator(JobSettings settings) {
     this.settings = settings;
@@ -116,21 +154,37 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   @Override
   public void open() throws Exception {
     super.open();
-    Model model = ModelCache.get(settings.model());
-    engine = new StreamingEngine(model, settings.stream());
-    width = engine.inputWidth();
+    model = ModelCache.get(settings.model());
+    engines = new HashMap<>();
+    width = engine(settings.stream()).inputWidth();
     sequence = getPartitionedState(new ValueStateDescriptor<>("sequence", KeyedSequence.class));
     reorder =
         getPartitionedState(
             new MapStateDescriptor<>("reorder", Types.LONG, TypeInformation.of(InputEvent.class)));
+    StateTtlConfig ttl = StateTtlConfig.newBuilder(settings.endedRetention()).build();
+    ValueStateDescriptor<Tombstone> tombstoneDescriptor =
+        new ValueStateDescriptor<>("tombstone", Tombstone.class);
+    tombstoneDescriptor.enableTimeToLive(ttl);
+    tombstone = getPartitionedState(tombstoneDescriptor);
     ValueStateDescriptor<Long> endedDescriptor = new ValueStateDescriptor<>("ended", Types.LONG);
-    endedDescriptor.enableTimeToLive(StateTtlConfig.newBuilder(settings.endedRetention()).build());
-    ended = getPartitionedState(endedDescriptor);
+    endedDescriptor.enableTimeToLive(ttl);
+    legacyEnded = getPartitionedState(endedDescriptor);
     timers = getInternalTimerService("sequence-timers", VoidNamespaceSerializer.INSTANCE, this);
     batch = new LinkedHashMap<>();
     progress = new HashMap<>();
     openedAt = now();
     outputBytes = maxOutputBytes(settings);
+    if (settings.bootstrapServers() != null) {
+      long shortest =
+          Math.min(settings.idleTimeout().toMillis(), settings.reorderTimeout().toMillis());
+      liveness =
+          new InputLiveness(
+              settings.bootstrapServers(),
+              settings.kafkaProperties(),
+              settings.inputTopic(),
+              InputLiveness.groupId(settings),
+              Math.max(50, (shortest > 0 ? shortest : settings.idleTimeout().toMillis()) / 4));
+    }
     var metrics = getMetricGroup();
     recordsIn = metrics.counter("bistreamRecordsIn");
     recordsOut = metrics.counter("bistreamRecordsOut");
@@ -146,6 +200,42 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
         metrics.histogram("eventToOutputMillis", new DescriptiveStatisticsHistogram(1000));
   }
 
+  @Override
+  public void close() throws Exception {
+    if (liveness != null) {
+      liveness.close();
+      liveness = null;
+    }
+    super.close();
+  }
+
+  private StreamingEngine engine(StreamConfig config) {
+    return engines.computeIfAbsent(config, c -> new StreamingEngine(model, c));
+  }
+
+  /** The settings sequence {@code s} runs in: those it started with. */
+  private StreamConfig config(KeyedSequence s) {
+    if (s.mode == null) {
+      return settings.stream(); // state from before the settings were kept per sequence
+    }
+    StreamConfig c =
+        new StreamConfig(
+            StreamConfig.Mode.valueOf(s.mode),
+            s.chunk,
+            s.lookahead,
+            s.maxSequenceSteps,
+            StreamConfig.Overflow.valueOf(s.overflow));
+    if (!loggedOtherConfig && !c.equals(settings.stream())) {
+      loggedOtherConfig = true;
+      LOG.warn(
+          "Sequences restored from state run under the streaming settings they started with ({}),"
+              + " not this job's ({}); new sequences use this job's. Logged once.",
+          c,
+          settings.stream());
+    }
+    return c;
+  }
+
   // ------------------------------------------------------------------ input
 
   @Override
@@ -155,15 +245,17 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     PartitionProgress p = progress.computeIfAbsent(e.partition, k -> new PartitionProgress());
     p.maxTimestamp = Math.max(p.maxTimestamp, e.timestamp);
     p.processedAt = now();
-    if (ended.value() != null) {
-      deadLetter(
-          e,
-          DeadLetter.Reason.DATA_AFTER_END,
-          "sequence " + e.seq + " already ended after " + ended.value() + " steps");
-      return;
-    }
     KeyedSequence s = sequence.value();
     if (s == null) {
+      Tombstone gone = tombstone.value();
+      if (gone == null && legacyEnded.value() != null) {
+        gone = new Tombstone();
+        gone.steps = legacyEnded.value();
+      }
+      if (gone != null) {
+        refuseAfterEnd(e, gone);
+        return;
+      }
       s = newSequence();
       activeSequences++;
     }
@@ -194,13 +286,11 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       }
       s.endAt = endAt;
     }
-    if (e.t + e.steps <= s.nextT) {
-      duplicates.inc(e.steps); // every step already fed: an idempotent replay
-    } else if (e.t <= s.nextT) {
-      feed(s, e, (int) (s.nextT - e.t));
-    } else if (e.steps == 0) {
-      // An end marker ahead of missing steps: endAt is recorded, nothing to buffer.
-    } else if (e.t - s.nextT > settings.reorderWindow()) {
+    if (e.steps > 0 && e.t > s.nextT && e.t - s.nextT > settings.reorderWindow()) {
+      if (s.nextT == 0) {
+        stateLost(s, e);
+        return;
+      }
       deadLetter(
           e,
           DeadLetter.Reason.TOO_FAR_AHEAD,
@@ -212,20 +302,11 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
               + s.nextT
               + "; the reorder window is "
               + settings.reorderWindow());
-    } else if (reorder.contains(e.t)) {
-      duplicates.inc(e.steps);
-    } else {
-      reorder.put(e.t, e);
-      bufferedSteps += e.steps;
-      if (s.reorderTimer == 0 && settings.reorderTimeout().toMillis() > 0) {
-        s.reorderSince = e.timestamp;
-        s.reorderTimer = now() + settings.reorderTimeout().toMillis();
-        timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, s.reorderTimer);
-      }
+    } else if (e.steps > 0) {
+      take(s, e);
     }
-    drainReorderBuffer(s);
     if (s.endAt >= 0 && s.nextT == s.endAt) {
-      ready(e.seq).end = true;
+      ready(e.seq).end = Tombstone.Why.END_MARKER;
     }
     touchIdleTimer(s);
     sequence.update(s);
@@ -237,40 +318,185 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     }
   }
 
-  /** Queues the steps of {@code e} from index {@code skip} on: they continue the sequence. */
-  private void feed(KeyedSequence s, InputEvent e, int skip) {
-    if (skip > 0) {
-      duplicates.inc(skip);
+  /**
+   * Takes in the steps of {@code e}: steps already fed are compared with what was fed (a replay is
+   * a duplicate, other values a conflicting duplicate); the rest is fed when it continues the
+   * sequence, or merged step by step into the reorder buffer, where a step already buffered is
+   * compared the same way. The first value of a step is always the one kept.
+   */
+  private void take(KeyedSequence s, InputEvent e) throws Exception {
+    Conflicts conflicts = new Conflicts();
+    int fedOverlap = (int) Math.max(0, Math.min(e.t + e.steps, s.nextT) - e.t);
+    compareFed(s, e, 0, fedOverlap, conflicts);
+    boolean bufferEmpty = reorder.isEmpty();
+    if (fedOverlap < e.steps && e.t + fedOverlap == s.nextT && bufferEmpty) {
+      feed(s, e, fedOverlap, e.steps - fedOverlap); // in order: the common path
+    } else if (fedOverlap < e.steps) {
+      TreeMap<Long, InputEvent> buffered = buffered();
+      merge(e, fedOverlap, buffered, conflicts);
+      drainReorderBuffer(s, buffered, conflicts);
+      if (!buffered.isEmpty() && s.reorderTimer == 0 && settings.reorderTimeout().toMillis() > 0) {
+        s.reorderSince = e.timestamp;
+        s.reorderTimer = now() + settings.reorderTimeout().toMillis();
+        timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, s.reorderTimer);
+      }
+    }
+    if (conflicts.count > 0) {
+      deadLetter(
+          e,
+          DeadLetter.Reason.CONFLICTING_DUPLICATE,
+          conflicts.count
+              + " step(s) of this record, the first at step "
+              + conflicts.first
+              + ", repeat steps of sequence "
+              + e.seq
+              + " already received with other values; the first values are kept");
+    }
+  }
+
+  /** Steps of one record that repeat earlier ones with other values. */
+  private static final class Conflicts {
+    int count;
+    long first = -1;
+
+    void add(long t) {
+      if (count++ == 0) {
+        first = t;
+      }
+    }
+  }
+
+  /** Compares steps {@code [from, to)} of {@code e}, already fed, with the fed values' hashes. */
+  private void compareFed(KeyedSequence s, InputEvent e, int from, int to, Conflicts conflicts) {
+    for (int i = from; i < to; i++) {
+      long t = e.t + i;
+      if (s.recent != null && t >= s.recentFrom && t >= s.nextT - s.recent.length) {
+        if (s.recent[(int) (t % s.recent.length)] != hash(e.values, i * width, width)) {
+          conflicts.add(t);
+          continue;
+        }
+      }
+      duplicates.inc(); // a replay, or older than the hashes kept: counted as a duplicate
+    }
+  }
+
+  /**
+   * Puts steps {@code from..} of {@code e} into the reorder buffer where no buffered record holds
+   * them, as pieces of {@code e}; steps some buffered record holds are compared with it.
+   */
+  private void merge(
+      InputEvent e, int from, TreeMap<Long, InputEvent> buffered, Conflicts conflicts)
+      throws Exception {
+    long t = e.t + from;
+    long end = e.t + e.steps;
+    Map.Entry<Long, InputEvent> before = buffered.floorEntry(t);
+    List<InputEvent> holders = new ArrayList<>();
+    if (before != null && before.getValue().t + before.getValue().steps > t) {
+      holders.add(before.getValue());
+    }
+    holders.addAll(buffered.subMap(t, false, end, false).values());
+    for (InputEvent b : holders) {
+      if (b.t > t) {
+        bufferPiece(e, t, b.t, buffered);
+      }
+      long overlapEnd = Math.min(end, b.t + b.steps);
+      for (long u = Math.max(t, b.t); u < overlapEnd; u++) {
+        if (sameStep(e, (int) (u - e.t), b, (int) (u - b.t))) {
+          duplicates.inc();
+        } else {
+          conflicts.add(u);
+        }
+      }
+      t = Math.max(t, overlapEnd);
+    }
+    if (t < end) {
+      bufferPiece(e, t, end, buffered);
+    }
+  }
+
+  /** Buffers steps {@code [from, to)} of {@code e} (step indices of the sequence). */
+  private void bufferPiece(InputEvent e, long from, long to, TreeMap<Long, InputEvent> buffered)
+      throws Exception {
+    InputEvent piece = e;
+    if (from != e.t || to != e.t + e.steps) {
+      piece = new InputEvent();
+      piece.seq = e.seq;
+      piece.t = from;
+      piece.steps = (int) (to - from);
+      int at = (int) (from - e.t) * width;
+      piece.values = Arrays.copyOfRange(e.values, at, at + piece.steps * width);
+      piece.timestamp = e.timestamp;
+      piece.topic = e.topic;
+      piece.partition = e.partition;
+      piece.offset = e.offset;
+      piece.original = e.original;
+    }
+    reorder.put(from, piece);
+    buffered.put(from, piece);
+    bufferedSteps += piece.steps;
+  }
+
+  private boolean sameStep(InputEvent a, int i, InputEvent b, int j) {
+    for (int k = 0; k < width; k++) {
+      if (Float.floatToIntBits(a.values[i * width + k])
+          != Float.floatToIntBits(b.values[j * width + k])) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** A 32-bit hash of one step's values (FNV-1a over the float bits, then a final mix). */
+  static int hash(float[] values, int from, int count) {
+    int h = 0x811C9DC5;
+    for (int i = from; i < from + count; i++) {
+      h = (h ^ Float.floatToIntBits(values[i])) * 0x01000193;
+    }
+    h ^= h >>> 16;
+    h *= 0x85EBCA6B;
+    return h ^ (h >>> 13);
+  }
+
+  /** Queues steps {@code [from, from + count)} of {@code e}: they continue the sequence. */
+  private void feed(KeyedSequence s, InputEvent e, int from, int count) {
+    if (count <= 0) {
+      return;
+    }
+    if (s.recent == null) {
+      s.recent = new int[Math.min(MAX_RECENT, Math.max(MIN_RECENT, settings.reorderWindow()))];
+      s.recentFrom = e.t + from;
+    }
+    for (int i = from; i < from + count; i++) {
+      s.recent[(int) ((e.t + i) % s.recent.length)] = hash(e.values, i * width, width);
     }
     Ready r = ready(e.seq);
-    for (int i = skip; i < e.steps; i++) {
-      r.rows.add(e.step(i, width));
-    }
-    s.nextT = e.t + e.steps;
+    r.segments.add(new Segment(e, from, count));
+    r.steps += count;
+    s.nextT = e.t + from + count;
     s.lastTimestamp = Math.max(s.lastTimestamp, e.timestamp);
   }
 
-  private void drainReorderBuffer(KeyedSequence s) throws Exception {
-    if (reorder.isEmpty()) {
-      return;
-    }
+  private TreeMap<Long, InputEvent> buffered() throws Exception {
     TreeMap<Long, InputEvent> buffered = new TreeMap<>();
     for (Map.Entry<Long, InputEvent> entry : reorder.entries()) {
       buffered.put(entry.getKey(), entry.getValue());
     }
-    for (InputEvent b : buffered.values()) {
-      if (b.t > s.nextT) {
-        break;
-      }
+    return buffered;
+  }
+
+  /** Feeds buffered steps that continue the sequence now. */
+  private void drainReorderBuffer(
+      KeyedSequence s, TreeMap<Long, InputEvent> buffered, Conflicts conflicts) throws Exception {
+    while (!buffered.isEmpty() && buffered.firstKey() <= s.nextT) {
+      InputEvent b = buffered.pollFirstEntry().getValue();
       reorder.remove(b.t);
       bufferedSteps -= b.steps;
-      if (b.t + b.steps > s.nextT) {
-        feed(s, b, (int) (s.nextT - b.t));
-      } else {
-        duplicates.inc(b.steps);
-      }
+      // Pieces never overlap fed steps; a record buffered by an earlier version might.
+      int fedOverlap = (int) Math.max(0, Math.min(b.t + b.steps, s.nextT) - b.t);
+      compareFed(s, b, 0, fedOverlap, conflicts);
+      feed(s, b, fedOverlap, b.steps - fedOverlap);
     }
-    if (reorder.isEmpty() && s.reorderTimer != 0) {
+    if (buffered.isEmpty() && s.reorderTimer != 0) {
       timers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, s.reorderTimer);
       s.reorderTimer = 0;
     }
@@ -278,6 +504,73 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
 
   private Ready ready(String seq) {
     return batch.computeIfAbsent(seq, k -> new Ready());
+  }
+
+  /** Refuses a record of a sequence that ended, naming why it ended. */
+  private void refuseAfterEnd(InputEvent e, Tombstone gone) {
+    Tombstone.Why why = gone.reason();
+    switch (why) {
+      case STATE_LOST -> deadLetter(e, DeadLetter.Reason.STATE_LOST, stateLostDetail(e.seq, -1));
+      case MAX_STEPS ->
+          deadLetter(
+              e,
+              DeadLetter.Reason.SEQUENCE_TOO_LONG,
+              "sequence "
+                  + e.seq
+                  + " was ended after "
+                  + gone.steps
+                  + " steps: exact mode's --max-sequence-steps ("
+                  + settings.stream().maxSequenceSteps()
+                  + ") was reached with --overflow reject");
+      case ENGINE_ERROR ->
+          deadLetter(
+              e,
+              DeadLetter.Reason.ENGINE_ERROR,
+              "sequence "
+                  + e.seq
+                  + " was ended after "
+                  + gone.steps
+                  + " steps because the model failed on its steps (see its first engine_error"
+                  + " dead letter)");
+      default ->
+          deadLetter(
+              e,
+              DeadLetter.Reason.DATA_AFTER_END,
+              "sequence "
+                  + e.seq
+                  + " already ended after "
+                  + gone.steps
+                  + " steps"
+                  + (gone.why == null ? "" : " (" + why.code() + ")"));
+    }
+  }
+
+  private String stateLostDetail(String seq, long firstT) {
+    return "this job holds no state for sequence "
+        + seq
+        + (firstT > 0 ? " before step " + firstT : "")
+        + ": it started after the sequence did, or its state was lost; restore with --restore"
+        + " latest";
+  }
+
+  /**
+   * The sequence's first steps never reached this job (it started after them, or lost its state):
+   * its records are dead letters, never guessed outputs, and so are its later records (the
+   * tombstone). No end record: it produced no output.
+   */
+  private void stateLost(KeyedSequence s, InputEvent e) throws Exception {
+    TreeMap<Long, InputEvent> buffered = buffered();
+    long first = buffered.isEmpty() ? Long.MAX_VALUE : buffered.firstKey();
+    if (e != null) {
+      first = Math.min(first, e.t);
+    }
+    for (InputEvent b : buffered.values()) {
+      deadLetter(b, DeadLetter.Reason.STATE_LOST, stateLostDetail(b.seq, first));
+    }
+    if (e != null) {
+      deadLetter(e, DeadLetter.Reason.STATE_LOST, stateLostDetail(e.seq, first));
+    }
+    clear(s, 0, Tombstone.Why.STATE_LOST);
   }
 
   // ------------------------------------------------------------------ timers
@@ -290,6 +583,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     }
     long time = timer.getTimestamp();
     String seq = timer.getKey();
+    boolean hasBuffered;
+    boolean idle = false;
     if (time == s.reorderTimer) {
       long wait = waitLeft(s, s.reorderSince, settings.reorderTimeout().toMillis());
       if (wait > 0) {
@@ -298,11 +593,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
         return;
       }
       s.reorderTimer = 0;
-      // The gap before the buffered steps was never filled: they are dead letters and the
-      // sequence ends where its contiguous steps end.
-      gapNotFilled(s, "the steps before it never arrived within the reorder timeout");
-      s.endAt = s.nextT;
-      ready(seq).end = true;
+      hasBuffered = true;
     } else if (time == s.idleTimer) {
       long wait = waitLeft(s, s.lastSeenTimestamp, settings.idleTimeout().toMillis());
       if (wait > 0) {
@@ -311,10 +602,25 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
         return;
       }
       s.idleTimer = 0;
-      gapNotFilled(s, "the sequence went idle before the gap was filled");
-      s.endAt = s.nextT;
-      ready(seq).end = true;
+      idle = true;
+      hasBuffered = !reorder.isEmpty();
+    } else {
+      return;
     }
+    if (s.nextT == 0 && (hasBuffered || s.endAt > 0)) {
+      stateLost(s, null); // not one step from 0 on: nothing to compute, nothing to guess
+      return;
+    }
+    // The gap before buffered steps (or before an end marker) was never filled: they are dead
+    // letters and the sequence ends where its contiguous steps end.
+    boolean gap = hasBuffered || s.endAt > s.nextT;
+    gapNotFilled(
+        s,
+        idle
+            ? "the sequence went idle before the gap was filled"
+            : "the steps before it never arrived within the reorder timeout");
+    s.endAt = s.nextT;
+    ready(seq).end = gap ? Tombstone.Why.GAP_NOT_FILLED : Tombstone.Why.IDLE_TIMEOUT;
     sequence.update(s);
     flush();
   }
@@ -323,8 +629,9 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
    * Milliseconds to wait before the timeout of {@code timeoutMillis} since Kafka time {@code since}
    * may be judged again, or 0 when it has passed: records of the sequence's partition stamped at
    * least the timeout later were processed (the gap is in the data), or nothing was processed from
-   * that partition for the whole timeout (the input is quiet, not queued). Records without a
-   * timestamp fall back to the processing-time timer alone.
+   * that partition for the whole timeout and the input is quiet: the job consumed everything the
+   * partition holds (a stalled source or an unreachable broker is not a quiet producer; {@link
+   * InputLiveness}). Records without a timestamp fall back to the processing-time timer alone.
    */
   private long waitLeft(KeyedSequence s, long since, long timeoutMillis) {
     if (since <= 0) {
@@ -335,7 +642,11 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       return 0;
     }
     long quietFor = now() - (p == null ? openedAt : p.processedAt);
-    return Math.max(0, timeoutMillis - quietFor);
+    long wait = Math.max(0, timeoutMillis - quietFor);
+    if (wait > 0 || liveness == null) {
+      return wait;
+    }
+    return liveness.consumedEverything(s.partition, now()) ? 0 : Math.max(1, timeoutMillis / 4);
   }
 
   private long rearm(long wait) {
@@ -380,87 +691,200 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     super.finish();
   }
 
-  /** Advances every waiting sequence through the engine in one batched call and emits. */
+  /**
+   * Advances every waiting sequence through its engine, one batched call per streaming settings,
+   * and emits. A sequence the engine fails on ends with {@code engine_error} dead letters; the
+   * others of its batch are advanced again one by one from their intact state.
+   */
   void flush() throws Exception {
     batchDeadline = 0;
     if (batch == null || batch.isEmpty()) {
       return;
     }
-    Map<String, Ready> work = batch;
+    Map<String, Ready> waiting = batch;
     batch = new LinkedHashMap<>();
-    List<String> keys = new ArrayList<>();
-    List<KeyedSequence> states = new ArrayList<>();
-    List<StreamingEngine.Feed> feeds = new ArrayList<>();
-    for (Map.Entry<String, Ready> w : work.entrySet()) {
+    Map<StreamingEngine, List<Work>> byEngine = new LinkedHashMap<>();
+    for (Map.Entry<String, Ready> w : waiting.entrySet()) {
       setCurrentKey(w.getKey());
       KeyedSequence s = sequence.value();
       if (s == null) {
         continue; // ended in the meantime
       }
-      SequenceState engineState =
-          SequenceState.restore(new SequenceState.Snapshot(s.counters, s.arrays));
-      Ready r = w.getValue();
-      if (engine.wouldReject(engineState, r.rows.size())) {
-        deadLetterSteps(w.getKey(), s, r.rows.size());
+      Work work;
+      try {
+        work = new Work(w.getKey(), s, w.getValue(), engine(config(s)));
+      } catch (RuntimeException ex) {
+        engineError(new Work(w.getKey(), s, w.getValue(), null), ex);
         continue;
       }
-      float[] steps = new float[r.rows.size() * width];
-      for (int i = 0; i < r.rows.size(); i++) {
-        System.arraycopy(r.rows.get(i), 0, steps, i * width, width);
+      if (work.engine.wouldReject(restore(work), w.getValue().steps)) {
+        maxStepsReached(work);
+        continue;
       }
-      keys.add(w.getKey());
-      states.add(s);
-      feeds.add(new StreamingEngine.Feed(engineState, steps, r.rows.size(), r.end));
+      byEngine.computeIfAbsent(work.engine, k -> new ArrayList<>()).add(work);
     }
-    if (feeds.isEmpty()) {
+    for (Map.Entry<StreamingEngine, List<Work>> group : byEngine.entrySet()) {
+      advance(group.getKey(), group.getValue());
+    }
+  }
+
+  private void advance(StreamingEngine engine, List<Work> works) throws Exception {
+    List<StreamingEngine.Feed> feeds = new ArrayList<>();
+    List<List<Emission>> emitted;
+    long start = System.nanoTime();
+    try {
+      for (Work w : works) {
+        feeds.add(feed(w));
+      }
+      emitted = engine.advanceAll(feeds);
+    } catch (RuntimeException ex) {
+      if (works.size() == 1) {
+        setCurrentKey(works.get(0).seq);
+        engineError(works.get(0), ex);
+        return;
+      }
+      // One of them (or more) is a poison pill: each again alone, from its intact state.
+      for (Work w : works) {
+        setCurrentKey(w.seq);
+        try {
+          StreamingEngine.Feed f = feed(w);
+          List<Emission> out = engine.advanceAll(List.of(f)).get(0);
+          complete(w, f.state(), out);
+        } catch (RuntimeException alone) {
+          engineError(w, alone);
+        }
+      }
       return;
     }
-    long start = System.nanoTime();
-    List<List<Emission>> emitted = engine.advanceAll(feeds);
     chunkMicros.update((System.nanoTime() - start) / 1000);
-    long now = now();
-    for (int i = 0; i < keys.size(); i++) {
-      setCurrentKey(keys.get(i));
-      KeyedSequence s = states.get(i);
-      SequenceState engineState = feeds.get(i).state();
-      for (Emission em : emitted.get(i)) {
-        emit(keys.get(i), em);
-        latencyMillis.update(Math.max(0, now - s.lastTimestamp));
-      }
-      if (engineState.ended()) {
-        emitEnd(keys.get(i), engineState.receivedSteps());
-        clear(s, engineState.receivedSteps());
-      } else {
-        SequenceState.Snapshot snap = engineState.snapshot();
-        s.counters = snap.counters();
-        s.arrays = snap.arrays();
-        sequence.update(s);
-      }
+    for (int i = 0; i < works.size(); i++) {
+      setCurrentKey(works.get(i).seq);
+      complete(works.get(i), feeds.get(i).state(), emitted.get(i));
     }
   }
 
-  private void deadLetterSteps(String seq, KeyedSequence s, int steps) throws Exception {
-    String detail =
-        "exact mode buffers at most "
-            + settings.stream().maxSequenceSteps()
-            + " steps per sequence; "
-            + steps
-            + " more arrived after step "
-            + (s.nextT - steps)
-            + "; the sequence is dropped";
-    DeadLetter.Reason reason = DeadLetter.Reason.SEQUENCE_TOO_LONG;
-    deadLetters.get(reason).inc();
-    output.collect(
-        new StreamRecord<>(
-            new OutputRecord(
-                settings.deadLetterTopic(),
-                seq,
-                DeadLetter.json(reason, detail, seq, settings.inputTopic(), -1, -1, null))));
-    clear(s, s.nextT);
+  private StreamingEngine.Feed feed(Work w) {
+    return new StreamingEngine.Feed(
+        restore(w), w.ready.rows(width), w.ready.steps, w.ready.end != null);
   }
 
-  private void emit(String seq, Emission em) throws IOException {
-    String mode = em.degraded() ? "lookahead" : settings.modeName();
+  /**
+   * The engine state of {@code w}'s sequence. The engine takes over the step buffers of a snapshot
+   * and appends past their length in place, which leaves the snapshot intact, but it also drops
+   * consumed steps from the front of the pending buffer in place: that one buffer (at most a chunk
+   * and its lookahead, or once a whole sequence when exact mode degrades) is copied first, so a
+   * failed batch leaves every sequence's keyed state as it was.
+   */
+  private SequenceState restore(Work w) {
+    KeyedSequence s = w.state;
+    StreamConfig c = w.engine.config();
+    long[] counters = s.counters;
+    float[][] arrays = s.arrays;
+    boolean degraded = counters.length > 3 && counters[3] != 0;
+    boolean drains =
+        c.mode() != StreamConfig.Mode.EXACT
+            || degraded
+            || (c.overflow() == StreamConfig.Overflow.DEGRADE_TO_LOOKAHEAD
+                && counters[0] + w.ready.steps > c.maxSequenceSteps());
+    if (drains && arrays.length > 0 && arrays[0].length > 0) {
+      arrays = arrays.clone();
+      arrays[0] = arrays[0].clone();
+    }
+    return SequenceState.restore(new SequenceState.Snapshot(counters, arrays));
+  }
+
+  /** Emits what the engine released for {@code w} and keeps or ends its state. */
+  private void complete(Work w, SequenceState engineState, List<Emission> emitted)
+      throws Exception {
+    long now = now();
+    String mode = w.engine.config().mode().name().toLowerCase(java.util.Locale.ROOT);
+    for (Emission em : emitted) {
+      emit(w.seq, em, mode);
+      latencyMillis.update(Math.max(0, now - w.state.lastTimestamp));
+    }
+    if (engineState.ended()) {
+      emitEnd(w.seq, engineState.receivedSteps(), w.ready.end);
+      clear(w.state, engineState.receivedSteps(), w.ready.end);
+    } else {
+      SequenceState.Snapshot snap = engineState.snapshot();
+      w.state.counters = snap.counters();
+      w.state.arrays = snap.arrays();
+      sequence.update(w.state);
+    }
+  }
+
+  /**
+   * The model failed on {@code w}'s steps: each of their records, and any the sequence buffered, is
+   * an {@code engine_error} dead letter naming the failure; the sequence ends with the steps the
+   * engine had taken in before.
+   */
+  private void engineError(Work w, RuntimeException ex) throws Exception {
+    LOG.warn("The model failed on sequence {}; the sequence is ended", w.seq, ex);
+    long taken = w.state.counters.length > 0 ? w.state.counters[0] : 0;
+    String what =
+        ex.getClass().getSimpleName() + (ex.getMessage() == null ? "" : ": " + ex.getMessage());
+    InputEvent last = null;
+    for (Segment g : w.ready.segments) {
+      if (g.event == last) {
+        continue;
+      }
+      last = g.event;
+      deadLetter(
+          g.event,
+          DeadLetter.Reason.ENGINE_ERROR,
+          "the model failed on steps "
+              + (g.event.t + g.from)
+              + ".."
+              + (g.event.t + g.from + g.count - 1)
+              + " of sequence "
+              + w.seq
+              + " (or on other steps of the same engine call): "
+              + what
+              + "; the sequence is ended after "
+              + taken
+              + " steps");
+    }
+    for (InputEvent b : reorder.values()) {
+      deadLetter(
+          b,
+          DeadLetter.Reason.ENGINE_ERROR,
+          "sequence " + w.seq + " was ended by a model failure before this step: " + what);
+    }
+    emitEnd(w.seq, taken, Tombstone.Why.ENGINE_ERROR);
+    clear(w.state, taken, Tombstone.Why.ENGINE_ERROR);
+  }
+
+  /**
+   * Exact mode's --max-sequence-steps tripped with --overflow reject: every record in flight (and
+   * any buffered) is a {@code sequence_too_long} dead letter with its own source coordinates; the
+   * sequence ends with the steps taken in before.
+   */
+  private void maxStepsReached(Work w) throws Exception {
+    long taken = w.state.counters[0];
+    String detail =
+        "exact mode buffers at most "
+            + w.engine.config().maxSequenceSteps()
+            + " steps per sequence (--max-sequence-steps, --overflow reject); sequence "
+            + w.seq
+            + " reached it after "
+            + taken
+            + " steps and is ended";
+    InputEvent last = null;
+    for (Segment g : w.ready.segments) {
+      if (g.event != last) {
+        last = g.event;
+        deadLetter(g.event, DeadLetter.Reason.SEQUENCE_TOO_LONG, detail);
+      }
+    }
+    for (InputEvent b : reorder.values()) {
+      deadLetter(b, DeadLetter.Reason.SEQUENCE_TOO_LONG, detail);
+    }
+    emitEnd(w.seq, taken, Tombstone.Why.MAX_STEPS);
+    clear(w.state, taken, Tombstone.Why.MAX_STEPS);
+  }
+
+  private void emit(String seq, Emission em, String sequenceMode) throws IOException {
+    String mode = em.degraded() ? "lookahead" : sequenceMode;
     if (settings.perChunkOutput()) {
       // A chunk larger than a Kafka request (exact mode's is the whole sequence) leaves in
       // several "ys" records, each small enough at the widest float text (or at base64's 4
@@ -550,11 +974,13 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     return bytes.toByteArray();
   }
 
-  private void emitEnd(String seq, long steps) {
+  /** The sequence's one end record: steps taken in and why it ended. */
+  private void emitEnd(String seq, long steps, Tombstone.Why why) {
     ObjectNode n = JSON.createObjectNode();
     n.put("seq", seq);
     n.put("end", true);
     n.put("steps", steps);
+    n.put("why", why.code());
     send(settings.outputTopic(), seq, n.toString().getBytes(StandardCharsets.UTF_8));
   }
 
@@ -564,7 +990,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   }
 
   /** Removes everything of the current sequence; a TTL'd tombstone refuses data after end. */
-  private void clear(KeyedSequence s, long steps) throws Exception {
+  private void clear(KeyedSequence s, long steps, Tombstone.Why why) throws Exception {
     if (s.idleTimer != 0) {
       timers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, s.idleTimer);
     }
@@ -576,13 +1002,21 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     }
     reorder.clear();
     sequence.clear();
-    ended.update(steps);
+    legacyEnded.clear();
+    tombstone.update(new Tombstone(steps, why));
     activeSequences = Math.max(0, activeSequences - 1);
   }
 
+  /** A sequence in the job's current streaming settings, which it keeps to its end. */
   private KeyedSequence newSequence() {
     KeyedSequence s = new KeyedSequence();
-    SequenceState.Snapshot snap = engine.newSequence().snapshot();
+    StreamConfig c = settings.stream();
+    s.mode = c.mode().name();
+    s.chunk = c.chunk();
+    s.lookahead = c.lookahead();
+    s.maxSequenceSteps = c.maxSequenceSteps();
+    s.overflow = c.overflow().name();
+    SequenceState.Snapshot snap = engine(c).newSequence().snapshot();
     s.counters = snap.counters();
     s.arrays = snap.arrays();
     return s;

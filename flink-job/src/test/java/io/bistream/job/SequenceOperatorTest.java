@@ -145,7 +145,8 @@ class SequenceOperatorTest {
         assertThat(r.get("y").get(j).floatValue()).isEqualTo(offline[i * f + j]);
       }
     }
-    assertThat(out.get(t).toString()).isEqualTo("{\"seq\":\"s\",\"end\":true,\"steps\":6}");
+    assertThat(out.get(t).toString())
+        .isEqualTo("{\"seq\":\"s\",\"end\":true,\"steps\":6,\"why\":\"end_marker\"}");
     // Only the ended-sequence tombstone (with a TTL) remains; no timer is left.
     assertThat(h.numKeyedStateEntries()).isEqualTo(1);
     assertThat(h.numProcessingTimeTimers()).isZero();
@@ -210,7 +211,8 @@ class SequenceOperatorTest {
             .filter(n -> n.get("seq").asText().equals("s"))
             .toList();
     assertThat(s).hasSize(3);
-    assertThat(s.get(2).toString()).isEqualTo("{\"seq\":\"s\",\"end\":true,\"steps\":2}");
+    assertThat(s.get(2).toString())
+        .isEqualTo("{\"seq\":\"s\",\"end\":true,\"steps\":2,\"why\":\"end_marker\"}");
     assertThat(h.numKeyedStateEntries()).isEqualTo(2); // the two tombstones
     assertThat(h.numProcessingTimeTimers()).isZero();
     h.close();
@@ -228,7 +230,8 @@ class SequenceOperatorTest {
 
     List<JsonNode> out = values(h.extractOutputValues(), "out");
     assertThat(out).extracting(n -> n.get("seq").asText()).containsExactly("s", "s");
-    assertThat(out.get(1).toString()).isEqualTo("{\"seq\":\"s\",\"end\":true,\"steps\":1}");
+    assertThat(out.get(1).toString())
+        .isEqualTo("{\"seq\":\"s\",\"end\":true,\"steps\":1,\"why\":\"idle_timeout\"}");
     h.close();
   }
 
@@ -237,7 +240,8 @@ class SequenceOperatorTest {
     var h = harness(settings(1));
     h.processElement(step("a", 0, x(0), true), 0);
     h.processElement(step("a", 1, x(1), false), 0); // after the end
-    h.processElement(step("b", 100, x(100), false), 0); // 100 ahead, window is 8
+    h.processElement(step("b", 0, x(0), false), 0);
+    h.processElement(step("b", 100, x(100), false), 0); // 99 ahead, window is 8
 
     List<JsonNode> dlq = values(h.extractOutputValues(), "dlq");
     assertThat(dlq)

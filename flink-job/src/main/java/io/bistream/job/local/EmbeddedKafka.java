@@ -10,6 +10,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.UUID;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
 import java.util.stream.Stream;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
@@ -18,6 +20,7 @@ import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -130,6 +133,32 @@ public final class EmbeddedKafka implements AutoCloseable {
   public void produce(String topic, List<Map.Entry<String, String>> keyValues) throws Exception {
     try (KafkaProducer<String, String> producer = producer()) {
       send(producer, topic, keyValues);
+    }
+  }
+
+  /**
+   * Produces key/value pairs in order and reports what became of each: null for a record the broker
+   * acknowledged, else the exception that refused it (such as {@code RecordTooLargeException} for a
+   * record over {@code max.request.size}).
+   */
+  public List<Exception> produceChecked(String topic, List<Map.Entry<String, String>> keyValues)
+      throws InterruptedException {
+    List<Future<RecordMetadata>> sent = new ArrayList<>();
+    try (KafkaProducer<String, String> producer = producer()) {
+      for (Map.Entry<String, String> kv : keyValues) {
+        sent.add(producer.send(new ProducerRecord<>(topic, kv.getKey(), kv.getValue())));
+      }
+      producer.flush();
+      List<Exception> results = new ArrayList<>();
+      for (Future<RecordMetadata> f : sent) {
+        try {
+          f.get();
+          results.add(null);
+        } catch (ExecutionException e) {
+          results.add(e.getCause() instanceof Exception c ? c : e);
+        }
+      }
+      return results;
     }
   }
 

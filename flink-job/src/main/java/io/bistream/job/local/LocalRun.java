@@ -62,6 +62,10 @@ public final class LocalRun {
     o.stateBackend = "hashmap";
     o.checkpointDir = kafka.scratchDirectory("checkpoints-").toUri().toString();
     o.transactionTimeout = Duration.ofMinutes(15);
+    // Local topics hold exactly this run's input (bench reuses names after deleting topics, and
+    // a group's offsets could outlive them): read it all.
+    o.startFrom = "earliest";
+    o.maxParallelism = 128;
     return o;
   }
 
@@ -183,20 +187,23 @@ public final class LocalRun {
   public static List<Map.Entry<String, String>> keyed(List<String> lines) {
     List<Map.Entry<String, String>> out = new ArrayList<>();
     for (String line : lines) {
-      if (line.isBlank()) {
-        continue;
+      if (!line.isBlank()) {
+        out.add(new java.util.AbstractMap.SimpleEntry<>(keyOf(line), line));
       }
-      String key = null;
-      try {
-        JsonNode n = JSON.readTree(line);
-        if (n != null && n.path("seq").isTextual()) {
-          key = n.get("seq").asText();
-        }
-      } catch (Exception e) {
-        // Not JSON: produced without a key; the job dead-letters it.
-      }
-      out.add(new java.util.AbstractMap.SimpleEntry<>(key, line));
     }
     return out;
+  }
+
+  /** The Kafka key of a JSON line: its "seq" when it parses, else null. */
+  public static String keyOf(String line) {
+    try {
+      JsonNode n = JSON.readTree(line);
+      if (n != null && n.path("seq").isTextual()) {
+        return n.get("seq").asText();
+      }
+    } catch (Exception e) {
+      // Not JSON: produced without a key; the job dead-letters it.
+    }
+    return null;
   }
 }

@@ -159,8 +159,11 @@ public final class RecordParser implements Serializable {
       return at.dead(DeadLetter.Reason.BAD_JSON, e.getOriginalMessage(), keyText);
     } catch (IOException e) {
       return at.dead(DeadLetter.Reason.BAD_JSON, e.getMessage(), keyText);
-    } catch (NotOneObject | RuntimeException e) {
+    } catch (NotOneObject e) {
       return at.dead(DeadLetter.Reason.BAD_JSON, e.getMessage(), keyText);
+    } catch (RuntimeException e) {
+      // Not expected from Jackson on any input; still the record's fault, never the job's.
+      return at.dead(DeadLetter.Reason.BAD_JSON, "unreadable JSON: " + e, keyText);
     }
     JsonNode seqNode = n.get("seq");
     if (seqNode != null && !seqNode.isTextual()) {
@@ -253,9 +256,8 @@ public final class RecordParser implements Serializable {
               "step " + (t + s) + " value " + j + " is " + v + " (not finite in float32)",
               seq);
         }
-        String badId = tokenProblem(d, t + s, found(v));
-        if (badId != null) {
-          return at.dead(DeadLetter.Reason.BAD_TOKEN_ID, badId, seq);
+        if (tokenVocabulary > 0 && !isTokenId(d)) {
+          return at.dead(DeadLetter.Reason.BAD_TOKEN_ID, tokenProblem(d, t + s, found(v)), seq);
         }
         values[s * width + j] = f;
       }
@@ -290,18 +292,17 @@ public final class RecordParser implements Serializable {
   }
 
   /**
-   * Why {@code id} at {@code step} is not a token id the model's Embedding can look up, or null
-   * when it is one (or the model takes values). Checked here, per record, because a bad id inside
-   * the batched model call would fail every sequence of the batch.
+   * True when {@code id} is a token id the model's Embedding can look up: an integer in [0,
+   * vocabulary) that float32 (how steps travel) holds exactly. Checked here, per record, because a
+   * bad id inside the batched model call would fail every sequence of the batch.
    */
+  private boolean isTokenId(double id) {
+    return id >= 0 && id < tokenVocabulary && id == Math.rint(id) && (float) id == id;
+  }
+
+  /** Why {@code id} at {@code step} is not a token id (see {@link #isTokenId}). */
   private String tokenProblem(double id, long step, String found) {
-    if (tokenVocabulary <= 0) {
-      return null;
-    }
     if (id >= 0 && id < tokenVocabulary && id == Math.rint(id)) {
-      if ((float) id == id) {
-        return null;
-      }
       return "step "
           + step
           + ": token id "
@@ -364,9 +365,11 @@ public final class RecordParser implements Serializable {
             "step " + (t + i / width) + " value " + i % width + " is " + values[i],
             seq);
       }
-      String badId = tokenProblem(values[i], t + i / width, Float.toString(values[i]));
-      if (badId != null) {
-        return at.dead(DeadLetter.Reason.BAD_TOKEN_ID, badId, seq);
+      if (tokenVocabulary > 0 && !isTokenId(values[i])) {
+        return at.dead(
+            DeadLetter.Reason.BAD_TOKEN_ID,
+            tokenProblem(values[i], t + i / width, Float.toString(values[i])),
+            seq);
       }
     }
     return at.event(seq, t, steps, values, end);
@@ -479,13 +482,10 @@ public final class RecordParser implements Serializable {
     if (i == bytes.length) {
       return -1;
     }
-    CharsetDecoder decoder =
-        StandardCharsets.UTF_8
-            .newDecoder()
-            .onMalformedInput(CodingErrorAction.REPORT)
-            .onUnmappableCharacter(CodingErrorAction.REPORT);
+    Utf8Check check = UTF8.get();
+    CharsetDecoder decoder = check.decoder.reset();
+    CharBuffer out = check.scratch.clear();
     ByteBuffer in = ByteBuffer.wrap(bytes, i, bytes.length - i);
-    CharBuffer out = CharBuffer.allocate(Math.min(bytes.length - i, 1024) + 2);
     while (true) {
       CoderResult r = decoder.decode(in, out, true);
       if (r.isError()) {
@@ -498,6 +498,19 @@ public final class RecordParser implements Serializable {
       return -1;
     }
   }
+
+  /** A strict decoder and a scratch buffer per thread: validation allocates nothing per record. */
+  private record Utf8Check(CharsetDecoder decoder, CharBuffer scratch) {}
+
+  private static final ThreadLocal<Utf8Check> UTF8 =
+      ThreadLocal.withInitial(
+          () ->
+              new Utf8Check(
+                  StandardCharsets.UTF_8
+                      .newDecoder()
+                      .onMalformedInput(CodingErrorAction.REPORT)
+                      .onUnmappableCharacter(CodingErrorAction.REPORT),
+                  CharBuffer.allocate(512)));
 
   private static String describeByte(byte[] bytes, int at) {
     return "byte " + at + " (0x" + String.format("%02x", bytes[at] & 0xff) + ") of " + bytes.length;

@@ -1,0 +1,121 @@
+package io.bistream.job;
+
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.ListOffsetsOptions;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.IsolationLevel;
+import org.apache.kafka.common.TopicPartition;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Tells a quiet input partition from a stalled source: a partition is quiet only when the broker
+ * answers and the job's consumer group has committed offsets up to the partition's end (its
+ * read_committed end offset), i.e. the job consumed everything the producer wrote. An unreachable
+ * broker, or a consumer behind, is not quiet: idle timeouts then wait instead of ending sequences
+ * whose producer never paused (docs/operations.md, "Timeouts").
+ *
+ * <p>The Kafka source commits its offsets when a checkpoint completes, so a partition counts as
+ * consumed at the latest one checkpoint interval after its last record. Answers are cached per
+ * partition for {@code cacheMillis}, so many timers firing together ask the broker once.
+ */
+final class InputLiveness implements AutoCloseable {
+
+  private static final Logger LOG = LoggerFactory.getLogger(InputLiveness.class);
+  private static final int REQUEST_TIMEOUT_MS = 2000;
+
+  private final String topic;
+  private final String groupId;
+  private final long cacheMillis;
+  private final Properties properties;
+  private Admin admin;
+  // partition -> [answer (1 quiet, 0 not), time asked]
+  private final Map<Integer, long[]> answers = new HashMap<>();
+
+  InputLiveness(
+      String bootstrapServers,
+      Map<String, String> kafkaProperties,
+      String topic,
+      String groupId,
+      long cacheMillis) {
+    this.topic = topic;
+    this.groupId = groupId;
+    this.cacheMillis = cacheMillis;
+    properties = new Properties();
+    properties.putAll(kafkaProperties);
+    properties.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+    properties.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, REQUEST_TIMEOUT_MS);
+    properties.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, REQUEST_TIMEOUT_MS);
+    properties.put(AdminClientConfig.CLIENT_ID_CONFIG, "bistream-input-liveness-" + groupId);
+  }
+
+  /** The consumer group of the job's Kafka source (BiStreamJob). */
+  static String groupId(JobSettings settings) {
+    return "bistream-" + settings.inputTopic() + "-" + settings.outputTopic();
+  }
+
+  /**
+   * True when the broker answered and the group's committed offset of {@code partition} has reached
+   * its read_committed end offset; false when the broker did not answer or the job is behind.
+   * Cached for {@code cacheMillis} of {@code nowMillis}.
+   */
+  boolean consumedEverything(int partition, long nowMillis) {
+    long[] cached = answers.get(partition);
+    if (cached != null && nowMillis - cached[1] < cacheMillis) {
+      return cached[0] == 1;
+    }
+    boolean quiet = ask(partition);
+    answers.put(partition, new long[] {quiet ? 1 : 0, nowMillis});
+    return quiet;
+  }
+
+  private boolean ask(int partition) {
+    TopicPartition tp = new TopicPartition(topic, partition);
+    try {
+      if (admin == null) {
+        admin = Admin.create(properties);
+      }
+      long end =
+          admin
+              .listOffsets(
+                  Map.of(tp, OffsetSpec.latest()),
+                  new ListOffsetsOptions(IsolationLevel.READ_COMMITTED))
+              .partitionResult(tp)
+              .get(REQUEST_TIMEOUT_MS, TimeUnit.MILLISECONDS)
+              .offset();
+      Map<TopicPartition, OffsetAndMetadata> committed =
+          admin
+              .listConsumerGroupOffsets(groupId)
+              .partitionsToOffsetAndMetadata()
+              .get(REQUEST_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+      OffsetAndMetadata at = committed.get(tp);
+      return end == 0 || (at != null && at.offset() >= end);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    } catch (Exception e) {
+      LOG.info(
+          "Input partition {}-{} counts as not quiet: the broker did not say that this job"
+              + " consumed all of it ({})",
+          topic,
+          partition,
+          e.toString());
+      return false;
+    }
+  }
+
+  @Override
+  public void close() {
+    if (admin != null) {
+      admin.close(Duration.ofMillis(REQUEST_TIMEOUT_MS));
+      admin = null;
+    }
+  }
+}

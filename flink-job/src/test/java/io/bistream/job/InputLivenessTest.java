@@ -1,0 +1,170 @@
+package io.bistream.job;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.bistream.core.stream.StreamConfig;
+import io.bistream.job.local.EmbeddedKafka;
+import io.bistream.job.records.InputEvent;
+import io.bistream.job.records.OutputRecord;
+import java.net.ServerSocket;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A stalled source is not a quiet producer: the input-liveness probe against a real broker, and the
+ * keyed operator's idle timeout with it.
+ */
+class InputLivenessTest {
+
+  private static EmbeddedKafka kafka;
+
+  @BeforeAll
+  static void startBroker() throws Exception {
+    kafka = EmbeddedKafka.start();
+  }
+
+  @AfterAll
+  static void stopBroker() throws Exception {
+    kafka.close();
+  }
+
+  private static void produce(String topic, int partition, int records) {
+    try (KafkaProducer<String, String> p = kafka.producer()) {
+      for (int i = 0; i < records; i++) {
+        p.send(new ProducerRecord<>(topic, partition, "k", "{}"));
+      }
+      p.flush();
+    }
+  }
+
+  /** Commits {@code offset} of {@code topic}-{@code partition} for {@code group}, as the source. */
+  private static void commit(String group, String topic, int partition, long offset) {
+    Properties p = new Properties();
+    p.put("bootstrap.servers", kafka.bootstrapServers());
+    p.put("group.id", group);
+    p.put("key.deserializer", StringDeserializer.class.getName());
+    p.put("value.deserializer", StringDeserializer.class.getName());
+    try (KafkaConsumer<String, String> c = new KafkaConsumer<>(p)) {
+      c.commitSync(Map.of(new TopicPartition(topic, partition), new OffsetAndMetadata(offset)));
+    }
+  }
+
+  @Test
+  void partitionIsQuietOnlyWhenTheGroupCommittedUpToItsEnd() throws Exception {
+    kafka.createTopics(2, "probe-in");
+    try (InputLiveness probe =
+        new InputLiveness(kafka.bootstrapServers(), Map.of(), "probe-in", "probe-group", 0)) {
+      assertThat(probe.consumedEverything(0, 0)).as("an empty partition").isTrue();
+      produce("probe-in", 0, 3);
+      assertThat(probe.consumedEverything(0, 1)).as("nothing committed").isFalse();
+      commit("probe-group", "probe-in", 0, 2);
+      assertThat(probe.consumedEverything(0, 2)).as("one record not consumed").isFalse();
+      commit("probe-group", "probe-in", 0, 3);
+      assertThat(probe.consumedEverything(0, 3)).as("everything consumed").isTrue();
+      assertThat(probe.consumedEverything(1, 4)).as("the other partition is empty").isTrue();
+    }
+  }
+
+  @Test
+  void answersAreCachedPerPartitionForTheCachePeriod() throws Exception {
+    kafka.createTopics(1, "cache-in");
+    produce("cache-in", 0, 1);
+    try (InputLiveness probe =
+        new InputLiveness(kafka.bootstrapServers(), Map.of(), "cache-in", "cache-group", 1000)) {
+      assertThat(probe.consumedEverything(0, 0)).isFalse();
+      commit("cache-group", "cache-in", 0, 1);
+      assertThat(probe.consumedEverything(0, 999)).as("still the cached answer").isFalse();
+      assertThat(probe.consumedEverything(0, 1000)).as("asked again").isTrue();
+    }
+  }
+
+  @Test
+  void anUnreachableBrokerIsNotQuiet() throws Exception {
+    int closedPort;
+    try (ServerSocket s = new ServerSocket(0)) {
+      closedPort = s.getLocalPort();
+    }
+    try (InputLiveness probe =
+        new InputLiveness("127.0.0.1:" + closedPort, Map.of(), "in", "group", 0)) {
+      assertThat(probe.consumedEverything(0, 0)).isFalse();
+    }
+  }
+
+  @Test
+  void shouldNotEndASequenceByTheQuietRuleWhileItsPartitionHoldsUnconsumedRecords()
+      throws Exception {
+    kafka.createTopics(1, "stall-in", "stall-out");
+    JobSettings base =
+        SequenceOperatorFaultTest.settings(SequenceOperatorTest.MODEL, StreamConfig.exact(), 1);
+    JobSettings s =
+        new JobSettings(
+            base.model(),
+            base.stream(),
+            "stall-in",
+            "stall-out",
+            "dlq",
+            Duration.ofSeconds(30),
+            8,
+            Duration.ofSeconds(5),
+            1,
+            Duration.ofMillis(10),
+            false,
+            false,
+            Duration.ofMinutes(10),
+            1 << 20,
+            4096,
+            1024,
+            kafka.bootstrapServers(),
+            Map.of());
+    // The producer wrote 3 records; the job processed 2 and then its source stalled.
+    produce("stall-in", 0, 3);
+    var h =
+        new KeyedOneInputStreamOperatorTestHarness<>(
+            new SequenceOperator(s), (InputEvent e) -> e.seq, Types.STRING);
+    h.open();
+    h.setProcessingTime(0);
+    h.processElement(record(0, 1_000, 0), 0);
+    h.processElement(record(1, 1_001, 1), 0);
+    h.setProcessingTime(31_000); // idle timeout, nothing processed since: the source stalled
+    assertThat(ends(h.extractOutputValues())).as("no end while records wait").isEmpty();
+    assertThat(h.numProcessingTimeTimers()).as("re-armed").isEqualTo(1);
+
+    commit(InputLiveness.groupId(s), "stall-in", 0, 3); // everything consumed: quiet
+    h.setProcessingTime(60_000);
+    List<JsonNode> ends = ends(h.extractOutputValues());
+    assertThat(ends).hasSize(1);
+    assertThat(ends.get(0).get("why").asText()).isEqualTo("idle_timeout");
+    assertThat(ends.get(0).get("steps").asLong()).isEqualTo(2);
+    assertThat(h.numProcessingTimeTimers()).isZero();
+    h.close();
+  }
+
+  private static InputEvent record(long t, long timestamp, long offset) {
+    InputEvent e =
+        SequenceOperatorFaultTest.record(
+            "s", t, SequenceOperatorFaultTest.rows(t, 1), 3, false, offset);
+    e.topic = "stall-in";
+    e.timestamp = timestamp;
+    return e;
+  }
+
+  private static List<JsonNode> ends(List<OutputRecord> out) throws Exception {
+    return SequenceOperatorFaultTest.values(out, "stall-out", null).stream()
+        .filter(n -> n.has("end"))
+        .toList();
+  }
+}
