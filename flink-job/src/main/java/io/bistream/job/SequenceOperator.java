@@ -245,6 +245,43 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     PartitionProgress p = progress.computeIfAbsent(e.partition, k -> new PartitionProgress());
     p.maxTimestamp = Math.max(p.maxTimestamp, e.timestamp);
     p.processedAt = now();
+    try {
+      accept(e);
+    } catch (RuntimeException ex) {
+      failed(e, ex);
+    }
+    if (batch.size() >= settings.batchSize()) {
+      flush();
+    } else if (!batch.isEmpty() && batchDeadline == 0) {
+      batchDeadline = now() + settings.batchMaxWait().toMillis();
+      getProcessingTimeService().registerTimer(batchDeadline, t -> flush());
+    }
+  }
+
+  /**
+   * A record the job could not handle (a defect, or input no check foresaw): it and its sequence
+   * end as {@code engine_error} dead letters, never a task failure that would replay it forever.
+   */
+  private void failed(InputEvent e, RuntimeException ex) throws Exception {
+    KeyedSequence s = sequence.value();
+    Ready r = batch.remove(e.seq);
+    boolean queued = r != null && r.segments.stream().anyMatch(g -> g.event == e);
+    if (!queued) {
+      LOG.warn("The job failed on a record of sequence {}", e.seq, ex);
+      deadLetter(
+          e,
+          DeadLetter.Reason.ENGINE_ERROR,
+          "the job failed on this record: "
+              + ex.getClass().getSimpleName()
+              + (ex.getMessage() == null ? "" : ": " + ex.getMessage())
+              + "; its sequence is ended");
+    }
+    if (s != null) {
+      engineError(new Work(e.seq, s, r == null ? new Ready() : r, null), ex);
+    }
+  }
+
+  private void accept(InputEvent e) throws Exception {
     KeyedSequence s = sequence.value();
     if (s == null) {
       Tombstone gone = tombstone.value();
@@ -258,6 +295,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       }
       s = newSequence();
       activeSequences++;
+      sequence.update(s); // kept at once, so a failure below still ends it visibly
     }
     // Any record of the sequence, even a duplicate or one it refuses, shows it is not idle.
     s.partition = e.partition;
@@ -310,12 +348,6 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     }
     touchIdleTimer(s);
     sequence.update(s);
-    if (batch.size() >= settings.batchSize()) {
-      flush();
-    } else if (!batch.isEmpty() && batchDeadline == 0) {
-      batchDeadline = now() + settings.batchMaxWait().toMillis();
-      getProcessingTimeService().registerTimer(batchDeadline, t -> flush());
-    }
   }
 
   /**

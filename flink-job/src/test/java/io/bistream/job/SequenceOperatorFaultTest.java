@@ -247,6 +247,32 @@ class SequenceOperatorFaultTest {
     h.close();
   }
 
+  @Test
+  void shouldDeadLetterARecordTheOperatorCannotReadAndEndOnlyItsSequence() throws Exception {
+    var h = harness(settings(SequenceOperatorTest.MODEL, StreamConfig.exact(), 1));
+    h.processElement(record("ok", 0, rows(0, 1), D, false, 1), 0);
+    h.processElement(record("broken", 0, rows(0, 1), D, false, 2), 0);
+    // Two steps announced, one step of values: no parser lets this through, and no defect of
+    // this kind may fail the task (Flink would replay the record forever).
+    InputEvent short_ = record("broken", 1, rows(1, 1), D, false, 3);
+    short_.steps = 2;
+    h.processElement(short_, 0);
+    h.processElement(record("ok", 1, rows(1, 1), D, true, 4), 0);
+
+    List<OutputRecord> raw = h.extractOutputValues();
+    assertSchemas(raw);
+    assertThat(values(raw, "dlq", null))
+        .extracting(n -> n.get("reason").asText() + "@" + n.get("offset").asLong())
+        .containsExactly("engine_error@3");
+    JsonNode end = end(values(raw, "out", "broken"));
+    assertThat(end.get("why").asText()).isEqualTo("engine_error");
+    assertThat(end.get("steps").asLong()).isEqualTo(1);
+    assertThat(outputs(values(raw, "out", "ok")))
+        .containsExactly(predict(SequenceOperatorTest.MODEL, rows(0, 2), 2, D));
+    assertOnlyTombstonesLeft(h, 2);
+    h.close();
+  }
+
   // ------------------------------------------------------------------ restore with other settings
 
   @Test
