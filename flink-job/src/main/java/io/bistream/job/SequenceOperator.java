@@ -51,19 +51,33 @@ import org.slf4j.LoggerFactory;
  * engine and emits outputs, end records and dead letters.
  *
  * <p>Keyed state holds the engine's arrays, the reorder buffer and the bookkeeping ({@link
- * KeyedSequence}). Ready steps of many sequences are collected in memory and advanced through the
- * engine in one batched call when {@code batchSize} sequences are waiting, after {@code
- * batchMaxWait}, and always before a checkpoint barrier passes ({@link
- * #prepareSnapshotPreBarrier}), so no step lives outside Flink state at a checkpoint. State and
- * timers of a sequence are cleared when it ends (end marker, idle timeout, gap never filled); only
- * a small tombstone with a TTL remains to refuse data after end.
+ * KeyedSequence}), including the streaming settings the sequence started with: a job restored with
+ * other settings finishes open sequences in theirs. Ready steps of many sequences are collected in
+ * memory and advanced through the engine in one batched call when {@code batchSize} sequences are
+ * waiting, after {@code batchMaxWait}, and always before a checkpoint barrier passes ({@link
+ * #prepareSnapshotPreBarrier}), so no step lives outside Flink state at a checkpoint. A sequence
+ * the model fails on becomes {@code engine_error} dead letters; the rest of its batch is advanced
+ * again from intact state. No input fails the task.
+ *
+ * <p>A step is taken once: a replay with the same values is a duplicate, with other values a {@code
+ * conflicting_duplicate} dead letter (the first value is kept), checked against the reorder buffer
+ * and hashes of the last fed steps ({@link #MAX_RECENT}). Records overlapping buffered ones are
+ * merged step by step.
+ *
+ * <p>Every sequence the job opened gets exactly one end record, {@code {"seq","end":true,
+ * "steps":N,"why":...}} (end marker, idle timeout, gap not filled, max steps, engine error); state
+ * and timers are cleared then, and a small {@link Tombstone} with a TTL refuses later records
+ * naming why the sequence ended. A sequence first seen after its first steps (the job started after
+ * it, or lost its state) never gets guessed outputs: its records are {@code state_lost} dead
+ * letters, and it has no end record as it produced no output.
  *
  * <p>Idle and reorder timeouts measure the absence of data in the input's own time (Kafka record
  * timestamps), not the job's: a processing-time timer only prompts a check, and a sequence ends
  * when records of its partition stamped a whole timeout after its latest record have been
- * processed, or when nothing at all was processed from its partition for a whole timeout. A job
- * that is behind its input (a backlog, a slow start) keeps re-arming the timer instead of ending
- * sequences whose later records are still queued (docs/operations.md, "Timeouts").
+ * processed, or when nothing was processed from its partition for a whole timeout and the job has
+ * consumed all of that partition ({@link InputLiveness}: a stalled source or an unreachable broker
+ * is not a quiet producer). A job that is behind its input keeps re-arming the timer instead of
+ * ending sequences whose later records are still queued (docs/operations.md, "Timeouts").
  */
 public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     implements OneInputStreamOperator<InputEvent, OutputRecord>,
