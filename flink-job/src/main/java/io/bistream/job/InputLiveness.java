@@ -36,6 +36,9 @@ final class InputLiveness implements AutoCloseable {
   private final long cacheMillis;
   private final Properties properties;
   private Admin admin;
+  // Until then the broker counts as unreachable without asking again: every partition's timers
+  // would otherwise each wait out the request timeout on the task thread during an outage.
+  private long unreachableUntil = Long.MIN_VALUE;
   // partition -> [answer (1 quiet, 0 not), time asked]
   private final Map<Integer, long[]> answers = new HashMap<>();
 
@@ -71,12 +74,21 @@ final class InputLiveness implements AutoCloseable {
     if (cached != null && nowMillis - cached[1] < cacheMillis) {
       return cached[0] == 1;
     }
-    boolean quiet = ask(partition);
+    if (nowMillis < unreachableUntil) {
+      return false;
+    }
+    Boolean answer = ask(partition);
+    if (answer == null) {
+      unreachableUntil = nowMillis + Math.max(cacheMillis, REQUEST_TIMEOUT_MS);
+      return false;
+    }
+    boolean quiet = answer;
     answers.put(partition, new long[] {quiet ? 1 : 0, nowMillis});
     return quiet;
   }
 
-  private boolean ask(int partition) {
+  /** True or false as the broker says; null when it did not answer. */
+  private Boolean ask(int partition) {
     TopicPartition tp = new TopicPartition(topic, partition);
     try {
       if (admin == null) {
@@ -99,7 +111,7 @@ final class InputLiveness implements AutoCloseable {
       return end == 0 || (at != null && at.offset() >= end);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      return false;
+      return null;
     } catch (Exception e) {
       LOG.info(
           "Input partition {}-{} counts as not quiet: the broker did not say that this job"
@@ -107,7 +119,7 @@ final class InputLiveness implements AutoCloseable {
           topic,
           partition,
           e.toString());
-      return false;
+      return null;
     }
   }
 

@@ -51,19 +51,33 @@ import org.slf4j.LoggerFactory;
  * engine and emits outputs, end records and dead letters.
  *
  * <p>Keyed state holds the engine's arrays, the reorder buffer and the bookkeeping ({@link
- * KeyedSequence}). Ready steps of many sequences are collected in memory and advanced through the
- * engine in one batched call when {@code batchSize} sequences are waiting, after {@code
- * batchMaxWait}, and always before a checkpoint barrier passes ({@link
- * #prepareSnapshotPreBarrier}), so no step lives outside Flink state at a checkpoint. State and
- * timers of a sequence are cleared when it ends (end marker, idle timeout, gap never filled); only
- * a small tombstone with a TTL remains to refuse data after end.
+ * KeyedSequence}), including the streaming settings the sequence started with: a job restored with
+ * other settings finishes open sequences in theirs. Ready steps of many sequences are collected in
+ * memory and advanced through the engine in one batched call when {@code batchSize} sequences are
+ * waiting, after {@code batchMaxWait}, and always before a checkpoint barrier passes ({@link
+ * #prepareSnapshotPreBarrier}), so no step lives outside Flink state at a checkpoint. A sequence
+ * the model fails on becomes {@code engine_error} dead letters; the rest of its batch is advanced
+ * again from intact state. No input fails the task.
+ *
+ * <p>A step is taken once: a replay with the same values is a duplicate, with other values a {@code
+ * conflicting_duplicate} dead letter (the first value is kept), checked against the reorder buffer
+ * and hashes of the last fed steps ({@link #MAX_RECENT}). Records overlapping buffered ones are
+ * merged step by step.
+ *
+ * <p>Every sequence the job opened gets exactly one end record, {@code {"seq","end":true,
+ * "steps":N,"why":...}} (end marker, idle timeout, gap not filled, max steps, engine error); state
+ * and timers are cleared then, and a small {@link Tombstone} with a TTL refuses later records
+ * naming why the sequence ended. A sequence first seen after its first steps (the job started after
+ * it, or lost its state) never gets guessed outputs: its records are {@code state_lost} dead
+ * letters, and it has no end record as it produced no output.
  *
  * <p>Idle and reorder timeouts measure the absence of data in the input's own time (Kafka record
  * timestamps), not the job's: a processing-time timer only prompts a check, and a sequence ends
  * when records of its partition stamped a whole timeout after its latest record have been
- * processed, or when nothing at all was processed from its partition for a whole timeout. A job
- * that is behind its input (a backlog, a slow start) keeps re-arming the timer instead of ending
- * sequences whose later records are still queued (docs/operations.md, "Timeouts").
+ * processed, or when nothing was processed from its partition for a whole timeout and the job has
+ * consumed all of that partition ({@link InputLiveness}: a stalled source or an unreachable broker
+ * is not a quiet producer). A job that is behind its input keeps re-arming the timer instead of
+ * ending sequences whose later records are still queued (docs/operations.md, "Timeouts").
  */
 public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     implements OneInputStreamOperator<InputEvent, OutputRecord>,
@@ -245,6 +259,43 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     PartitionProgress p = progress.computeIfAbsent(e.partition, k -> new PartitionProgress());
     p.maxTimestamp = Math.max(p.maxTimestamp, e.timestamp);
     p.processedAt = now();
+    try {
+      accept(e);
+    } catch (RuntimeException ex) {
+      failed(e, ex);
+    }
+    if (batch.size() >= settings.batchSize()) {
+      flush();
+    } else if (!batch.isEmpty() && batchDeadline == 0) {
+      batchDeadline = now() + settings.batchMaxWait().toMillis();
+      getProcessingTimeService().registerTimer(batchDeadline, t -> flush());
+    }
+  }
+
+  /**
+   * A record the job could not handle (a defect, or input no check foresaw): it and its sequence
+   * end as {@code engine_error} dead letters, never a task failure that would replay it forever.
+   */
+  private void failed(InputEvent e, RuntimeException ex) throws Exception {
+    KeyedSequence s = sequence.value();
+    Ready r = batch.remove(e.seq);
+    boolean queued = r != null && r.segments.stream().anyMatch(g -> g.event == e);
+    if (!queued) {
+      LOG.warn("The job failed on a record of sequence {}", e.seq, ex);
+      deadLetter(
+          e,
+          DeadLetter.Reason.ENGINE_ERROR,
+          "the job failed on this record: "
+              + ex.getClass().getSimpleName()
+              + (ex.getMessage() == null ? "" : ": " + ex.getMessage())
+              + "; its sequence is ended");
+    }
+    if (s != null) {
+      engineError(new Work(e.seq, s, r == null ? new Ready() : r, null), ex);
+    }
+  }
+
+  private void accept(InputEvent e) throws Exception {
     KeyedSequence s = sequence.value();
     if (s == null) {
       Tombstone gone = tombstone.value();
@@ -258,6 +309,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       }
       s = newSequence();
       activeSequences++;
+      sequence.update(s); // kept at once, so a failure below still ends it visibly
     }
     // Any record of the sequence, even a duplicate or one it refuses, shows it is not idle.
     s.partition = e.partition;
@@ -310,12 +362,6 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     }
     touchIdleTimer(s);
     sequence.update(s);
-    if (batch.size() >= settings.batchSize()) {
-      flush();
-    } else if (!batch.isEmpty() && batchDeadline == 0) {
-      batchDeadline = now() + settings.batchMaxWait().toMillis();
-      getProcessingTimeService().registerTimer(batchDeadline, t -> flush());
-    }
   }
 
   /**

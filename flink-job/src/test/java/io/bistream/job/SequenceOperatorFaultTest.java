@@ -247,6 +247,32 @@ class SequenceOperatorFaultTest {
     h.close();
   }
 
+  @Test
+  void shouldDeadLetterARecordTheOperatorCannotReadAndEndOnlyItsSequence() throws Exception {
+    var h = harness(settings(SequenceOperatorTest.MODEL, StreamConfig.exact(), 1));
+    h.processElement(record("ok", 0, rows(0, 1), D, false, 1), 0);
+    h.processElement(record("broken", 0, rows(0, 1), D, false, 2), 0);
+    // Two steps announced, one step of values: no parser lets this through, and no defect of
+    // this kind may fail the task (Flink would replay the record forever).
+    InputEvent short_ = record("broken", 1, rows(1, 1), D, false, 3);
+    short_.steps = 2;
+    h.processElement(short_, 0);
+    h.processElement(record("ok", 1, rows(1, 1), D, true, 4), 0);
+
+    List<OutputRecord> raw = h.extractOutputValues();
+    assertSchemas(raw);
+    assertThat(values(raw, "dlq", null))
+        .extracting(n -> n.get("reason").asText() + "@" + n.get("offset").asLong())
+        .containsExactly("engine_error@3");
+    JsonNode end = end(values(raw, "out", "broken"));
+    assertThat(end.get("why").asText()).isEqualTo("engine_error");
+    assertThat(end.get("steps").asLong()).isEqualTo(1);
+    assertThat(outputs(values(raw, "out", "ok")))
+        .containsExactly(predict(SequenceOperatorTest.MODEL, rows(0, 2), 2, D));
+    assertOnlyTombstonesLeft(h, 2);
+    h.close();
+  }
+
   // ------------------------------------------------------------------ restore with other settings
 
   @Test
@@ -337,6 +363,35 @@ class SequenceOperatorFaultTest {
     assertThat(end(out).get("steps").asLong()).isEqualTo(t);
     assertOnlyTombstonesLeft(h, 1);
     h.close();
+  }
+
+  @Test
+  void shouldCountAReplayOlderThanTheKeptHashesAsADuplicate() throws Exception {
+    // The reorder window is 8: hashes of the last 16 fed steps (the minimum) are kept. Older
+    // steps cannot be compared; a replay of them is counted as a duplicate, not refused.
+    String model = SequenceOperatorTest.MODEL;
+    var h = harness(settings(model, StreamConfig.exact(), 1));
+    h.processElement(record("o", 0, rows(0, 20), D, false, 1), 0);
+    h.processElement(record("o", 0, new float[] {9, 9, 9}, D, false, 2), 0); // older than 16
+    h.processElement(record("o", 19, new float[] {9, 9, 9}, D, false, 3), 0); // kept: refused
+    h.processElement(record("o", 20, new float[0], D, true, 4), 0);
+    List<OutputRecord> raw = h.extractOutputValues();
+    assertThat(values(raw, "dlq", null))
+        .extracting(n -> n.get("reason").asText() + "@" + n.get("offset").asLong())
+        .containsExactly("conflicting_duplicate@3");
+    assertThat(outputs(values(raw, "out", "o")))
+        .containsExactly(predict(model, rows(0, 20), 20, D));
+    assertOnlyTombstonesLeft(h, 1);
+    h.close();
+  }
+
+  @Test
+  void keyedStateTypesAreFlinkPojosNotKryo() {
+    for (Class<?> c : List.of(KeyedSequence.class, Tombstone.class, InputEvent.class)) {
+      assertThat(org.apache.flink.api.common.typeinfo.TypeInformation.of(c))
+          .as(c.getSimpleName())
+          .isInstanceOf(org.apache.flink.api.java.typeutils.PojoTypeInfo.class);
+    }
   }
 
   // ------------------------------------------------------------------ end reasons

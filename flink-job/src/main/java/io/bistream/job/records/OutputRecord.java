@@ -7,7 +7,8 @@ import java.nio.charset.StandardCharsets;
  * bytes the sink writes (a byte array crosses Flink's network as one copy; a String of a few KB
  * went char by char, ~15% of the keyed operator's time in {@code bench --pipeline}). A Flink POJO.
  * Per-step values are {@code {"seq","t","y":[...],"mode"}}, per-chunk {@code
- * {"seq","t","ys":[[...]],"mode"}}, the end {@code {"seq","end":true,"steps":N}} (DESIGN.md §5).
+ * {"seq","t","ys":[[...]],"mode"}}, the end {@code {"seq","end":true,"steps":N,"why":...}}
+ * (docs/schemas/output-record.schema.json).
  */
 public class OutputRecord {
 
