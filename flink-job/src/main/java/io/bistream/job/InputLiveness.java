@@ -2,6 +2,7 @@ package io.bistream.job;
 
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
@@ -9,9 +10,13 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.ListOffsetsOptions;
 import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.IsolationLevel;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -36,6 +41,7 @@ final class InputLiveness implements AutoCloseable {
   private final long cacheMillis;
   private final Properties properties;
   private Admin admin;
+  private KafkaConsumer<byte[], byte[]> consumer;
   // Until then the broker counts as unreachable without asking again: every partition's timers
   // would otherwise each wait out the request timeout on the task thread during an outage.
   private long unreachableUntil = Long.MIN_VALUE;
@@ -108,7 +114,12 @@ final class InputLiveness implements AutoCloseable {
               .partitionsToOffsetAndMetadata()
               .get(REQUEST_TIMEOUT_MS, TimeUnit.MILLISECONDS);
       OffsetAndMetadata at = committed.get(tp);
-      return end == 0 || (at != null && at.offset() >= end);
+      if (end == 0 || (at != null && at.offset() >= end)) {
+        return true;
+      }
+      // A transactional producer's commit marker takes an offset that the source never emits, so
+      // the committed offset can stop just below the end: what lies between may hold no data.
+      return at != null && !holdsData(tp, at.offset(), end);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       return null;
@@ -123,8 +134,44 @@ final class InputLiveness implements AutoCloseable {
     }
   }
 
+  /**
+   * True when offsets [from, end) of {@code tp} hold a record a read_committed consumer sees (not
+   * only transaction markers or aborted records).
+   */
+  private boolean holdsData(TopicPartition tp, long from, long end) {
+    if (consumer == null) {
+      Properties p = new Properties();
+      p.putAll(properties);
+      p.remove(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG);
+      p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+      p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+      p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "1");
+      p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+      p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+      consumer = new KafkaConsumer<>(p);
+    }
+    consumer.assign(List.of(tp));
+    consumer.seek(tp, from);
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(REQUEST_TIMEOUT_MS);
+    while (System.nanoTime() < deadline) {
+      for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(100))) {
+        if (r.offset() < end) {
+          return true;
+        }
+      }
+      if (consumer.position(tp, Duration.ofMillis(REQUEST_TIMEOUT_MS)) >= end) {
+        return false;
+      }
+    }
+    return true; // no answer in time: assume data, so a sequence waits rather than ends early
+  }
+
   @Override
   public void close() {
+    if (consumer != null) {
+      consumer.close(Duration.ofMillis(REQUEST_TIMEOUT_MS));
+      consumer = null;
+    }
     if (admin != null) {
       admin.close(Duration.ofMillis(REQUEST_TIMEOUT_MS));
       admin = null;

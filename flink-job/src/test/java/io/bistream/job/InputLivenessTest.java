@@ -80,6 +80,28 @@ class InputLivenessTest {
   }
 
   @Test
+  void aTransactionMarkerAfterTheLastConsumedRecordStillCountsAsConsumed() throws Exception {
+    kafka.createTopics(1, "tx-in");
+    try (KafkaProducer<String, String> p = kafka.producer("tx-probe")) {
+      p.initTransactions();
+      p.beginTransaction();
+      for (int i = 0; i < 3; i++) {
+        p.send(new ProducerRecord<>("tx-in", 0, "k", "{}"));
+      }
+      p.commitTransaction();
+    }
+    try (InputLiveness probe =
+        new InputLiveness(kafka.bootstrapServers(), Map.of(), "tx-in", "tx-group", 0)) {
+      commit("tx-group", "tx-in", 0, 2);
+      assertThat(probe.consumedEverything(0, 0)).as("a record not consumed").isFalse();
+      // The source commits the offset after its last record (3); the end offset is past the
+      // commit marker (4).
+      commit("tx-group", "tx-in", 0, 3);
+      assertThat(probe.consumedEverything(0, 1)).as("only the marker left").isTrue();
+    }
+  }
+
+  @Test
   void answersAreCachedPerPartitionForTheCachePeriod() throws Exception {
     kafka.createTopics(1, "cache-in");
     produce("cache-in", 0, 1);
