@@ -250,6 +250,7 @@ class ConcurrentSequencesScaleTest {
       long processingMillis = Math.max(1, (end - running) / 1_000_000);
       long heapAfter = usedHeapAfterGc();
 
+      noteFailedCheckpoints(cluster, job, checkpointFailures); // before the stop aborts any
       CheckpointStatsSnapshot stats =
           cluster.getExecutionGraph(job.getJobID()).get().getCheckpointStatsSnapshot();
       var counts = stats.getCounts();
@@ -286,7 +287,6 @@ class ConcurrentSequencesScaleTest {
           summary(summary.getStateSizeStats(), 1024, "state size KB"),
           summary(summary.getEndToEndDurationStats(), 1, "duration ms"),
           savepointBytes / 1024);
-      noteFailedCheckpoints(cluster, job, checkpointFailures);
       checkpointFailures.forEach(m -> System.out.println("scale: a checkpoint failed: " + m));
 
       // No sequence state and no timer left: only the ended-sequence tombstones (TTL'd, one per
