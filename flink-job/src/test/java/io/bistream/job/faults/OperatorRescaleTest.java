@@ -21,7 +21,6 @@ import java.util.stream.Collectors;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
-import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.streaming.util.AbstractStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -122,15 +121,6 @@ class OperatorRescaleTest {
         seq(key), MAX_PARALLELISM, parallelism);
   }
 
-  /** Keys with an entry in the operator's keyed state {@code name} on this subtask. */
-  private static Set<String> keys(
-      KeyedOneInputStreamOperatorTestHarness<String, InputEvent, OutputRecord> h, String name) {
-    return h.getOperator()
-        .<String>getKeyedStateBackend()
-        .getKeys(name, VoidNamespace.INSTANCE)
-        .collect(Collectors.toCollection(TreeSet::new));
-  }
-
   /** What a subtask owning {@code keys} must hold mid-sequence, and what it does hold. */
   private static void assertHoldsExactly(
       KeyedOneInputStreamOperatorTestHarness<String, InputEvent, OutputRecord> h, Set<Integer> keys)
@@ -143,8 +133,10 @@ class OperatorRescaleTest {
         buffering.add(seq(k));
       }
     }
-    assertThat(keys(h, "sequence")).as("open sequences").isEqualTo(open);
-    assertThat(keys(h, "reorder")).as("sequences with buffered steps").isEqualTo(buffering);
+    assertThat(ClusterRuns.keys(h, "sequence")).as("open sequences").isEqualTo(open);
+    assertThat(ClusterRuns.keys(h, "reorder"))
+        .as("sequences with buffered steps")
+        .isEqualTo(buffering);
     assertThat(h.numKeyedStateEntries()).isEqualTo(open.size() + buffering.size());
     // Every open sequence has its idle timer; one with buffered steps also its reorder deadline.
     assertThat(h.numProcessingTimeTimers()).isEqualTo(open.size() + buffering.size());
@@ -250,8 +242,8 @@ class OperatorRescaleTest {
     assertThat(c.steps()).isEqualTo(inputs.values().stream().mapToInt(x -> x.length / D).sum());
     assertThat(Offline.consumed(out, "dlq")).isEmpty();
     // Only the ended-sequence tombstones remain (one per key); no timer is left.
-    assertThat(keys(back, "sequence")).isEmpty();
-    assertThat(keys(back, "reorder")).isEmpty();
+    assertThat(ClusterRuns.keys(back, "sequence")).isEmpty();
+    assertThat(ClusterRuns.keys(back, "reorder")).isEmpty();
     assertThat(back.numKeyedStateEntries()).isEqualTo(KEYS);
     assertThat(back.numProcessingTimeTimers()).isZero();
     back.close();
@@ -294,7 +286,7 @@ class OperatorRescaleTest {
       Set<String> owned =
           ownedBy(i, 2).stream().map(OperatorRescaleTest::seq).collect(Collectors.toSet());
       assertThat(named).as("subtask %d speaks only for its own keys", i).isEqualTo(owned);
-      assertThat(keys(h, "sequence")).isEmpty();
+      assertThat(ClusterRuns.keys(h, "sequence")).isEmpty();
       assertThat(h.numProcessingTimeTimers()).isZero();
       out.addAll(mine);
       h.close();
