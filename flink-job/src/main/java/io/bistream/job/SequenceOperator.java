@@ -35,6 +35,7 @@ import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Histogram;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
+import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
@@ -129,6 +130,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   private transient Map<DeadLetter.Reason, Counter> deadLetters;
   private transient Histogram chunkMicros;
   private transient Histogram latencyMillis;
+  private transient boolean restored;
   private transient long activeSequences;
   private transient long bufferedSteps;
 
@@ -166,6 +168,12 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   }
 
   @Override
+  public void initializeState(StateInitializationContext context) throws Exception {
+    super.initializeState(context);
+    restored = context.isRestored();
+  }
+
+  @Override
   public void open() throws Exception {
     super.open();
     model = ModelCache.get(settings.model());
@@ -199,6 +207,9 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
               InputLiveness.groupId(settings),
               Math.max(50, (shortest > 0 ? shortest : settings.idleTimeout().toMillis()) / 4));
     }
+    if (restored) {
+      countRestoredState();
+    }
     var metrics = getMetricGroup();
     recordsIn = metrics.counter("bistreamRecordsIn");
     recordsOut = metrics.counter("bistreamRecordsOut");
@@ -212,6 +223,29 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     chunkMicros = metrics.histogram("chunkComputeMicros", new DescriptiveStatisticsHistogram(1000));
     latencyMillis =
         metrics.histogram("eventToOutputMillis", new DescriptiveStatisticsHistogram(1000));
+  }
+
+  /**
+   * Sets the gauges to what this subtask was given by a restore or a rescale: its open sequences
+   * and their buffered steps (a pass over its keys, once).
+   */
+  private void countRestoredState() throws Exception {
+    getKeyedStateBackend()
+        .applyToAllKeys(
+            VoidNamespace.INSTANCE,
+            VoidNamespaceSerializer.INSTANCE,
+            new ValueStateDescriptor<>("sequence", KeyedSequence.class),
+            (key, state) -> activeSequences++);
+    getKeyedStateBackend()
+        .applyToAllKeys(
+            VoidNamespace.INSTANCE,
+            VoidNamespaceSerializer.INSTANCE,
+            new MapStateDescriptor<>("reorder", Types.LONG, TypeInformation.of(InputEvent.class)),
+            (key, state) -> {
+              for (InputEvent e : state.values()) {
+                bufferedSteps += e.steps;
+              }
+            });
   }
 
   @Override

@@ -128,4 +128,42 @@ class SequenceOperatorMetricsTest {
     h.close();
     env.close();
   }
+
+  private static KeyedOneInputStreamOperatorTestHarness<String, InputEvent, OutputRecord> harness(
+      MockEnvironment env) throws Exception {
+    return new KeyedOneInputStreamOperatorTestHarness<>(
+        new SequenceOperator(
+            SequenceOperatorFaultTest.settings(
+                SequenceOperatorTest.MODEL, StreamConfig.exact(), 1)),
+        (InputEvent e) -> e.seq,
+        Types.STRING,
+        env);
+  }
+
+  @Test
+  void gaugesCountWhatARestoreHandsTheOperator() throws Exception {
+    var before = harness(new MockEnvironmentBuilder().build());
+    before.open();
+    before.processElement(record("a", 0, rows(0, 1), D, false, 1), 0);
+    before.processElement(record("a", 2, rows(2, 2), D, false, 2), 0); // 2 steps buffered
+    before.processElement(record("b", 0, rows(0, 1), D, false, 3), 0);
+    before.processElement(record("c", 0, rows(0, 1), D, true, 4), 0); // ended: not open
+    var snapshot = before.snapshot(1, 1);
+    before.close();
+
+    RecordingTask task = new RecordingTask();
+    MockEnvironment env = new MockEnvironmentBuilder().setMetricGroup(task).build();
+    var after = harness(env);
+    after.initializeState(snapshot);
+    after.open();
+    Recording m = task.operator;
+    assertThat(gauge(m, "activeSequences")).isEqualTo(2);
+    assertThat(gauge(m, "bufferedSteps")).isEqualTo(2);
+    after.processElement(record("a", 1, rows(1, 1), D, false, 5), 0); // the buffer drains
+    assertThat(gauge(m, "bufferedSteps")).isZero();
+    after.processElement(record("a", 4, new float[0], D, true, 6), 0); // "a" ends
+    assertThat(gauge(m, "activeSequences")).isEqualTo(1);
+    after.close();
+    env.close();
+  }
 }
