@@ -1,6 +1,7 @@
 package io.bistream.job;
 
 import io.bistream.core.stream.StreamConfig;
+import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
@@ -12,6 +13,7 @@ import java.util.regex.Pattern;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.flink.core.execution.CheckpointingMode;
+import org.apache.flink.core.fs.Path;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.consumer.OffsetResetStrategy;
 import picocli.CommandLine.ITypeConverter;
@@ -251,12 +253,11 @@ public final class JobOptions {
    * input and output topics, so that {@code --restore latest} only ever finds checkpoints of the
    * same pipeline (Flink adds a directory per job id below it).
    */
-  public org.apache.flink.core.fs.Path checkpointStorage() {
+  public Path checkpointStorage() {
     if (checkpointDir == null) {
       throw new IllegalArgumentException("--checkpoint-dir is required for checkpoint storage");
     }
-    return new org.apache.flink.core.fs.Path(
-        new org.apache.flink.core.fs.Path(checkpointDir), pipelineDirectory());
+    return new Path(new Path(checkpointDir), pipelineDirectory());
   }
 
   /** The checkpoint subdirectory of this pipeline: its topics, in file-name-safe characters. */
@@ -282,7 +283,7 @@ public final class JobOptions {
               "--restore latest needs --checkpoint-dir: the directory the crashed job checkpointed"
                   + " to");
         }
-        org.apache.flink.core.fs.Path latest = Checkpoints.latest(checkpointStorage());
+        Path latest = Checkpoints.latest(checkpointStorage());
         return latest == null
             ? new Restore(
                 null,
@@ -291,10 +292,10 @@ public final class JobOptions {
                     + "; starting without state")
             : new Restore(latest, "restoring from the newest complete checkpoint " + latest);
       }
-      org.apache.flink.core.fs.Path path = new org.apache.flink.core.fs.Path(restore);
+      Path path = new Path(restore);
       Checkpoints.requireComplete(path);
       return new Restore(path, "restoring from " + path);
-    } catch (java.io.IOException e) {
+    } catch (IOException e) {
       throw new IllegalArgumentException(
           "--restore " + restore + ": could not read the checkpoint storage: " + e.getMessage(), e);
     }
@@ -306,7 +307,7 @@ public final class JobOptions {
    * @param path the checkpoint or savepoint directory to restore, or null: start without state
    * @param description what the job starts from, for the log and the console
    */
-  public record Restore(org.apache.flink.core.fs.Path path, String description) {}
+  public record Restore(Path path, String description) {}
 
   /** The Kafka source's starting offsets for a job without state, from {@code --start-from}. */
   public OffsetsInitializer startingOffsets() {

@@ -184,18 +184,47 @@ public final class EmbeddedKafka implements AutoCloseable {
     p.put("acks", "all");
     p.put("enable.idempotence", "true");
     p.put("linger.ms", "5");
+    // A broker sharing two cores with a MiniCluster can take long to answer; a request that
+    // times out makes the idempotent producer reset its sequence and lose the batches in flight.
+    p.put("request.timeout.ms", "120000");
+    p.put("delivery.timeout.ms", "300000");
     return p;
   }
 
-  /** Sends key/value pairs in order with {@code producer} and flushes. */
+  /**
+   * Sends key/value pairs in order with {@code producer}, flushes, and checks that the broker took
+   * every one.
+   *
+   * @throws IllegalStateException naming the topic, how many records were refused and the first
+   *     cause: a send that failed is never passed over silently
+   */
   public static void send(
       KafkaProducer<String, String> producer,
       String topic,
       List<Map.Entry<String, String>> keyValues) {
+    List<Future<RecordMetadata>> sent = new ArrayList<>();
     for (Map.Entry<String, String> kv : keyValues) {
-      producer.send(new ProducerRecord<>(topic, kv.getKey(), kv.getValue()));
+      sent.add(producer.send(new ProducerRecord<>(topic, kv.getKey(), kv.getValue())));
     }
     producer.flush();
+    int failed = 0;
+    Throwable first = null;
+    for (Future<RecordMetadata> f : sent) {
+      try {
+        f.get();
+      } catch (ExecutionException e) {
+        failed++;
+        first = first == null ? e.getCause() : first;
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted while producing to " + topic, e);
+      }
+    }
+    if (failed > 0) {
+      throw new IllegalStateException(
+          failed + " of " + sent.size() + " records were not produced to " + topic + ": " + first,
+          first);
+    }
   }
 
   /**

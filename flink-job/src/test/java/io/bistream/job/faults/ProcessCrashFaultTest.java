@@ -64,6 +64,7 @@ class ProcessCrashFaultTest {
   private static Set<String> sequences;
   private static final Map<String, OutputLedger> REFERENCES = new ConcurrentHashMap<>();
   private static final List<Process> CHILDREN = new ArrayList<>();
+  private static volatile RuntimeException producerFailure;
 
   @BeforeAll
   static void startBrokerAndGenerateInput() {
@@ -309,7 +310,14 @@ class ProcessCrashFaultTest {
     try {
       OutputLedger ledger =
           OutputLedger.of(LocalRun.awaitEnded(kafka, job, o.outputTopic, sequences, WAIT, n -> {}));
-      assertThat(ledger.steps()).as("reference outputs").isEqualTo((long) SEQUENCES * STEPS);
+      assertThat(ledger.steps())
+          .as(
+              "reference outputs; dead letters: %s",
+              kafka.readCommitted(o.deadLetterTopic, Duration.ofSeconds(5)).stream()
+                  .limit(5)
+                  .map(ConsumerRecord::value)
+                  .toList())
+          .isEqualTo((long) SEQUENCES * STEPS);
       REFERENCES.put(mode, ledger);
       return ledger;
     } finally {
@@ -329,6 +337,8 @@ class ProcessCrashFaultTest {
                 }
               } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
+              } catch (RuntimeException e) {
+                producerFailure = e; // the input is incomplete: the test fails with this
               }
             },
             "fault-producer");
@@ -375,6 +385,9 @@ class ProcessCrashFaultTest {
   }
 
   private static void requireAlive(Process job, Path log, long deadline) throws Exception {
+    if (producerFailure != null) {
+      throw new AssertionError("producing the input failed", producerFailure);
+    }
     if (!job.isAlive() || System.nanoTime() > deadline) {
       List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
       throw new AssertionError(
