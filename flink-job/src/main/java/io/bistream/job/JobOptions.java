@@ -109,6 +109,15 @@ public final class JobOptions {
       description = "how long a gap may stay open")
   public Duration reorderTimeout;
 
+  @Option(
+      names = "--ended-retention",
+      defaultValue = "10m",
+      converter = DurationConverter.class,
+      description =
+          "how long an ended sequence id is remembered, to refuse its later records as dead"
+              + " letters (~40 bytes of state per id)")
+  public Duration endedRetention = Duration.ofMinutes(10);
+
   @Option(names = "--batch-size", defaultValue = "64", description = "sequences per engine call")
   public int batchSize;
 
@@ -202,7 +211,7 @@ public final class JobOptions {
         batchMaxWait,
         perChunkOutput,
         binaryFloats,
-        Duration.ofMinutes(10),
+        endedRetention,
         1 << 20,
         4096,
         maxSequenceIdBytes,

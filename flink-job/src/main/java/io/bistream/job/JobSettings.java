@@ -59,6 +59,9 @@ public record JobSettings(
     require(!reorderTimeout.isNegative(), "--reorder-timeout must be >= 0");
     require(batchSize >= 1, "--batch-size must be >= 1, found " + batchSize);
     require(!batchMaxWait.isNegative(), "--batch-max-wait must be >= 0");
+    require(
+        !endedRetention.isNegative() && !endedRetention.isZero(),
+        "--ended-retention must be positive");
     require(maxRecordBytes > 0, "max record bytes must be positive");
     require(maxStepsPerRecord > 0, "max steps per record must be positive");
     require(

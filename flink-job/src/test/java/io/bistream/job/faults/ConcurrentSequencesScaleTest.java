@@ -294,7 +294,7 @@ class ConcurrentSequencesScaleTest {
       try (var state = ClusterRuns.sequenceState(savepoint, o.settings())) {
         long open = ClusterRuns.keys(state, "sequence").size();
         long buffering = ClusterRuns.keys(state, "reorder").size();
-        long tombstones = ClusterRuns.keys(state, "ended").size();
+        long tombstones = ClusterRuns.keys(state, "tombstone").size();
         System.out.printf(
             "scale: final savepoint: %d open sequences, %d reorder buffers, %d timers, %,d"
                 + " ended-sequence tombstones%n",

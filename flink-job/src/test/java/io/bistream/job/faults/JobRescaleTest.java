@@ -239,7 +239,9 @@ class JobRescaleTest {
       assertThat(got.ended()).isEqualTo(inputs.keySet());
       // The reference itself is model-core's answer, so "same as the reference" means right.
       OutputLedger.Comparison offline =
-          want.compareWith(Offline.ledger(model, two.get(m).settings().stream(), D, inputs), 1e-5f);
+          want.compareWith(
+              Offline.ledger(model, two.get(m).settings().stream(), D, inputs, seq -> "end_marker"),
+              1e-5f);
       assertThat(offline.same()).as("reference vs model-core: " + offline).isTrue();
       assertThat(kafka.readCommitted(two.get(m).deadLetterTopic, Duration.ofSeconds(5))).isEmpty();
     }

@@ -12,6 +12,7 @@ import io.bistream.job.records.OutputRecord;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 
 /**
@@ -27,12 +28,19 @@ final class Offline {
   private Offline() {}
 
   /**
-   * Per sequence, one {@code "y"} record per step and an end record with the step count.
+   * Per sequence, one {@code "y"} record per step and an end record with the step count and why it
+   * ended.
    *
    * @param inputs seq -> steps {@code [t, width]}, flattened
+   * @param why seq -> the end reason the job must give
    */
   static OutputLedger ledger(
-      Model model, StreamConfig stream, int width, Map<String, float[]> inputs) throws Exception {
+      Model model,
+      StreamConfig stream,
+      int width,
+      Map<String, float[]> inputs,
+      Function<String, String> why)
+      throws Exception {
     List<ConsumerRecord<String, String>> records = new ArrayList<>();
     for (Map.Entry<String, float[]> in : inputs.entrySet()) {
       String seq = in.getKey();
@@ -53,6 +61,7 @@ final class Offline {
       end.put("seq", seq);
       end.put("end", true);
       end.put("steps", t);
+      end.put("why", why.apply(seq));
       records.add(record(seq, end.toString()));
     }
     return OutputLedger.of(records);
