@@ -42,7 +42,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * await   BOOTSTRAP OUT DLQ PREFIX SEQUENCES STEPS TIMEOUT_SECONDS
  * topics  BOOTSTRAP TOPIC...
  * input   BOOTSTRAP SEQ_PREFIX SEQUENCES STEPS WIDTH FROM_PCT TO_PCT BASE_MS TICK_MS PACE_MS
- *         PROGRESS_FILE TOPIC...
+ *         PROGRESS_FILE HOLD_FILE TOPIC...
  * collect BOOTSTRAP DIR SEQUENCES TIMEOUT_SECONDS NAME=TOPIC...
  * compare REFERENCE_DIR DIR FAULT SEQUENCES STEPS MODE...
  * </pre>
@@ -63,7 +63,7 @@ public final class KafkaCheck {
       case "input" -> input(a[1], a[2], Integer.parseInt(a[3]), Integer.parseInt(a[4]),
           Integer.parseInt(a[5]), Integer.parseInt(a[6]), Integer.parseInt(a[7]),
           Long.parseLong(a[8]), Long.parseLong(a[9]), Long.parseLong(a[10]), Path.of(a[11]),
-          List.of(a).subList(12, a.length));
+          Path.of(a[12]), List.of(a).subList(13, a.length));
       case "collect" -> System.exit(collect(a[1], Path.of(a[2]), Integer.parseInt(a[3]),
           Integer.parseInt(a[4]), List.of(a).subList(5, a.length)));
       case "compare" -> System.exit(compare(Path.of(a[1]), Path.of(a[2]), a[3],
@@ -281,9 +281,14 @@ public final class KafkaCheck {
    * after a fault carry the timestamps of a producer that never paused. With PACE_MS > 0, record
    * i leaves no earlier than (i - first) * PACE_MS after the start. Waits for a broker that is
    * down (a producer keeps trying), and writes how many records it sent to PROGRESS_FILE.
+   *
+   * <p>While HOLD_FILE exists the producer holds its next record ("held" in PROGRESS_FILE); it
+   * goes on at once when the file is gone, the next record stamped one tick after the last: the
+   * input's time runs on as if the producer never paused, the records of an outage held back (a
+   * producer that cannot reach its broker).
    */
   static void input(String bootstrap, String seqPrefix, int sequences, int steps, int width,
-      int fromPct, int toPct, long baseMs, long tickMs, long paceMs, Path progress,
+      int fromPct, int toPct, long baseMs, long tickMs, long paceMs, Path progress, Path hold,
       List<String> topics) throws Exception {
     List<String[]> all = inputRecords(seqPrefix, sequences, steps, width);
     int from = all.size() * fromPct / 100;
@@ -300,6 +305,16 @@ public final class KafkaCheck {
     long start = System.currentTimeMillis();
     try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
       for (int i = from; i < to; i++) {
+        if (Files.exists(hold)) {
+          writeAtomically(progress, (i - from) + " " + (to - from) + " held");
+          long heldAt = System.currentTimeMillis();
+          while (Files.exists(hold)) {
+            Thread.sleep(20);
+          }
+          // Pacing goes on from here, not from the time before the hold.
+          start += System.currentTimeMillis() - heldAt;
+          writeAtomically(progress, (i - from) + " " + (to - from));
+        }
         long due = start + (i - from) * paceMs;
         long now = System.currentTimeMillis();
         if (due > now) {
