@@ -254,11 +254,17 @@ CLUSTER_ID=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
 "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$WORK/server.properties" \
   >"$LOG/kafka-format.out" 2>&1 || fail "formatting the Kafka log dir failed: $(cat "$LOG/kafka-format.out")"
 # Also restarts the broker in the fault scenarios: same port, same log dir.
+# Waits for this process's "Kafka Server started", not just a listener on the port: another
+# broker could hold the port (one whose port looked free while it was down).
 start_broker() {
+  local started
+  started=$(grep -c 'Kafka Server started' "$LOG/kafka.log" 2>/dev/null || true)
   "${KAFKA_JAVA[@]}" kafka.Kafka "$WORK/server.properties" >>"$LOG/kafka.out" 2>&1 &
   KAFKA_PID=$!
   PIDS+=("$KAFKA_PID")
-  wait_for "the broker listening on $BOOTSTRAP" 180 bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
+  wait_for "the broker listening on $BOOTSTRAP" 180 bash -c "kill -0 $KAFKA_PID &&
+    [[ \$(grep -c 'Kafka Server started' '$LOG/kafka.log') -gt ${started:-0} ]] &&
+    exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
   alive "$KAFKA_PID" "the broker" "$LOG/kafka.log"
 }
 start_broker
