@@ -17,19 +17,21 @@
 # input (explicit CreateTime timestamps), checkpoints every CHECKPOINT_INTERVAL to a directory:
 #   reference         failure-free,
 #   taskmanager-kill  kill -9 of the TaskManager mid-stream, a new TaskManager started at once,
-#   broker-restart    kill -9 of the broker mid-stream, started again at once (same port, log dir),
-#   broker-outage     the broker stopped (SIGTERM) mid-stream and started again OUTAGE seconds
-#                     later, longer than the jobs' --idle-timeout; the input's second half is
-#                     stamped as if the producer never paused.
+#   broker-restart    the broker stopped (SIGTERM) mid-stream, started again at once (same port,
+#                     same log dir),
+#   broker-outage     kill -9 of the broker mid-stream, started again OUTAGE seconds later, longer
+#                     than the jobs' --idle-timeout; the producer's records are stamped as if it
+#                     never paused.
 # Each faulted run's committed outputs (read_committed) are compared with the reference's; one
 # "FAULT fault=... mode=... result=OK|FAILED" line per fault and mode. Exit status 0 only if all
 # are OK. FaultsIT (flink-job, `mvn verify`) runs it.
 #
 # Usage: scripts/session-cluster.sh          (env: SEQUENCES=8 STEPS=120 TIMEOUT=120)
 #        SCENARIO=faults scripts/session-cluster.sh
-#                                            (env: SEQUENCES=6 STEPS=80 TIMEOUT=150 PACE_MS=30
+#                                            (env: SEQUENCES=6 STEPS=80 TIMEOUT=400 PACE_MS=30
 #                                             FAULTS="taskmanager-kill broker-restart broker-outage"
 #                                             OUTAGE=15 OUTAGE_IDLE_TIMEOUT=5s)
+#        JOB_JAR=path/to/flink-job-*-job.jar runs another build of the job.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,7 +47,7 @@ case "$SCENARIO" in
   faults)
     SEQUENCES="${SEQUENCES:-6}"
     STEPS="${STEPS:-80}"
-    TIMEOUT="${TIMEOUT:-150}"
+    TIMEOUT="${TIMEOUT:-400}"
     FAULTS="${FAULTS:-taskmanager-kill broker-restart broker-outage}"
     PACE_MS="${PACE_MS:-30}"
     OUTAGE="${OUTAGE:-15}"
@@ -120,7 +122,7 @@ alive() { kill -0 "$1" 2>/dev/null || fail "$2 exited; see $3"; }
 
 # ------------------------------------------------------------------ 1. build and fetch
 step "job jar"
-JOB_JAR=$(ls "$ROOT"/flink-job/target/flink-job-*-job.jar 2>/dev/null | head -n 1 || true)
+JOB_JAR="${JOB_JAR:-$(ls "$ROOT"/flink-job/target/flink-job-*-job.jar 2>/dev/null | head -n 1 || true)}"
 if [[ -z "$JOB_JAR" ]]; then
   info "building it: mvn package -pl flink-job -am -DskipTests"
   (cd "$ROOT" && mvn -B -q -DskipTests -Dspotless.check.skip=true package -pl flink-job -am) \
@@ -252,11 +254,17 @@ CLUSTER_ID=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
 "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$WORK/server.properties" \
   >"$LOG/kafka-format.out" 2>&1 || fail "formatting the Kafka log dir failed: $(cat "$LOG/kafka-format.out")"
 # Also restarts the broker in the fault scenarios: same port, same log dir.
+# Waits for this process's "Kafka Server started", not just a listener on the port: another
+# broker could hold the port (one whose port looked free while it was down).
 start_broker() {
+  local started
+  started=$(grep -c 'Kafka Server started' "$LOG/kafka.log" 2>/dev/null || true)
   "${KAFKA_JAVA[@]}" kafka.Kafka "$WORK/server.properties" >>"$LOG/kafka.out" 2>&1 &
   KAFKA_PID=$!
   PIDS+=("$KAFKA_PID")
-  wait_for "the broker listening on $BOOTSTRAP" 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
+  wait_for "the broker listening on $BOOTSTRAP" 180 bash -c "kill -0 $KAFKA_PID &&
+    [[ \$(grep -c 'Kafka Server started' '$LOG/kafka.log') -gt ${started:-0} ]] &&
+    exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"
   alive "$KAFKA_PID" "the broker" "$LOG/kafka.log"
 }
 start_broker
@@ -296,7 +304,7 @@ start_daemon taskmanager org.apache.flink.runtime.taskexecutor.TaskManagerRunner
 TM_PID=$DAEMON_PID
 REST="http://localhost:$REST_PORT"
 slots_up() { curl -sf "$REST/overview" | grep -q '"taskmanagers":1,' && alive "$TM_PID" x x; }
-wait_for "the TaskManager registering with the JobManager ($REST)" 90 slots_up
+wait_for "the TaskManager registering with the JobManager ($REST)" 180 slots_up
 alive "$JM_PID" "the JobManager" "$LOG/jobmanager.log"
 alive "$TM_PID" "the TaskManager" "$LOG/taskmanager.log"
 info "REST $REST: $(curl -sf "$REST/overview")"
@@ -366,7 +374,7 @@ $(tail -n 20 "$RUNS/$run/submit-${MODES[$i]}.out")"
       JOBS+=("$job")
     done
     for i in "${!MODES[@]}"; do
-      wait_for "the ${MODES[$i]} job ${JOBS[$i]} running" 120 all_running "${JOBS[$i]}"
+      wait_for "the ${MODES[$i]} job ${JOBS[$i]} running" 300 all_running "${JOBS[$i]}"
     done
     info "jobs running: ${JOBS[*]} (${MODES[*]})"
   }
@@ -385,18 +393,19 @@ $(tail -n 20 "$RUNS/$run/submit-${MODES[$i]}.out")"
 
   # Records [from%, to%) of the run's input to each mode's input topic; record i stamped
   # BASE_MS + i * PACE_MS whenever it leaves, one every pace-ms milliseconds.
+  # It holds its next record while $RUNS/<run>/hold exists.
   produce_input() { # run, from %, to %, pace ms
     local mode topics=()
     for mode in "${MODES[@]}"; do
       topics+=("$1-$mode-in")
     done
     kafka_check input "$BOOTSTRAP" faults "$SEQUENCES" "$STEPS" "$WIDTH" "$2" "$3" "$BASE_MS" \
-      "$PACE_MS" "$4" "$RUNS/$1/produced-$2" "${topics[@]}" | sed 's/^/         /'
+      "$PACE_MS" "$4" "$RUNS/$1/produced-$2" "$RUNS/$1/hold" "${topics[@]}" | sed 's/^/         /'
   }
 
   # "Mid-stream": a quarter of one mode's step outputs committed, sequences still open.
   await_mid_stream() { # run
-    wait_for "committed outputs before the fault" 120 committed_at_least "$1" $((SEQUENCES * STEPS / 4))
+    wait_for "committed outputs before the fault" 300 committed_at_least "$1" $((SEQUENCES * STEPS / 4))
     info "$(cat "$RUNS/$1/progress") step outputs committed before the fault"
   }
 
@@ -418,13 +427,13 @@ $(tail -n 20 "$RUNS/$run/submit-${MODES[$i]}.out")"
         produce_input "$run" 0 100 0 || fail "$fault: producing the input failed"
         ;;
       broker-outage)
-        # One producer that never pauses: it keeps sending through the outage (its records wait
-        # in its buffer, stamped as they are sent), so the input's time runs on while the job's
-        # source is cut off. Any wait of the producer would be a real pause (quiet partition).
-        produce_input "$run" 0 100 "$PACE_MS" &
+        # One producer that never pauses while the broker is up: any wait of it with the broker
+        # up would be a real pause (a quiet partition). Slower than the others, so that records
+        # are left for after the outage however long the broker takes to shut down.
+        produce_input "$run" 0 100 $((2 * PACE_MS)) &
         producer=$!
         PIDS+=("$producer")
-        wait_for "half the input produced" 120 produced_at_least "$run" 50
+        wait_for "40% of the input produced" 300 produced_at_least "$run" 40
         ;;
       *)
         # Half the input first: every sequence is open, each mode holds state, whatever the
@@ -447,19 +456,27 @@ $(tail -n 20 "$RUNS/$run/submit-${MODES[$i]}.out")"
         ;;
       broker-restart | broker-outage)
         if [[ $fault == broker-restart ]]; then
-          kill -9 "$KAFKA_PID"
-          fault_ms=$(now_ms)
-          wait "$KAFKA_PID" 2>/dev/null || true
-          info "kill -9 broker pid $KAFKA_PID; starting it again"
-        else
           kill -TERM "$KAFKA_PID"
           fault_ms=$(now_ms)
-          wait_for "the broker stopping" 120 bash -c "! kill -0 $KAFKA_PID"
+          wait_for "the broker stopping" 180 bash -c "! kill -0 $KAFKA_PID"
           info "broker pid $KAFKA_PID stopped (SIGTERM) in $(($(now_ms) - fault_ms)) ms;" \
-            "down for ${OUTAGE}s (jobs' --idle-timeout $idle)"
+            "starting it again"
+        else
+          kill -9 "$KAFKA_PID"
+          fault_ms=$(now_ms)
+          # The producer cannot reach the broker from here on: it holds its records until the
+          # broker is back, their timestamps running on as if it never paused. (A graceful stop
+          # takes up to tens of seconds on a loaded machine, the producer going on meanwhile.)
+          touch "$RUNS/$run/hold"
+          local n total
+          read -r n total _ <"$RUNS/$run/produced-0"
+          [[ $n -lt $total ]] || fail "$fault: the producer had sent its whole input before the" \
+            "broker went down (a very slow machine?): the outage would test nothing"
+          info "kill -9 broker pid $KAFKA_PID; producer at $(cut -d' ' -f1-2 "$RUNS/$run/produced-0")" \
+            "records; starting the broker again in ${OUTAGE}s (jobs' --idle-timeout $idle)"
           sleep "$OUTAGE"
         fi
-        wait_for "the broker exiting" 60 bash -c "! kill -0 $KAFKA_PID"
+        wait "$KAFKA_PID" 2>/dev/null || true # reaped here, so bash does not report the kill
         if [[ $fault == broker-restart ]]; then
           # The second half waits for the broker; its timestamps continue the first half's.
           produce_input "$run" 50 100 "$PACE_MS" &
@@ -468,6 +485,7 @@ $(tail -n 20 "$RUNS/$run/submit-${MODES[$i]}.out")"
         fi
         start_broker
         resumed_ms=$(now_ms)
+        rm -f "$RUNS/$run/hold"
         info "broker pid $KAFKA_PID listening again on $BOOTSTRAP after $((resumed_ms - fault_ms)) ms"
         wait "$producer" || fail "$fault: producing the input's second half failed"
         ;;
@@ -482,7 +500,7 @@ $(tail -n 20 "$RUNS/$run/submit-${MODES[$i]}.out")"
       curl -sf -X PATCH "$REST/jobs/$job?mode=cancel" >/dev/null || true
     done
     for job in "${JOBS[@]}"; do
-      wait_for "job $job CANCELED" 60 canceled "$job"
+      wait_for "job $job CANCELED" 120 canceled "$job"
     done
     step "$fault: compared with the reference run"
     kafka_check compare "$RUNS/reference" "$RUNS/$run" "$fault" "$SEQUENCES" "$STEPS" \

@@ -42,7 +42,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * await   BOOTSTRAP OUT DLQ PREFIX SEQUENCES STEPS TIMEOUT_SECONDS
  * topics  BOOTSTRAP TOPIC...
  * input   BOOTSTRAP SEQ_PREFIX SEQUENCES STEPS WIDTH FROM_PCT TO_PCT BASE_MS TICK_MS PACE_MS
- *         PROGRESS_FILE TOPIC...
+ *         PROGRESS_FILE HOLD_FILE TOPIC...
  * collect BOOTSTRAP DIR SEQUENCES TIMEOUT_SECONDS NAME=TOPIC...
  * compare REFERENCE_DIR DIR FAULT SEQUENCES STEPS MODE...
  * </pre>
@@ -63,7 +63,7 @@ public final class KafkaCheck {
       case "input" -> input(a[1], a[2], Integer.parseInt(a[3]), Integer.parseInt(a[4]),
           Integer.parseInt(a[5]), Integer.parseInt(a[6]), Integer.parseInt(a[7]),
           Long.parseLong(a[8]), Long.parseLong(a[9]), Long.parseLong(a[10]), Path.of(a[11]),
-          List.of(a).subList(12, a.length));
+          Path.of(a[12]), List.of(a).subList(13, a.length));
       case "collect" -> System.exit(collect(a[1], Path.of(a[2]), Integer.parseInt(a[3]),
           Integer.parseInt(a[4]), List.of(a).subList(5, a.length)));
       case "compare" -> System.exit(compare(Path.of(a[1]), Path.of(a[2]), a[3],
@@ -281,9 +281,14 @@ public final class KafkaCheck {
    * after a fault carry the timestamps of a producer that never paused. With PACE_MS > 0, record
    * i leaves no earlier than (i - first) * PACE_MS after the start. Waits for a broker that is
    * down (a producer keeps trying), and writes how many records it sent to PROGRESS_FILE.
+   *
+   * <p>While HOLD_FILE exists the producer holds its next record ("held" in PROGRESS_FILE); it
+   * goes on at once when the file is gone, the next record stamped one tick after the last: the
+   * input's time runs on as if the producer never paused, the records of an outage held back (a
+   * producer that cannot reach its broker).
    */
   static void input(String bootstrap, String seqPrefix, int sequences, int steps, int width,
-      int fromPct, int toPct, long baseMs, long tickMs, long paceMs, Path progress,
+      int fromPct, int toPct, long baseMs, long tickMs, long paceMs, Path progress, Path hold,
       List<String> topics) throws Exception {
     List<String[]> all = inputRecords(seqPrefix, sequences, steps, width);
     int from = all.size() * fromPct / 100;
@@ -299,19 +304,31 @@ public final class KafkaCheck {
     List<Future<RecordMetadata>> sent = new ArrayList<>();
     long start = System.currentTimeMillis();
     try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
+      // Metadata first, so that the first sends do not wait for it.
+      for (String topic : topics) {
+        producer.partitionsFor(topic);
+      }
+      long next = System.currentTimeMillis();
       for (int i = from; i < to; i++) {
-        long due = start + (i - from) * paceMs;
-        long now = System.currentTimeMillis();
-        if (due > now) {
-          Thread.sleep(due - now);
+        if (Files.exists(hold)) {
+          writeAtomically(progress, (i - from) + " " + (to - from) + " held");
+          while (Files.exists(hold)) {
+            Thread.sleep(20);
+          }
+          next = System.currentTimeMillis();
         }
+        long now = System.currentTimeMillis();
+        if (next > now) {
+          Thread.sleep(next - now);
+        }
+        // One record per PACE_MS after the last, never a burst to catch up with a schedule that a
+        // stalled JVM (a loaded machine) missed: the scripts time their faults by this progress.
+        next = Math.max(next, System.currentTimeMillis()) + paceMs;
         for (String topic : topics) {
           sent.add(producer.send(new ProducerRecord<>(topic, null, baseMs + i * tickMs,
               all.get(i)[0], all.get(i)[1])));
         }
-        if ((i - from) % 10 == 0) {
-          writeAtomically(progress, (i - from) + " " + (to - from));
-        }
+        writeAtomically(progress, (i - from + 1) + " " + (to - from));
       }
       producer.flush();
       for (Future<RecordMetadata> f : sent) {
@@ -348,14 +365,21 @@ public final class KafkaCheck {
     long stopAt = Long.MAX_VALUE;
     long stepOutputs = 0;
     try (KafkaConsumer<String, String> c = consumer(bootstrap)) {
+      // The topics' 2 partitions (topics): no metadata request that could time out.
       List<TopicPartition> parts = new ArrayList<>();
       for (String topic : nameOf.keySet()) {
-        c.partitionsFor(topic).forEach(pi -> parts.add(new TopicPartition(topic, pi.partition())));
+        parts.add(new TopicPartition(topic, 0));
+        parts.add(new TopicPartition(topic, 1));
       }
       c.assign(parts);
       c.seekToBeginning(parts);
       while (System.nanoTime() < Math.min(deadline, stopAt)) {
-        var records = c.poll(Duration.ofMillis(200));
+        org.apache.kafka.clients.consumer.ConsumerRecords<String, String> records;
+        try {
+          records = c.poll(Duration.ofMillis(200));
+        } catch (org.apache.kafka.common.errors.TimeoutException e) {
+          continue; // the broker is down (a fault): keep reading once it is back
+        }
         long arrival = System.currentTimeMillis();
         for (ConsumerRecord<String, String> r : records) {
           String name = nameOf.get(r.topic());
