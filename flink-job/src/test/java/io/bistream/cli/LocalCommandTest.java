@@ -7,9 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.networknt.schema.JsonSchema;
 import com.networknt.schema.JsonSchemaFactory;
 import com.networknt.schema.SpecVersion;
-import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -142,7 +140,7 @@ class LocalCommandTest {
                 "--dead-letter-file",
                 dir.resolve("dead.jsonl").toString()));
     args.addAll(List.of(extra));
-    return cli(args.toArray(String[]::new));
+    return CliRun.of(args.toArray(String[]::new));
   }
 
   /** The dead-letter file, each record checked against docs/schemas/dead-letter.schema.json. */
@@ -158,24 +156,5 @@ class LocalCommandTest {
       out.add(n);
     }
     return out;
-  }
-
-  private record CliRun(int code, String out, String err) {}
-
-  /** Runs the CLI with its standard output and error captured. */
-  private static CliRun cli(String... args) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    PrintStream oldOut = System.out;
-    PrintStream oldErr = System.err;
-    try {
-      System.setOut(new PrintStream(out, true));
-      System.setErr(new PrintStream(err, true));
-      int code = BiStreamCli.run(args);
-      return new CliRun(code, out.toString(), err.toString());
-    } finally {
-      System.setOut(oldOut);
-      System.setErr(oldErr);
-    }
   }
 }

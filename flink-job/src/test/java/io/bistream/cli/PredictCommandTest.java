@@ -7,8 +7,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.bistream.core.npy.NpyArray;
 import io.bistream.core.npy.NpyReader;
 import io.bistream.core.npy.NpyWriter;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -80,7 +78,7 @@ class PredictCommandTest {
     Path x = tmp.resolve("ids.npy");
     NpyWriter.write(x, NpyArray.ofInts(new int[] {2, 3}, new int[6]));
     CliRun run =
-        cli(
+        CliRun.of(
             "predict",
             "--model",
             shared("conformance/keras/tfkeras/rnn_221.h5").toString(),
@@ -99,7 +97,7 @@ class PredictCommandTest {
   @Test
   void everySubcommandAnswersHelpWithItsUsageAndNoWarning() {
     for (String command : new CommandLine(new BiStreamCli()).getSubcommands().keySet()) {
-      CliRun run = cli(command, "--help");
+      CliRun run = CliRun.of(command, "--help");
       assertThat(run.code()).as(command).isZero();
       assertThat(run.out()).as(command).startsWith("Usage: bistream " + command);
       assertThat(run.out() + run.err()).as(command).doesNotContain("WARN");
@@ -108,7 +106,8 @@ class PredictCommandTest {
 
   @Test
   void pipelineBenchRejectsABrokerDirectoryThatIsNotThereBeforeStartingAnything() {
-    CliRun run = cli("bench", "--pipeline", "--broker-dir", tmp.resolve("missing").toString());
+    CliRun run =
+        CliRun.of("bench", "--pipeline", "--broker-dir", tmp.resolve("missing").toString());
     assertThat(run.code()).isEqualTo(2);
     assertThat(run.err())
         .contains("--broker-dir " + tmp.resolve("missing"))
@@ -119,7 +118,7 @@ class PredictCommandTest {
   @Test
   void inspectListsLayersShapesAndParameterCount() throws Exception {
     CliRun run =
-        cli("inspect", "--model", shared("conformance/keras/tfkeras/rnn_221.h5").toString());
+        CliRun.of("inspect", "--model", shared("conformance/keras/tfkeras/rnn_221.h5").toString());
     // 2 x (4*6*(1+6+1)) + 2 x (4*4*(12+4+1)) = 384 + 544 weights, as Keras' summary counts.
     assertThat(run.out())
         .contains("keras-h5 (version 2.2.4-tf)")
@@ -182,7 +181,7 @@ class PredictCommandTest {
     NpyWriter.write(x, NpyArray.ofFloats(new int[] {3, 20, 1}, data));
     Path plot = tmp.resolve("eval.png");
     CliRun run =
-        cli(
+        CliRun.of(
             "evaluate",
             "--model",
             model.toString(),
@@ -202,24 +201,5 @@ class PredictCommandTest {
         table.lines().filter(l -> l.matches("lookahead\\s+20 .*")).findFirst().orElseThrow();
     assertThat(Double.parseDouble(r20.trim().split("\\s+")[2])).isLessThan(1e-6);
     assertThat(Files.size(plot)).isGreaterThan(1000);
-  }
-
-  private record CliRun(int code, String out, String err) {}
-
-  /** Runs the CLI with its standard output and error captured. */
-  private static CliRun cli(String... args) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    PrintStream oldOut = System.out;
-    PrintStream oldErr = System.err;
-    try {
-      System.setOut(new PrintStream(out, true));
-      System.setErr(new PrintStream(err, true));
-      int code = BiStreamCli.run(args);
-      return new CliRun(code, out.toString(), err.toString());
-    } finally {
-      System.setOut(oldOut);
-      System.setErr(oldErr);
-    }
   }
 }

@@ -49,12 +49,8 @@ import org.junit.jupiter.api.Test;
 class ConcurrentSequencesScaleTest {
 
   private static final ObjectMapper JSON = new ObjectMapper();
-  private static final String MODEL =
-      Path.of("../model-core/src/test/resources/golden/tfjs/models/bilstm_concat/model.json")
-          .toAbsolutePath()
-          .normalize()
-          .toString();
-  private static final int D = 3;
+  private static final String MODEL = Offline.MODEL;
+  private static final int D = Offline.D;
   private static final int STEPS = 4;
   private static final int SEQUENCES = Integer.getInteger("bistream.scale.sequences", 5_000);
   private static final int SPOT_CHECKS = 25;

@@ -34,12 +34,8 @@ import org.junit.jupiter.api.Test;
  */
 class JobRescaleTest {
 
-  private static final String MODEL =
-      Path.of("../model-core/src/test/resources/golden/tfjs/models/bilstm_concat/model.json")
-          .toAbsolutePath()
-          .normalize()
-          .toString();
-  private static final int D = 3;
+  private static final String MODEL = Offline.MODEL;
+  private static final int D = Offline.D;
   private static final int SEQUENCES = 18;
   private static final int MAX_PARALLELISM = 64;
 

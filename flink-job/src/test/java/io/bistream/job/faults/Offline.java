@@ -9,6 +9,7 @@ import io.bistream.core.stream.StreamConfig;
 import io.bistream.core.stream.StreamingEngine;
 import io.bistream.core.tensor.Tensor;
 import io.bistream.job.records.OutputRecord;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -22,6 +23,15 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
  * be compared with them.
  */
 final class Offline {
+
+  /** The fault suite's model: a small TF.js-written BiLSTM (concat), 3 values per step. */
+  static final String MODEL =
+      Path.of("../model-core/src/test/resources/golden/tfjs/models/bilstm_concat/model.json")
+          .toAbsolutePath()
+          .normalize()
+          .toString();
+
+  static final int D = 3;
 
   private static final ObjectMapper JSON = new ObjectMapper();
 

@@ -34,12 +34,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class OperatorRescaleTest {
 
-  private static final String MODEL =
-      Path.of("../model-core/src/test/resources/golden/tfjs/models/bilstm_concat/model.json")
-          .toAbsolutePath()
-          .normalize()
-          .toString();
-  private static final int D = 3;
+  private static final String MODEL = Offline.MODEL;
+  private static final int D = Offline.D;
   private static final int MAX_PARALLELISM = 128;
   private static final int KEYS = 60;
 

@@ -50,12 +50,8 @@ class ProcessCrashFaultTest {
   private static final int SEQUENCES = Integer.getInteger("bistream.faults.sequences", 20);
   private static final int STEPS = Integer.getInteger("bistream.faults.steps", 60);
   private static final long SEED = Long.getLong("bistream.faults.seed", System.nanoTime());
-  private static final String MODEL =
-      Path.of("../model-core/src/test/resources/golden/tfjs/models/bilstm_concat/model.json")
-          .toAbsolutePath()
-          .normalize()
-          .toString();
-  private static final int D = 3;
+  private static final String MODEL = Offline.MODEL;
+  private static final int D = Offline.D;
   private static final Duration WAIT = Duration.ofMinutes(4);
   private static final ObjectMapper JSON = new ObjectMapper();
 
