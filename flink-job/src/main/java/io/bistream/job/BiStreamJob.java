@@ -189,8 +189,8 @@ public final class BiStreamJob {
     public void deserialize(ConsumerRecord<byte[], byte[]> r, Collector<ParsedRecord> out) {
       out.collect(
           ParsedRecord.of(
-              parser.parse(r.key(), r.value(), r.topic(), r.partition(), r.offset(), r.timestamp()),
-              r.key()));
+              parser.parse(
+                  r.key(), r.value(), r.topic(), r.partition(), r.offset(), r.timestamp())));
     }
 
     @Override

@@ -65,11 +65,6 @@ final class InputLiveness implements AutoCloseable {
     properties.put(AdminClientConfig.CLIENT_ID_CONFIG, "bistream-input-liveness-" + groupId);
   }
 
-  /** The consumer group of the job's Kafka source (BiStreamJob). */
-  static String groupId(JobSettings settings) {
-    return "bistream-" + settings.inputTopic() + "-" + settings.outputTopic();
-  }
-
   /**
    * True when the broker answered and the group's committed offset of {@code partition} has reached
    * its read_committed end offset; false when the broker did not answer or the job is behind.

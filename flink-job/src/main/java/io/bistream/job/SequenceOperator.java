@@ -179,10 +179,11 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     model = ModelCache.get(settings.model());
     engines = new HashMap<>();
     width = engine(settings.stream()).inputWidth();
-    sequence = getPartitionedState(new ValueStateDescriptor<>("sequence", KeyedSequence.class));
-    reorder =
-        getPartitionedState(
-            new MapStateDescriptor<>("reorder", Types.LONG, TypeInformation.of(InputEvent.class)));
+    var sequenceDescriptor = new ValueStateDescriptor<>("sequence", KeyedSequence.class);
+    var reorderDescriptor =
+        new MapStateDescriptor<>("reorder", Types.LONG, TypeInformation.of(InputEvent.class));
+    sequence = getPartitionedState(sequenceDescriptor);
+    reorder = getPartitionedState(reorderDescriptor);
     StateTtlConfig ttl = StateTtlConfig.newBuilder(settings.endedRetention()).build();
     ValueStateDescriptor<Tombstone> tombstoneDescriptor =
         new ValueStateDescriptor<>("tombstone", Tombstone.class);
@@ -204,11 +205,11 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
               settings.bootstrapServers(),
               settings.kafkaProperties(),
               settings.inputTopic(),
-              InputLiveness.groupId(settings),
+              BiStreamJob.groupId(settings),
               Math.max(50, (shortest > 0 ? shortest : settings.idleTimeout().toMillis()) / 4));
     }
     if (restored) {
-      countRestoredState();
+      countRestoredState(sequenceDescriptor, reorderDescriptor);
     }
     var metrics = getMetricGroup();
     recordsIn = metrics.counter("bistreamRecordsIn");
@@ -229,18 +230,21 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
    * Sets the gauges to what this subtask was given by a restore or a rescale: its open sequences
    * and their buffered steps (a pass over its keys, once).
    */
-  private void countRestoredState() throws Exception {
+  private void countRestoredState(
+      ValueStateDescriptor<KeyedSequence> sequenceDescriptor,
+      MapStateDescriptor<Long, InputEvent> reorderDescriptor)
+      throws Exception {
     getKeyedStateBackend()
         .applyToAllKeys(
             VoidNamespace.INSTANCE,
             VoidNamespaceSerializer.INSTANCE,
-            new ValueStateDescriptor<>("sequence", KeyedSequence.class),
+            sequenceDescriptor,
             (key, state) -> activeSequences++);
     getKeyedStateBackend()
         .applyToAllKeys(
             VoidNamespace.INSTANCE,
             VoidNamespaceSerializer.INSTANCE,
-            new MapStateDescriptor<>("reorder", Types.LONG, TypeInformation.of(InputEvent.class)),
+            reorderDescriptor,
             (key, state) -> {
               for (InputEvent e : state.values()) {
                 bufferedSteps += e.steps;

@@ -8,7 +8,6 @@ import io.bistream.job.local.EmbeddedKafka;
 import io.bistream.job.records.InputEvent;
 import io.bistream.job.records.OutputRecord;
 import java.net.ServerSocket;
-import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -130,28 +129,14 @@ class InputLivenessTest {
   void shouldNotEndASequenceByTheQuietRuleWhileItsPartitionHoldsUnconsumedRecords()
       throws Exception {
     kafka.createTopics(1, "stall-in", "stall-out");
-    JobSettings base =
-        SequenceOperatorFaultTest.settings(SequenceOperatorTest.MODEL, StreamConfig.exact(), 1);
     JobSettings s =
-        new JobSettings(
-            base.model(),
-            base.stream(),
+        SequenceOperatorFaultTest.settings(
+            SequenceOperatorTest.MODEL,
+            StreamConfig.exact(),
+            1,
             "stall-in",
             "stall-out",
-            "dlq",
-            Duration.ofSeconds(30),
-            8,
-            Duration.ofSeconds(5),
-            1,
-            Duration.ofMillis(10),
-            false,
-            false,
-            Duration.ofMinutes(10),
-            1 << 20,
-            4096,
-            1024,
-            kafka.bootstrapServers(),
-            Map.of());
+            kafka.bootstrapServers());
     // The producer wrote 3 records; the job processed 2 and then its source stalled.
     produce("stall-in", 0, 3);
     var h =
@@ -165,7 +150,7 @@ class InputLivenessTest {
     assertThat(ends(h.extractOutputValues())).as("no end while records wait").isEmpty();
     assertThat(h.numProcessingTimeTimers()).as("re-armed").isEqualTo(1);
 
-    commit(InputLiveness.groupId(s), "stall-in", 0, 3); // everything consumed: quiet
+    commit(BiStreamJob.groupId(s), "stall-in", 0, 3); // everything consumed: quiet
     h.setProcessingTime(60_000);
     List<JsonNode> ends = ends(h.extractOutputValues());
     assertThat(ends).hasSize(1);

@@ -37,11 +37,17 @@ class SequenceOperatorFaultTest {
   private static final int D = 3;
 
   static JobSettings settings(String model, StreamConfig stream, int batchSize) {
+    return settings(model, stream, batchSize, "in", "out", null);
+  }
+
+  /** As above, reading {@code in}, writing {@code out}, checking its input on {@code bootstrap}. */
+  static JobSettings settings(
+      String model, StreamConfig stream, int batchSize, String in, String out, String bootstrap) {
     return new JobSettings(
         model,
         stream,
-        "in",
-        "out",
+        in,
+        out,
         "dlq",
         Duration.ofSeconds(30),
         8,
@@ -54,7 +60,7 @@ class SequenceOperatorFaultTest {
         1 << 20,
         4096,
         1024,
-        null,
+        bootstrap,
         Map.of());
   }
 

@@ -65,7 +65,7 @@ class SplitDeadLettersMetricsTest {
       for (String v : values) {
         byte[] bytes = v.getBytes(StandardCharsets.UTF_8);
         harness.processElement(
-            ParsedRecord.of(parser.parse(null, bytes, "in", 0, offset++, 0L), null), 0L);
+            ParsedRecord.of(parser.parse(null, bytes, "in", 0, offset++, 0L)), 0L);
       }
       assertThat(harness.extractOutputValues()).hasSize(1);
       assertThat(harness.getSideOutput(BiStreamJob.DEAD_LETTERS)).hasSize(6);

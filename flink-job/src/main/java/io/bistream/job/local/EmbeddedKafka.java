@@ -141,24 +141,9 @@ public final class EmbeddedKafka implements AutoCloseable {
    * acknowledged, else the exception that refused it (such as {@code RecordTooLargeException} for a
    * record over {@code max.request.size}).
    */
-  public List<Exception> produceChecked(String topic, List<Map.Entry<String, String>> keyValues)
-      throws InterruptedException {
-    List<Future<RecordMetadata>> sent = new ArrayList<>();
+  public List<Exception> produceChecked(String topic, List<Map.Entry<String, String>> keyValues) {
     try (KafkaProducer<String, String> producer = producer()) {
-      for (Map.Entry<String, String> kv : keyValues) {
-        sent.add(producer.send(new ProducerRecord<>(topic, kv.getKey(), kv.getValue())));
-      }
-      producer.flush();
-      List<Exception> results = new ArrayList<>();
-      for (Future<RecordMetadata> f : sent) {
-        try {
-          f.get();
-          results.add(null);
-        } catch (ExecutionException e) {
-          results.add(e.getCause() instanceof Exception c ? c : e);
-        }
-      }
-      return results;
+      return sendAll(producer, topic, keyValues);
     }
   }
 
@@ -202,29 +187,47 @@ public final class EmbeddedKafka implements AutoCloseable {
       KafkaProducer<String, String> producer,
       String topic,
       List<Map.Entry<String, String>> keyValues) {
+    List<Exception> results = sendAll(producer, topic, keyValues);
+    List<Exception> failed = results.stream().filter(java.util.Objects::nonNull).toList();
+    if (!failed.isEmpty()) {
+      throw new IllegalStateException(
+          failed.size()
+              + " of "
+              + results.size()
+              + " records were not produced to "
+              + topic
+              + ": "
+              + failed.get(0),
+          failed.get(0));
+    }
+  }
+
+  /**
+   * Sends key/value pairs in order, flushes, and returns per record null when the broker
+   * acknowledged it, else the exception that refused it.
+   */
+  private static List<Exception> sendAll(
+      KafkaProducer<String, String> producer,
+      String topic,
+      List<Map.Entry<String, String>> keyValues) {
     List<Future<RecordMetadata>> sent = new ArrayList<>();
     for (Map.Entry<String, String> kv : keyValues) {
       sent.add(producer.send(new ProducerRecord<>(topic, kv.getKey(), kv.getValue())));
     }
     producer.flush();
-    int failed = 0;
-    Throwable first = null;
+    List<Exception> results = new ArrayList<>();
     for (Future<RecordMetadata> f : sent) {
       try {
         f.get();
+        results.add(null);
       } catch (ExecutionException e) {
-        failed++;
-        first = first == null ? e.getCause() : first;
+        results.add(e.getCause() instanceof Exception c ? c : e);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new IllegalStateException("interrupted while producing to " + topic, e);
       }
     }
-    if (failed > 0) {
-      throw new IllegalStateException(
-          failed + " of " + sent.size() + " records were not produced to " + topic + ": " + first,
-          first);
-    }
+    return results;
   }
 
   /**

@@ -13,7 +13,7 @@ public class ParsedRecord {
 
   public ParsedRecord() {}
 
-  public static ParsedRecord of(RecordParser.Result r, byte[] key) {
+  public static ParsedRecord of(RecordParser.Result r) {
     ParsedRecord p = new ParsedRecord();
     p.event = r.event();
     if (r.deadLetter() != null) {
