@@ -250,7 +250,11 @@ EOF
 KAFKA_JAVA=(java -Xms256m -Xmx512m -Dkafka.log.file="$LOG/kafka.log"
   -Dlog4j2.configurationFile="$WORK/kafka-log4j2.properties" -cp "$KCP")
 # A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (StorageTool random-uuid).
-CLUSTER_ID=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+# Like Kafka's own, never one starting with '-': StorageTool would read it as an option (1 in 64).
+CLUSTER_ID=-
+while [[ $CLUSTER_ID == -* ]]; do
+  CLUSTER_ID=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+done
 "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$WORK/server.properties" \
   >"$LOG/kafka-format.out" 2>&1 || fail "formatting the Kafka log dir failed: $(cat "$LOG/kafka-format.out")"
 # Also restarts the broker in the fault scenarios: same port, same log dir.
