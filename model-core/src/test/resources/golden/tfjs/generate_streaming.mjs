@@ -1,10 +1,10 @@
 // Generates TensorFlow.js-computed golden fixtures for the BiStream STREAMING engine
-// (DESIGN.md §4, modes `stateful` and `lookahead`).
+// (DESIGN.md §4, modes `stateful`, `lookahead` and `context`).
 //
 //   cd model-core/src/test/resources/golden/tfjs && npm ci && node generate_streaming.mjs
 //
 // Writes streaming-models/<model>/model.json + weights.bin (plain, non-stateful TF.js layers models)
-// and streaming/<case>.json (input [N,T,D], chunk C, lookahead R, expected streamed output).
+// and streaming/<case>.json (input [N,T,D], chunk C, lookahead R, left context L, expected output).
 // It only deletes and rewrites those two folders. See the "Streaming fixtures" section of README.md.
 //
 // Conventions are those of generate.mjs: mulberry32 RNG seeded with the FNV-1a hash of a name
@@ -310,6 +310,42 @@ function lookahead(plain, x, C, R, lastStepModel, check = null, carryAfterWindow
 }
 
 // --------------------------------------------------------------------------------------------
+// context(L, C, R): context-sensitive chunks (Chen & Huo 2015; Kaldi nnet3 chunk width with extra
+// left/right context), as DESIGN.md §4. For the chunk [s, s+c) the window is [a, e),
+// a = max(0, s-L), e = min(T, s+C+R). Main route: the plain model's predict() on the window alone
+// (every layer from zero states in both directions, nothing carried), of which the c steps of the
+// chunk, window steps s-a .. s-a+c-1, are kept.
+// Cross-check route: the same layer by layer, each RNN sub-layer called with explicit zero
+// initialState through the plumbing used by `lookahead` (so the two routes share only TF.js's cells).
+// --------------------------------------------------------------------------------------------
+
+function contextWindows(T, C, L, R) {
+  return chunks(T, C).map(({ s, c }) => ({ s, c, a: Math.max(0, s - L), e: Math.min(T, s + C + R) }));
+}
+
+function contextViaPredict(plain, x, C, L, R) {
+  const emitted = contextWindows(x.shape[1], C, L, R).map(({ s, c, a, e }) =>
+    timeSlice(plain.predict(timeSlice(x, a, e - a), { batchSize: 1024 }), s - a, c));
+  return tf.concat(emitted, 1);
+}
+
+function contextViaPlumbing(plain, x, C, L, R) {
+  const ps = plumb(plain);
+  const N = x.shape[0];
+  const emitted = contextWindows(x.shape[1], C, L, R).map(({ s, c, a, e }) => {
+    let h = timeSlice(x, a, e - a);
+    ps.forEach((p) => {
+      if (p.kind === 'step') { h = p.layer.apply(h); return; }
+      const yF = runRnn(p.fwd, h, zeroStates(p.fwd, N))[0];
+      const yB = p.kind === 'bi' ? runRnn(p.bwd, h, zeroStates(p.bwd, N))[0] : null;
+      h = rnnOutput(p, yF, yB);
+    });
+    return timeSlice(h, s - a, c);
+  });
+  return tf.concat(emitted, 1);
+}
+
+// --------------------------------------------------------------------------------------------
 // Cases
 // --------------------------------------------------------------------------------------------
 
@@ -328,6 +364,13 @@ const CASES = [
   { name: 'lookahead_bilstm_sum_c2_r2', model: 'bilstm_sum', mode: 'lookahead', N: 2, T: 9, C: 2, R: 2 },
   { name: 'lookahead_lstm_lstm_c3_r2', model: 'lstm_lstm', mode: 'lookahead', N: 2, T: 8, C: 3, R: 2, equalsOffline: true },
   { name: 'lookahead_bilstm_last_dense_c4_r2', model: 'bilstm_last_dense', mode: 'lookahead', N: 2, T: 10, C: 4, R: 2, lastStep: true },
+  // context (no last-step model: context mode refuses them, its definition is per step)
+  { name: 'context_bilstm_concat_l2_c3_r2', model: 'bilstm_concat', mode: 'context', N: 2, T: 13, L: 2, C: 3, R: 2 },
+  { name: 'context_bilstm_concat_l0_c4_r0', model: 'bilstm_concat', mode: 'context', N: 2, T: 13, L: 0, C: 4, R: 0 },
+  { name: 'context_bilstm_sum_l5_c2_r1', model: 'bilstm_sum', mode: 'context', N: 2, T: 9, L: 5, C: 2, R: 1 },
+  { name: 'context_stacked_bilstm_bigru_td_softmax_l4_c4_r3', model: 'stacked_bilstm_bigru_td_softmax', mode: 'context', N: 3, T: 14, L: 4, C: 4, R: 3 },
+  { name: 'context_stacked_bilstm_bigru_td_softmax_l12_c5_r20', model: 'stacked_bilstm_bigru_td_softmax', mode: 'context', N: 2, T: 12, L: 12, C: 5, R: 20, equalsOffline: true },
+  { name: 'context_lstm_lstm_l2_c3_r1', model: 'lstm_lstm', mode: 'context', N: 2, T: 8, L: 2, C: 3, R: 1 },
 ];
 
 function describe(k, modelDesc) {
@@ -339,6 +382,13 @@ function describe(k, modelDesc) {
       (k.lastStep ? 'Last-step model: the output is that of the FINAL chunk\'s predict call.'
         : 'Outputs of all chunks concatenated in step order.') +
       (k.equalsOffline ? ' Unidirectional: equals offline predict (asserted).' : '');
+  }
+  if (k.mode === 'context') {
+    const windows = contextWindows(k.T, k.C, k.L, k.R).map(({ a, e }) => `[${a},${e})`).join(' ');
+    return `context L=${k.L}, C=${k.C}, R=${k.R}, T=${k.T}: ${modelDesc}. Chunks ${chunkList}, windows ${windows}; ` +
+      'each chunk is the model\'s predict() on its window alone (every RNN direction from zero state, nothing ' +
+      'carried between chunks), of which the chunk\'s steps are kept; concatenated in step order.' +
+      (k.equalsOffline ? ' L >= every chunk start and R >= T: equals offline predict (asserted).' : '');
   }
   const windows = chunks(k.T, k.C).map(({ s }) => `[${s},${Math.min(k.T, s + k.C + k.R)})`).join(' ');
   return `lookahead (LC-BLSTM) C=${k.C}, R=${k.R}, T=${k.T}: ${modelDesc}. Chunks ${chunkList}, windows ${windows}; ` +
@@ -382,6 +432,20 @@ async function main() {
       notes.push(`tfjs stateful vs explicit plumbing ${assertClose(k.name, y, statefulViaPlumbing(plain, x, k.C, k.lastStep))}`);
       if (!k.equalsOffline) notes.push(`max |y - lookahead(C,0)| ${maxAbsDiff(y, lookahead(plain, x, k.C, 0, k.lastStep))}`);
       sm.dispose();
+    } else if (k.mode === 'context') {
+      y = contextViaPredict(plain, x, k.C, k.L, k.R);
+      notes.push(`predict per window vs layer plumbing ${assertClose(k.name, y, contextViaPlumbing(plain, x, k.C, k.L, k.R))}`);
+      if (k.L === 0 && k.R === 0) {
+        // Without context a chunk is the model on the chunk alone.
+        const alone = tf.concat(chunks(k.T, k.C).map(({ s, c }) => plain.predict(timeSlice(x, s, c))), 1);
+        notes.push(`vs predict on each chunk alone ${assertClose(k.name, y, alone)}`);
+      }
+      if (!k.equalsOffline) {
+        // Carrying forward state (lookahead) must give other numbers: the cases tell them apart.
+        const d = maxAbsDiff(y, lookahead(plain, x, k.C, k.R, false));
+        if (!(d > 1e-4)) throw new Error(`${k.name}: context equals lookahead(C, R) (${d})`);
+        notes.push(`max |y - lookahead(C,R)| ${d}`);
+      }
     } else {
       const before = windowChecks;
       y = lookahead(plain, x, k.C, k.R, k.lastStep, check);
@@ -416,7 +480,8 @@ async function main() {
       model: `../streaming-models/${k.model}/model.json`,
       mode: k.mode,
       chunk: k.C,
-      lookahead: k.mode === 'lookahead' ? k.R : undefined,
+      lookahead: k.mode === 'stateful' ? undefined : k.R,
+      left_context: k.mode === 'context' ? k.L : undefined,
       inputs: [{ name: inputName, dtype: 'float32', shape, data: toNumberArray(data) }],
       outputs: [{ name: outputName, shape: y.shape, data: toNumberArray(y.dataSync()) }],
       rtol: 1e-5,

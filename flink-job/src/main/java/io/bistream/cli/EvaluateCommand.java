@@ -19,12 +19,14 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * {@code evaluate}: how far lookahead and stateful streaming deviate from offline predictions, for
- * a chunk length and a list of lookaheads, as a table and a plot.
+ * {@code evaluate}: how far lookahead, stateful and context streaming deviate from offline
+ * predictions, for a chunk length, a list of lookaheads (right contexts) and a list of left
+ * contexts, as a table and a plot.
  */
 @Command(
     name = "evaluate",
-    description = "Deviation of lookahead/stateful streaming from offline, over a grid of R.")
+    description =
+        "Deviation of lookahead/stateful/context streaming from offline, over a grid of R (and L).")
 final class EvaluateCommand implements Callable<Integer> {
 
   @Mixin ModelOptions modelOptions;
@@ -39,14 +41,21 @@ final class EvaluateCommand implements Callable<Integer> {
       names = "--lookahead",
       defaultValue = "0,4,16,64",
       split = ",",
-      description = "lookaheads R to evaluate (comma-separated)")
+      description = "lookaheads R to evaluate (comma-separated): lookahead and context modes")
   int[] lookaheads;
+
+  @Option(
+      names = "--left-context",
+      defaultValue = "16",
+      split = ",",
+      description = "left contexts L of context mode (comma-separated); each with every R")
+  int[] leftContexts;
 
   @Option(names = "--plot", defaultValue = "bistream-evaluate.png", description = "PNG to write")
   Path plot;
 
   /** Deviation of one streaming configuration from offline. */
-  record Row(String mode, int r, double maxAbs, double meanAbs, double argmaxAgreement) {}
+  record Row(String mode, int l, int r, double maxAbs, double meanAbs, double argmaxAgreement) {}
 
   @Override
   public Integer call() throws Exception {
@@ -58,6 +67,17 @@ final class EvaluateCommand implements Callable<Integer> {
       grid.add(StreamConfig.lookahead(chunk, r));
     }
     grid.add(StreamConfig.stateful(chunk));
+    if (new StreamingEngine(model, StreamConfig.exact()).lastStepModel()) {
+      System.out.println(
+          "context mode skipped: the model releases one output per sequence (a last-step layer),"
+              + " context mode's outputs are per step");
+    } else {
+      for (int l : leftContexts) {
+        for (int r : lookaheads) {
+          grid.add(StreamConfig.context(l, chunk, r));
+        }
+      }
+    }
     List<Row> rows = new ArrayList<>();
     DemoCommand.Progress progress = new DemoCommand.Progress("configurations", grid.size());
     for (int i = 0; i < grid.size(); i++) {
@@ -71,12 +91,13 @@ final class EvaluateCommand implements Callable<Integer> {
         "model %s, %d sequences x %d steps, chunk C=%d%n",
         model.source().file(), x.dim(0), x.dim(1), chunk);
     System.out.printf(
-        "%-10s %6s %14s %14s %10s%n", "mode", "R", "max |dev|", "mean |dev|", "argmax=");
+        "%-10s %6s %6s %14s %14s %10s%n", "mode", "L", "R", "max |dev|", "mean |dev|", "argmax=");
     for (Row r : rows) {
       System.out.printf(
           Locale.ROOT,
-          "%-10s %6s %14.3e %14.3e %9.2f%%%n",
+          "%-10s %6s %6s %14.3e %14.3e %9.2f%%%n",
           r.mode(),
+          r.mode().equals("context") ? String.valueOf(r.l()) : "-",
           r.mode().equals("stateful") ? "-" : String.valueOf(r.r()),
           r.maxAbs(),
           r.meanAbs(),
@@ -105,6 +126,7 @@ final class EvaluateCommand implements Callable<Integer> {
     }
     return new Row(
         cfg.mode().name().toLowerCase(Locale.ROOT),
+        cfg.leftContext(),
         cfg.lookahead(),
         max,
         sum / a.length,
@@ -127,16 +149,22 @@ final class EvaluateCommand implements Callable<Integer> {
             .width(720)
             .height(420)
             .title("Deviation from offline, chunk C=" + chunk)
-            .xAxisTitle("lookahead R (steps)")
+            .xAxisTitle("lookahead / right context R (steps)")
             .yAxisTitle("|streaming - offline|")
             .build();
     List<Double> r = new ArrayList<>();
     List<Double> max = new ArrayList<>();
     List<Double> mean = new ArrayList<>();
     double stateful = Double.NaN;
+    // context mode: mean deviation over R, one series per left context L
+    java.util.Map<Integer, List<Row>> context = new java.util.TreeMap<>();
     for (Row row : rows) {
       if (row.mode().equals("stateful")) {
         stateful = Math.max(row.meanAbs(), 1e-12);
+        continue;
+      }
+      if (row.mode().equals("context")) {
+        context.computeIfAbsent(row.l(), k -> new ArrayList<>()).add(row);
         continue;
       }
       r.add((double) row.r());
@@ -151,6 +179,14 @@ final class EvaluateCommand implements Callable<Integer> {
           .addSeries(
               "stateful mean", List.of(r.get(0), r.get(r.size() - 1)), List.of(stateful, stateful))
           .setMarker(SeriesMarkers.NONE);
+    }
+    for (java.util.Map.Entry<Integer, List<Row>> e : context.entrySet()) {
+      chart
+          .addSeries(
+              "context mean, L=" + e.getKey(),
+              e.getValue().stream().map(row -> (double) row.r()).toList(),
+              e.getValue().stream().map(row -> Math.max(row.meanAbs(), 1e-12)).toList())
+          .setMarker(SeriesMarkers.SQUARE);
     }
     BitmapEncoder.saveBitmap(chart, plot.toString(), BitmapEncoder.BitmapFormat.PNG);
   }

@@ -33,7 +33,8 @@ final class PredictCommand implements Callable<Integer> {
     offline,
     exact,
     lookahead,
-    stateful
+    stateful,
+    context
   }
 
   @Mixin ModelOptions modelOptions;
@@ -47,17 +48,27 @@ final class PredictCommand implements Callable<Integer> {
   @Option(
       names = "--mode",
       defaultValue = "offline",
-      description = "offline (default), exact, lookahead or stateful")
+      description = "offline (default), exact, lookahead, stateful or context")
   Mode mode;
 
   @Option(
       names = "--chunk",
       defaultValue = "64",
-      description = "chunk length C: steps per arrival, and the chunk of lookahead/stateful")
+      description =
+          "chunk length C: steps per arrival, and the chunk of lookahead/stateful/context")
   int chunk;
 
-  @Option(names = "--lookahead", defaultValue = "0", description = "lookahead R (lookahead mode)")
+  @Option(
+      names = {"--lookahead", "--right-context"},
+      defaultValue = "0",
+      description = "R: future steps a chunk's window reaches (lookahead and context modes)")
   int lookahead;
+
+  @Option(
+      names = "--left-context",
+      defaultValue = "0",
+      description = "L: past steps a chunk's window reaches (context mode)")
+  int leftContext;
 
   @Override
   public Integer call() throws Exception {
@@ -107,7 +118,8 @@ final class PredictCommand implements Callable<Integer> {
 
   StreamConfig streamConfig() {
     StreamConfig.Mode m = StreamConfig.Mode.valueOf(mode.name().toUpperCase(java.util.Locale.ROOT));
-    return new StreamConfig(m, chunk, lookahead, Long.MAX_VALUE, StreamConfig.Overflow.REJECT);
+    return new StreamConfig(
+        m, chunk, lookahead, Long.MAX_VALUE, StreamConfig.Overflow.REJECT, leftContext);
   }
 
   /** Reads X and adds the batch dimension to a single [T, D] sequence. */

@@ -29,7 +29,8 @@ public final class JobOptions {
   public enum Mode {
     exact,
     lookahead,
-    stateful
+    stateful,
+    context
   }
 
   /** Exact mode's overflow policies as users type them. */
@@ -55,14 +56,26 @@ public final class JobOptions {
   @Option(names = "--model", required = true, description = "model file or Flink FileSystem URI")
   public String model;
 
-  @Option(names = "--mode", defaultValue = "exact", description = "exact, lookahead or stateful")
+  @Option(
+      names = "--mode",
+      defaultValue = "exact",
+      description = "exact, lookahead, stateful or context")
   public Mode mode;
 
   @Option(names = "--chunk", defaultValue = "32", description = "chunk length C (steps)")
   public int chunk;
 
-  @Option(names = "--lookahead", defaultValue = "32", description = "lookahead R (steps)")
+  @Option(
+      names = {"--lookahead", "--right-context"},
+      defaultValue = "32",
+      description = "R: future steps a chunk's window reaches (lookahead and context modes)")
   public int lookahead;
+
+  @Option(
+      names = "--left-context",
+      defaultValue = "0",
+      description = "L: past steps a chunk's window reaches (context mode)")
+  public int leftContext;
 
   @Option(
       names = "--max-sequence-steps",
@@ -197,7 +210,8 @@ public final class JobOptions {
             maxSequenceSteps,
             overflow == Overflow.degrade
                 ? StreamConfig.Overflow.DEGRADE_TO_LOOKAHEAD
-                : StreamConfig.Overflow.REJECT);
+                : StreamConfig.Overflow.REJECT,
+            leftContext);
     return new JobSettings(
         model,
         stream,

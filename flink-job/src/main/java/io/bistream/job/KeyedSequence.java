@@ -51,6 +51,12 @@ public class KeyedSequence {
   public String overflow;
 
   /**
+   * Context mode's left context L. State written before context mode has no such field: Flink's
+   * POJO serializer restores it as 0, which every other mode has.
+   */
+  public int leftContext;
+
+  /**
    * 32-bit hashes of the values of the latest fed steps, step t at {@code t % recent.length}, to
    * tell a replay (same values: a duplicate) from a conflicting duplicate; null until a step is
    * fed.

@@ -276,7 +276,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
             s.chunk,
             s.lookahead,
             s.maxSequenceSteps,
-            StreamConfig.Overflow.valueOf(s.overflow));
+            StreamConfig.Overflow.valueOf(s.overflow),
+            s.leftContext);
     if (!loggedOtherConfig && !c.equals(settings.stream())) {
       loggedOtherConfig = true;
       LOG.warn(
@@ -856,8 +857,9 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
    * The engine state of {@code w}'s sequence. The engine takes over the step buffers of a snapshot
    * and appends past their length in place, which leaves the snapshot intact, but it also drops
    * consumed steps from the front of the pending buffer in place: that one buffer (at most a chunk
-   * and its lookahead, or once a whole sequence when exact mode degrades) is copied first, so a
-   * failed batch leaves every sequence's keyed state as it was.
+   * and its lookahead, plus the left context in context mode, or once a whole sequence when exact
+   * mode degrades) is copied first, so a failed batch leaves every sequence's keyed state as it
+   * was.
    */
   private SequenceState restore(Work w) {
     KeyedSequence s = w.state;
@@ -1100,6 +1102,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     s.lookahead = c.lookahead();
     s.maxSequenceSteps = c.maxSequenceSteps();
     s.overflow = c.overflow().name();
+    s.leftContext = c.leftContext();
     SequenceState.Snapshot snap = engine(c).newSequence().snapshot();
     s.counters = snap.counters();
     s.arrays = snap.arrays();

@@ -198,8 +198,114 @@ class PredictCommandTest {
     assertThat(table).contains("lookahead").contains("stateful");
     // R = 20 covers every sequence: lookahead equals offline up to float rounding.
     String r20 =
-        table.lines().filter(l -> l.matches("lookahead\\s+20 .*")).findFirst().orElseThrow();
-    assertThat(Double.parseDouble(r20.trim().split("\\s+")[2])).isLessThan(1e-6);
+        table.lines().filter(l -> l.matches("lookahead\\s+-\\s+20 .*")).findFirst().orElseThrow();
+    assertThat(Double.parseDouble(r20.trim().split("\\s+")[3])).isLessThan(1e-6);
     assertThat(Files.size(plot)).isGreaterThan(1000);
+  }
+
+  private static final Path STREAMING =
+      Path.of("../model-core/src/test/resources/golden/tfjs/streaming");
+
+  @Test
+  void predictInContextModeReproducesTheTfjsReferenceUnderEitherNameOfTheRightContext()
+      throws Exception {
+    // TF.js: predict on each chunk's window [max(0, s-4), min(T, s+4+3)) alone, chunk steps kept.
+    JsonNode c =
+        JSON.readTree(
+            STREAMING.resolve("context_stacked_bilstm_bigru_td_softmax_l4_c4_r3.json").toFile());
+    JsonNode in = c.get("inputs").get(0);
+    float[] expected = floats(c.get("outputs").get(0).get("data"));
+    Path x = tmp.resolve("x.npy");
+    NpyWriter.write(x, NpyArray.ofFloats(ints(in.get("shape")), floats(in.get("data"))));
+    Path model = STREAMING.resolve(c.get("model").asText()).normalize();
+    for (String right : new String[] {"--lookahead", "--right-context"}) {
+      Path y = tmp.resolve("y" + right + ".npy");
+      CliRun run =
+          CliRun.of(
+              "predict",
+              "--model",
+              model.toString(),
+              "--input",
+              x.toString(),
+              "--output",
+              y.toString(),
+              "--mode",
+              "context",
+              "--left-context",
+              "4",
+              "--chunk",
+              "4",
+              right,
+              "3");
+      assertThat(run.code()).as(run.err()).isZero();
+      NpyArray got = NpyReader.read(y);
+      assertThat(got.shape()).containsExactly(ints(c.get("outputs").get(0).get("shape")));
+      for (int i = 0; i < expected.length; i++) {
+        assertThat((double) got.floats()[i])
+            .as("%s value %d", right, i)
+            .isCloseTo(expected[i], org.assertj.core.data.Offset.offset(1e-6 + 1e-5 * expected[i]));
+      }
+    }
+  }
+
+  @Test
+  void predictRefusesALeftContextOutsideContextModeNamingTheOption() throws Exception {
+    Path model = shared("conformance/keras/tfkeras/rnn_221.h5");
+    Path x = tmp.resolve("x.npy");
+    NpyWriter.write(x, NpyArray.ofFloats(new int[] {1, 4, 1}, new float[4]));
+    CliRun run =
+        CliRun.of(
+            "predict",
+            "--model",
+            model.toString(),
+            "--input",
+            x.toString(),
+            "--output",
+            tmp.resolve("y.npy").toString(),
+            "--mode",
+            "lookahead",
+            "--left-context",
+            "3");
+    assertThat(run.code()).isNotZero();
+    assertThat(run.err())
+        .contains("left-context applies to context mode only")
+        .doesNotContain("\tat ");
+  }
+
+  @Test
+  void evaluateReportsContextModeForEachLeftAndRightContext() throws Exception {
+    Path model = shared("conformance/keras/tfkeras/rnn_221.h5");
+    float[] data = new float[3 * 20];
+    for (int i = 0; i < data.length; i++) {
+      data[i] = (float) Math.cos(0.7 * i);
+    }
+    Path x = tmp.resolve("x.npy");
+    NpyWriter.write(x, NpyArray.ofFloats(new int[] {3, 20, 1}, data));
+    CliRun run =
+        CliRun.of(
+            "evaluate",
+            "--model",
+            model.toString(),
+            "--input",
+            x.toString(),
+            "--chunk",
+            "4",
+            "--lookahead",
+            "0,20",
+            "--left-context",
+            "2,20",
+            "--plot",
+            tmp.resolve("eval.png").toString());
+    assertThat(run.code()).as(run.err()).isZero();
+    java.util.List<String> context =
+        run.out().lines().filter(l -> l.startsWith("context")).toList();
+    assertThat(context).hasSize(4); // L in {2, 20} x R in {0, 20}
+    // L and R covering every sequence of 20 steps: each window is the whole sequence.
+    String covering =
+        context.stream().filter(l -> l.matches("context\\s+20\\s+20 .*")).findFirst().orElseThrow();
+    assertThat(Double.parseDouble(covering.trim().split("\\s+")[3])).isLessThan(1e-6);
+    String narrow =
+        context.stream().filter(l -> l.matches("context\\s+2\\s+0 .*")).findFirst().orElseThrow();
+    assertThat(Double.parseDouble(narrow.trim().split("\\s+")[3])).isGreaterThan(1e-4);
   }
 }

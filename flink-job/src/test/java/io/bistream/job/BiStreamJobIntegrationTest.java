@@ -262,11 +262,21 @@ class BiStreamJobIntegrationTest {
   }
 
   @Test
-  void lookaheadAndStatefulModesCommitTheEngineResults() throws Exception {
-    for (String mode : List.of("lookahead", "stateful")) {
+  void lookaheadStatefulAndContextModesCommitTheEngineResultsNamingTheirMode() throws Exception {
+    for (String mode : List.of("lookahead", "stateful", "context")) {
       JobOptions o = options(mode);
-      Map<String, Map<Long, float[]>> out = outputs(run(o, null));
+      if (mode.equals("context")) {
+        o.leftContext = 2;
+      }
+      List<ConsumerRecord<String, String>> records = run(o, null);
+      Map<String, Map<Long, float[]>> out = outputs(records);
       assertMatchesEngine(out, new StreamingEngine(model, o.settings().stream()));
+      for (ConsumerRecord<String, String> r : records) {
+        JsonNode n = JSON.readTree(r.value());
+        if (!n.has("end")) {
+          assertThat(n.get("mode").asText()).as(mode).isEqualTo(mode);
+        }
+      }
     }
   }
 

@@ -85,6 +85,7 @@ class OperatorRescaleTest {
     return switch (mode) {
       case "exact" -> StreamConfig.exact();
       case "lookahead" -> StreamConfig.lookahead(4, 2);
+      case "context" -> StreamConfig.context(3, 4, 2);
       default -> StreamConfig.stateful(4);
     };
   }
@@ -165,7 +166,7 @@ class OperatorRescaleTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"exact", "lookahead", "stateful"})
+  @ValueSource(strings = {"exact", "lookahead", "stateful", "context"})
   void stateAndTimersOfEveryKeyMoveWithItsKeyGroupToTwoSubtasksAndBack(String mode)
       throws Exception {
     JobSettings s = settings(mode);

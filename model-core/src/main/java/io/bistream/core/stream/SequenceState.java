@@ -13,9 +13,10 @@ public final class SequenceState {
 
   long received; // steps received so far
   long emitted; // steps whose outputs were released
-  long chunkStart; // lookahead/stateful: first step of the next chunk to compute
-  Floats pending = new Floats(); // lookahead/stateful: raw steps from the next chunk's start
-  float[][] fwd; // per stage: forward states packed (h, then c), or null when stateless
+  long chunkStart; // lookahead/stateful/context: first step of the next chunk to compute
+  // lookahead/stateful: raw steps from the next chunk's start; context: from its left context's
+  Floats pending = new Floats();
+  float[][] fwd; // per stage: forward states packed (h, then c), or null (stateless, context)
   float[][] bwd; // per stage: backward states packed (stateful mode), or null
   Floats bufIn = new Floats(); // exact: input rows of the first bidirectional stage
   Floats bufMask = new Floats(); // exact: their mask (1 = keep, 0 = masked)

@@ -3,24 +3,33 @@ package io.bistream.core.stream;
 /**
  * How a sequence is streamed through a bidirectional model (DESIGN.md §4).
  *
- * @param mode exact, lookahead or stateful
- * @param chunk C: the chunk length of lookahead and stateful (ignored by exact)
- * @param lookahead R: future steps the backward pass of a lookahead chunk sees (0 allowed)
+ * @param mode exact, lookahead, stateful or context
+ * @param chunk C: the chunk length of lookahead, stateful and context (ignored by exact)
+ * @param lookahead R: future steps a lookahead or context chunk's window reaches past the chunk (0
+ *     allowed)
  * @param maxSequenceSteps the most steps exact mode buffers for one sequence
  * @param overflow what exact mode does beyond {@code maxSequenceSteps}
+ * @param leftContext L: past steps a context chunk's window reaches before the chunk (0 allowed;
+ *     context mode only)
  */
 public record StreamConfig(
-    Mode mode, int chunk, int lookahead, long maxSequenceSteps, Overflow overflow)
+    Mode mode, int chunk, int lookahead, long maxSequenceSteps, Overflow overflow, int leftContext)
     implements java.io.Serializable {
 
-  /** The three streaming semantics. */
+  /** The four streaming semantics. */
   public enum Mode {
     /** Equals offline: forward passes as chunks arrive, backward passes when the sequence ends. */
     EXACT,
     /** LC-BLSTM (Zhang et al. 2016): each chunk's backward pass sees R future steps. */
     LOOKAHEAD,
     /** Keras {@code stateful=True}: every chunk is one batch; all directions carry state. */
-    STATEFUL
+    STATEFUL,
+    /**
+     * Context-sensitive chunks (Chen &amp; Huo 2015; Kaldi nnet3 chunk width with extra left and
+     * right context): each chunk is computed over L past and R future steps from zero states;
+     * nothing is carried between chunks.
+     */
+    CONTEXT
   }
 
   /** Exact mode's policy when a sequence exceeds {@code maxSequenceSteps}. */
@@ -33,7 +42,7 @@ public record StreamConfig(
 
   public StreamConfig {
     if (mode == null) {
-      throw new IllegalArgumentException("mode is required: exact, lookahead or stateful");
+      throw new IllegalArgumentException("mode is required: exact, lookahead, stateful or context");
     }
     if (chunk < 1) {
       throw new IllegalArgumentException("chunk must be at least 1 step, found " + chunk);
@@ -48,6 +57,23 @@ public record StreamConfig(
     if (overflow == null) {
       overflow = Overflow.REJECT;
     }
+    if (leftContext < 0) {
+      throw new IllegalArgumentException(
+          "left-context must be 0 or more steps, found " + leftContext);
+    }
+    if (leftContext > 0 && mode != Mode.CONTEXT) {
+      throw new IllegalArgumentException(
+          "left-context applies to context mode only; found left-context "
+              + leftContext
+              + " with mode "
+              + mode.name().toLowerCase(java.util.Locale.ROOT));
+    }
+  }
+
+  /** A config without left context: every mode but context. */
+  public StreamConfig(
+      Mode mode, int chunk, int lookahead, long maxSequenceSteps, Overflow overflow) {
+    this(mode, chunk, lookahead, maxSequenceSteps, overflow, 0);
   }
 
   public static StreamConfig exact() {
@@ -60,5 +86,11 @@ public record StreamConfig(
 
   public static StreamConfig stateful(int chunk) {
     return new StreamConfig(Mode.STATEFUL, chunk, 0, 1_000_000, Overflow.REJECT);
+  }
+
+  /** Context mode: chunks of C steps, each computed over L steps before and R steps after it. */
+  public static StreamConfig context(int leftContext, int chunk, int rightContext) {
+    return new StreamConfig(
+        Mode.CONTEXT, chunk, rightContext, 1_000_000, Overflow.REJECT, leftContext);
   }
 }

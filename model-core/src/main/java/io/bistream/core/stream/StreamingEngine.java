@@ -31,11 +31,18 @@ import java.util.function.IntPredicate;
  *       half carries its state after step s+c-1.
  *   <li><b>stateful</b>: each chunk of C steps is one Keras batch of a {@code stateful=True} model:
  *       forward and backward halves both start from where they ended on the previous chunk.
+ *   <li><b>context(L, C, R)</b> (context-sensitive chunks, Chen &amp; Huo 2015; Kaldi nnet3 chunk
+ *       width with extra left/right context): the chunk [s, s+c) is the whole model run on the
+ *       window [max(0, s-L), min(end, s+C+R)) from zero states in every direction, of which the c
+ *       rows of the chunk are kept. Nothing is carried between chunks; a sequence keeps only the
+ *       steps its next windows need. Unidirectional models follow the same definition (their
+ *       forward pass restarts at each window), as they are trained and decoded that way.
  * </ul>
  *
  * <p>A model ending in a {@code return_sequences=False} layer releases one output, for step T-1,
- * when the sequence ends. {@link #advanceAll} advances many sequences at once: windows of equal
- * shape go through each layer and direction in one batched call.
+ * when the sequence ends; context mode refuses such models, as its definition is per step. {@link
+ * #advanceAll} advances many sequences at once: windows of equal shape go through each layer and
+ * direction in one batched call.
  */
 public final class StreamingEngine {
 
@@ -91,6 +98,15 @@ public final class StreamingEngine {
     this.firstBidirectional = bi;
     this.lastStepStage = last;
     this.topRecurrentStage = top;
+    if (config.mode() == StreamConfig.Mode.CONTEXT && last >= 0) {
+      throw new IllegalArgumentException(
+          model.source().file()
+              + ": context mode releases each chunk's per-step outputs, but layer '"
+              + stages.get(last).layer().name()
+              + "' returns its last step only (return_sequences=False): one output per sequence,"
+              + " which no window of a chunk defines. Use exact mode (or lookahead or stateful)"
+              + " for this model.");
+    }
     this.inputWidth = stepWidth(model);
     Model.Input in = model.inputs().get(0);
     this.tokenVocabulary = in.tokenIds() ? in.vocabularySize() : 0;
@@ -165,7 +181,7 @@ public final class StreamingEngine {
     float[][] bwd = new float[stages.size()][];
     for (int i = 0; i < stages.size(); i++) {
       RecurrentCell f = forwardCell(stages.get(i));
-      if (f != null) {
+      if (f != null && config.mode() != StreamConfig.Mode.CONTEXT) {
         fwd[i] = new float[f.stateCount() * f.units()];
       }
       RecurrentCell b = backwardCell(stages.get(i));
@@ -194,7 +210,9 @@ public final class StreamingEngine {
       out.add(new ArrayList<>());
     }
     MatMul mm = backendMatMul();
-    if (firstBidirectional < 0) {
+    if (config.mode() == StreamConfig.Mode.CONTEXT) {
+      advanceContext(feeds, out, mm);
+    } else if (firstBidirectional < 0) {
       // Unidirectional models are causal: every mode is exact and releases per chunk.
       advanceExact(feeds, out, mm, i -> true);
     } else if (config.mode() == StreamConfig.Mode.EXACT) {
@@ -234,7 +252,7 @@ public final class StreamingEngine {
     }
     s.received += f.count();
     s.ended = f.end();
-    if (firstBidirectional < 0) {
+    if (firstBidirectional < 0 && config.mode() != StreamConfig.Mode.CONTEXT) {
       return; // causal: nothing buffered
     }
     boolean exact = config.mode() == StreamConfig.Mode.EXACT;
@@ -295,7 +313,7 @@ public final class StreamingEngine {
       int stop = firstBidirectional < 0 ? stages.size() : firstBidirectional;
       Run run = runStages(0, stop, x, null, inputWidth, n, w, w, states, mm);
       if (firstBidirectional < 0) {
-        release(run, idx, states, out, w);
+        release(run, idx, states, out, 0, w);
         continue;
       }
       // Forward half of the first bidirectional stage, states carried; its input buffered.
@@ -401,7 +419,7 @@ public final class StreamingEngine {
             t,
             states,
             mm);
-    release(run, idx, states, out, t);
+    release(run, idx, states, out, 0, t);
   }
 
   // ------------------------------------------------------------------ lookahead, stateful
@@ -451,7 +469,72 @@ public final class StreamingEngine {
           s.pending.dropFirst(chunk * inputWidth);
           s.chunkStart += chunk;
         }
-        release(run, idx, states, out, chunk);
+        release(run, idx, states, out, 0, chunk);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ context
+
+  /** A context window's shape: its steps, the left-context steps before its chunk, the chunk. */
+  private record Window(int steps, int left, int chunk) {}
+
+  /**
+   * Context mode. A sequence's pending buffer starts at {@code max(0, chunkStart - L)}: the left
+   * context of the next chunk, then the steps from the chunk on. A chunk is computed once R steps
+   * past it arrived (or the sequence ended); the steps no later window reaches are then dropped.
+   */
+  private void advanceContext(List<Feed> feeds, List<List<Emission>> out, MatMul mm) {
+    int c = config.chunk();
+    int r = config.lookahead();
+    int l = config.leftContext();
+    while (true) {
+      // One window per sequence per round, grouped by shape: windows of sequences at the same
+      // phase go through every layer in one batched call.
+      Map<Window, List<Integer>> ready = new LinkedHashMap<>();
+      for (int i = 0; i < feeds.size(); i++) {
+        SequenceState s = feeds.get(i).state();
+        int left = (int) Math.min(l, s.chunkStart);
+        int ahead = s.pending.length() / inputWidth - left; // steps from the chunk start on
+        int w;
+        if (ahead >= c + r) {
+          w = c + r;
+        } else if (s.ended && ahead > 0) {
+          w = ahead;
+        } else {
+          continue;
+        }
+        ready
+            .computeIfAbsent(new Window(left + w, left, Math.min(c, w)), k -> new ArrayList<>())
+            .add(i);
+      }
+      if (ready.isEmpty()) {
+        return;
+      }
+      for (Map.Entry<Window, List<Integer>> group : ready.entrySet()) {
+        Window win = group.getKey();
+        List<Integer> idx = group.getValue();
+        int n = idx.size();
+        int w = win.steps();
+        float[] x = new float[n * w * inputWidth];
+        List<SequenceState> states = new ArrayList<>(n);
+        for (int k = 0; k < n; k++) {
+          SequenceState s = feeds.get(idx.get(k)).state();
+          s.pending.copyTo(0, x, k * w * inputWidth, w * inputWidth);
+          states.add(s);
+        }
+        Run run = runStages(0, stages.size(), x, null, inputWidth, n, w, w, states, mm);
+        for (SequenceState s : states) {
+          long next = s.chunkStart + win.chunk();
+          // The next window starts at max(0, next - L); this one started at chunkStart - left.
+          long drop = Math.max(0, next - l) - (s.chunkStart - win.left());
+          s.pending.dropFirst(Math.toIntExact(drop) * inputWidth);
+          s.chunkStart = next;
+          if (s.ended && next == s.received) {
+            s.pending.clear(); // no chunk follows: its left context is not needed
+          }
+        }
+        release(run, idx, states, out, win.left(), win.chunk());
       }
     }
   }
@@ -463,10 +546,11 @@ public final class StreamingEngine {
 
   /**
    * Runs stages {@code [from, to)} over a window of {@code w} steps of {@code n} sequences. Forward
-   * halves start from the carried states and carry on their state after step {@code c - 1};
-   * backward halves start from zero at the window end (or, in stateful mode, from their carried
-   * state). When the window reaches a last-step stage, its output is stored as the sequences'
-   * candidate (only when {@code c == w}, the window that can be final) and the run stops.
+   * halves start from the carried states and carry on their state after step {@code c - 1} (in
+   * context mode: from zero, carrying nothing); backward halves start from zero at the window end
+   * (or, in stateful mode, from their carried state). When the window reaches a last-step stage,
+   * its output is stored as the sequences' candidate (only when {@code c == w}, the window that can
+   * be final) and the run stops.
    */
   private Run runStages(
       int from,
@@ -481,6 +565,7 @@ public final class StreamingEngine {
       MatMul mm) {
     float[] h = x;
     boolean stateful = config.mode() == StreamConfig.Mode.STATEFUL;
+    boolean context = config.mode() == StreamConfig.Mode.CONTEXT;
     for (int i = from; i < to; i++) {
       Stage stage = stages.get(i);
       switch (stage.kind()) {
@@ -495,15 +580,20 @@ public final class StreamingEngine {
         case UNI, BI, LAST_UNI, LAST_BI -> {
           Recurrent fwd = forwardLayer(stage);
           RecurrentCell fc = fwd.cell();
-          float[][] st = gather(states, i, fc, true);
           boolean last = stage.kind() == Kind.LAST_UNI || stage.kind() == Kind.LAST_BI;
-          // Forward outputs past step c - 1 feed only the windows of recurrent stages above; the
-          // top recurrent stage releases its first c rows, so it skips those steps.
-          boolean ahead = i < topRecurrentStage;
-          float[] yf =
-              runSplit(fc, h, n, w, width, c, st, mask, fwd.zeroOutputForMask(), ahead, mm);
-          // st now holds the state after step c - 1: what the stage carries on.
-          scatter(states, i, fc, st, true);
+          float[] yf;
+          if (context) {
+            // Context windows stand alone: from zero over the whole window, nothing carried.
+            yf = fc.run(h, n, w, fc.zeroStates(n), false, mask, fwd.zeroOutputForMask(), mm);
+          } else {
+            float[][] st = gather(states, i, fc, true);
+            // Forward outputs past step c - 1 feed only the windows of recurrent stages above;
+            // the top recurrent stage releases its first c rows, so it skips those steps.
+            boolean ahead = i < topRecurrentStage;
+            yf = runSplit(fc, h, n, w, width, c, st, mask, fwd.zeroOutputForMask(), ahead, mm);
+            // st now holds the state after step c - 1: what the stage carries on.
+            scatter(states, i, fc, st, true);
+          }
           Tensor yfT = new Tensor(yf, new int[] {n, w, fc.units()});
           Tensor result = last ? lastStep(yfT, w - 1) : yfT;
           if (stage.layer() instanceof Bidirectional bi) {
@@ -593,9 +683,14 @@ public final class StreamingEngine {
     return new Tensor(out, rows.shape());
   }
 
-  /** Releases the first c rows of each sequence's window (per-step models). */
+  /** Releases rows [from, from + c) of each sequence's window (per-step models). */
   private void release(
-      Run run, List<Integer> idx, List<SequenceState> states, List<List<Emission>> out, int c) {
+      Run run,
+      List<Integer> idx,
+      List<SequenceState> states,
+      List<List<Emission>> out,
+      int from,
+      int c) {
     if (run.h() == null) {
       return; // last-step model: released at the end
     }
@@ -604,7 +699,7 @@ public final class StreamingEngine {
     for (int r = 0; r < n; r++) {
       SequenceState s = states.get(r);
       float[] rows = new float[c * run.width()];
-      System.arraycopy(run.h(), r * w * run.width(), rows, 0, c * run.width());
+      System.arraycopy(run.h(), (r * w + from) * run.width(), rows, 0, c * run.width());
       out.get(idx.get(r)).add(new Emission(s.emitted, c, run.width(), rows, s.degraded));
       s.emitted += c;
     }

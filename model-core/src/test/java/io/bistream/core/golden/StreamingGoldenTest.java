@@ -20,8 +20,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * Streaming modes against TF.js references (golden/tfjs/streaming, written by
  * generate_streaming.mjs): stateful = a TF.js stateful model's predict on successive chunks;
- * lookahead = the LC-BLSTM definition of DESIGN.md §4 computed with TF.js layers. Each case is fed
- * in several arrival sizes: how steps arrive must not change the outputs.
+ * lookahead = the LC-BLSTM definition of DESIGN.md §4 computed with TF.js layers; context = TF.js
+ * predict on each chunk's window [max(0, s-L), min(T, s+C+R)) alone, the chunk's steps kept. Each
+ * case is fed in several arrival sizes: how steps arrive must not change the outputs.
  */
 class StreamingGoldenTest {
 
@@ -48,7 +49,14 @@ class StreamingGoldenTest {
     StreamConfig.Mode mode =
         StreamConfig.Mode.valueOf(c.get("mode").asText().toUpperCase(Locale.ROOT));
     int chunk = c.get("chunk").asInt();
-    StreamConfig cfg = new StreamConfig(mode, chunk, c.path("lookahead").asInt(0), 1_000_000, null);
+    StreamConfig cfg =
+        new StreamConfig(
+            mode,
+            chunk,
+            c.path("lookahead").asInt(0),
+            1_000_000,
+            null,
+            c.path("left_context").asInt(0));
     Tensor x = tensor(c.get("inputs").get(0));
     Tensor expected = tensor(c.get("outputs").get(0));
     for (Model.Backend backend : Model.Backend.values()) {

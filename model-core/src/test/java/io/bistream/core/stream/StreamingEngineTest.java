@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.within;
 import io.bistream.core.model.Model;
 import io.bistream.core.tensor.Tensor;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.function.BiFunction;
@@ -74,6 +75,224 @@ class StreamingEngineTest {
     }
   }
 
+  /**
+   * The definition of context mode, computed with offline {@code predict}: chunk [s, s+c) is the
+   * model run alone on the window [max(0, s-L), min(t, s+C+R)), of which the c rows of the chunk
+   * are kept.
+   */
+  private static float[] contextByDefinition(Model m, float[] x, int t, int l, int c, int r) {
+    float[] out = null;
+    int f = 0;
+    for (int s = 0; s < t; s += c) {
+      int chunk = Math.min(c, t - s);
+      int from = Math.max(0, s - l);
+      int to = Math.min(t, s + c + r);
+      float[] window = offline(m, java.util.Arrays.copyOfRange(x, from * D, to * D), to - from);
+      if (out == null) {
+        f = window.length / (to - from);
+        out = new float[t * f];
+      }
+      System.arraycopy(window, (s - from) * f, out, s * f, chunk * f);
+    }
+    return out;
+  }
+
+  @ParameterizedTest(name = "seed {0}")
+  @ValueSource(longs = {51, 52, 53, 54, 55, 56, 57, 58})
+  void contextCoveringTheWholeSequenceEqualsOffline(long seed) {
+    Random rnd = new Random(seed);
+    int t = 5 + rnd.nextInt(9);
+    boolean masking = seed % 3 == 0;
+    Model m = RandomModels.chain(seed, D, false, masking);
+    float[] x = sequence(rnd, t, masking);
+    float[] expected = offline(m, x, t);
+    for (int chunk : new int[] {1, 2, 4, t}) {
+      // L >= s for every chunk start s < t, and R >= t: every window is the whole sequence.
+      int l = t - 1 + rnd.nextInt(3);
+      int r = t + rnd.nextInt(3);
+      StreamingEngine engine = new StreamingEngine(m, StreamConfig.context(l, chunk, r));
+      for (int feed : new int[] {1, 3, t}) {
+        assertClose(
+            Streams.run(engine, x, t, feed),
+            expected,
+            "t=" + t + " L=" + l + " C=" + chunk + " R=" + r + " feed " + feed);
+      }
+    }
+  }
+
+  @ParameterizedTest(name = "seed {0}")
+  @ValueSource(longs = {61, 62, 63, 64, 65, 66})
+  void contextWithoutContextEqualsEachChunkRunAloneOffline(long seed) {
+    Random rnd = new Random(seed);
+    int t = 7 + rnd.nextInt(8);
+    Model m = RandomModels.chain(seed, D, false, seed % 2 == 0);
+    float[] x = sequence(rnd, t, seed % 2 == 0);
+    for (int chunk : new int[] {1, 3, 5}) {
+      StreamingEngine engine = new StreamingEngine(m, StreamConfig.context(0, chunk, 0));
+      float[] alone = new float[0];
+      for (int s = 0; s < t; s += chunk) {
+        int c = Math.min(chunk, t - s);
+        float[] y = offline(m, java.util.Arrays.copyOfRange(x, s * D, (s + c) * D), c);
+        alone = concat(alone, y);
+      }
+      for (int feed : new int[] {1, 2, t}) {
+        assertClose(Streams.run(engine, x, t, feed), alone, "C=" + chunk + " feed " + feed);
+      }
+    }
+  }
+
+  private static float[] concat(float[] a, float[] b) {
+    float[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
+  }
+
+  @ParameterizedTest(name = "seed {0}")
+  @ValueSource(longs = {71, 72, 73, 74, 75, 76, 77, 78})
+  void contextChunkEqualsTheModelRunOnItsWindowAlone(long seed) {
+    Random rnd = new Random(seed);
+    int t = 6 + rnd.nextInt(12);
+    Model m = RandomModels.chain(seed, D, false, seed % 4 == 0);
+    float[] x = sequence(rnd, t, seed % 4 == 0);
+    for (int round = 0; round < 3; round++) {
+      int l = rnd.nextInt(5);
+      int c = 1 + rnd.nextInt(5);
+      int r = rnd.nextInt(5);
+      float[] expected = contextByDefinition(m, x, t, l, c, r);
+      StreamingEngine engine = new StreamingEngine(m, StreamConfig.context(l, c, r));
+      for (int feed : new int[] {1, 1 + rnd.nextInt(t), t}) {
+        assertClose(
+            Streams.run(engine, x, t, feed),
+            expected,
+            "t=" + t + " L=" + l + " C=" + c + " R=" + r + " feed " + feed);
+      }
+    }
+  }
+
+  @Test
+  void contextOutputsDoNotDependOnHowStepsArriveOrWhichSequencesShareABatch() {
+    Model m = RandomModels.chain(79, D, false, true);
+    int l = 3;
+    int c = 2;
+    int r = 2;
+    StreamingEngine engine = new StreamingEngine(m, StreamConfig.context(l, c, r));
+    Random rnd = new Random(79);
+    int n = 12;
+    int[] lengths = new int[n];
+    int[] fed = new int[n];
+    float[][] xs = new float[n][];
+    List<SequenceState> states = new ArrayList<>();
+    List<List<Emission>> got = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      lengths[i] = 1 + rnd.nextInt(15);
+      xs[i] = sequence(rnd, lengths[i], true);
+      states.add(engine.newSequence());
+      got.add(new ArrayList<>());
+    }
+    // Sequences start in different rounds and take 0..4 steps per round: each batch mixes
+    // sequences at different chunk starts, left contexts and window lengths.
+    for (int round = 0; Arrays.stream(fed).sum() < Arrays.stream(lengths).sum(); round++) {
+      List<StreamingEngine.Feed> feeds = new ArrayList<>();
+      List<Integer> who = new ArrayList<>();
+      for (int i = 0; i < n; i++) {
+        if (round < i % 4 || fed[i] == lengths[i]) {
+          continue;
+        }
+        int k = Math.min(rnd.nextInt(5), lengths[i] - fed[i]);
+        boolean end = fed[i] + k == lengths[i];
+        if (k == 0 && !end) {
+          continue;
+        }
+        feeds.add(
+            new StreamingEngine.Feed(
+                states.get(i), Arrays.copyOfRange(xs[i], fed[i] * D, (fed[i] + k) * D), k, end));
+        who.add(i);
+        fed[i] += k;
+      }
+      List<List<Emission>> out = engine.advanceAll(feeds);
+      for (int j = 0; j < who.size(); j++) {
+        got.get(who.get(j)).addAll(out.get(j));
+      }
+    }
+    for (int i = 0; i < n; i++) {
+      assertClose(
+          Streams.assemble(got.get(i), engine, lengths[i]),
+          contextByDefinition(m, xs[i], lengths[i], l, c, r),
+          "sequence " + i + " of " + lengths[i] + " steps");
+    }
+  }
+
+  @Test
+  void contextModeDiffersFromOfflineWhenTheWindowsAreShorterThanTheSequence() {
+    // Guards the properties above against an engine that ignores the windows.
+    int t = 12;
+    Model m = RandomModels.chain(81, D, false, false);
+    float[] x = sequence(new Random(81), t, false);
+    float[] streamed = Streams.run(new StreamingEngine(m, StreamConfig.context(2, 3, 1)), x, t, 2);
+    float[] offline = offline(m, x, t);
+    double maxDiff = 0;
+    for (int i = 0; i < offline.length; i++) {
+      maxDiff = Math.max(maxDiff, Math.abs(streamed[i] - offline[i]));
+    }
+    assertThat(maxDiff).isGreaterThan(1e-3);
+  }
+
+  @Test
+  void contextReleasesAChunkOnceItsRightContextArrivedAndKeepsOnlyLeftContextAndPending() {
+    Model m = RandomModels.chain(22, D, false, false);
+    int l = 3;
+    int c = 4;
+    int r = 2;
+    StreamingEngine engine = new StreamingEngine(m, StreamConfig.context(l, c, r));
+    SequenceState s = engine.newSequence();
+    float[] step = {0.1f, 0.2f, 0.3f};
+    List<String> released = new ArrayList<>();
+    for (int i = 0; i < 14; i++) {
+      for (Emission e : engine.advance(s, step, 1, i == 13)) {
+        released.add(e.firstStep() + "+" + e.steps() + "@" + i);
+      }
+      assertThat(engine.bufferedSteps(s)).isLessThanOrEqualTo(l + c + r);
+    }
+    // [0,4) needs step 5 (C + R - 1), [4,8) step 9, [8,12) step 13 = the end, [12,14) the end.
+    assertThat(released).containsExactly("0+4@5", "4+4@9", "8+4@13", "12+2@13");
+    assertThat(engine.bufferedSteps(s)).isZero();
+    // No recurrent state is carried: the snapshot holds the buffered steps only.
+    SequenceState fresh = engine.newSequence();
+    engine.advance(fresh, new float[7 * D], 7, false); // chunk [0,4) out; keeps 1..6
+    assertThat(engine.bufferedSteps(fresh)).isEqualTo(6); // L=3 before step 4, then 4..6
+    SequenceState.Snapshot snap = fresh.snapshot();
+    long stateValues = 0;
+    for (int i = 6; i < snap.arrays().length; i++) {
+      stateValues += snap.arrays()[i].length;
+    }
+    assertThat(stateValues).as("recurrent state values in a context snapshot").isZero();
+  }
+
+  @Test
+  void contextModeRefusesALastStepModelNamingTheLayer() {
+    Model m = RandomModels.chain(3, D, true, false);
+    assertThatThrownBy(() -> new StreamingEngine(m, StreamConfig.context(2, 3, 1)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("random-3")
+        .hasMessageContaining("context mode")
+        .hasMessageContaining("return_sequences=False")
+        .hasMessageContaining("exact");
+  }
+
+  @Test
+  void contextConfigNamesTheOptionItRefuses() {
+    assertThatThrownBy(() -> StreamConfig.context(-1, 4, 2))
+        .hasMessage("left-context must be 0 or more steps, found -1");
+    assertThatThrownBy(() -> StreamConfig.context(2, 0, 2))
+        .hasMessage("chunk must be at least 1 step, found 0");
+    assertThatThrownBy(() -> StreamConfig.context(2, 4, -3))
+        .hasMessage("lookahead must be 0 or more steps, found -3");
+    assertThatThrownBy(() -> new StreamConfig(StreamConfig.Mode.LOOKAHEAD, 4, 2, 100, null, 3))
+        .hasMessage(
+            "left-context applies to context mode only; found left-context 3 with mode"
+                + " lookahead");
+  }
+
   @Test
   void lookaheadReleasesAChunkAsSoonAsItsWindowIsComplete() {
     Model m = RandomModels.chain(21, D, false, false);
@@ -122,10 +341,19 @@ class StreamingEngineTest {
       assertThat(engine.bufferedSteps(s)).isZero();
       assertClose(Streams.run(engine, x, 7, 2), offline(m, x, 7), cfg.mode().name());
     }
+    // Context mode keeps its definition for them too: no state is carried, every window starts
+    // from zero (models trained on such chunks are decoded that way).
+    StreamingEngine context = new StreamingEngine(m, StreamConfig.context(1, 2, 1));
+    assertClose(
+        Streams.run(context, x, 7, 3), contextByDefinition(m, x, 7, 1, 2, 1), "context L=1");
+    assertClose(
+        Streams.run(new StreamingEngine(m, StreamConfig.context(6, 2, 0)), x, 7, 3),
+        offline(m, x, 7),
+        "context L >= t");
   }
 
   @ParameterizedTest(name = "{0}")
-  @ValueSource(strings = {"EXACT", "LOOKAHEAD", "STATEFUL"})
+  @ValueSource(strings = {"EXACT", "LOOKAHEAD", "STATEFUL", "CONTEXT"})
   void snapshotAfterAnyChunkRestoresAndContinuesBitIdentically(String mode) {
     int t = 13;
     StreamingEngine engine = chunkedEngine(mode, 31);
@@ -147,11 +375,16 @@ class StreamingEngineTest {
     }
   }
 
-  // An engine on a random chain with masking, in {@code mode} with chunks of 3 and lookahead 2.
+  // An engine on a random chain with masking, in {@code mode} with chunks of 3 and lookahead 2
+  // (and, in context mode, left context 4).
   private static StreamingEngine chunkedEngine(String mode, long modelSeed) {
     return new StreamingEngine(
         RandomModels.chain(modelSeed, D, false, true),
-        new StreamConfig(StreamConfig.Mode.valueOf(mode), 3, 2, 1000, null));
+        new StreamConfig(StreamConfig.Mode.valueOf(mode), 3, 2, 1000, null, leftContext(mode)));
+  }
+
+  private static int leftContext(String mode) {
+    return mode.equals("CONTEXT") ? 4 : 0;
   }
 
   /**
@@ -176,7 +409,7 @@ class StreamingEngineTest {
   }
 
   @ParameterizedTest(name = "{0}")
-  @ValueSource(strings = {"EXACT", "LOOKAHEAD", "STATEFUL"})
+  @ValueSource(strings = {"EXACT", "LOOKAHEAD", "STATEFUL", "CONTEXT"})
   void restoringEverySnapshotAsTheJobDoesContinuesBitIdentically(String mode) {
     int t = 40;
     StreamingEngine engine = chunkedEngine(mode, 33);
@@ -238,10 +471,11 @@ class StreamingEngineTest {
   }
 
   @ParameterizedTest(name = "{0}")
-  @ValueSource(strings = {"EXACT", "LOOKAHEAD", "STATEFUL"})
+  @ValueSource(strings = {"EXACT", "LOOKAHEAD", "STATEFUL", "CONTEXT"})
   void batchedAdvanceOf64SequencesEquals64SingleAdvances(String mode) {
     Model m = RandomModels.chain(41, D, false, false);
-    StreamConfig cfg = new StreamConfig(StreamConfig.Mode.valueOf(mode), 4, 3, 1000, null);
+    StreamConfig cfg =
+        new StreamConfig(StreamConfig.Mode.valueOf(mode), 4, 3, 1000, null, leftContext(mode));
     StreamingEngine engine = new StreamingEngine(m, cfg);
     Random rnd = new Random(9);
     int n = 64;

@@ -1,0 +1,43 @@
+package io.bistream.job;
+
+import io.bistream.core.stream.StreamConfig;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.streaming.util.OperatorSnapshotUtil;
+
+/**
+ * Writes the operator-state fixtures that {@link KeyedSequenceStateCompatibilityTest} restores:
+ * keyed state as a given version of the job wrote it. Run once on the version whose state the
+ * fixture keeps, then commit the file; later versions must still restore it (README.md beside it).
+ *
+ * <pre>
+ * mvn -B -o -pl flink-job -am test-compile dependency:build-classpath -Dmdep.includeScope=test \
+ *     -Dmdep.outputFile=target/test-classpath.txt
+ * cd flink-job && java -cp "target/test-classes:target/classes:$(cat target/test-classpath.txt)" \
+ *     io.bistream.job.StateFixtureWriter
+ * </pre>
+ */
+final class StateFixtureWriter {
+
+  /** Lookahead(2, 1) on the bilstm_concat model; sequence "r" holds steps 0..2, still open. */
+  static final String BEFORE_CONTEXT = "state/lookahead-before-context-mode.snapshot";
+
+  private StateFixtureWriter() {}
+
+  public static void main(String[] args) throws Exception {
+    var h =
+        SequenceOperatorFaultTest.harness(
+            SequenceOperatorFaultTest.settings(
+                SequenceOperatorTest.MODEL, StreamConfig.lookahead(2, 1), 1));
+    h.processElement(
+        SequenceOperatorFaultTest.record("r", 0, SequenceOperatorFaultTest.rows(0, 3), 3, false, 1),
+        0);
+    OperatorSubtaskState snapshot = h.snapshot(1, 1);
+    h.close();
+    Path out = Path.of("src/test/resources").resolve(BEFORE_CONTEXT);
+    Files.createDirectories(out.getParent());
+    OperatorSnapshotUtil.writeStateHandle(snapshot, out.toString());
+    System.out.println("wrote " + out);
+  }
+}
