@@ -13,6 +13,7 @@ import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.AbstractMap;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -35,14 +36,14 @@ import picocli.CommandLine.Option;
 /**
  * {@code demo}: the main job on the embedded default. Starts a real in-JVM Kafka broker and a local
  * Flink MiniCluster, streams many interleaved generated sequences through the bundled BiLSTM in all
- * three modes at once (one pipeline per mode), then prints throughput, latency percentiles per mode
- * and the deviation of lookahead/stateful from exact, and writes a report.
+ * four modes at once (one pipeline per mode), then prints throughput, latency percentiles per mode
+ * and the deviation of lookahead/stateful/context from exact, and writes a report.
  */
 @Command(name = "demo", description = "Embedded Kafka + local Flink + bundled model, all modes.")
 final class DemoCommand implements Callable<Integer> {
 
   private static final ObjectMapper JSON = new ObjectMapper();
-  private static final List<String> MODES = List.of("exact", "lookahead", "stateful");
+  private static final List<String> MODES = List.of("exact", "lookahead", "stateful", "context");
 
   @Option(names = "--sequences", defaultValue = "120", description = "interleaved sequences")
   int sequences;
@@ -53,11 +54,17 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--max-steps", defaultValue = "160", description = "longest sequence")
   int maxSteps;
 
-  @Option(names = "--chunk", defaultValue = "16", description = "C for lookahead and stateful")
+  @Option(
+      names = "--chunk",
+      defaultValue = "16",
+      description = "C for lookahead, stateful, context")
   int chunk;
 
-  @Option(names = "--lookahead", defaultValue = "16", description = "R for lookahead")
+  @Option(names = "--lookahead", defaultValue = "16", description = "R for lookahead and context")
   int lookahead;
+
+  @Option(names = "--left-context", defaultValue = "16", description = "L for context")
+  int leftContext;
 
   @Option(
       names = "--produce-seconds",
@@ -80,6 +87,7 @@ final class DemoCommand implements Callable<Integer> {
         o.mode = JobOptions.Mode.valueOf(mode);
         o.chunk = chunk;
         o.lookahead = lookahead;
+        o.leftContext = o.mode == JobOptions.Mode.context ? leftContext : 0;
         o.deadLetterTopic = "demo-dead-letters-" + mode;
         // Every demo sequence ends with an end marker; the idle timeout is only the safety net.
         // It counts in record time, so a job behind its input does not trigger it, but the
@@ -96,10 +104,12 @@ final class DemoCommand implements Callable<Integer> {
       Map<String, float[]> inputs = generate(width);
       Map<String, Long> sentAt = produce(kafka, inputs, width);
       Map<String, List<ConsumerRecord<String, String>>> out = new LinkedHashMap<>();
-      Progress progress = new Progress("sequences ended (3 modes)", 3L * inputs.size());
-      long[] ended = new long[3];
+      Progress progress =
+          new Progress(
+              "sequences ended (" + MODES.size() + " modes)", (long) MODES.size() * inputs.size());
+      long[] ended = new long[MODES.size()];
       try {
-        for (int m = 0; m < 3; m++) {
+        for (int m = 0; m < MODES.size(); m++) {
           int mi = m;
           out.put(
               MODES.get(m),
@@ -111,7 +121,7 @@ final class DemoCommand implements Callable<Integer> {
                   Duration.ofSeconds(90),
                   n -> {
                     ended[mi] = n;
-                    progress.update(ended[0] + ended[1] + ended[2]);
+                    progress.update(Arrays.stream(ended).sum());
                   }));
         }
       } finally {
@@ -306,9 +316,10 @@ final class DemoCommand implements Callable<Integer> {
     s.append(
         String.format(
             Locale.ROOT,
-            "%d sequences (%,d steps produced), 3 modes in one Flink job, embedded Kafka, "
+            "%d sequences (%,d steps produced), %d modes in one Flink job, embedded Kafka, "
                 + "exactly-once sink (checkpoint every 500 ms).%n%n",
             inputs.size(),
+            MODES.size(),
             inputs.values().stream().mapToLong(v -> v.length / width).sum()));
     s.append(
         String.format(
@@ -349,11 +360,12 @@ final class DemoCommand implements Callable<Integer> {
               Locale.ROOT,
               "| %s%s | %.0f | %.0f | %.0f | %.2e | %.2e | %.1f%% |%n",
               mode,
-              mode.equals("exact")
-                  ? ""
-                  : mode.equals("lookahead")
-                      ? " (C=" + chunk + ", R=" + lookahead + ")"
-                      : " (C=" + chunk + ")",
+              switch (mode) {
+                case "exact" -> "";
+                case "lookahead" -> " (C=" + chunk + ", R=" + lookahead + ")";
+                case "context" -> " (L=" + leftContext + ", C=" + chunk + ", R=" + lookahead + ")";
+                default -> " (C=" + chunk + ")";
+              },
               l[0],
               l[1],
               l[2],
@@ -364,7 +376,7 @@ final class DemoCommand implements Callable<Integer> {
     s.append(
         "\nLatency: from producing a step to its output record being written by the sink"
             + " (outputs become visible to read_committed consumers at the next checkpoint)."
-            + " Exact waits for the end of each sequence; lookahead for C+R steps.\n");
+            + " Exact waits for the end of each sequence; lookahead and context for C+R steps.\n");
     System.out.print(s);
     Path plot = report.resolveSibling(stem(report) + "-latency.png");
     CategoryChart chart =

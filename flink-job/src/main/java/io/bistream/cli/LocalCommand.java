@@ -58,14 +58,26 @@ final class LocalCommand implements Callable<Integer> {
   @Option(names = "--dead-letter-file", description = "dead-letter records")
   Path deadLetterFile;
 
-  @Option(names = "--mode", defaultValue = "exact", description = "exact, lookahead or stateful")
+  @Option(
+      names = "--mode",
+      defaultValue = "exact",
+      description = "exact, lookahead, stateful or context")
   JobOptions.Mode mode;
 
   @Option(names = "--chunk", defaultValue = "32", description = "chunk length C")
   int chunk;
 
-  @Option(names = "--lookahead", defaultValue = "32", description = "lookahead R")
+  @Option(
+      names = {"--lookahead", "--right-context"},
+      defaultValue = "32",
+      description = "R: future steps a chunk's window reaches (lookahead and context modes)")
   int lookahead;
+
+  @Option(
+      names = "--left-context",
+      defaultValue = "0",
+      description = "L: past steps a chunk's window reaches (context mode)")
+  int leftContext;
 
   @Option(
       names = "--idle-timeout",
@@ -95,6 +107,7 @@ final class LocalCommand implements Callable<Integer> {
       o.mode = mode;
       o.chunk = chunk;
       o.lookahead = lookahead;
+      o.leftContext = leftContext;
       o.idleTimeout = idleTimeout;
       o.perChunkOutput = perChunkOutput;
       o.parallelism = parallelism;
