@@ -319,8 +319,8 @@ final class DemoCommand implements Callable<Integer> {
             "%d sequences (%,d steps produced), %d modes in one Flink job, embedded Kafka, "
                 + "exactly-once sink (checkpoint every 500 ms).%n%n",
             inputs.size(),
-            MODES.size(),
-            inputs.values().stream().mapToLong(v -> v.length / width).sum()));
+            inputs.values().stream().mapToLong(v -> v.length / width).sum(),
+            MODES.size()));
     s.append(
         String.format(
             Locale.ROOT,
