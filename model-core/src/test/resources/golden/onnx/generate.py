@@ -33,7 +33,7 @@ RTOL, ATOL = 1e-5, 1e-6
 
 
 def save(name, description, module, xs, state_names=(), seq_first=False, edit=None,
-         expected=None, last_step=False, dynamic=True):
+         expected=None, last_step=False, dynamic=True, opset=14, fold=True):
     """Exports `module` called on xs, runs it with PyTorch and writes the case folder."""
     out = HERE / name
     if out.exists():
@@ -47,7 +47,8 @@ def save(name, description, module, xs, state_names=(), seq_first=False, edit=No
         dyn[s] = {1: "n"}
     path = out / "model.onnx"
     torch.onnx.export(module, tuple(xs), str(path), input_names=names, output_names=["y"],
-                      dynamic_axes=dyn if dynamic else None, opset_version=14)
+                      dynamic_axes=dyn if dynamic else None, opset_version=opset,
+                      do_constant_folding=fold)
     if edit is not None:
         m = onnx.load(str(path))
         edit(m)
@@ -66,6 +67,10 @@ def save(name, description, module, xs, state_names=(), seq_first=False, edit=No
             "torch_layout": "seq_first" if seq_first else "batch_first",
             "inputs": ["x.npy"] + [s + ".npy" for s in state_names], "outputs": ["y.npy"],
             "rtol": RTOL, "atol": ATOL}
+    if opset != 14:
+        case["opset"] = opset
+    if not fold:
+        case["constant_folding"] = False
     (out / "case.json").write_text(json.dumps(case, indent=1) + "\n")
     print(name, "x", tuple(x.shape), "y", tuple(y.shape))
 
@@ -219,6 +224,62 @@ class LastStep(torch.nn.Module):
 
     def forward(self, x):
         return self.fc(self.rnn(x)[0][:, -1, :])
+
+
+class StateHead(torch.nn.Module):
+    """A head on the final hidden state h_n [layers * dirs, N, H], taken the ways users write it."""
+
+    def __init__(self, rnn, linear, how):
+        super().__init__()
+        self.rnn, self.fc, self.how = rnn, linear, how
+
+    def forward(self, x):
+        h = self.rnn(x)[1]
+        h = h[0] if isinstance(h, tuple) else h
+        n = x.shape[0] if self.rnn.batch_first else x.shape[1]
+        if self.how == "squeeze":
+            h = h.squeeze(0)
+        elif self.how == "index0":
+            h = h[0]
+        elif self.how == "last":
+            h = h[-1]
+        elif self.how == "view":
+            h = h.view(n, -1)
+        elif self.how == "reshape":
+            h = h.reshape(-1, self.rnn.hidden_size)
+        elif self.how == "cat":
+            h = torch.cat((h[-2], h[-1]), 1)
+        elif self.how == "permute":
+            h = h.permute(1, 0, 2).reshape(n, -1)
+        else:
+            raise ValueError(self.how)
+        return self.fc(h)
+
+
+class CellStateHead(torch.nn.Module):
+    """Uses the LSTM's final cell state c_n: as a second graph output, or under a Linear."""
+
+    def __init__(self, rnn, linear, as_output):
+        super().__init__()
+        self.rnn, self.fc, self.as_output = rnn, linear, as_output
+
+    def forward(self, x):
+        y, (h, c) = self.rnn(x)
+        return (self.fc(y), c) if self.as_output else self.fc(c[-1])
+
+
+class ConvFront(torch.nn.Module):
+    """A Conv1d feature extractor in front of an LSTM (a common forecaster; Conv is unsupported)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(3, 4, 3, padding=1)
+        self.rnn = torch.nn.LSTM(4, 5, batch_first=True)
+        self.fc = torch.nn.Linear(5, 1)
+
+    def forward(self, x):
+        z = self.conv(x.transpose(1, 2)).transpose(1, 2)
+        return self.fc(self.rnn(z)[0])
 
 
 def gru_loop(x, gru, linear_before_reset, gate, clip=float("inf")):
@@ -445,6 +506,128 @@ def main():
          " Linear(8, 3) -> softmax; also written as keras/model.json (TF.js layers)", mod,
          [randn(2, 40, 3)])
     write_tfjs(mod, HERE / "one_core_bilstm_bigru_softmax" / "keras")
+    single_feature_cases()
+    no_constant_folding_cases()
+    final_state_cases()
+    error_cases()
+
+
+def single_feature_cases():
+    """One input feature: a univariate series, the most common streaming input."""
+    torch.manual_seed(30)
+    mod = Head(torch.nn.LSTM(1, 8, batch_first=True), torch.nn.Linear(8, 1))
+    save("lstm_1feature_batch_first_forecast", "nn.LSTM(1, 8, batch_first) -> Linear(8, 1):"
+         " a univariate forecaster, dynamic N and T", mod, [randn(3, 24, 1)])
+    torch.manual_seed(31)
+    mod = Head(torch.nn.LSTM(1, 6), torch.nn.Linear(6, 1))
+    save("lstm_1feature_seq_first_fixed_t", "nn.LSTM(1, 6), seq-first, exported without"
+         " dynamic_axes (fixed T = 16, N = 2) -> Linear(6, 1)", mod, [randn(16, 2, 1)],
+         seq_first=True, dynamic=False)
+    torch.manual_seed(32)
+    mod = LastState(torch.nn.GRU(1, 5, bidirectional=True, batch_first=True),
+                    torch.nn.Linear(10, 1), torch.nn.Sigmoid(), both_directions=True)
+    save("bigru_1feature_last_state_fixed_t", "nn.GRU(1, 5, bidirectional, batch_first),"
+         " fc(cat(h_n[-2], h_n[-1])) -> sigmoid, exported without dynamic_axes (fixed T = 12)",
+         mod, [randn(2, 12, 1)], last_step=True, dynamic=False)
+    torch.manual_seed(33)
+    mod = Head(torch.nn.RNN(1, 4, bidirectional=True), torch.nn.Linear(8, 1))
+    save("birnn_1feature_seq_first", "nn.RNN(1, 4, tanh, bidirectional), seq-first, dynamic T"
+         " -> Linear(8, 1)", mod, [randn(19, 2, 1)], seq_first=True)
+    torch.manual_seed(34)
+    mod = Head(torch.nn.GRU(1, 3, num_layers=2, batch_first=True), torch.nn.Linear(3, 1))
+    save("gru_1feature_2layer_fixed_t", "nn.GRU(1, 3, num_layers=2, batch_first), exported"
+         " without dynamic_axes (fixed T = 10) -> Linear(3, 1)", mod, [randn(2, 10, 1)],
+         dynamic=False)
+
+
+def no_constant_folding_cases():
+    """do_constant_folding=False (torch <= 1.4's default): the gate reordering stays in the graph
+    as Slice/Concat/Unsqueeze on the initializers; opset 9 was torch 1.3/1.4's default."""
+    torch.manual_seed(40)
+    mod = Head(torch.nn.LSTM(3, 4, num_layers=2, batch_first=True), torch.nn.Linear(4, 2))
+    save("lstm_2layer_no_constant_folding", "nn.LSTM(3, 4, num_layers=2, batch_first) ->"
+         " Linear(4, 2), exported with do_constant_folding=False", mod, [randn(2, 11, 3)],
+         fold=False)
+    torch.manual_seed(41)
+    mod = Head(torch.nn.GRU(3, 4, num_layers=2, bidirectional=True), torch.nn.Linear(8, 2),
+               torch.nn.Softmax(-1))
+    save("bigru_2layer_no_constant_folding_opset9", "nn.GRU(3, 4, num_layers=2,"
+         " bidirectional), seq-first -> Linear(8, 2) -> softmax, exported with opset 9 and"
+         " do_constant_folding=False (torch 1.3/1.4 defaults)", mod, [randn(13, 2, 3)],
+         seq_first=True, opset=9, fold=False)
+    torch.manual_seed(42)
+    mod = StateHead(torch.nn.RNN(3, 5, batch_first=True), torch.nn.Linear(5, 2), "last")
+    save("rnn_last_state_no_constant_folding", "nn.RNN(3, 5, batch_first), fc(h_n[-1]),"
+         " exported with do_constant_folding=False", mod, [randn(3, 9, 3)], last_step=True,
+         fold=False)
+    torch.manual_seed(43)
+    mod = Head(torch.nn.LSTM(1, 4, bidirectional=True, batch_first=True), torch.nn.Linear(8, 1))
+    save("bilstm_1feature_no_constant_folding_opset11", "nn.LSTM(1, 4, bidirectional,"
+         " batch_first) -> Linear(8, 1), opset 11, do_constant_folding=False", mod,
+         [randn(2, 14, 1)], opset=11, fold=False)
+
+
+def final_state_cases():
+    """Every way users take the last layer's final hidden state h_n for a classifier head."""
+    torch.manual_seed(50)
+    mod = StateHead(torch.nn.LSTM(3, 4, batch_first=True), torch.nn.Linear(4, 2), "squeeze")
+    save("lstm_last_state_squeeze", "nn.LSTM(3, 4, batch_first), fc(h_n.squeeze(0))", mod,
+         [randn(3, 10, 3)], last_step=True)
+    torch.manual_seed(51)
+    mod = StateHead(torch.nn.GRU(3, 4), torch.nn.Linear(4, 2), "index0")
+    save("gru_last_state_index0_seq_first", "nn.GRU(3, 4), seq-first, fc(h_n[0])", mod,
+         [randn(10, 3, 3)], seq_first=True, last_step=True)
+    torch.manual_seed(52)
+    mod = StateHead(torch.nn.LSTM(3, 4, batch_first=True), torch.nn.Linear(4, 2), "view")
+    save("lstm_last_state_view", "nn.LSTM(3, 4, batch_first), fc(h_n.view(N, -1)) with N ="
+         " x.shape[0]", mod, [randn(3, 10, 3)], last_step=True)
+    torch.manual_seed(53)
+    mod = StateHead(torch.nn.RNN(3, 4, batch_first=True), torch.nn.Linear(4, 2), "reshape")
+    save("rnn_last_state_reshape", "nn.RNN(3, 4, batch_first), fc(h_n.reshape(-1, 4))", mod,
+         [randn(3, 10, 3)], last_step=True)
+    torch.manual_seed(54)
+    mod = StateHead(torch.nn.GRU(3, 4, bidirectional=True, batch_first=True),
+                    torch.nn.Linear(8, 2), "permute")
+    save("bigru_last_state_permute_reshape", "nn.GRU(3, 4, bidirectional, batch_first),"
+         " fc(h_n.permute(1, 0, 2).reshape(N, -1)) = fc(cat(h_n[-2], h_n[-1]))", mod,
+         [randn(3, 10, 3)], last_step=True)
+    torch.manual_seed(55)
+    mod = StateHead(torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True),
+                    torch.nn.Linear(8, 2), "cat")
+    save("bilstm_2layer_last_state_cat", "nn.LSTM(3, 4, num_layers=2, bidirectional,"
+         " batch_first), fc(cat(h_n[-2], h_n[-1])): the last layer's two directions", mod,
+         [randn(3, 10, 3)], last_step=True)
+    torch.manual_seed(56)
+    mod = StateHead(torch.nn.LSTM(3, 4, batch_first=True), torch.nn.Linear(4, 2), "squeeze")
+    save("lstm_last_state_squeeze_static", "nn.LSTM(3, 4, batch_first), fc(h_n.squeeze(0)),"
+         " exported without dynamic_axes", mod, [randn(2, 8, 3)], last_step=True,
+         dynamic=False)
+
+
+def export_error(name, module, x, output_names=("y",)):
+    torch.onnx.export(module.eval(), (x,), str(HERE / "errors" / name), input_names=["x"],
+                      output_names=list(output_names), opset_version=14)
+
+
+def error_cases():
+    """Files the importer must refuse, each with a message naming the node and what is
+    supported (pinned by OnnxImportErrorsTest)."""
+    torch.manual_seed(60)
+    export_error("conv1d_front.onnx", ConvFront(), randn(2, 9, 3))
+    torch.manual_seed(61)
+    export_error("lstm_cell_state_output.onnx",
+                 CellStateHead(torch.nn.LSTM(3, 4, batch_first=True), torch.nn.Linear(4, 2),
+                               True), randn(2, 9, 3), ("y", "c_n"))
+    torch.manual_seed(62)
+    export_error("lstm_cell_state_head.onnx",
+                 CellStateHead(torch.nn.LSTM(3, 4, batch_first=True), torch.nn.Linear(4, 2),
+                               False), randn(2, 9, 3))
+    torch.manual_seed(63)
+    # h_n.view(N, -1) of a bidirectional h_n [2, N, H] interleaves batch rows and directions
+    # (a bug in the user's model whenever N > 1): refused, not misread.
+    export_error("bigru_last_state_view_mixes_batch.onnx",
+                 StateHead(torch.nn.GRU(3, 4, bidirectional=True, batch_first=True),
+                           torch.nn.Linear(8, 2), "view"), randn(2, 9, 3))
 
 
 if __name__ == "__main__":
