@@ -67,7 +67,7 @@ final class OnnxModelBuilder {
   static final String SUPPORTED =
       "LSTM, GRU, RNN, MatMul, Add, Gemm, Relu, Tanh, Sigmoid, Softmax, LogSoftmax, and the shape"
           + " plumbing Transpose, Reshape, Squeeze, Unsqueeze, Slice, Gather, Concat, Shape,"
-          + " Constant, ConstantOfShape, Expand, Cast, Identity";
+          + " Constant, ConstantOfShape, Expand, Cast, Identity, and Sub, Mul, Size of constants";
 
   private static final Set<String> RECURRENT = Set.of("LSTM", "GRU", "RNN");
 
@@ -292,6 +292,10 @@ final class OnnxModelBuilder {
     if (!n.getDomain().isEmpty() && !n.getDomain().equals("ai.onnx")) {
       throw error(null, "operator domain '" + n.getDomain() + "' is not supported");
     }
+    List<Const> constants = constantInputs(n);
+    if (constants != null && ConstFolding.OPS.contains(op)) {
+      return List.of(ConstFolding.evaluate(n, constants, opset()));
+    }
     return switch (op) {
       case "LSTM", "GRU", "RNN" -> recurrent(n);
       case "Constant" -> List.of(constant(n));
@@ -316,6 +320,30 @@ final class OnnxModelBuilder {
       case "LogSoftmax" -> List.of(activation(n, Activation.LOG_SOFTMAX));
       default -> throw error(null, "operator " + op + " is not supported");
     };
+  }
+
+  /**
+   * The inputs of {@code n} when all are known at import time (absent optional inputs as null; a
+   * filled tensor of static shape materialised), else null.
+   */
+  private List<Const> constantInputs(Onnx.NodeProto n) throws ModelFormatException {
+    List<Const> out = new ArrayList<>();
+    for (int k = 0; k < n.getInputCount(); k++) {
+      Value v = in(n, k);
+      if (v == null) {
+        out.add(null);
+      } else if (v instanceof Const c) {
+        out.add(c);
+      } else if (v instanceof Filled f && f.shape().stream().allMatch(Dim::isStatic)) {
+        int[] shape = f.shape().stream().mapToInt(d -> (int) d.size()).toArray();
+        double[] data = new double[Arrays.stream(shape).reduce(1, (a, b) -> a * b)];
+        Arrays.fill(data, f.value());
+        out.add(new Const(shape, data));
+      } else {
+        return null;
+      }
+    }
+    return out.isEmpty() || out.get(0) == null ? null : out;
   }
 
   private Value in(Onnx.NodeProto n, int k) throws ModelFormatException {
@@ -1053,11 +1081,16 @@ final class OnnxModelBuilder {
 
   private void checkSequenceInput(Dyn x, boolean batchMajor, int inputSize)
       throws ModelFormatException {
-    List<List<Atom>> axes = x.axes().stream().filter(a -> !nonUnit(a).isEmpty()).toList();
+    // X is rank 3 by the ONNX spec. Compare axis by axis with size-1 factors dropped, but never
+    // drop a whole axis: with one input feature the feature axis holds only a size-1 factor, and
+    // it is still the feature axis.
+    Atom outer = batchMajor ? batchAtom() : timeAtom();
+    Atom inner = batchMajor ? timeAtom() : batchAtom();
     boolean ok =
-        axes.size() >= 3
-            && axes.get(0).equals(List.of(new Atom(batchMajor ? 'N' : 'T', -1, batchMajor ? 1 : 2)))
-            && axes.get(1).equals(List.of(new Atom(batchMajor ? 'T' : 'N', -1, batchMajor ? 2 : 1)))
+        x.rank() == 3
+            && nonUnit(x.axes().get(0)).equals(List.of(outer))
+            && nonUnit(x.axes().get(1)).equals(List.of(inner))
+            && x.axes().get(2).stream().allMatch(a -> a.kind() == 'F')
             && flatFeatures(x).equals(nonUnit(x.features()))
             && x.hasTime();
     if (!ok || x.featureSize() != inputSize) {
@@ -1089,6 +1122,14 @@ final class OnnxModelBuilder {
         return List.of(); // zeros: the same as absent
       }
       throw error(null, what + " of zeros has shape " + f.shape() + ", expected " + expected);
+    }
+    if (v instanceof Const c && Arrays.stream(c.data()).allMatch(z -> z == 0) && c.rank() == 3) {
+      // Zeros traced at a fixed batch size (a static export folded without symbolic shapes):
+      // zeros for any batch, the same as absent.
+      int dirAxis = layout == 0 ? 0 : 1;
+      if (c.shape()[dirAxis] == dirs && c.shape()[2] == hidden) {
+        return List.of();
+      }
     }
     if (v instanceof Stacked st && layout == 0 && st.items().size() == dirs) {
       List<Model.TensorRef> refs = new ArrayList<>();
