@@ -606,7 +606,8 @@ def final_state_cases():
 
 def export_error(name, module, x, output_names=("y",)):
     torch.onnx.export(module.eval(), (x,), str(HERE / "errors" / name), input_names=["x"],
-                      output_names=list(output_names), opset_version=14)
+                      output_names=list(output_names), opset_version=14,
+                      dynamic_axes={"x": {0: "n", 1: "t"}})
 
 
 def error_cases():

@@ -71,6 +71,48 @@ final class OnnxModelBuilder {
 
   private static final Set<String> RECURRENT = Set.of("LSTM", "GRU", "RNN");
 
+  /** Ops with a mapping (the {@link #map} switch), beside constant-only ones. */
+  private static final Set<String> SUPPORTED_OPS =
+      Set.of(
+          "LSTM",
+          "GRU",
+          "RNN",
+          "Constant",
+          "Identity",
+          "Cast",
+          "Shape",
+          "Gather",
+          "Unsqueeze",
+          "Squeeze",
+          "Concat",
+          "Slice",
+          "Reshape",
+          "Transpose",
+          "ConstantOfShape",
+          "Expand",
+          "MatMul",
+          "Gemm",
+          "Add",
+          "Relu",
+          "Tanh",
+          "Sigmoid",
+          "Softmax",
+          "LogSoftmax");
+
+  /** Ops that leave a sequence's batch and time axes where they are (last-axis maps). */
+  private static final Set<String> KEEPS_LEADING_AXES =
+      Set.of(
+          "Identity",
+          "Cast",
+          "MatMul",
+          "Gemm",
+          "Add",
+          "Relu",
+          "Tanh",
+          "Sigmoid",
+          "Softmax",
+          "LogSoftmax");
+
   private final String file;
   private final Onnx.ModelProto proto;
   private final Onnx.GraphProto graph;
@@ -205,14 +247,19 @@ final class OnnxModelBuilder {
             + expected);
   }
 
-  /** {batch axis, time axis} of the sequence input, from the recurrent node it feeds. */
+  /**
+   * {batch axis, time axis} of the sequence input, from the recurrent node it feeds: followed
+   * through Transposes and through ops that keep the leading axes (casts, the Dense head ops and
+   * activations).
+   */
   private int[] batchAndTimeAxes(String input) throws ModelFormatException {
     int[] src = {0, 1, 2};
     String v = input;
+    Onnx.NodeProto last = null;
     for (int hops = 0; hops < graph.getNodeCount(); hops++) {
       Onnx.NodeProto next = null;
       for (Onnx.NodeProto n : graph.getNodeList()) {
-        if (n.getInputCount() > 0 && n.getInput(0).equals(v) && !n.getOpType().equals("Shape")) {
+        if (n.getInputList().contains(v) && !n.getOpType().equals("Shape")) {
           next = n;
           break;
         }
@@ -220,17 +267,22 @@ final class OnnxModelBuilder {
       if (next == null) {
         break;
       }
-      if (next.getOpType().equals("Transpose")) {
+      last = next;
+      String op = next.getOpType();
+      if (op.equals("Transpose")) {
         long[] perm = longsAttr(next, "perm", new long[] {2, 1, 0});
         int[] moved = new int[3];
         for (int i = 0; i < 3; i++) {
           moved[i] = src[(int) perm[i]];
         }
         src = moved;
-      } else if (RECURRENT.contains(next.getOpType())) {
+      } else if (RECURRENT.contains(op) && next.getInput(0).equals(v)) {
         boolean batchMajor = intAttr(next, "layout", 0) == 1;
         return batchMajor ? new int[] {src[0], src[1]} : new int[] {src[1], src[0]};
-      } else if (!next.getOpType().equals("Identity")) {
+      } else if (!SUPPORTED_OPS.contains(op)) {
+        node = next;
+        throw error(null, "operator " + op + " is not supported");
+      } else if (!KEEPS_LEADING_AXES.contains(op)) {
         break;
       }
       v = next.getOutput(0);
@@ -239,7 +291,11 @@ final class OnnxModelBuilder {
         file
             + ": cannot tell the batch and time axes of input '"
             + input
-            + "': it does not reach an LSTM, GRU or RNN node through Transposes. Supported ops: "
+            + "': it does not reach an LSTM, GRU or RNN node through Transposes"
+            + (last == null
+                ? ""
+                : " (it stops at node " + nodeLabel(last) + ", " + last.getOpType() + ")")
+            + ". Supported ops: "
             + SUPPORTED);
   }
 
@@ -353,6 +409,9 @@ final class OnnxModelBuilder {
     Value v = values.get(n.getInput(k));
     if (v == null) {
       throw error(null, "input '" + n.getInput(k) + "' is not produced by any earlier node");
+    }
+    if (v instanceof Unavailable u) {
+      throw error(null, "input '" + n.getInput(k) + "' is " + u.what() + "; " + u.supported());
     }
     return v;
   }
@@ -550,6 +609,7 @@ final class OnnxModelBuilder {
   }
 
   private Value unsqueeze(Value v, long[] axes) throws ModelFormatException {
+    v = viewOf(v);
     if (axes == null) {
       throw error("axes", "Unsqueeze needs axes");
     }
@@ -578,6 +638,15 @@ final class OnnxModelBuilder {
   }
 
   private Value squeeze(Value v, long[] axes) throws ModelFormatException {
+    if (v instanceof Stacked st
+        && st.items().size() == 1
+        && axes != null
+        && axes.length == 1
+        && (axes[0] == 0 || axes[0] == -3)) {
+      // h_n.squeeze(0) of one layer and direction: its only final state, as h_n[0] / h_n[-1].
+      return st.items().get(0);
+    }
+    v = viewOf(v);
     if (v instanceof Const c) {
       Const out = c;
       long[] sorted = axes == null ? unitAxes(c.shape()) : sortedAxes(axes, c.rank());
@@ -645,6 +714,48 @@ final class OnnxModelBuilder {
       dims.addAll(s.dims());
     }
     return simplify(new SymVec(dims, false));
+  }
+
+  /**
+   * A final state or a stack of them seen as a run-time tensor, so views apply to it: {@code Final}
+   * is {@code [N, H]}; a stack of one value is {@code [1, N, H]}; the stack of both directions'
+   * final states of one node is {@code [2, N, H]} over the concat of its last steps (fwd then bwd,
+   * the core order), so {@code h_n.permute(1, 0, 2).reshape(N, -1)} is {@code cat(h_n[-2],
+   * h_n[-1])}. Anything else is returned unchanged.
+   */
+  private Value viewOf(Value v) throws ModelFormatException {
+    if (v instanceof Final f) {
+      return dyn(f, "final state");
+    }
+    if (!(v instanceof Stacked st)) {
+      return v;
+    }
+    if (st.items().size() == 1
+        && (st.items().get(0) instanceof Final || st.items().get(0) instanceof Dyn)) {
+      Dyn d = dyn(st.items().get(0), "state");
+      List<List<Atom>> axes = new ArrayList<>();
+      axes.add(List.of());
+      axes.addAll(d.axes());
+      return new Dyn(d.ref(), axes, d.features(), d.hasTime());
+    }
+    if (st.items().size() == 2
+        && st.items().get(0) instanceof Final f
+        && st.items().get(1) instanceof Final b
+        && f.node() == b.node()
+        && f.node().layers().size() == 2
+        && f.dir() == 0
+        && b.dir() == 1) {
+      int h = f.node().hidden();
+      Dyn both = lastStep(f.node(), Bidirectional.MergeMode.CONCAT, 0, 2 * h);
+      Atom dir = feature(2);
+      Atom units = feature(h);
+      return new Dyn(
+          both.ref(),
+          List.of(List.of(dir), List.of(batchAtom()), List.of(units)),
+          List.of(dir, units),
+          false);
+    }
+    return v;
   }
 
   private int hiddenOf(Value item) throws ModelFormatException {
@@ -816,6 +927,7 @@ final class OnnxModelBuilder {
   }
 
   private Value transpose(Value v, long[] perm) throws ModelFormatException {
+    v = viewOf(v);
     int rank = rankOf(v);
     if (perm == null) {
       perm = new long[rank];
@@ -848,6 +960,7 @@ final class OnnxModelBuilder {
     if (v instanceof Const c) {
       return reshapeConst(c, t, allowZero);
     }
+    v = viewOf(v);
     if (!(v instanceof Dyn d)) {
       throw error(null, "Reshape of " + describe(v) + " is not supported");
     }
@@ -908,6 +1021,18 @@ final class OnnxModelBuilder {
       Atom a = flat.get(idx);
       if (done && !a.unit()) {
         return at;
+      }
+      if (needSymbol && a.kind() == 'F' && !a.unit() && need == 1) {
+        throw error(
+            "shape",
+            "reshape of "
+                + d.view()
+                + " would mix "
+                + (want.symbol() == 'N' ? "batch" : "time")
+                + " and features into one dimension "
+                + want
+                + ": its rows would not be "
+                + (want.symbol() == 'N' ? "the sequences of the batch" : "time steps"));
       }
       if (a.kind() != 'F') {
         if (!needSymbol || a.kind() != want.symbol()) {
@@ -1068,14 +1193,20 @@ final class OnnxModelBuilder {
     for (int d = 0; d < dirs; d++) {
       finals.add(new Final(rec, d));
     }
-    Value yh = layout == 0 ? new Stacked(finals) : new Unavailable("layout=1 Y_h is not mapped");
+    String where = op + " node " + nodeLabel(n);
+    Value yh =
+        layout == 0
+            ? new Stacked(finals)
+            : new Unavailable(
+                "the final hidden state Y_h of layout=1 " + where,
+                "BiStream maps Y_h of layout=0 nodes (as torch.onnx.export writes them); take"
+                    + " the last step of the sequence output Y instead");
     Unavailable yc =
         new Unavailable(
-            "the final cell state Y_c of "
+            "the final cell state Y_c of " + where,
+            "BiStream maps the sequence output Y and the final hidden state Y_h (h_n) of an "
                 + op
-                + " node '"
-                + n.getName()
-                + "' is not mapped; use Y or Y_h");
+                + ", not its cell state");
     return List.of(y, yh, yc);
   }
 
@@ -1340,10 +1471,11 @@ final class OnnxModelBuilder {
 
   private Dyn dyn(String name, String what) throws ModelFormatException {
     Value v = values.get(name);
+    String named = what.contains("'" + name + "'") ? what : what + " '" + name + "'";
     if (v == null) {
-      throw error(null, what + " '" + name + "' is not produced by any node");
+      throw error(null, named + " is not produced by any node");
     }
-    return dyn(v, what);
+    return dyn(v, named);
   }
 
   /** A run-time value, turning a pending affine map into a Dense layer. */
@@ -1368,8 +1500,11 @@ final class OnnxModelBuilder {
     if (v instanceof Final f) {
       return lastStep(f.node(), Bidirectional.MergeMode.NONE, f.dir(), f.node().hidden());
     }
+    if (v instanceof Stacked st && viewOf(st) instanceof Dyn d) {
+      return d;
+    }
     if (v instanceof Unavailable u) {
-      throw error(null, u.why());
+      throw error(null, what + " is " + u.what() + "; " + u.supported());
     }
     throw error(null, what + " must be computed from the model input, found " + describe(v));
   }
@@ -1399,7 +1534,7 @@ final class OnnxModelBuilder {
     if (v instanceof Final f) {
       return "the final state of direction " + f.dir() + " of node '" + f.node().name() + "'";
     }
-    return ((Unavailable) v).why();
+    return ((Unavailable) v).what();
   }
 
   private Model.TensorRef ref(String name) {
@@ -1442,18 +1577,21 @@ final class OnnxModelBuilder {
     }
   }
 
+  /** 'name', or #index with the output names when the node is unnamed (PyTorch before 1.12). */
+  private String nodeLabel(Onnx.NodeProto n) {
+    if (!n.getName().isEmpty()) {
+      return "'" + n.getName() + "'";
+    }
+    return "#"
+        + graph.getNodeList().indexOf(n)
+        + " (unnamed, outputs "
+        + n.getOutputList().stream().map(o -> "'" + o + "'").collect(Collectors.joining(", "))
+        + ")";
+  }
+
   /** "file: node 'name' (Op): attribute 'a': detail. Supported ops: ...". */
   private ModelFormatException error(String attribute, String detail) {
-    String where =
-        node == null
-            ? ""
-            : "node '"
-                + (node.getName().isEmpty()
-                    ? "#" + graph.getNodeList().indexOf(node)
-                    : node.getName())
-                + "' ("
-                + node.getOpType()
-                + "): ";
+    String where = node == null ? "" : "node " + nodeLabel(node) + " (" + node.getOpType() + "): ";
     return new ModelFormatException(
         file
             + ": "
