@@ -57,6 +57,7 @@ def save(name, description, module, xs, state_names=(), seq_first=False, edit=No
     with torch.no_grad():
         y = module(*xs) if expected is None else expected
     x = xs[0].transpose(0, 1) if seq_first else xs[0]
+    x = x.unsqueeze(-1) if x.dim() == 2 else x  # an [N, T] input is BiStream's [N, T, 1]
     y = y.transpose(0, 1) if seq_first and not last_step else y
     np.save(out / "x.npy", np.ascontiguousarray(x.numpy().astype(np.float32)))
     for s, v in zip(state_names, xs[1:]):
@@ -254,6 +255,30 @@ class StateHead(torch.nn.Module):
         else:
             raise ValueError(self.how)
         return self.fc(h)
+
+
+class Univariate(torch.nn.Module):
+    """Takes the series as [N, T] (or [T, N]) and adds the feature axis itself, as forecasters
+    often do: x.unsqueeze(-1) or x.view(a, b, 1)."""
+
+    def __init__(self, rnn, linear, how):
+        super().__init__()
+        self.rnn, self.fc, self.how = rnn, linear, how
+
+    def forward(self, x):
+        x = x.unsqueeze(-1) if self.how == "unsqueeze" else x.view(x.shape[0], x.shape[1], 1)
+        return self.fc(self.rnn(x)[0])
+
+
+class InputProjection(torch.nn.Module):
+    """A Linear on the input features before the recurrent layer."""
+
+    def __init__(self, proj, rnn, linear):
+        super().__init__()
+        self.proj, self.rnn, self.fc = proj, rnn, linear
+
+    def forward(self, x):
+        return self.fc(self.rnn(torch.relu(self.proj(x)))[0])
 
 
 class CellStateHead(torch.nn.Module):
@@ -533,6 +558,21 @@ def single_feature_cases():
     mod = Head(torch.nn.RNN(1, 4, bidirectional=True), torch.nn.Linear(8, 1))
     save("birnn_1feature_seq_first", "nn.RNN(1, 4, tanh, bidirectional), seq-first, dynamic T"
          " -> Linear(8, 1)", mod, [randn(19, 2, 1)], seq_first=True)
+    torch.manual_seed(35)
+    mod = Univariate(torch.nn.LSTM(1, 5, batch_first=True), torch.nn.Linear(5, 1), "unsqueeze")
+    save("lstm_1feature_rank2_input_unsqueeze", "input [N, T], x.unsqueeze(-1) ->"
+         " nn.LSTM(1, 5, batch_first) -> Linear(5, 1); x.npy is [N, T, 1]", mod,
+         [randn(3, 20)])
+    torch.manual_seed(36)
+    mod = Univariate(torch.nn.GRU(1, 4, bidirectional=True), torch.nn.Linear(8, 1), "view")
+    save("bigru_1feature_rank2_input_view_seq_first", "input [T, N], x.view(T, N, 1) ->"
+         " nn.GRU(1, 4, bidirectional), seq-first -> Linear(8, 1); x.npy is [N, T, 1]", mod,
+         [randn(15, 2)], seq_first=True)
+    torch.manual_seed(37)
+    mod = InputProjection(torch.nn.Linear(3, 6), torch.nn.LSTM(6, 4, batch_first=True),
+                          torch.nn.Linear(4, 2))
+    save("lstm_input_projection", "Linear(3, 6) -> relu -> nn.LSTM(6, 4, batch_first) ->"
+         " Linear(4, 2): a Dense in front of the recurrent layer", mod, [randn(2, 12, 3)])
     torch.manual_seed(34)
     mod = Head(torch.nn.GRU(1, 3, num_layers=2, batch_first=True), torch.nn.Linear(3, 1))
     save("gru_1feature_2layer_fixed_t", "nn.GRU(1, 3, num_layers=2, batch_first), exported"
