@@ -132,10 +132,41 @@ final class OnnxModelBuilder {
   }
 
   Model build() throws ModelFormatException {
+    int[] bt = sequenceAxes();
+    if (bt != null) {
+      return build(bt);
+    }
+    // The walk stopped at plumbing it does not follow (an Unsqueeze of an [N, T] input, a
+    // Reshape): the mapping checks the layout at the recurrent node anyway, and only one
+    // assignment can pass that check, so try batch-major, then time-major.
+    try {
+      return new OnnxModelBuilder(file, proto).build(new int[] {0, 1});
+    } catch (ModelFormatException batchMajor) {
+      try {
+        return new OnnxModelBuilder(file, proto).build(new int[] {1, 0});
+      } catch (ModelFormatException timeMajor) {
+        throw batchMajor;
+      }
+    }
+  }
+
+  /** {batch axis, time axis} of the sequence input as the graph tells, or null. */
+  private int[] sequenceAxes() throws ModelFormatException {
+    Set<String> initializers = new HashSet<>();
+    graph.getInitializerList().forEach(t -> initializers.add(t.getName()));
+    for (Onnx.ValueInfoProto in : graph.getInputList()) {
+      if (!initializers.contains(in.getName())) {
+        return declaredShape(in).length == 3 ? batchAndTimeAxes(in.getName()) : null;
+      }
+    }
+    throw new ModelFormatException(file + ": the graph has no input");
+  }
+
+  private Model build(int[] sequenceAxes) throws ModelFormatException {
     for (Onnx.TensorProto t : graph.getInitializerList()) {
       values.put(t.getName(), tensor(t, file + ": initializer '" + t.getName() + "'"));
     }
-    declareInputs();
+    declareInputs(sequenceAxes);
     for (Onnx.NodeProto n : graph.getNodeList()) {
       node = n;
       List<Value> out;
@@ -150,6 +181,13 @@ final class OnnxModelBuilder {
       }
     }
     node = null;
+    if (recurrences.isEmpty()) {
+      throw new ModelFormatException(
+          file
+              + ": the graph has no LSTM, GRU or RNN node, so the batch and time axes of its"
+              + " input are unknown. Supported ops: "
+              + SUPPORTED);
+    }
     List<Model.TensorRef> outputs = new ArrayList<>();
     for (Onnx.ValueInfoProto o : graph.getOutputList()) {
       outputs.add(output(o.getName()));
@@ -189,7 +227,7 @@ final class OnnxModelBuilder {
    * follows from the recurrent node it reaches through Transposes. Every other input {@code [k, N,
    * H]} is a stack of initial states.
    */
-  private void declareInputs() throws ModelFormatException {
+  private void declareInputs(int[] bt) throws ModelFormatException {
     boolean first = true;
     for (Onnx.ValueInfoProto in : graph.getInputList()) {
       if (values.containsKey(in.getName())) {
@@ -198,24 +236,38 @@ final class OnnxModelBuilder {
       long[] shape = declaredShape(in);
       if (first) {
         first = false;
-        if (shape.length != 3 || shape[2] <= 0) {
-          throw inputError(in, "expected a sequence [N, T, D] or [T, N, D] with static D");
+        boolean univariate = shape.length == 2;
+        if (!univariate && (shape.length != 3 || shape[2] <= 0)) {
+          throw inputError(
+              in, "expected a sequence [N, T, D] or [T, N, D] with static D, or [N, T] / [T, N]");
         }
-        int[] bt = batchAndTimeAxes(in.getName());
-        if (bt[0] != 0) {
+        int width = univariate ? 1 : (int) shape[2];
+        if (univariate) {
+          layoutNote =
+              "; input '"
+                  + in.getName()
+                  + "' is "
+                  + (bt[0] == 0 ? "[N, T]" : "[T, N]")
+                  + " in the graph (one feature), BiStream takes [N, T, 1]";
+        } else if (bt[0] != 0) {
           layoutNote =
               "; input '" + in.getName() + "' is time-major in the graph, BiStream takes [N, T, D]";
         }
         Atom n = batchAtom();
         Atom t = timeAtom();
-        Atom d = feature((int) shape[2]);
-        List<List<Atom>> axes = new ArrayList<>(List.of(List.of(), List.of(), List.of(d)));
+        Atom d = feature(width);
+        // [N, T] holds the one feature in no axis: a size-1 factor has no place in the layout.
+        List<List<Atom>> axes =
+            new ArrayList<>(
+                univariate
+                    ? List.of(List.of(), List.of())
+                    : List.of(List.of(), List.of(), List.of(d)));
         axes.set(bt[0], List.of(n));
         axes.set(bt[1], List.of(t));
         values.put(in.getName(), new Dyn(ref(in.getName()), axes, List.of(d), true));
         // Time stays open even when the export traced a fixed length: the plumbing accepted above
         // never depends on it.
-        inputs.add(new Model.Input(in.getName(), new int[] {-1, (int) shape[2]}, false));
+        inputs.add(new Model.Input(in.getName(), new int[] {-1, width}, false));
         continue;
       }
       if (shape.length != 3 || shape[0] <= 0 || shape[2] <= 0) {
@@ -255,7 +307,6 @@ final class OnnxModelBuilder {
   private int[] batchAndTimeAxes(String input) throws ModelFormatException {
     int[] src = {0, 1, 2};
     String v = input;
-    Onnx.NodeProto last = null;
     for (int hops = 0; hops < graph.getNodeCount(); hops++) {
       Onnx.NodeProto next = null;
       for (Onnx.NodeProto n : graph.getNodeList()) {
@@ -267,7 +318,6 @@ final class OnnxModelBuilder {
       if (next == null) {
         break;
       }
-      last = next;
       String op = next.getOpType();
       if (op.equals("Transpose")) {
         long[] perm = longsAttr(next, "perm", new long[] {2, 1, 0});
@@ -287,16 +337,7 @@ final class OnnxModelBuilder {
       }
       v = next.getOutput(0);
     }
-    throw new ModelFormatException(
-        file
-            + ": cannot tell the batch and time axes of input '"
-            + input
-            + "': it does not reach an LSTM, GRU or RNN node through Transposes"
-            + (last == null
-                ? ""
-                : " (it stops at node " + nodeLabel(last) + ", " + last.getOpType() + ")")
-            + ". Supported ops: "
-            + SUPPORTED);
+    return null;
   }
 
   private Model.TensorRef output(String name) throws ModelFormatException {
@@ -453,6 +494,9 @@ final class OnnxModelBuilder {
   private Value shape(Value v) throws ModelFormatException {
     int[] s = intAttrs("start", "end");
     List<Dim> dims = new ArrayList<>();
+    if (v instanceof Affine) {
+      v = dyn(v, "input"); // the shape of a Dense output: the layer it becomes
+    }
     if (v instanceof Const c) {
       for (int d : c.shape()) {
         dims.add(Dim.of(d));
