@@ -24,6 +24,7 @@ import io.bistream.core.layers.Activation;
 import io.bistream.core.layers.Bidirectional;
 import io.bistream.core.layers.Dense;
 import io.bistream.core.layers.ElementWise;
+import io.bistream.core.layers.Embedding;
 import io.bistream.core.layers.Layer;
 import io.bistream.core.layers.Recurrent;
 import io.bistream.core.layers.RecurrentCell;
@@ -65,11 +66,15 @@ import onnx.Onnx;
 final class OnnxModelBuilder {
 
   static final String SUPPORTED =
-      "LSTM, GRU, RNN, MatMul, Add, Gemm, Relu, Tanh, Sigmoid, Softmax, LogSoftmax, and the shape"
-          + " plumbing Transpose, Reshape, Squeeze, Unsqueeze, Slice, Gather, Concat, Shape,"
-          + " Constant, ConstantOfShape, Expand, Cast, Identity, and Sub, Mul, Size of constants";
+      "LSTM, GRU, RNN, MatMul, Add, Gemm, Relu, Tanh, Sigmoid, Softmax, LogSoftmax, Gather of an"
+          + " embedding table by the input ids, and the shape plumbing Transpose, Reshape,"
+          + " Squeeze, Unsqueeze, Slice, Gather, Concat, Shape, Constant, ConstantOfShape, Expand,"
+          + " Cast, Identity, and Sub, Mul, Size of constants";
 
   private static final Set<String> RECURRENT = Set.of("LSTM", "GRU", "RNN");
+
+  /** ONNX integer element types (uint8 to uint64). */
+  private static final Set<Long> INTEGER_TYPES = Set.of(2L, 3L, 4L, 5L, 6L, 7L, 12L, 13L);
 
   /** Ops with a mapping (the {@link #map} switch), beside constant-only ones. */
   private static final Set<String> SUPPORTED_OPS =
@@ -459,8 +464,16 @@ final class OnnxModelBuilder {
 
   private Value cast(Onnx.NodeProto n) throws ModelFormatException {
     Value v = in(n, 0);
-    if (n.getOpType().equals("Cast") && v instanceof Dyn && intAttr(n, "to", 1) != 1) {
-      throw error("to", "only casts of constants and shapes, or to float32, are supported");
+    long to = intAttr(n, "to", 1);
+    boolean toInteger = INTEGER_TYPES.contains(to);
+    if (n.getOpType().equals("Cast") && v instanceof Dyn d && to != 1) {
+      // Ids (the graph input, whatever its dtype) cast to integers for an Embedding's Gather.
+      if (!(toInteger && isGraphInput(d))) {
+        throw error(
+            "to",
+            "only casts of constants and shapes, of the input ids to integers, or to float32, are"
+                + " supported");
+      }
     }
     return v;
   }
@@ -573,6 +586,9 @@ final class OnnxModelBuilder {
   }
 
   private Value gather(Value data, Value indices, int axis) throws ModelFormatException {
+    if (data instanceof Const table && indices instanceof Dyn ids) {
+      return embedding(table, ids, axis);
+    }
     if (!(indices instanceof Const idx) || idx.rank() > 1) {
       throw error(null, "Gather indices must be a constant scalar or vector");
     }
@@ -601,6 +617,43 @@ final class OnnxModelBuilder {
       return lastStepOf(d, clampAxis(axis, d.rank()), at[0]);
     }
     throw error("axis", "Gather of " + describe(data) + " on axis " + axis + " is not supported");
+  }
+
+  /**
+   * torch {@code nn.Embedding}: rows of a constant table {@code [vocabulary, dim]} picked by the
+   * input ids, i.e. an {@link Embedding} layer (ids [N, T] to [N, T, dim]).
+   */
+  private Dyn embedding(Const table, Dyn ids, int axis) throws ModelFormatException {
+    if (table.rank() != 2
+        || axis != 0
+        || !isGraphInput(ids)
+        || !nonUnit(ids.features()).isEmpty()) {
+      throw error(
+          null,
+          "Gather of a constant of shape "
+              + Arrays.toString(table.shape())
+              + " by "
+              + describe(ids)
+              + " on axis "
+              + axis
+              + " is supported only as an embedding: a [vocabulary, dim] table on axis 0, indexed"
+              + " by the graph input's ids (one per step)");
+    }
+    String name = layerName(node);
+    int dim = table.shape()[1];
+    nodes.add(
+        new Model.Node(
+            new Embedding(name, table.shape()[0], dim, table.floats(), false),
+            0,
+            List.of(ids.ref())));
+    Atom e = feature(dim);
+    List<List<Atom>> axes = new ArrayList<>(ids.axes());
+    axes.add(List.of(e));
+    return new Dyn(ref(name), axes, List.of(e), ids.hasTime());
+  }
+
+  private boolean isGraphInput(Dyn d) {
+    return d.ref().index() == 0 && inputs.stream().anyMatch(i -> i.name().equals(d.ref().layer()));
   }
 
   /**
