@@ -119,5 +119,84 @@ def nnsplit():
                " against the repository's onnxruntime io.npz (max diff %.1e)" % check)
 
 
+def shape_values(model):
+    """Names computed from Shape nodes (the initial-state plumbing), not from the data."""
+    out = {n.output[0] for n in model.graph.node if n.op_type == "Shape"}
+    changed = True
+    while changed:
+        changed = False
+        for n in model.graph.node:
+            if n.op_type != "LSTM" and any(i in out for i in n.input) and n.output[0] not in out:
+                out.add(n.output[0])
+                changed = True
+    return out
+
+
+def keras_lstm_stack(folder, description, seed, shape):
+    """A Keras Sequential of LSTMs converted by tf2onnx: the LSTM nodes run time-major between
+    Transposes; an inference BatchNormalization appears as Mul + Add by constants, the last LSTM
+    (return_sequences=False) as Slice [-1:] + Squeeze of its time-major output, Dense as
+    MatMul + Add. The PyTorch twin follows the node list: each node's constants by input name."""
+    model = onnx.load(str(folder / "model.onnx"))
+    w = {k: torch.from_numpy(v.copy()) for k, v in initializers(model).items()}
+    rnns = {n.output[0]: rnn_from_onnx(model, n) for n in model.graph.node if n.op_type == "LSTM"}
+    for n in model.graph.node:
+        if n.op_type == "LSTM":
+            assert [a.decode() for a in attr(n, "activations")] == ["Sigmoid", "Tanh", "Tanh"]
+
+    def run(x):
+        # x [N, T, D] -> time-major, as the graph's first Transpose does.
+        h = torch.from_numpy(x).transpose(0, 1)
+        with torch.no_grad():
+            for n in model.graph.node:
+                if n.op_type == "LSTM":
+                    h = rnns[n.output[0]](h)[0]  # [T, N, H], zero initial states
+                elif n.op_type == "Mul" and any(i in w for i in n.input):
+                    h = h * w[next(i for i in n.input if i in w)]
+                elif n.op_type == "Add" and any(i in w for i in n.input):
+                    h = h + w[next(i for i in n.input if i in w)]
+                elif n.op_type == "MatMul":
+                    h = h @ w[n.input[1]]
+                elif n.op_type == "Relu":
+                    h = torch.relu(h)
+                elif n.op_type == "Softmax":
+                    h = torch.softmax(h, -1)
+                elif n.op_type == "Slice" and n.input[0] not in shape_values(model):
+                    # Slice [-1:] on the time axis + Squeeze: Keras return_sequences=False.
+                    assert list(w[n.input[1]]) == [-1] and list(w[n.input[3]]) == [0]
+                    h = h[-1]
+                # Squeeze of the LSTM's direction axis: nn.LSTM has none. Shape plumbing: zeros.
+        return h.numpy()
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(np.float32)
+    y = run(x)
+    write_case(folder, description, x, y, "PyTorch " + torch.__version__ + " nn.LSTM modules"
+               " rebuilt from the ONNX initializers, head ops from the node list")
+
+
+def earthpulse():
+    keras_lstm_stack(HERE / "earthpulse-lstm-1feature-tf2onnx", "Keras LSTM(64, seq) ->"
+                     " BatchNormalization -> LSTM(32) -> BatchNormalization -> Dense(32, relu) ->"
+                     " Dense(7, softmax) on ONE input feature [N, 18, 1], converted by tf2onnx"
+                     " 1.16.1", 2, (3, 18, 1))
+
+
+def aircraft():
+    keras_lstm_stack(HERE / "aircraft-stacked-lstm-tf2onnx", "Keras LSTM(64, seq) -> LSTM(32)"
+                     " -> Dense(16, relu) -> Dense(1) on [N, 30, 17], converted by tf2onnx 1.17.0",
+                     3, (2, 30, 17))
+
+
+def nnsplit_conv():
+    write_refusal(HERE / "nnsplit-en-conv-bilstm-pt16", "nnsplit English model: bytes ->"
+                  " Embedding -> Conv1d -> 3 BiLSTM -> Dense (torch 1.6, opset 9); Conv is not"
+                  " supported", ["node 'Conv_6' (Conv): operator Conv is not supported",
+                                 "Supported ops: LSTM, GRU, RNN"])
+
+
 if __name__ == "__main__":
     nnsplit()
+    earthpulse()
+    aircraft()
+    nnsplit_conv()
