@@ -69,7 +69,7 @@ final class OnnxModelBuilder {
       "LSTM, GRU, RNN, MatMul, Add, Gemm, Relu, Tanh, Sigmoid, Softmax, LogSoftmax, Gather of an"
           + " embedding table by the input ids, and the shape plumbing Transpose, Reshape,"
           + " Squeeze, Unsqueeze, Slice, Gather, Concat, Shape, Constant, ConstantOfShape, Expand,"
-          + " Cast, Identity, and Sub, Mul, Size of constants";
+          + " Cast, Identity, Mul by a constant scale, and Sub, Size of constants";
 
   private static final Set<String> RECURRENT = Set.of("LSTM", "GRU", "RNN");
 
@@ -98,6 +98,7 @@ final class OnnxModelBuilder {
           "MatMul",
           "Gemm",
           "Add",
+          "Mul",
           "Relu",
           "Tanh",
           "Sigmoid",
@@ -112,6 +113,7 @@ final class OnnxModelBuilder {
           "MatMul",
           "Gemm",
           "Add",
+          "Mul",
           "Relu",
           "Tanh",
           "Sigmoid",
@@ -415,6 +417,7 @@ final class OnnxModelBuilder {
       case "MatMul" -> List.of(matMul(n));
       case "Gemm" -> List.of(gemm(n));
       case "Add" -> List.of(add(n));
+      case "Mul" -> List.of(mul(n));
       case "Relu" -> List.of(activation(n, Activation.RELU));
       case "Tanh" -> List.of(activation(n, Activation.TANH));
       case "Sigmoid" -> List.of(activation(n, Activation.SIGMOID));
@@ -724,6 +727,13 @@ final class OnnxModelBuilder {
       }
       return new Const(shape.stream().mapToInt(Integer::intValue).toArray(), c.data());
     }
+    if (v instanceof Filled f) {
+      List<Dim> shape = new ArrayList<>(f.shape());
+      for (long a : sortedAxes(axes, shape.size() + axes.length)) {
+        shape.add((int) a, Dim.of(1));
+      }
+      return new Filled(shape, f.value());
+    }
     if (v instanceof Dyn d) {
       List<List<Atom>> axesOut = new ArrayList<>(d.axes());
       for (long a : sortedAxes(axes, d.rank() + axes.length)) {
@@ -915,6 +925,9 @@ final class OnnxModelBuilder {
     if (steps != null && Arrays.stream(steps).anyMatch(s -> s != 1)) {
       throw error("steps", "only step 1 is supported");
     }
+    if (v instanceof Dyn d) {
+      return sliceDyn(d, starts, ends, axes);
+    }
     int rank = rankOf(v);
     List<int[]> ranges = new ArrayList<>(); // {axis, start, end}
     for (int i = 0; i < starts.length; i++) {
@@ -944,6 +957,49 @@ final class OnnxModelBuilder {
       return new Filled(shape, f.value());
     }
     throw error(null, "Slice of " + describe(v) + " is not supported");
+  }
+
+  /**
+   * Slice of a run-time tensor: whole static axes pass; on the time axis of a unidirectional node's
+   * output, {@code y[-1:]} (or {@code y[:1]} going in reverse) is its last processed step, kept as
+   * an axis of size 1 (tf2onnx writes Keras' {@code return_sequences=False} this way).
+   */
+  private Value sliceDyn(Dyn d, long[] starts, long[] ends, long[] axes)
+      throws ModelFormatException {
+    Dyn out = d;
+    for (int i = 0; i < starts.length; i++) {
+      int axis = (int) (axes == null ? i : axes[i] < 0 ? axes[i] + d.rank() : axes[i]);
+      List<Atom> atoms = nonUnit(out.axes().get(axis));
+      if (atoms.stream().allMatch(a -> a.kind() == 'F')) {
+        long size = atoms.stream().mapToLong(Atom::size).reduce(1, (a, b) -> a * b);
+        if (clampIndex(starts[i], size) == 0 && clampIndex(ends[i], size) == size) {
+          continue; // the whole axis
+        }
+      } else if (atoms.equals(List.of(timeAtom()))) {
+        boolean toEnd = ends[i] >= Integer.MAX_VALUE;
+        long index = starts[i] == -1 && toEnd ? -1 : starts[i] == 0 && ends[i] == 1 ? 0 : 1;
+        if (index != 1) {
+          Dyn last = lastStepOf(out, axis, index);
+          List<List<Atom>> kept = new ArrayList<>(last.axes());
+          kept.add(axis, List.of());
+          out = new Dyn(last.ref(), kept, last.features(), false);
+          continue;
+        }
+      }
+      throw error(
+          null,
+          "Slice ["
+              + starts[i]
+              + ":"
+              + ends[i]
+              + "] of "
+              + describe(d)
+              + " on axis "
+              + axis
+              + " is not supported; supported: whole static axes, and the last processed step"
+              + " of a unidirectional LSTM/GRU/RNN output on its time axis");
+    }
+    return out;
   }
 
   private int rankOf(Value v) {
@@ -1480,6 +1536,33 @@ final class OnnxModelBuilder {
     }
     return new Affine(
         f.input(), f.in(), f.out(), f.kernel(), sum, f.activation(), f.name(), f.kind());
+  }
+
+  /**
+   * A run-time tensor times a constant per-feature scale (an inference BatchNormalization as
+   * tf2onnx writes it): a Dense with that diagonal, exact in float since every other term is 0.
+   */
+  private Value mul(Onnx.NodeProto n) throws ModelFormatException {
+    Value a = in(n, 0);
+    Value b = in(n, 1);
+    if (a instanceof Const) {
+      Value t = a;
+      a = b;
+      b = t;
+    }
+    if (!(b instanceof Const scale)) {
+      throw error(
+          null, "Mul of two run-time tensors is not supported; one side must be a constant");
+    }
+    Dyn x = dyn(a, "input");
+    int f = x.featureSize();
+    float[] s = biasVector(scale, f);
+    checkRows(x, f);
+    float[] diagonal = new float[f * f];
+    for (int i = 0; i < f; i++) {
+      diagonal[i * f + i] = s[i];
+    }
+    return new Affine(x, f, f, diagonal, new float[f], Activation.LINEAR, layerName(n), "Mul");
   }
 
   /** A bias added to a value that no MatMul produced: an identity Dense (exact in float). */
