@@ -195,8 +195,40 @@ def nnsplit_conv():
                                  "Supported ops: LSTM, GRU, RNN"])
 
 
+class WindBiLSTM(torch.nn.Module):
+    """The architecture the wind-power state_dict belongs to, written from its parameter names
+    and the repository's description: a bidirectional LSTM(31 -> 128), the sequence output at
+    the last step o[:, -1, :], LayerNorm(256), Linear(256, 256), GELU, Dropout, Linear(256, 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(31, 128, batch_first=True, bidirectional=True)
+        self.norm = torch.nn.LayerNorm(256)
+        self.head = torch.nn.Sequential(torch.nn.Linear(256, 256), torch.nn.GELU(),
+                                        torch.nn.Dropout(0.1), torch.nn.Linear(256, 1))
+
+    def forward(self, x):
+        return self.head(self.norm(self.lstm(x)[0][:, -1, :]))
+
+
+def wind():
+    """A torch state_dict (no ONNX in the repository): exported here with torch 1.13."""
+    folder = HERE / "wind-bilstm-statedict"
+    module = WindBiLSTM()
+    module.load_state_dict(torch.load(str(folder / "bilstm_optuna_best.pt"), map_location="cpu"))
+    module.eval()
+    x = torch.from_numpy(np.random.default_rng(4).standard_normal((2, 24, 31)).astype(np.float32))
+    torch.onnx.export(module, (x,), str(folder / "model.onnx"), input_names=["x"],
+                      output_names=["y"], dynamic_axes={"x": {0: "n", 1: "t"}}, opset_version=14)
+    write_refusal(folder, "wind-power BiLSTM regressor (state_dict exported with torch "
+                  + torch.__version__ + "): o[:, -1, :] of a bidirectional output, then"
+                  " LayerNorm and GELU", ["node '/Gather' (Gather)",
+                                          "for a bidirectional node use the final states Y_h"])
+
+
 if __name__ == "__main__":
     nnsplit()
     earthpulse()
     aircraft()
     nnsplit_conv()
+    wind()
