@@ -59,7 +59,7 @@ def save(name, description, module, xs, state_names=(), seq_first=False, edit=No
     x = xs[0].transpose(0, 1) if seq_first else xs[0]
     x = x.unsqueeze(-1) if x.dim() == 2 else x  # an [N, T] input is BiStream's [N, T, 1]
     y = y.transpose(0, 1) if seq_first and not last_step else y
-    np.save(out / "x.npy", np.ascontiguousarray(x.numpy().astype(np.float32)))
+    np.save(out / "x.npy", np.ascontiguousarray(x.numpy().astype(np.float32)))  # ids as floats
     for s, v in zip(state_names, xs[1:]):
         np.save(out / (s + ".npy"), v.numpy().astype(np.float32))
     np.save(out / "y.npy", np.ascontiguousarray(y.numpy().astype(np.float32)))
@@ -252,6 +252,10 @@ class StateHead(torch.nn.Module):
             h = torch.cat((h[-2], h[-1]), 1)
         elif self.how == "permute":
             h = h.permute(1, 0, 2).reshape(n, -1)
+        elif self.how == "view_layers":
+            layers, dirs = self.rnn.num_layers, 2 if self.rnn.bidirectional else 1
+            h = h.view(layers, dirs, n, self.rnn.hidden_size)[-1]
+            h = torch.cat((h[0], h[1]), 1) if dirs == 2 else h[0]
         else:
             raise ValueError(self.how)
         return self.fc(h)
@@ -279,6 +283,17 @@ class InputProjection(torch.nn.Module):
 
     def forward(self, x):
         return self.fc(self.rnn(torch.relu(self.proj(x)))[0])
+
+
+class EmbeddingHead(torch.nn.Module):
+    """Token ids -> nn.Embedding -> recurrent -> Linear (torch exports the lookup as Gather)."""
+
+    def __init__(self, embedding, rnn, linear):
+        super().__init__()
+        self.embedding, self.rnn, self.fc = embedding, rnn, linear
+
+    def forward(self, ids):
+        return self.fc(self.rnn(self.embedding(ids))[0])
 
 
 class CellStateHead(torch.nn.Module):
@@ -637,6 +652,19 @@ def final_state_cases():
     save("bilstm_2layer_last_state_cat", "nn.LSTM(3, 4, num_layers=2, bidirectional,"
          " batch_first), fc(cat(h_n[-2], h_n[-1])): the last layer's two directions", mod,
          [randn(3, 10, 3)], last_step=True)
+    torch.manual_seed(57)
+    mod = StateHead(torch.nn.GRU(3, 4, num_layers=2, bidirectional=True, batch_first=True),
+                    torch.nn.Linear(8, 2), "view_layers")
+    save("bigru_2layer_last_state_view_layers", "nn.GRU(3, 4, num_layers=2, bidirectional,"
+         " batch_first), h = h_n.view(layers, dirs, N, H)[-1]; fc(cat(h[0], h[1]))", mod,
+         [randn(3, 10, 3)], last_step=True)
+    torch.manual_seed(58)
+    mod = EmbeddingHead(torch.nn.Embedding(20, 4),
+                        torch.nn.LSTM(4, 5, batch_first=True, bidirectional=True),
+                        torch.nn.Linear(10, 3))
+    save("embedding_bilstm_token_ids", "int64 token ids [N, T] -> nn.Embedding(20, 4) ->"
+         " nn.LSTM(4, 5, bidirectional, batch_first) -> Linear(10, 3); x.npy holds the ids as"
+         " float32 [N, T, 1]", mod, [torch.randint(0, 20, (3, 11))])
     torch.manual_seed(56)
     mod = StateHead(torch.nn.LSTM(3, 4, batch_first=True), torch.nn.Linear(4, 2), "squeeze")
     save("lstm_last_state_squeeze_static", "nn.LSTM(3, 4, batch_first), fc(h_n.squeeze(0)),"
