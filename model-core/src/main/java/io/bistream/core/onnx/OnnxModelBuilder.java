@@ -824,6 +824,38 @@ final class OnnxModelBuilder {
   }
 
   /**
+   * {@code h_n.view(layers, dirs, N, H)}: a stack {@code [k, N, H]} whose first axis is split into
+   * static factors becomes a stack of stacks, row-major; null when the target is not of that form.
+   */
+  private static Stacked nestedStack(Stacked st, SymVec t) {
+    List<Dim> dims = t.dims();
+    int k = dims.size() - 2;
+    if (k < 2 || !dims.get(k).equals(new Dim('N', -1))) {
+      return null;
+    }
+    long product = 1;
+    for (int i = 0; i < k; i++) {
+      if (!dims.get(i).isStatic() || dims.get(i).size() <= 0) {
+        return null;
+      }
+      product *= dims.get(i).size();
+    }
+    if (product != st.items().size()) {
+      return null;
+    }
+    List<Value> items = st.items();
+    for (int i = k - 1; i >= 1; i--) {
+      int size = (int) dims.get(i).size();
+      List<Value> grouped = new ArrayList<>();
+      for (int j = 0; j < items.size(); j += size) {
+        grouped.add(new Stacked(items.subList(j, j + size)));
+      }
+      items = grouped;
+    }
+    return new Stacked(items);
+  }
+
+  /**
    * A final state or a stack of them seen as a run-time tensor, so views apply to it: {@code Final}
    * is {@code [N, H]}; a stack of one value is {@code [1, N, H]}; the stack of both directions'
    * final states of one node is {@code [2, N, H]} over the concat of its last steps (fwd then bwd,
@@ -1112,6 +1144,10 @@ final class OnnxModelBuilder {
     }
     if (v instanceof Const c) {
       return reshapeConst(c, t, allowZero);
+    }
+    Stacked nested = v instanceof Stacked st ? nestedStack(st, t) : null;
+    if (nested != null) {
+      return nested;
     }
     v = viewOf(v);
     if (!(v instanceof Dyn d)) {
