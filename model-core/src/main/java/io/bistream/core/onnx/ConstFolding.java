@@ -1,8 +1,6 @@
 package io.bistream.core.onnx;
 
 import io.bistream.core.onnx.Symbolic.Const;
-import io.bistream.core.onnx.Symbolic.Dim;
-import io.bistream.core.onnx.Symbolic.SymVec;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -423,46 +421,6 @@ final class ConstFolding {
     return new Const(shape, out);
   }
 
-  static Const reshapeConst(Const c, SymVec t, boolean allowZero) {
-    int[] shape = new int[t.dims().size()];
-    int infer = -1;
-    long known = 1;
-    for (int i = 0; i < shape.length; i++) {
-      Dim d = t.dims().get(i);
-      if (!d.isStatic()) {
-        throw new IllegalArgumentException(
-            "cannot reshape a constant to a batch or time dimension");
-      }
-      shape[i] = (int) (d.size() == 0 && !allowZero ? c.shape()[i] : d.size());
-      if (shape[i] == -1) {
-        infer = i;
-      } else {
-        known *= shape[i];
-      }
-    }
-    if (infer >= 0) {
-      shape[infer] = (int) (c.data().length / Math.max(1, known));
-    }
-    return new Const(shape, c.data());
-  }
-
-  static Const addConst(Const a, Const b) {
-    if (Arrays.equals(a.shape(), b.shape()) || b.data().length == 1 || a.data().length == 1) {
-      Const big = a.data().length >= b.data().length ? a : b;
-      double[] out = new double[big.data().length];
-      for (int i = 0; i < out.length; i++) {
-        out[i] = a.data()[a.data().length == 1 ? 0 : i] + b.data()[b.data().length == 1 ? 0 : i];
-      }
-      return new Const(big.shape(), out);
-    }
-    throw new IllegalArgumentException(
-        "Add of constants with shapes "
-            + Arrays.toString(a.shape())
-            + " and "
-            + Arrays.toString(b.shape())
-            + " is not supported");
-  }
-
   static double[] transpose2d(double[] a, int rows, int cols) {
     double[] out = new double[a.length];
     for (int r = 0; r < rows; r++) {
@@ -496,9 +454,5 @@ final class ConstFolding {
   static long clampIndex(long i, long size) {
     long j = i < 0 ? i + size : i;
     return Math.max(0, Math.min(size, j));
-  }
-
-  static long[] range(int from, int to) {
-    return java.util.stream.LongStream.range(from, Math.max(from, to)).toArray();
   }
 }

@@ -1,16 +1,9 @@
 package io.bistream.core.onnx;
 
-import static io.bistream.core.onnx.ConstFolding.addConst;
 import static io.bistream.core.onnx.ConstFolding.clampAxis;
 import static io.bistream.core.onnx.ConstFolding.clampIndex;
-import static io.bistream.core.onnx.ConstFolding.concatConst;
-import static io.bistream.core.onnx.ConstFolding.range;
-import static io.bistream.core.onnx.ConstFolding.reshapeConst;
 import static io.bistream.core.onnx.ConstFolding.sortedAxes;
-import static io.bistream.core.onnx.ConstFolding.squeezeConst;
-import static io.bistream.core.onnx.ConstFolding.take;
 import static io.bistream.core.onnx.ConstFolding.transpose2d;
-import static io.bistream.core.onnx.ConstFolding.unitAxes;
 import static io.bistream.core.onnx.OnnxProtos.declaredShape;
 import static io.bistream.core.onnx.OnnxProtos.floatAttr;
 import static io.bistream.core.onnx.OnnxProtos.hasAttr;
@@ -596,14 +589,6 @@ final class OnnxModelBuilder {
       throw error(null, "Gather indices must be a constant scalar or vector");
     }
     long[] at = idx.longs();
-    if (data instanceof Const c) {
-      int ax = clampAxis(axis, c.rank());
-      Const picked = take(c, ax, at);
-      if (idx.rank() == 0) {
-        return squeezeConst(picked, ax);
-      }
-      return picked;
-    }
     SymVec s = symVec(data);
     if (s != null && !s.scalar() && (axis == 0 || axis == -1)) {
       List<Dim> out = new ArrayList<>();
@@ -716,17 +701,6 @@ final class OnnxModelBuilder {
     if (v instanceof SymVec s && s.scalar() && axes.length == 1 && axes[0] == 0) {
       return new SymVec(s.dims(), false);
     }
-    if (v instanceof Const c) {
-      int rank = c.rank() + axes.length;
-      List<Integer> shape = new ArrayList<>();
-      for (int d : c.shape()) {
-        shape.add(d);
-      }
-      for (long a : sortedAxes(axes, rank)) {
-        shape.add((int) a, 1);
-      }
-      return new Const(shape.stream().mapToInt(Integer::intValue).toArray(), c.data());
-    }
     if (v instanceof Filled f) {
       List<Dim> shape = new ArrayList<>(f.shape());
       for (long a : sortedAxes(axes, shape.size() + axes.length)) {
@@ -754,14 +728,6 @@ final class OnnxModelBuilder {
       return st.items().get(0);
     }
     v = viewOf(v);
-    if (v instanceof Const c) {
-      Const out = c;
-      long[] sorted = axes == null ? unitAxes(c.shape()) : sortedAxes(axes, c.rank());
-      for (int i = sorted.length - 1; i >= 0; i--) {
-        out = squeezeConst(out, (int) sorted[i]);
-      }
-      return out;
-    }
     if (v instanceof Dyn d) {
       List<List<Atom>> axesOut = new ArrayList<>(d.axes());
       if (axes == null) {
@@ -784,9 +750,6 @@ final class OnnxModelBuilder {
     List<Value> parts = new ArrayList<>();
     for (int k = 0; k < n.getInputCount(); k++) {
       parts.add(in(n, k));
-    }
-    if (parts.stream().allMatch(p -> p instanceof Const)) {
-      return concatConst(parts.stream().map(Const.class::cast).toList(), (int) axis);
     }
     if (axis == 0 && parts.stream().allMatch(p -> p instanceof Stacked)) {
       // PyTorch's h_n of a stack: the final states of every layer, layer by layer.
@@ -968,13 +931,6 @@ final class OnnxModelBuilder {
       ranges.add(
           new int[] {axis, (int) clampIndex(starts[i], size), (int) clampIndex(ends[i], size)});
     }
-    if (v instanceof Const c) {
-      Const out = c;
-      for (int[] r : ranges) {
-        out = take(out, r[0], range(r[1], r[2]));
-      }
-      return out;
-    }
     if (v instanceof SymVec s && ranges.size() == 1) {
       return simplify(new SymVec(s.dims().subList(ranges.get(0)[1], ranges.get(0)[2]), false));
     }
@@ -1127,11 +1083,6 @@ final class OnnxModelBuilder {
       }
       return new Dyn(d.ref(), out, d.features(), d.hasTime());
     }
-    if (v instanceof Const c && c.rank() == 2 && Arrays.equals(perm, new long[] {1, 0})) {
-      return new Const(
-          new int[] {c.shape()[1], c.shape()[0]},
-          transpose2d(c.data(), c.shape()[0], c.shape()[1]));
-    }
     throw error("perm", "Transpose of " + describe(v) + " is not supported");
   }
 
@@ -1142,8 +1093,8 @@ final class OnnxModelBuilder {
     if (t == null || t.scalar()) {
       throw error(null, "Reshape target must be a constant or a shape vector");
     }
-    if (v instanceof Const c) {
-      return reshapeConst(c, t, allowZero);
+    if (v instanceof Const) {
+      throw error(null, "cannot reshape a constant to a batch or time dimension " + t.dims());
     }
     Stacked nested = v instanceof Stacked st ? nestedStack(st, t) : null;
     if (nested != null) {
@@ -1550,9 +1501,6 @@ final class OnnxModelBuilder {
   private Value add(Onnx.NodeProto n) throws ModelFormatException {
     Value a = in(n, 0);
     Value b = in(n, 1);
-    if (a instanceof Const ca && b instanceof Const cb) {
-      return addConst(ca, cb);
-    }
     if (a instanceof Const) {
       Value t = a;
       a = b;
