@@ -226,9 +226,39 @@ def wind():
                                           "for a bidirectional node use the final states Y_h"])
 
 
+def single_rnn(name, description, seed, shape):
+    """One nn.LSTM/nn.GRU(batch_first) exported with its whole sequence output Y."""
+    folder = HERE / name
+    model = onnx.load(str(folder / "model.onnx"))
+    n = next(n for n in model.graph.node if n.op_type in ("LSTM", "GRU", "RNN"))
+    rnn = rnn_from_onnx(model, n, batch_first=True)
+    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    with torch.no_grad():
+        y = rnn(torch.from_numpy(x))[0].numpy()
+    write_case(folder, description, x, y, "PyTorch " + torch.__version__ + " nn." + n.op_type
+               + " rebuilt from the ONNX initializers; N and T differ from the traced [4, 5, 10]")
+
+
+def torch29():
+    single_rnn("torch29-lstm-batch-first", "nn.LSTM(10, 20, batch_first), torch 2.9.1"
+               " (dynamo=False), opset 20, static shapes [4, 5, 10]", 5, (3, 7, 10))
+    single_rnn("torch29-gru-batch-first", "nn.GRU(10, 20, batch_first), torch 2.9.1"
+               " (dynamo=False), opset 20, static shapes [4, 5, 10]", 6, (3, 7, 10))
+
+
+def torch112_state_io():
+    write_refusal(HERE / "torch112-lstm2-state-io", "2-layer LSTM(128 -> 256) with (h0, c0)"
+                  " graph inputs and (h_n, c_n) graph outputs beside the class scores (torch"
+                  " 1.12, opset 13)", ["graph output '160' is a stack of 2 states",
+                                       "BiStream's model outputs are [N, T, F] or [N, F]",
+                                       "export the model without this output"])
+
+
 if __name__ == "__main__":
     nnsplit()
     earthpulse()
     aircraft()
     nnsplit_conv()
     wind()
+    torch29()
+    torch112_state_io()
