@@ -341,6 +341,17 @@ final class OnnxModelBuilder {
   }
 
   private Model.TensorRef output(String name) throws ModelFormatException {
+    if (values.get(name) instanceof Stacked st && !(viewOf(st) instanceof Dyn)) {
+      throw new ModelFormatException(
+          file
+              + ": graph output '"
+              + name
+              + "' is a stack of "
+              + st.items().size()
+              + " states [layers * directions, N, H] (such as h_n); BiStream's model outputs are"
+              + " [N, T, F] or [N, F] tensors: output h_n[-1] (or the concatenation of the last"
+              + " layer's directions), or export the model without this output");
+    }
     Dyn d = dyn(name, "graph output '" + name + "'");
     List<Atom> order = new ArrayList<>();
     d.axes().forEach(axis -> order.addAll(nonUnit(axis)));
@@ -388,6 +399,14 @@ final class OnnxModelBuilder {
     String op = n.getOpType();
     if (!n.getDomain().isEmpty() && !n.getDomain().equals("ai.onnx")) {
       throw error(null, "operator domain '" + n.getDomain() + "' is not supported");
+    }
+    if (op.equals("Concat") || op.equals("Identity")) {
+      // Stacking the layers' Y_c into c_n for a graph output: report it at the output.
+      for (String name : n.getInputList()) {
+        if (values.get(name) instanceof Unavailable u) {
+          return List.of(u);
+        }
+      }
     }
     List<Const> constants = constantInputs(n);
     if (constants != null && ConstFolding.OPS.contains(op)) {
