@@ -82,6 +82,16 @@ class OnnxGoldenTest {
     Tolerance.assertClose("static export on [3, 17, 3]", y.data(), expected.data(), 1e-5, 1e-6);
   }
 
+  @org.junit.jupiter.api.Test
+  void fixedTimeExportSaysTheLengthItDeclaresAndThatAnyLengthRuns() throws Exception {
+    // Exported without dynamic_axes on 16 steps; inspect shows this note in its format line.
+    Model model = ModelFiles.load(root().resolve("lstm_1feature_seq_first_fixed_t/model.onnx"));
+    assertThat(model.source().version())
+        .contains("input 'x' declares T = 16 (the export's trace), BiStream runs any T");
+    Model open = ModelFiles.load(root().resolve("lstm_1feature_batch_first_forecast/model.onnx"));
+    assertThat(open.source().version()).doesNotContain("declares T");
+  }
+
   /** x, then each state file split along its first axis, in the model's input order. */
   static List<Tensor> inputs(Path dir, JsonNode c) throws Exception {
     List<Tensor> out = new ArrayList<>();
