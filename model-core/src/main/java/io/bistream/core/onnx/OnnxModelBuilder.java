@@ -253,6 +253,14 @@ final class OnnxModelBuilder {
           layoutNote =
               "; input '" + in.getName() + "' is time-major in the graph, BiStream takes [N, T, D]";
         }
+        if (shape[bt[1]] > 0) {
+          layoutNote +=
+              "; input '"
+                  + in.getName()
+                  + "' declares T = "
+                  + shape[bt[1]]
+                  + " (the export's trace), BiStream runs any T";
+        }
         Atom n = batchAtom();
         Atom t = timeAtom();
         Atom d = feature(width);
