@@ -121,6 +121,7 @@ final class OnnxModelBuilder {
   private final List<Model.Node> nodes = new ArrayList<>();
   private final Set<String> layerNames = new HashSet<>();
   private final Map<String, Symbolic.Recurrence> recurrences = new HashMap<>();
+  private final Set<String> integerIds = new HashSet<>(); // graph values cast to integer ids
   private int nextAtom = 3;
   private String layoutNote = "";
   private Onnx.NodeProto node; // the node being mapped, for error messages
@@ -416,6 +417,13 @@ final class OnnxModelBuilder {
         }
       }
     }
+    if (!Set.of("Gather", "Shape", "Identity").contains(op)
+        && n.getInputList().stream().anyMatch(integerIds::contains)) {
+      // The cast truncated the values; only an embedding lookup reads them as ids.
+      throw error(
+          null,
+          "the input cast to integer ids may only index an embedding table (Gather), found " + op);
+    }
     List<Const> constants = constantInputs(n);
     if (constants != null && ConstFolding.OPS.contains(op)) {
       return List.of(ConstFolding.evaluate(n, constants, opset()));
@@ -423,7 +431,12 @@ final class OnnxModelBuilder {
     return switch (op) {
       case "LSTM", "GRU", "RNN" -> recurrent(n);
       case "Constant" -> List.of(constant(n));
-      case "Identity", "Cast" -> List.of(cast(n));
+      case "Identity", "Cast" -> {
+        if (op.equals("Identity") && integerIds.contains(n.getInput(0))) {
+          integerIds.add(n.getOutput(0));
+        }
+        yield List.of(cast(n));
+      }
       case "Shape" -> List.of(shape(in(n, 0)));
       case "Gather" -> List.of(gather(in(n, 0), in(n, 1), (int) intAttr(n, "axis", 0)));
       case "Unsqueeze" -> List.of(unsqueeze(in(n, 0), axesOf(n, 1)));
@@ -497,6 +510,7 @@ final class OnnxModelBuilder {
             "only casts of constants and shapes, of the input ids to integers, or to float32, are"
                 + " supported");
       }
+      integerIds.add(n.getOutput(0));
     }
     return v;
   }

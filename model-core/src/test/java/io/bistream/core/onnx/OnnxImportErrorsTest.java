@@ -221,6 +221,29 @@ class OnnxImportErrorsTest {
         "would mix batch");
   }
 
+  @Test
+  void idsCastToIntegersFeedOnlyAnEmbedding() throws Exception {
+    // The real nnsplit file (Cast of the uint8 ids -> Gather of the embedding table), with the
+    // Gather turned into an Add of the table: the truncated ids would be used as numbers.
+    Path real =
+        Path.of(
+            getClass()
+                .getResource("/golden/real/onnx/nnsplit-byte-bilstm-pt15/model.onnx")
+                .toURI());
+    Onnx.ModelProto.Builder m = Onnx.ModelProto.parseFrom(Files.readAllBytes(real)).toBuilder();
+    Onnx.GraphProto.Builder g = m.getGraphBuilder();
+    for (int i = 0; i < g.getNodeCount(); i++) {
+      if (g.getNode(i).getName().equals("Gather_1")) {
+        g.setNode(i, g.getNode(i).toBuilder().setOpType("Add").clearAttribute());
+      }
+    }
+    Path file = tmp.resolve("ids_as_numbers.onnx");
+    Files.write(file, m.build().toByteArray());
+    assertRejected(
+        file,
+        "node 'Gather_1' (Add): the input cast to integer ids may only index an embedding table");
+  }
+
   @ParameterizedTest(name = "cut at {0}%")
   @ValueSource(ints = {1, 10, 50, 90, 99})
   void fileCutShortIsReportedAsCorruptOrTruncated(int percent) throws Exception {
