@@ -53,8 +53,15 @@ import onnx.Onnx;
  * Transpose/Reshape/Squeeze of a run-time tensor only changes how its atoms (N, T, feature factors)
  * are grouped into ONNX axes, and a consumer checks that the grouping it needs holds.
  *
- * <p>Weights are mapped by {@link OnnxCells}; constants folded by {@link ConstFolding}. Batch and
- * time stay symbolic even in a static-shape export, so the model takes any N and T.
+ * <p>Weights are mapped by {@link OnnxCells}; any node whose inputs are all constants is evaluated
+ * by {@link ConstFolding} (exports without constant folding keep the gate reordering as such
+ * nodes). Batch and time stay symbolic even in a static-shape export, so the model takes any N and
+ * T. A size-1 feature factor is still a feature: one input feature ({@code [N, T, 1]}, or {@code
+ * [N, T]} with the feature axis added in the graph) is the common univariate series. A Gather of a
+ * constant table by the input ids is torch's {@code nn.Embedding}. The final hidden states {@code
+ * Y_h} (torch's {@code h_n}) are a {@link Stacked} of per-direction {@link Symbolic.Final}s: index,
+ * squeeze, view or permute them and the last layer's states map onto the layer run with {@code
+ * return_sequences=false}.
  */
 final class OnnxModelBuilder {
 
