@@ -59,6 +59,7 @@ def save(name, description, module, xs, state_names=(), seq_first=False, edit=No
     x = xs[0].transpose(0, 1) if seq_first else xs[0]
     x = x.unsqueeze(-1) if x.dim() == 2 else x  # an [N, T] input is BiStream's [N, T, 1]
     y = y.transpose(0, 1) if seq_first and not last_step else y
+    y = y.unsqueeze(-1) if y.dim() == (1 if last_step else 2) else y  # a squeezed last axis
     np.save(out / "x.npy", np.ascontiguousarray(x.numpy().astype(np.float32)))  # ids as floats
     for s, v in zip(state_names, xs[1:]):
         np.save(out / (s + ".npy"), v.numpy().astype(np.float32))
@@ -272,6 +273,20 @@ class Univariate(torch.nn.Module):
     def forward(self, x):
         x = x.unsqueeze(-1) if self.how == "unsqueeze" else x.view(x.shape[0], x.shape[1], 1)
         return self.fc(self.rnn(x)[0])
+
+
+class SqueezedForecast(torch.nn.Module):
+    """One value per step or per sequence, the last axis squeezed: fc(y).squeeze(-1) or
+    fc(h_n[-1]).squeeze(-1), as single-output forecasters return it."""
+
+    def __init__(self, rnn, linear, per_step):
+        super().__init__()
+        self.rnn, self.fc, self.per_step = rnn, linear, per_step
+
+    def forward(self, x):
+        y, h = self.rnn(x)
+        h = h[0] if isinstance(h, tuple) else h
+        return self.fc(y if self.per_step else h[-1]).squeeze(-1)
 
 
 class InputProjection(torch.nn.Module):
@@ -583,6 +598,15 @@ def single_feature_cases():
     save("bigru_1feature_rank2_input_view_seq_first", "input [T, N], x.view(T, N, 1) ->"
          " nn.GRU(1, 4, bidirectional), seq-first -> Linear(8, 1); x.npy is [N, T, 1]", mod,
          [randn(15, 2)], seq_first=True)
+    torch.manual_seed(38)
+    mod = SqueezedForecast(torch.nn.GRU(1, 3, batch_first=True), torch.nn.Linear(3, 1), True)
+    save("gru_1feature_forecast_squeeze_last_axis", "nn.GRU(1, 3, batch_first) ->"
+         " Linear(3, 1) -> squeeze(-1): output [N, T] (y.npy [N, T, 1])", mod, [randn(2, 14, 1)])
+    torch.manual_seed(39)
+    mod = SqueezedForecast(torch.nn.LSTM(1, 4, batch_first=True), torch.nn.Linear(4, 1), False)
+    save("lstm_1feature_last_state_squeeze_last_axis", "nn.LSTM(1, 4, batch_first),"
+         " fc(h_n[-1]).squeeze(-1): output [N] (y.npy [N, 1])", mod, [randn(3, 14, 1)],
+         last_step=True)
     torch.manual_seed(37)
     mod = InputProjection(torch.nn.Linear(3, 6), torch.nn.LSTM(6, 4, batch_first=True),
                           torch.nn.Linear(4, 2))
