@@ -867,15 +867,18 @@ final class OnnxModelBuilder {
   }
 
   /**
-   * A final state or a stack of them seen as a run-time tensor, so views apply to it: {@code Final}
-   * is {@code [N, H]}; a stack of one value is {@code [1, N, H]}; the stack of both directions'
-   * final states of one node is {@code [2, N, H]} over the concat of its last steps (fwd then bwd,
-   * the core order), so {@code h_n.permute(1, 0, 2).reshape(N, -1)} is {@code cat(h_n[-2],
-   * h_n[-1])}. Anything else is returned unchanged.
+   * A pending Dense, a final state or a stack of them seen as a run-time tensor, so views apply to
+   * it: {@code Final} is {@code [N, H]}; a stack of one value is {@code [1, N, H]}; the stack of
+   * both directions' final states of one node is {@code [2, N, H]} over the concat of its last
+   * steps (fwd then bwd, the core order), so {@code h_n.permute(1, 0, 2).reshape(N, -1)} is {@code
+   * cat(h_n[-2], h_n[-1])}. Anything else is returned unchanged.
    */
   private Value viewOf(Value v) throws ModelFormatException {
     if (v instanceof Final f) {
       return dyn(f, "final state");
+    }
+    if (v instanceof Affine a) {
+      return dyn(a, "Dense output"); // a view of a Dense output: the layer it becomes
     }
     if (!(v instanceof Stacked st)) {
       return v;

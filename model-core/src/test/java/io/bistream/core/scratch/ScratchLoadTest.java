@@ -1,6 +1,9 @@
 package io.bistream.core.scratch;
 
 import io.bistream.core.ModelFiles;
+import io.bistream.core.npy.NpyArray;
+import io.bistream.core.npy.NpyReader;
+import io.bistream.core.tensor.Tensor;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.Stream;
@@ -14,8 +17,20 @@ class ScratchLoadTest {
       for (Path p : s.filter(f -> f.toString().endsWith(".onnx")).sorted().toList()) {
         try {
           var m = ModelFiles.load(p);
-          System.out.println(
-              "SCRATCH OK " + p.getFileName() + " " + m.inputs() + " nodes=" + m.nodes().size());
+          String base = p.toString().replace(".onnx", "");
+          String cmp = "";
+          if (Files.exists(Path.of(base + ".x.npy"))) {
+            NpyArray xa = NpyReader.read(Path.of(base + ".x.npy"));
+            NpyArray ya = NpyReader.read(Path.of(base + ".y.npy"));
+            Tensor y = m.predict(new Tensor(xa.floats(), xa.shape()));
+            float[] e = ya.floats();
+            double max = 0;
+            for (int i = 0; i < e.length; i++) {
+              max = Math.max(max, Math.abs(e[i] - y.data()[i]));
+            }
+            cmp = " maxdiff=" + max + (e.length == y.data().length ? "" : " LEN MISMATCH");
+          }
+          System.out.println("SCRATCH OK " + p.getFileName() + " " + m.inputs() + cmp);
         } catch (Exception e) {
           System.out.println("SCRATCH FAIL " + p.getFileName() + " " + e.getMessage());
         }
