@@ -289,6 +289,21 @@ class SqueezedForecast(torch.nn.Module):
         return self.fc(y if self.per_step else h[-1]).squeeze(-1)
 
 
+class Normalised(torch.nn.Module):
+    """Standardises its input inside the graph, (x - mean) / std with per-feature buffers, and
+    de-standardises its output, y * scale + offset, as deployed forecasters often do."""
+
+    def __init__(self, rnn, linear):
+        super().__init__()
+        self.rnn, self.fc = rnn, linear
+        self.register_buffer("mean", torch.tensor([0.5, -1.0, 2.0]))
+        self.register_buffer("std", torch.tensor([2.0, 0.5, 3.0]))
+
+    def forward(self, x):
+        y = self.fc(self.rnn((x - self.mean) / self.std)[0])
+        return 10.0 - y * 4.0
+
+
 class InputProjection(torch.nn.Module):
     """A Linear on the input features before the recurrent layer."""
 
@@ -607,6 +622,11 @@ def single_feature_cases():
     save("lstm_1feature_last_state_squeeze_last_axis", "nn.LSTM(1, 4, batch_first),"
          " fc(h_n[-1]).squeeze(-1): output [N] (y.npy [N, 1])", mod, [randn(3, 14, 1)],
          last_step=True)
+    torch.manual_seed(40)
+    mod = Normalised(torch.nn.LSTM(3, 4, batch_first=True), torch.nn.Linear(4, 2))
+    save("lstm_standardised_in_graph", "(x - mean) / std -> nn.LSTM(3, 4, batch_first) ->"
+         " Linear(4, 2) -> 10 - 4 y: Sub/Div/Mul of run-time tensors by constants", mod,
+         [randn(2, 12, 3) * 3])
     torch.manual_seed(37)
     mod = InputProjection(torch.nn.Linear(3, 6), torch.nn.LSTM(6, 4, batch_first=True),
                           torch.nn.Linear(4, 2))
