@@ -69,7 +69,7 @@ final class OnnxModelBuilder {
       "LSTM, GRU, RNN, MatMul, Add, Gemm, Relu, Tanh, Sigmoid, Softmax, LogSoftmax, Gather of an"
           + " embedding table by the input ids, and the shape plumbing Transpose, Reshape,"
           + " Squeeze, Unsqueeze, Slice, Gather, Concat, Shape, Constant, ConstantOfShape, Expand,"
-          + " Cast, Identity, Mul by a constant scale, and Sub, Size of constants";
+          + " Cast, Identity, Sub/Mul/Div by constants, and Size of constants";
 
   private static final Set<String> RECURRENT = Set.of("LSTM", "GRU", "RNN");
 
@@ -99,6 +99,8 @@ final class OnnxModelBuilder {
           "Gemm",
           "Add",
           "Mul",
+          "Sub",
+          "Div",
           "Relu",
           "Tanh",
           "Sigmoid",
@@ -114,6 +116,8 @@ final class OnnxModelBuilder {
           "Gemm",
           "Add",
           "Mul",
+          "Sub",
+          "Div",
           "Relu",
           "Tanh",
           "Sigmoid",
@@ -458,6 +462,8 @@ final class OnnxModelBuilder {
       case "Gemm" -> List.of(gemm(n));
       case "Add" -> List.of(add(n));
       case "Mul" -> List.of(mul(n));
+      case "Sub" -> List.of(sub(n));
+      case "Div" -> List.of(div(n));
       case "Relu" -> List.of(activation(n, Activation.RELU));
       case "Tanh" -> List.of(activation(n, Activation.TANH));
       case "Sigmoid" -> List.of(activation(n, Activation.SIGMOID));
@@ -1560,23 +1566,22 @@ final class OnnxModelBuilder {
     if (!(b instanceof Const bias)) {
       throw error(null, "Add of two run-time tensors is not supported; one side must be a bias");
     }
-    Affine f =
-        a instanceof Affine af && af.activation() == Activation.LINEAR
-            ? af
-            : identity(dyn(a, "input"), layerName(n));
-    float[] add = biasVector(bias, f.out());
-    float[] sum = f.bias().clone();
-    for (int j = 0; j < sum.length; j++) {
-      sum[j] += add[j];
-    }
-    return new Affine(
-        f.input(), f.in(), f.out(), f.kernel(), sum, f.activation(), f.name(), f.kind());
+    return withBias(n, a, bias, 1);
   }
 
-  /**
-   * A run-time tensor times a constant per-feature scale (an inference BatchNormalization as
-   * tf2onnx writes it): a Dense with that diagonal, exact in float since every other term is 0.
-   */
+  /** x - c is a bias of -c; c - x is -x (a diagonal of -1) plus the bias c. */
+  private Value sub(Onnx.NodeProto n) throws ModelFormatException {
+    Value a = in(n, 0);
+    Value b = in(n, 1);
+    if (b instanceof Const c) {
+      return withBias(n, a, c, -1);
+    }
+    if (a instanceof Const c) {
+      return withBias(n, scaled(n, b, new Const(new int[0], new double[] {1}), v -> -v), c, 1);
+    }
+    throw error(null, "Sub of two run-time tensors is not supported; one side must be a constant");
+  }
+
   private Value mul(Onnx.NodeProto n) throws ModelFormatException {
     Value a = in(n, 0);
     Value b = in(n, 1);
@@ -1589,15 +1594,58 @@ final class OnnxModelBuilder {
       throw error(
           null, "Mul of two run-time tensors is not supported; one side must be a constant");
     }
-    Dyn x = dyn(a, "input");
-    int f = x.featureSize();
-    float[] s = biasVector(scale, f);
-    checkRows(x, f);
-    float[] diagonal = new float[f * f];
-    for (int i = 0; i < f; i++) {
-      diagonal[i * f + i] = s[i];
+    return scaled(n, a, scale, v -> v);
+  }
+
+  /** x / c is x times 1 / c (within a rounding of the quotient). */
+  private Value div(Onnx.NodeProto n) throws ModelFormatException {
+    if (!(in(n, 1) instanceof Const c)) {
+      throw error(null, "Div is supported only by a constant divisor");
     }
-    return new Affine(x, f, f, diagonal, new float[f], Activation.LINEAR, layerName(n), "Mul");
+    return scaled(n, in(n, 0), c, v -> 1 / v);
+  }
+
+  /** A bias ({@code sign} times a constant broadcast over the last axis) added to a value. */
+  private Value withBias(Onnx.NodeProto n, Value a, Const bias, int sign)
+      throws ModelFormatException {
+    Affine f =
+        a instanceof Affine af && af.activation() == Activation.LINEAR
+            ? af
+            : identity(dyn(a, "input"), layerName(n));
+    float[] add = biasVector(bias, f.out());
+    float[] sum = f.bias().clone();
+    for (int j = 0; j < sum.length; j++) {
+      sum[j] += sign * add[j];
+    }
+    return new Affine(
+        f.input(), f.in(), f.out(), f.kernel(), sum, f.activation(), f.name(), f.kind());
+  }
+
+  /**
+   * A run-time tensor times a constant per-feature scale (an inference BatchNormalization as
+   * tf2onnx writes it, a standardisation): a Dense with that diagonal, exact in float since every
+   * other term is 0.
+   */
+  private Value scaled(
+      Onnx.NodeProto n, Value a, Const scale, java.util.function.DoubleUnaryOperator f)
+      throws ModelFormatException {
+    Dyn x = dyn(a, "input");
+    int width = x.featureSize();
+    float[] s = biasVector(scale, width);
+    checkRows(x, width);
+    float[] diagonal = new float[width * width];
+    for (int i = 0; i < width; i++) {
+      diagonal[i * width + i] = (float) f.applyAsDouble(s[i]);
+    }
+    return new Affine(
+        x,
+        width,
+        width,
+        diagonal,
+        new float[width],
+        Activation.LINEAR,
+        layerName(n),
+        n.getOpType());
   }
 
   /** A bias added to a value that no MatMul produced: an identity Dense (exact in float). */
