@@ -326,6 +326,19 @@ class EmbeddingHead(torch.nn.Module):
         return self.fc(self.rnn(self.embedding(ids))[0])
 
 
+class Packed(torch.nn.Module):
+    """pack_padded_sequence with a lengths input: variable-length batches."""
+
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x, lengths):
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True,
+                                                         enforce_sorted=False)
+        return self.rnn(packed)[1][0][-1]
+
+
 class CellStateHead(torch.nn.Module):
     """Uses the LSTM's final cell state c_n: as a second graph output, or under a Linear."""
 
@@ -735,6 +748,12 @@ def error_cases():
     export_error("lstm_cell_state_head.onnx",
                  CellStateHead(torch.nn.LSTM(3, 4, batch_first=True), torch.nn.Linear(4, 2),
                                False), randn(2, 9, 3))
+    torch.manual_seed(64)
+    torch.onnx.export(Packed(torch.nn.LSTM(3, 4, batch_first=True)).eval(),
+                      (randn(2, 6, 3), torch.tensor([6, 4])),
+                      str(HERE / "errors" / "lstm_packed_sequence.onnx"),
+                      input_names=["x", "lengths"], output_names=["y"], opset_version=14,
+                      dynamic_axes={"x": {0: "n", 1: "t"}, "lengths": {0: "n"}})
     torch.manual_seed(63)
     # h_n.view(N, -1) of a bidirectional h_n [2, N, H] interleaves batch rows and directions
     # (a bug in the user's model whenever N > 1): refused, not misread.

@@ -244,6 +244,16 @@ class OnnxImportErrorsTest {
         "node 'Gather_1' (Add): the input cast to integer ids may only index an embedding table");
   }
 
+  @Test
+  void sequenceLengthsInputOfAPackedSequenceIsRefusedSayingWhy() throws Exception {
+    // pack_padded_sequence(x, lengths): an extra graph input [N] of lengths.
+    assertRejected(
+        errorFile("lstm_packed_sequence.onnx"),
+        "graph input 'lengths' has shape [?]",
+        "sequence lengths (pack_padded_sequence) are not supported: BiStream runs every sequence"
+            + " whole; export the model without packing");
+  }
+
   @ParameterizedTest(name = "cut at {0}%")
   @ValueSource(ints = {1, 10, 50, 90, 99})
   void fileCutShortIsReportedAsCorruptOrTruncated(int percent) throws Exception {
