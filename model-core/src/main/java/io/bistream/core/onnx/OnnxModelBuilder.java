@@ -290,6 +290,13 @@ final class OnnxModelBuilder {
         inputs.add(new Model.Input(in.getName(), new int[] {-1, width}, false));
         continue;
       }
+      if (shape.length == 1) {
+        throw inputError(
+            in,
+            "a second input of one value per sequence: sequence lengths (pack_padded_sequence) are"
+                + " not supported: BiStream runs every sequence whole; export the model without"
+                + " packing");
+      }
       if (shape.length != 3 || shape[0] <= 0 || shape[2] <= 0) {
         throw inputError(
             in, "expected an initial state [layers * directions, N, H] with static first and last");
