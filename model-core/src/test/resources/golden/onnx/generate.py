@@ -4,13 +4,16 @@
 Run from this folder with Debian's PyTorch:  /usr/bin/python3 generate.py
 
 Per case a folder <name>/ with
-  model.onnx   torch.onnx.export output (opset 14), or an export edited with the onnx API
-               where PyTorch never writes the feature (layout=1, direction=reverse)
+  model.onnx   torch.onnx.export output (opset 14 unless the case says `opset`; some cases
+               without constant folding, `constant_folding: false`), or an export edited with
+               the onnx API where PyTorch never writes the feature (layout=1, direction=reverse)
   x.npy        the sequence input in BiStream's convention [N, T, D] (float32), whatever the
-               layout of the ONNX graph input: seq-first exports are fed x.transpose(0, 1)
+               layout of the ONNX graph input: seq-first exports are fed x.transpose(0, 1); an
+               [N, T] input (one feature, or token ids) is stored as [N, T, 1]
   h0.npy/c0.npy  initial states exactly as the ONNX graph input takes them
                [num_layers * num_directions, N, H]
-  y.npy        PyTorch's output in BiStream's convention [N, T, F]
+  y.npy        PyTorch's output in BiStream's convention [N, T, F] (a squeezed last axis
+               restored: [N, T, 1] or [N, 1])
   case.json    name, description, input/output files, tolerances
 Expected values come only from PyTorch (torch.nn modules, or for an ONNX-only feature an
 explicit torch step loop that is first checked against the torch module).
