@@ -256,6 +256,8 @@ class StateHead(torch.nn.Module):
             h = torch.cat((h[-2], h[-1]), 1)
         elif self.how == "permute":
             h = h.permute(1, 0, 2).reshape(n, -1)
+        elif self.how == "sum":
+            h = h[-2] + h[-1]
         elif self.how == "view_layers":
             layers, dirs = self.rnn.num_layers, 2 if self.rnn.bidirectional else 1
             h = h.view(layers, dirs, n, self.rnn.hidden_size)[-1]
@@ -718,6 +720,12 @@ def final_state_cases():
     save("bigru_2layer_last_state_view_layers", "nn.GRU(3, 4, num_layers=2, bidirectional,"
          " batch_first), h = h_n.view(layers, dirs, N, H)[-1]; fc(cat(h[0], h[1]))", mod,
          [randn(3, 10, 3)], last_step=True)
+    torch.manual_seed(59)
+    mod = StateHead(torch.nn.GRU(3, 4, bidirectional=True, batch_first=True),
+                    torch.nn.Linear(4, 2), "sum")
+    save("bigru_last_state_sum_directions", "nn.GRU(3, 4, bidirectional, batch_first),"
+         " fc(h_n[-2] + h_n[-1]): the directions' final states summed", mod, [randn(3, 10, 3)],
+         last_step=True)
     torch.manual_seed(58)
     mod = EmbeddingHead(torch.nn.Embedding(20, 4),
                         torch.nn.LSTM(4, 5, batch_first=True, bidirectional=True),
