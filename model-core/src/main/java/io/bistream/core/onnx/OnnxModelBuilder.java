@@ -939,7 +939,10 @@ final class OnnxModelBuilder {
    * layer whose last-step output has {@code units} features.
    */
   private Dyn lastStep(Symbolic.Recurrence r, Bidirectional.MergeMode merge, int index, int units) {
-    String name = r.name() + "/last" + (merge == Bidirectional.MergeMode.CONCAT ? "_concat" : "");
+    String name =
+        r.name()
+            + "/last"
+            + (merge == Bidirectional.MergeMode.NONE ? "" : "_" + merge.name().toLowerCase());
     if (layerNames.add(name)) {
       Layer layer;
       if (r.layers().size() == 2) {
@@ -1565,6 +1568,11 @@ final class OnnxModelBuilder {
   private Value add(Onnx.NodeProto n) throws ModelFormatException {
     Value a = in(n, 0);
     Value b = in(n, 1);
+    Symbolic.Recurrence both = bothDirections(a, b);
+    if (both != null) {
+      // h_n[-2] + h_n[-1]: Keras Bidirectional(return_sequences=False, merge_mode='sum').
+      return lastStep(both, Bidirectional.MergeMode.SUM, 0, both.hidden());
+    }
     if (a instanceof Const) {
       Value t = a;
       a = b;
@@ -1574,6 +1582,17 @@ final class OnnxModelBuilder {
       throw error(null, "Add of two run-time tensors is not supported; one side must be a bias");
     }
     return withBias(n, a, bias, 1);
+  }
+
+  /** The node whose forward and backward final states a and b are (either order), or null. */
+  private static Symbolic.Recurrence bothDirections(Value a, Value b) {
+    if (a instanceof Final f
+        && b instanceof Final g
+        && f.node() == g.node()
+        && f.dir() != g.dir()) {
+      return f.node();
+    }
+    return null;
   }
 
   /** x - c is a bias of -c; c - x is -x (a diagonal of -1) plus the bias c. */
