@@ -4,13 +4,16 @@
 Run from this folder with Debian's PyTorch:  /usr/bin/python3 generate.py
 
 Per case a folder <name>/ with
-  model.onnx   torch.onnx.export output (opset 14), or an export edited with the onnx API
-               where PyTorch never writes the feature (layout=1, direction=reverse)
+  model.onnx   torch.onnx.export output (opset 14 unless the case says `opset`; some cases
+               without constant folding, `constant_folding: false`), or an export edited with
+               the onnx API where PyTorch never writes the feature (layout=1, direction=reverse)
   x.npy        the sequence input in BiStream's convention [N, T, D] (float32), whatever the
-               layout of the ONNX graph input: seq-first exports are fed x.transpose(0, 1)
+               layout of the ONNX graph input: seq-first exports are fed x.transpose(0, 1); an
+               [N, T] input (one feature, or token ids) is stored as [N, T, 1]
   h0.npy/c0.npy  initial states exactly as the ONNX graph input takes them
                [num_layers * num_directions, N, H]
-  y.npy        PyTorch's output in BiStream's convention [N, T, F]
+  y.npy        PyTorch's output in BiStream's convention [N, T, F] (a squeezed last axis
+               restored: [N, T, 1] or [N, 1])
   case.json    name, description, input/output files, tolerances
 Expected values come only from PyTorch (torch.nn modules, or for an ONNX-only feature an
 explicit torch step loop that is first checked against the torch module).
@@ -33,7 +36,7 @@ RTOL, ATOL = 1e-5, 1e-6
 
 
 def save(name, description, module, xs, state_names=(), seq_first=False, edit=None,
-         expected=None, last_step=False, dynamic=True):
+         expected=None, last_step=False, dynamic=True, opset=14, fold=True):
     """Exports `module` called on xs, runs it with PyTorch and writes the case folder."""
     out = HERE / name
     if out.exists():
@@ -47,7 +50,8 @@ def save(name, description, module, xs, state_names=(), seq_first=False, edit=No
         dyn[s] = {1: "n"}
     path = out / "model.onnx"
     torch.onnx.export(module, tuple(xs), str(path), input_names=names, output_names=["y"],
-                      dynamic_axes=dyn if dynamic else None, opset_version=14)
+                      dynamic_axes=dyn if dynamic else None, opset_version=opset,
+                      do_constant_folding=fold)
     if edit is not None:
         m = onnx.load(str(path))
         edit(m)
@@ -56,8 +60,10 @@ def save(name, description, module, xs, state_names=(), seq_first=False, edit=No
     with torch.no_grad():
         y = module(*xs) if expected is None else expected
     x = xs[0].transpose(0, 1) if seq_first else xs[0]
+    x = x.unsqueeze(-1) if x.dim() == 2 else x  # an [N, T] input is BiStream's [N, T, 1]
     y = y.transpose(0, 1) if seq_first and not last_step else y
-    np.save(out / "x.npy", np.ascontiguousarray(x.numpy().astype(np.float32)))
+    y = y.unsqueeze(-1) if y.dim() == (1 if last_step else 2) else y  # a squeezed last axis
+    np.save(out / "x.npy", np.ascontiguousarray(x.numpy().astype(np.float32)))  # ids as floats
     for s, v in zip(state_names, xs[1:]):
         np.save(out / (s + ".npy"), v.numpy().astype(np.float32))
     np.save(out / "y.npy", np.ascontiguousarray(y.numpy().astype(np.float32)))
@@ -66,6 +72,10 @@ def save(name, description, module, xs, state_names=(), seq_first=False, edit=No
             "torch_layout": "seq_first" if seq_first else "batch_first",
             "inputs": ["x.npy"] + [s + ".npy" for s in state_names], "outputs": ["y.npy"],
             "rtol": RTOL, "atol": ATOL}
+    if opset != 14:
+        case["opset"] = opset
+    if not fold:
+        case["constant_folding"] = False
     (out / "case.json").write_text(json.dumps(case, indent=1) + "\n")
     print(name, "x", tuple(x.shape), "y", tuple(y.shape))
 
@@ -219,6 +229,145 @@ class LastStep(torch.nn.Module):
 
     def forward(self, x):
         return self.fc(self.rnn(x)[0][:, -1, :])
+
+
+class StateHead(torch.nn.Module):
+    """A head on the final hidden state h_n [layers * dirs, N, H], taken the ways users write it."""
+
+    def __init__(self, rnn, linear, how):
+        super().__init__()
+        self.rnn, self.fc, self.how = rnn, linear, how
+
+    def forward(self, x):
+        h = self.rnn(x)[1]
+        h = h[0] if isinstance(h, tuple) else h
+        n = x.shape[0] if self.rnn.batch_first else x.shape[1]
+        if self.how == "squeeze":
+            h = h.squeeze(0)
+        elif self.how == "index0":
+            h = h[0]
+        elif self.how == "last":
+            h = h[-1]
+        elif self.how == "view":
+            h = h.view(n, -1)
+        elif self.how == "reshape":
+            h = h.reshape(-1, self.rnn.hidden_size)
+        elif self.how == "cat":
+            h = torch.cat((h[-2], h[-1]), 1)
+        elif self.how == "permute":
+            h = h.permute(1, 0, 2).reshape(n, -1)
+        elif self.how == "sum":
+            h = h[-2] + h[-1]
+        elif self.how == "view_layers":
+            layers, dirs = self.rnn.num_layers, 2 if self.rnn.bidirectional else 1
+            h = h.view(layers, dirs, n, self.rnn.hidden_size)[-1]
+            h = torch.cat((h[0], h[1]), 1) if dirs == 2 else h[0]
+        else:
+            raise ValueError(self.how)
+        return self.fc(h)
+
+
+class Univariate(torch.nn.Module):
+    """Takes the series as [N, T] (or [T, N]) and adds the feature axis itself, as forecasters
+    often do: x.unsqueeze(-1) or x.view(a, b, 1)."""
+
+    def __init__(self, rnn, linear, how):
+        super().__init__()
+        self.rnn, self.fc, self.how = rnn, linear, how
+
+    def forward(self, x):
+        x = x.unsqueeze(-1) if self.how == "unsqueeze" else x.view(x.shape[0], x.shape[1], 1)
+        return self.fc(self.rnn(x)[0])
+
+
+class SqueezedForecast(torch.nn.Module):
+    """One value per step or per sequence, the last axis squeezed: fc(y).squeeze(-1) or
+    fc(h_n[-1]).squeeze(-1), as single-output forecasters return it."""
+
+    def __init__(self, rnn, linear, per_step):
+        super().__init__()
+        self.rnn, self.fc, self.per_step = rnn, linear, per_step
+
+    def forward(self, x):
+        y, h = self.rnn(x)
+        h = h[0] if isinstance(h, tuple) else h
+        return self.fc(y if self.per_step else h[-1]).squeeze(-1)
+
+
+class Normalised(torch.nn.Module):
+    """Standardises its input inside the graph, (x - mean) / std with per-feature buffers, and
+    de-standardises its output, y * scale + offset, as deployed forecasters often do."""
+
+    def __init__(self, rnn, linear):
+        super().__init__()
+        self.rnn, self.fc = rnn, linear
+        self.register_buffer("mean", torch.tensor([0.5, -1.0, 2.0]))
+        self.register_buffer("std", torch.tensor([2.0, 0.5, 3.0]))
+
+    def forward(self, x):
+        y = self.fc(self.rnn((x - self.mean) / self.std)[0])
+        return 10.0 - y * 4.0
+
+
+class InputProjection(torch.nn.Module):
+    """A Linear on the input features before the recurrent layer."""
+
+    def __init__(self, proj, rnn, linear):
+        super().__init__()
+        self.proj, self.rnn, self.fc = proj, rnn, linear
+
+    def forward(self, x):
+        return self.fc(self.rnn(torch.relu(self.proj(x)))[0])
+
+
+class EmbeddingHead(torch.nn.Module):
+    """Token ids -> nn.Embedding -> recurrent -> Linear (torch exports the lookup as Gather)."""
+
+    def __init__(self, embedding, rnn, linear):
+        super().__init__()
+        self.embedding, self.rnn, self.fc = embedding, rnn, linear
+
+    def forward(self, ids):
+        return self.fc(self.rnn(self.embedding(ids))[0])
+
+
+class Packed(torch.nn.Module):
+    """pack_padded_sequence with a lengths input: variable-length batches."""
+
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x, lengths):
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True,
+                                                         enforce_sorted=False)
+        return self.rnn(packed)[1][0][-1]
+
+
+class CellStateHead(torch.nn.Module):
+    """Uses the LSTM's final cell state c_n: as a second graph output, or under a Linear."""
+
+    def __init__(self, rnn, linear, as_output):
+        super().__init__()
+        self.rnn, self.fc, self.as_output = rnn, linear, as_output
+
+    def forward(self, x):
+        y, (h, c) = self.rnn(x)
+        return (self.fc(y), c) if self.as_output else self.fc(c[-1])
+
+
+class ConvFront(torch.nn.Module):
+    """A Conv1d feature extractor in front of an LSTM (a common forecaster; Conv is unsupported)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(3, 4, 3, padding=1)
+        self.rnn = torch.nn.LSTM(4, 5, batch_first=True)
+        self.fc = torch.nn.Linear(5, 1)
+
+    def forward(self, x):
+        z = self.conv(x.transpose(1, 2)).transpose(1, 2)
+        return self.fc(self.rnn(z)[0])
 
 
 def gru_loop(x, gru, linear_before_reset, gate, clip=float("inf")):
@@ -445,6 +594,183 @@ def main():
          " Linear(8, 3) -> softmax; also written as keras/model.json (TF.js layers)", mod,
          [randn(2, 40, 3)])
     write_tfjs(mod, HERE / "one_core_bilstm_bigru_softmax" / "keras")
+    single_feature_cases()
+    no_constant_folding_cases()
+    final_state_cases()
+    error_cases()
+
+
+def single_feature_cases():
+    """One input feature: a univariate series, the most common streaming input."""
+    torch.manual_seed(30)
+    mod = Head(torch.nn.LSTM(1, 8, batch_first=True), torch.nn.Linear(8, 1))
+    save("lstm_1feature_batch_first_forecast", "nn.LSTM(1, 8, batch_first) -> Linear(8, 1):"
+         " a univariate forecaster, dynamic N and T", mod, [randn(3, 24, 1)])
+    torch.manual_seed(31)
+    mod = Head(torch.nn.LSTM(1, 6), torch.nn.Linear(6, 1))
+    save("lstm_1feature_seq_first_fixed_t", "nn.LSTM(1, 6), seq-first, exported without"
+         " dynamic_axes (fixed T = 16, N = 2) -> Linear(6, 1)", mod, [randn(16, 2, 1)],
+         seq_first=True, dynamic=False)
+    torch.manual_seed(32)
+    mod = LastState(torch.nn.GRU(1, 5, bidirectional=True, batch_first=True),
+                    torch.nn.Linear(10, 1), torch.nn.Sigmoid(), both_directions=True)
+    save("bigru_1feature_last_state_fixed_t", "nn.GRU(1, 5, bidirectional, batch_first),"
+         " fc(cat(h_n[-2], h_n[-1])) -> sigmoid, exported without dynamic_axes (fixed T = 12)",
+         mod, [randn(2, 12, 1)], last_step=True, dynamic=False)
+    torch.manual_seed(33)
+    mod = Head(torch.nn.RNN(1, 4, bidirectional=True), torch.nn.Linear(8, 1))
+    save("birnn_1feature_seq_first", "nn.RNN(1, 4, tanh, bidirectional), seq-first, dynamic T"
+         " -> Linear(8, 1)", mod, [randn(19, 2, 1)], seq_first=True)
+    torch.manual_seed(35)
+    mod = Univariate(torch.nn.LSTM(1, 5, batch_first=True), torch.nn.Linear(5, 1), "unsqueeze")
+    save("lstm_1feature_rank2_input_unsqueeze", "input [N, T], x.unsqueeze(-1) ->"
+         " nn.LSTM(1, 5, batch_first) -> Linear(5, 1); x.npy is [N, T, 1]", mod,
+         [randn(3, 20)])
+    torch.manual_seed(36)
+    mod = Univariate(torch.nn.GRU(1, 4, bidirectional=True), torch.nn.Linear(8, 1), "view")
+    save("bigru_1feature_rank2_input_view_seq_first", "input [T, N], x.view(T, N, 1) ->"
+         " nn.GRU(1, 4, bidirectional), seq-first -> Linear(8, 1); x.npy is [N, T, 1]", mod,
+         [randn(15, 2)], seq_first=True)
+    torch.manual_seed(38)
+    mod = SqueezedForecast(torch.nn.GRU(1, 3, batch_first=True), torch.nn.Linear(3, 1), True)
+    save("gru_1feature_forecast_squeeze_last_axis", "nn.GRU(1, 3, batch_first) ->"
+         " Linear(3, 1) -> squeeze(-1): output [N, T] (y.npy [N, T, 1])", mod, [randn(2, 14, 1)])
+    torch.manual_seed(39)
+    mod = SqueezedForecast(torch.nn.LSTM(1, 4, batch_first=True), torch.nn.Linear(4, 1), False)
+    save("lstm_1feature_last_state_squeeze_last_axis", "nn.LSTM(1, 4, batch_first),"
+         " fc(h_n[-1]).squeeze(-1): output [N] (y.npy [N, 1])", mod, [randn(3, 14, 1)],
+         last_step=True)
+    torch.manual_seed(40)
+    mod = Normalised(torch.nn.LSTM(3, 4, batch_first=True), torch.nn.Linear(4, 2))
+    save("lstm_standardised_in_graph", "(x - mean) / std -> nn.LSTM(3, 4, batch_first) ->"
+         " Linear(4, 2) -> 10 - 4 y: Sub/Div/Mul of run-time tensors by constants", mod,
+         [randn(2, 12, 3) * 3])
+    torch.manual_seed(37)
+    mod = InputProjection(torch.nn.Linear(3, 6), torch.nn.LSTM(6, 4, batch_first=True),
+                          torch.nn.Linear(4, 2))
+    save("lstm_input_projection", "Linear(3, 6) -> relu -> nn.LSTM(6, 4, batch_first) ->"
+         " Linear(4, 2): a Dense in front of the recurrent layer", mod, [randn(2, 12, 3)])
+    torch.manual_seed(34)
+    mod = Head(torch.nn.GRU(1, 3, num_layers=2, batch_first=True), torch.nn.Linear(3, 1))
+    save("gru_1feature_2layer_fixed_t", "nn.GRU(1, 3, num_layers=2, batch_first), exported"
+         " without dynamic_axes (fixed T = 10) -> Linear(3, 1)", mod, [randn(2, 10, 1)],
+         dynamic=False)
+
+
+def no_constant_folding_cases():
+    """do_constant_folding=False (torch <= 1.4's default): the gate reordering stays in the graph
+    as Slice/Concat/Unsqueeze on the initializers; opset 9 was torch 1.3/1.4's default."""
+    torch.manual_seed(40)
+    mod = Head(torch.nn.LSTM(3, 4, num_layers=2, batch_first=True), torch.nn.Linear(4, 2))
+    save("lstm_2layer_no_constant_folding", "nn.LSTM(3, 4, num_layers=2, batch_first) ->"
+         " Linear(4, 2), exported with do_constant_folding=False", mod, [randn(2, 11, 3)],
+         fold=False)
+    torch.manual_seed(41)
+    mod = Head(torch.nn.GRU(3, 4, num_layers=2, bidirectional=True), torch.nn.Linear(8, 2),
+               torch.nn.Softmax(-1))
+    save("bigru_2layer_no_constant_folding_opset9", "nn.GRU(3, 4, num_layers=2,"
+         " bidirectional), seq-first -> Linear(8, 2) -> softmax, exported with opset 9 and"
+         " do_constant_folding=False (torch 1.3/1.4 defaults)", mod, [randn(13, 2, 3)],
+         seq_first=True, opset=9, fold=False)
+    torch.manual_seed(42)
+    mod = StateHead(torch.nn.RNN(3, 5, batch_first=True), torch.nn.Linear(5, 2), "last")
+    save("rnn_last_state_no_constant_folding", "nn.RNN(3, 5, batch_first), fc(h_n[-1]),"
+         " exported with do_constant_folding=False", mod, [randn(3, 9, 3)], last_step=True,
+         fold=False)
+    torch.manual_seed(43)
+    mod = Head(torch.nn.LSTM(1, 4, bidirectional=True, batch_first=True), torch.nn.Linear(8, 1))
+    save("bilstm_1feature_no_constant_folding_opset11", "nn.LSTM(1, 4, bidirectional,"
+         " batch_first) -> Linear(8, 1), opset 11, do_constant_folding=False", mod,
+         [randn(2, 14, 1)], opset=11, fold=False)
+
+
+def final_state_cases():
+    """Every way users take the last layer's final hidden state h_n for a classifier head."""
+    torch.manual_seed(50)
+    mod = StateHead(torch.nn.LSTM(3, 4, batch_first=True), torch.nn.Linear(4, 2), "squeeze")
+    save("lstm_last_state_squeeze", "nn.LSTM(3, 4, batch_first), fc(h_n.squeeze(0))", mod,
+         [randn(3, 10, 3)], last_step=True)
+    torch.manual_seed(51)
+    mod = StateHead(torch.nn.GRU(3, 4), torch.nn.Linear(4, 2), "index0")
+    save("gru_last_state_index0_seq_first", "nn.GRU(3, 4), seq-first, fc(h_n[0])", mod,
+         [randn(10, 3, 3)], seq_first=True, last_step=True)
+    torch.manual_seed(52)
+    mod = StateHead(torch.nn.LSTM(3, 4, batch_first=True), torch.nn.Linear(4, 2), "view")
+    save("lstm_last_state_view", "nn.LSTM(3, 4, batch_first), fc(h_n.view(N, -1)) with N ="
+         " x.shape[0]", mod, [randn(3, 10, 3)], last_step=True)
+    torch.manual_seed(53)
+    mod = StateHead(torch.nn.RNN(3, 4, batch_first=True), torch.nn.Linear(4, 2), "reshape")
+    save("rnn_last_state_reshape", "nn.RNN(3, 4, batch_first), fc(h_n.reshape(-1, 4))", mod,
+         [randn(3, 10, 3)], last_step=True)
+    torch.manual_seed(54)
+    mod = StateHead(torch.nn.GRU(3, 4, bidirectional=True, batch_first=True),
+                    torch.nn.Linear(8, 2), "permute")
+    save("bigru_last_state_permute_reshape", "nn.GRU(3, 4, bidirectional, batch_first),"
+         " fc(h_n.permute(1, 0, 2).reshape(N, -1)) = fc(cat(h_n[-2], h_n[-1]))", mod,
+         [randn(3, 10, 3)], last_step=True)
+    torch.manual_seed(55)
+    mod = StateHead(torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True),
+                    torch.nn.Linear(8, 2), "cat")
+    save("bilstm_2layer_last_state_cat", "nn.LSTM(3, 4, num_layers=2, bidirectional,"
+         " batch_first), fc(cat(h_n[-2], h_n[-1])): the last layer's two directions", mod,
+         [randn(3, 10, 3)], last_step=True)
+    torch.manual_seed(57)
+    mod = StateHead(torch.nn.GRU(3, 4, num_layers=2, bidirectional=True, batch_first=True),
+                    torch.nn.Linear(8, 2), "view_layers")
+    save("bigru_2layer_last_state_view_layers", "nn.GRU(3, 4, num_layers=2, bidirectional,"
+         " batch_first), h = h_n.view(layers, dirs, N, H)[-1]; fc(cat(h[0], h[1]))", mod,
+         [randn(3, 10, 3)], last_step=True)
+    torch.manual_seed(59)
+    mod = StateHead(torch.nn.GRU(3, 4, bidirectional=True, batch_first=True),
+                    torch.nn.Linear(4, 2), "sum")
+    save("bigru_last_state_sum_directions", "nn.GRU(3, 4, bidirectional, batch_first),"
+         " fc(h_n[-2] + h_n[-1]): the directions' final states summed", mod, [randn(3, 10, 3)],
+         last_step=True)
+    torch.manual_seed(58)
+    mod = EmbeddingHead(torch.nn.Embedding(20, 4),
+                        torch.nn.LSTM(4, 5, batch_first=True, bidirectional=True),
+                        torch.nn.Linear(10, 3))
+    save("embedding_bilstm_token_ids", "int64 token ids [N, T] -> nn.Embedding(20, 4) ->"
+         " nn.LSTM(4, 5, bidirectional, batch_first) -> Linear(10, 3); x.npy holds the ids as"
+         " float32 [N, T, 1]", mod, [torch.randint(0, 20, (3, 11))])
+    torch.manual_seed(56)
+    mod = StateHead(torch.nn.LSTM(3, 4, batch_first=True), torch.nn.Linear(4, 2), "squeeze")
+    save("lstm_last_state_squeeze_static", "nn.LSTM(3, 4, batch_first), fc(h_n.squeeze(0)),"
+         " exported without dynamic_axes", mod, [randn(2, 8, 3)], last_step=True,
+         dynamic=False)
+
+
+def export_error(name, module, x, output_names=("y",)):
+    torch.onnx.export(module.eval(), (x,), str(HERE / "errors" / name), input_names=["x"],
+                      output_names=list(output_names), opset_version=14,
+                      dynamic_axes={"x": {0: "n", 1: "t"}})
+
+
+def error_cases():
+    """Files the importer must refuse, each with a message naming the node and what is
+    supported (pinned by OnnxImportErrorsTest)."""
+    torch.manual_seed(60)
+    export_error("conv1d_front.onnx", ConvFront(), randn(2, 9, 3))
+    torch.manual_seed(61)
+    export_error("lstm_cell_state_output.onnx",
+                 CellStateHead(torch.nn.LSTM(3, 4, batch_first=True), torch.nn.Linear(4, 2),
+                               True), randn(2, 9, 3), ("y", "c_n"))
+    torch.manual_seed(62)
+    export_error("lstm_cell_state_head.onnx",
+                 CellStateHead(torch.nn.LSTM(3, 4, batch_first=True), torch.nn.Linear(4, 2),
+                               False), randn(2, 9, 3))
+    torch.manual_seed(64)
+    torch.onnx.export(Packed(torch.nn.LSTM(3, 4, batch_first=True)).eval(),
+                      (randn(2, 6, 3), torch.tensor([6, 4])),
+                      str(HERE / "errors" / "lstm_packed_sequence.onnx"),
+                      input_names=["x", "lengths"], output_names=["y"], opset_version=14,
+                      dynamic_axes={"x": {0: "n", 1: "t"}, "lengths": {0: "n"}})
+    torch.manual_seed(63)
+    # h_n.view(N, -1) of a bidirectional h_n [2, N, H] interleaves batch rows and directions
+    # (a bug in the user's model whenever N > 1): refused, not misread.
+    export_error("bigru_last_state_view_mixes_batch.onnx",
+                 StateHead(torch.nn.GRU(3, 4, bidirectional=True, batch_first=True),
+                           torch.nn.Linear(8, 2), "view"), randn(2, 9, 3))
 
 
 if __name__ == "__main__":

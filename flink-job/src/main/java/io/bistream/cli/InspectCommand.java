@@ -48,10 +48,36 @@ final class InspectCommand implements Callable<Integer> {
               n.layer().describe(),
               from));
     }
-    out.append("(None = batch; 2 = a time dimension the model leaves open)\n");
+    out.append(timeNote(m)).append('\n');
     out.append("outputs  ").append(m.outputs()).append('\n');
     out.append(String.format("params   %,d%n", m.parameterCount()));
     return out.toString();
+  }
+
+  /**
+   * What the time column of the shapes means: the length the model fixes, and/or the placeholder 2
+   * the trace uses where the model leaves time open. A sequence input has a time axis first (token
+   * ids, or [T, D]); a rank-1 input of other values is an initial state.
+   */
+  private static String timeNote(Model m) {
+    List<Integer> fixed =
+        m.inputs().stream()
+            .filter(in -> in.tokenIds() || in.shape().length >= 2)
+            .map(in -> in.shape()[0])
+            .filter(t -> t >= 0)
+            .distinct()
+            .toList();
+    boolean open =
+        m.inputs().stream()
+            .anyMatch(in -> (in.tokenIds() || in.shape().length >= 2) && in.shape()[0] < 0);
+    return "(None = batch"
+        + (fixed.isEmpty()
+            ? ""
+            : "; T = "
+                + fixed.stream().map(String::valueOf).collect(Collectors.joining(", "))
+                + ", fixed by the model")
+        + (open ? "; 2 = a time dimension the model leaves open" : "")
+        + ")";
   }
 
   private static String shapeText(int[] shape, Model m) {

@@ -1,16 +1,9 @@
 package io.bistream.core.onnx;
 
-import static io.bistream.core.onnx.ConstFolding.addConst;
 import static io.bistream.core.onnx.ConstFolding.clampAxis;
 import static io.bistream.core.onnx.ConstFolding.clampIndex;
-import static io.bistream.core.onnx.ConstFolding.concatConst;
-import static io.bistream.core.onnx.ConstFolding.range;
-import static io.bistream.core.onnx.ConstFolding.reshapeConst;
 import static io.bistream.core.onnx.ConstFolding.sortedAxes;
-import static io.bistream.core.onnx.ConstFolding.squeezeConst;
-import static io.bistream.core.onnx.ConstFolding.take;
 import static io.bistream.core.onnx.ConstFolding.transpose2d;
-import static io.bistream.core.onnx.ConstFolding.unitAxes;
 import static io.bistream.core.onnx.OnnxProtos.declaredShape;
 import static io.bistream.core.onnx.OnnxProtos.floatAttr;
 import static io.bistream.core.onnx.OnnxProtos.hasAttr;
@@ -24,6 +17,7 @@ import io.bistream.core.layers.Activation;
 import io.bistream.core.layers.Bidirectional;
 import io.bistream.core.layers.Dense;
 import io.bistream.core.layers.ElementWise;
+import io.bistream.core.layers.Embedding;
 import io.bistream.core.layers.Layer;
 import io.bistream.core.layers.Recurrent;
 import io.bistream.core.layers.RecurrentCell;
@@ -59,17 +53,76 @@ import onnx.Onnx;
  * Transpose/Reshape/Squeeze of a run-time tensor only changes how its atoms (N, T, feature factors)
  * are grouped into ONNX axes, and a consumer checks that the grouping it needs holds.
  *
- * <p>Weights are mapped by {@link OnnxCells}; constants folded by {@link ConstFolding}. Batch and
- * time stay symbolic even in a static-shape export, so the model takes any N and T.
+ * <p>Weights are mapped by {@link OnnxCells}; any node whose inputs are all constants is evaluated
+ * by {@link ConstFolding} (exports without constant folding keep the gate reordering as such
+ * nodes). Batch and time stay symbolic even in a static-shape export, so the model takes any N and
+ * T. A size-1 feature factor is still a feature: one input feature ({@code [N, T, 1]}, or {@code
+ * [N, T]} with the feature axis added in the graph) is the common univariate series. A Gather of a
+ * constant table by the input ids is torch's {@code nn.Embedding}. The final hidden states {@code
+ * Y_h} (torch's {@code h_n}) are a {@link Stacked} of per-direction {@link Symbolic.Final}s: index,
+ * squeeze, view or permute them and the last layer's states map onto the layer run with {@code
+ * return_sequences=false}.
  */
 final class OnnxModelBuilder {
 
   static final String SUPPORTED =
-      "LSTM, GRU, RNN, MatMul, Add, Gemm, Relu, Tanh, Sigmoid, Softmax, LogSoftmax, and the shape"
-          + " plumbing Transpose, Reshape, Squeeze, Unsqueeze, Slice, Gather, Concat, Shape,"
-          + " Constant, ConstantOfShape, Expand, Cast, Identity";
+      "LSTM, GRU, RNN, MatMul, Add, Gemm, Relu, Tanh, Sigmoid, Softmax, LogSoftmax, Gather of an"
+          + " embedding table by the input ids, and the shape plumbing Transpose, Reshape,"
+          + " Squeeze, Unsqueeze, Slice, Gather, Concat, Shape, Constant, ConstantOfShape, Expand,"
+          + " Cast, Identity, Sub/Mul/Div by constants, and Size of constants";
 
   private static final Set<String> RECURRENT = Set.of("LSTM", "GRU", "RNN");
+
+  /** ONNX integer element types (uint8 to uint64). */
+  private static final Set<Long> INTEGER_TYPES = Set.of(2L, 3L, 4L, 5L, 6L, 7L, 12L, 13L);
+
+  /** Ops with a mapping (the {@link #map} switch), beside constant-only ones. */
+  private static final Set<String> SUPPORTED_OPS =
+      Set.of(
+          "LSTM",
+          "GRU",
+          "RNN",
+          "Constant",
+          "Identity",
+          "Cast",
+          "Shape",
+          "Gather",
+          "Unsqueeze",
+          "Squeeze",
+          "Concat",
+          "Slice",
+          "Reshape",
+          "Transpose",
+          "ConstantOfShape",
+          "Expand",
+          "MatMul",
+          "Gemm",
+          "Add",
+          "Mul",
+          "Sub",
+          "Div",
+          "Relu",
+          "Tanh",
+          "Sigmoid",
+          "Softmax",
+          "LogSoftmax");
+
+  /** Ops that leave a sequence's batch and time axes where they are (last-axis maps). */
+  private static final Set<String> KEEPS_LEADING_AXES =
+      Set.of(
+          "Identity",
+          "Cast",
+          "MatMul",
+          "Gemm",
+          "Add",
+          "Mul",
+          "Sub",
+          "Div",
+          "Relu",
+          "Tanh",
+          "Sigmoid",
+          "Softmax",
+          "LogSoftmax");
 
   private final String file;
   private final Onnx.ModelProto proto;
@@ -79,6 +132,7 @@ final class OnnxModelBuilder {
   private final List<Model.Node> nodes = new ArrayList<>();
   private final Set<String> layerNames = new HashSet<>();
   private final Map<String, Symbolic.Recurrence> recurrences = new HashMap<>();
+  private final Set<String> integerIds = new HashSet<>(); // graph values cast to integer ids
   private int nextAtom = 3;
   private String layoutNote = "";
   private Onnx.NodeProto node; // the node being mapped, for error messages
@@ -90,10 +144,41 @@ final class OnnxModelBuilder {
   }
 
   Model build() throws ModelFormatException {
+    int[] bt = sequenceAxes();
+    if (bt != null) {
+      return build(bt);
+    }
+    // The walk stopped at plumbing it does not follow (an Unsqueeze of an [N, T] input, a
+    // Reshape): the mapping checks the layout at the recurrent node anyway, and only one
+    // assignment can pass that check, so try batch-major, then time-major.
+    try {
+      return new OnnxModelBuilder(file, proto).build(new int[] {0, 1});
+    } catch (ModelFormatException batchMajor) {
+      try {
+        return new OnnxModelBuilder(file, proto).build(new int[] {1, 0});
+      } catch (ModelFormatException timeMajor) {
+        throw batchMajor;
+      }
+    }
+  }
+
+  /** {batch axis, time axis} of the sequence input as the graph tells, or null. */
+  private int[] sequenceAxes() throws ModelFormatException {
+    Set<String> initializers = new HashSet<>();
+    graph.getInitializerList().forEach(t -> initializers.add(t.getName()));
+    for (Onnx.ValueInfoProto in : graph.getInputList()) {
+      if (!initializers.contains(in.getName())) {
+        return declaredShape(in).length == 3 ? batchAndTimeAxes(in.getName()) : null;
+      }
+    }
+    throw new ModelFormatException(file + ": the graph has no input");
+  }
+
+  private Model build(int[] sequenceAxes) throws ModelFormatException {
     for (Onnx.TensorProto t : graph.getInitializerList()) {
       values.put(t.getName(), tensor(t, file + ": initializer '" + t.getName() + "'"));
     }
-    declareInputs();
+    declareInputs(sequenceAxes);
     for (Onnx.NodeProto n : graph.getNodeList()) {
       node = n;
       List<Value> out;
@@ -108,6 +193,13 @@ final class OnnxModelBuilder {
       }
     }
     node = null;
+    if (recurrences.isEmpty()) {
+      throw new ModelFormatException(
+          file
+              + ": the graph has no LSTM, GRU or RNN node, so the batch and time axes of its"
+              + " input are unknown. Supported ops: "
+              + SUPPORTED);
+    }
     List<Model.TensorRef> outputs = new ArrayList<>();
     for (Onnx.ValueInfoProto o : graph.getOutputList()) {
       outputs.add(output(o.getName()));
@@ -147,7 +239,7 @@ final class OnnxModelBuilder {
    * follows from the recurrent node it reaches through Transposes. Every other input {@code [k, N,
    * H]} is a stack of initial states.
    */
-  private void declareInputs() throws ModelFormatException {
+  private void declareInputs(int[] bt) throws ModelFormatException {
     boolean first = true;
     for (Onnx.ValueInfoProto in : graph.getInputList()) {
       if (values.containsKey(in.getName())) {
@@ -156,25 +248,54 @@ final class OnnxModelBuilder {
       long[] shape = declaredShape(in);
       if (first) {
         first = false;
-        if (shape.length != 3 || shape[2] <= 0) {
-          throw inputError(in, "expected a sequence [N, T, D] or [T, N, D] with static D");
+        boolean univariate = shape.length == 2;
+        if (!univariate && (shape.length != 3 || shape[2] <= 0)) {
+          throw inputError(
+              in, "expected a sequence [N, T, D] or [T, N, D] with static D, or [N, T] / [T, N]");
         }
-        int[] bt = batchAndTimeAxes(in.getName());
-        if (bt[0] != 0) {
+        int width = univariate ? 1 : (int) shape[2];
+        if (univariate) {
+          layoutNote =
+              "; input '"
+                  + in.getName()
+                  + "' is "
+                  + (bt[0] == 0 ? "[N, T]" : "[T, N]")
+                  + " in the graph (one feature), BiStream takes [N, T, 1]";
+        } else if (bt[0] != 0) {
           layoutNote =
               "; input '" + in.getName() + "' is time-major in the graph, BiStream takes [N, T, D]";
         }
+        if (shape[bt[1]] > 0) {
+          layoutNote +=
+              "; input '"
+                  + in.getName()
+                  + "' declares T = "
+                  + shape[bt[1]]
+                  + " (the export's trace), BiStream runs any T";
+        }
         Atom n = batchAtom();
         Atom t = timeAtom();
-        Atom d = feature((int) shape[2]);
-        List<List<Atom>> axes = new ArrayList<>(List.of(List.of(), List.of(), List.of(d)));
+        Atom d = feature(width);
+        // [N, T] holds the one feature in no axis: a size-1 factor has no place in the layout.
+        List<List<Atom>> axes =
+            new ArrayList<>(
+                univariate
+                    ? List.of(List.of(), List.of())
+                    : List.of(List.of(), List.of(), List.of(d)));
         axes.set(bt[0], List.of(n));
         axes.set(bt[1], List.of(t));
         values.put(in.getName(), new Dyn(ref(in.getName()), axes, List.of(d), true));
         // Time stays open even when the export traced a fixed length: the plumbing accepted above
         // never depends on it.
-        inputs.add(new Model.Input(in.getName(), new int[] {-1, (int) shape[2]}, false));
+        inputs.add(new Model.Input(in.getName(), new int[] {-1, width}, false));
         continue;
+      }
+      if (shape.length == 1) {
+        throw inputError(
+            in,
+            "a second input of one value per sequence: sequence lengths (pack_padded_sequence) are"
+                + " not supported: BiStream runs every sequence whole; export the model without"
+                + " packing");
       }
       if (shape.length != 3 || shape[0] <= 0 || shape[2] <= 0) {
         throw inputError(
@@ -205,14 +326,18 @@ final class OnnxModelBuilder {
             + expected);
   }
 
-  /** {batch axis, time axis} of the sequence input, from the recurrent node it feeds. */
+  /**
+   * {batch axis, time axis} of the sequence input, from the recurrent node it feeds: followed
+   * through Transposes and through ops that keep the leading axes (casts, the Dense head ops and
+   * activations).
+   */
   private int[] batchAndTimeAxes(String input) throws ModelFormatException {
     int[] src = {0, 1, 2};
     String v = input;
     for (int hops = 0; hops < graph.getNodeCount(); hops++) {
       Onnx.NodeProto next = null;
       for (Onnx.NodeProto n : graph.getNodeList()) {
-        if (n.getInputCount() > 0 && n.getInput(0).equals(v) && !n.getOpType().equals("Shape")) {
+        if (n.getInputList().contains(v) && !n.getOpType().equals("Shape")) {
           next = n;
           break;
         }
@@ -220,30 +345,40 @@ final class OnnxModelBuilder {
       if (next == null) {
         break;
       }
-      if (next.getOpType().equals("Transpose")) {
+      String op = next.getOpType();
+      if (op.equals("Transpose")) {
         long[] perm = longsAttr(next, "perm", new long[] {2, 1, 0});
         int[] moved = new int[3];
         for (int i = 0; i < 3; i++) {
           moved[i] = src[(int) perm[i]];
         }
         src = moved;
-      } else if (RECURRENT.contains(next.getOpType())) {
+      } else if (RECURRENT.contains(op) && next.getInput(0).equals(v)) {
         boolean batchMajor = intAttr(next, "layout", 0) == 1;
         return batchMajor ? new int[] {src[0], src[1]} : new int[] {src[1], src[0]};
-      } else if (!next.getOpType().equals("Identity")) {
+      } else if (!SUPPORTED_OPS.contains(op)) {
+        node = next;
+        throw error(null, "operator " + op + " is not supported");
+      } else if (!KEEPS_LEADING_AXES.contains(op)) {
         break;
       }
       v = next.getOutput(0);
     }
-    throw new ModelFormatException(
-        file
-            + ": cannot tell the batch and time axes of input '"
-            + input
-            + "': it does not reach an LSTM, GRU or RNN node through Transposes. Supported ops: "
-            + SUPPORTED);
+    return null;
   }
 
   private Model.TensorRef output(String name) throws ModelFormatException {
+    if (values.get(name) instanceof Stacked st && !(viewOf(st) instanceof Dyn)) {
+      throw new ModelFormatException(
+          file
+              + ": graph output '"
+              + name
+              + "' is a stack of "
+              + st.items().size()
+              + " states [layers * directions, N, H] (such as h_n); BiStream's model outputs are"
+              + " [N, T, F] or [N, F] tensors: output h_n[-1] (or the concatenation of the last"
+              + " layer's directions), or export the model without this output");
+    }
     Dyn d = dyn(name, "graph output '" + name + "'");
     List<Atom> order = new ArrayList<>();
     d.axes().forEach(axis -> order.addAll(nonUnit(axis)));
@@ -292,10 +427,34 @@ final class OnnxModelBuilder {
     if (!n.getDomain().isEmpty() && !n.getDomain().equals("ai.onnx")) {
       throw error(null, "operator domain '" + n.getDomain() + "' is not supported");
     }
+    if (op.equals("Concat") || op.equals("Identity")) {
+      // Stacking the layers' Y_c into c_n for a graph output: report it at the output.
+      for (String name : n.getInputList()) {
+        if (values.get(name) instanceof Unavailable u) {
+          return List.of(u);
+        }
+      }
+    }
+    if (!Set.of("Gather", "Shape", "Identity").contains(op)
+        && n.getInputList().stream().anyMatch(integerIds::contains)) {
+      // The cast truncated the values; only an embedding lookup reads them as ids.
+      throw error(
+          null,
+          "the input cast to integer ids may only index an embedding table (Gather), found " + op);
+    }
+    List<Const> constants = constantInputs(n);
+    if (constants != null && ConstFolding.OPS.contains(op)) {
+      return List.of(ConstFolding.evaluate(n, constants, opset()));
+    }
     return switch (op) {
       case "LSTM", "GRU", "RNN" -> recurrent(n);
       case "Constant" -> List.of(constant(n));
-      case "Identity", "Cast" -> List.of(cast(n));
+      case "Identity", "Cast" -> {
+        if (op.equals("Identity") && integerIds.contains(n.getInput(0))) {
+          integerIds.add(n.getOutput(0));
+        }
+        yield List.of(cast(n));
+      }
       case "Shape" -> List.of(shape(in(n, 0)));
       case "Gather" -> List.of(gather(in(n, 0), in(n, 1), (int) intAttr(n, "axis", 0)));
       case "Unsqueeze" -> List.of(unsqueeze(in(n, 0), axesOf(n, 1)));
@@ -309,6 +468,9 @@ final class OnnxModelBuilder {
       case "MatMul" -> List.of(matMul(n));
       case "Gemm" -> List.of(gemm(n));
       case "Add" -> List.of(add(n));
+      case "Mul" -> List.of(mul(n));
+      case "Sub" -> List.of(sub(n));
+      case "Div" -> List.of(div(n));
       case "Relu" -> List.of(activation(n, Activation.RELU));
       case "Tanh" -> List.of(activation(n, Activation.TANH));
       case "Sigmoid" -> List.of(activation(n, Activation.SIGMOID));
@@ -316,6 +478,30 @@ final class OnnxModelBuilder {
       case "LogSoftmax" -> List.of(activation(n, Activation.LOG_SOFTMAX));
       default -> throw error(null, "operator " + op + " is not supported");
     };
+  }
+
+  /**
+   * The inputs of {@code n} when all are known at import time (absent optional inputs as null; a
+   * filled tensor of static shape materialised), else null.
+   */
+  private List<Const> constantInputs(Onnx.NodeProto n) throws ModelFormatException {
+    List<Const> out = new ArrayList<>();
+    for (int k = 0; k < n.getInputCount(); k++) {
+      Value v = in(n, k);
+      if (v == null) {
+        out.add(null);
+      } else if (v instanceof Const c) {
+        out.add(c);
+      } else if (v instanceof Filled f && f.shape().stream().allMatch(Dim::isStatic)) {
+        int[] shape = f.shape().stream().mapToInt(d -> (int) d.size()).toArray();
+        double[] data = new double[Arrays.stream(shape).reduce(1, (a, b) -> a * b)];
+        Arrays.fill(data, f.value());
+        out.add(new Const(shape, data));
+      } else {
+        return null;
+      }
+    }
+    return out.isEmpty() || out.get(0) == null ? null : out;
   }
 
   private Value in(Onnx.NodeProto n, int k) throws ModelFormatException {
@@ -326,13 +512,25 @@ final class OnnxModelBuilder {
     if (v == null) {
       throw error(null, "input '" + n.getInput(k) + "' is not produced by any earlier node");
     }
+    if (v instanceof Unavailable u) {
+      throw error(null, "input '" + n.getInput(k) + "' is " + u.what() + "; " + u.supported());
+    }
     return v;
   }
 
   private Value cast(Onnx.NodeProto n) throws ModelFormatException {
     Value v = in(n, 0);
-    if (n.getOpType().equals("Cast") && v instanceof Dyn && intAttr(n, "to", 1) != 1) {
-      throw error("to", "only casts of constants and shapes, or to float32, are supported");
+    long to = intAttr(n, "to", 1);
+    boolean toInteger = INTEGER_TYPES.contains(to);
+    if (n.getOpType().equals("Cast") && v instanceof Dyn d && to != 1) {
+      // Ids (the graph input, whatever its dtype) cast to integers for an Embedding's Gather.
+      if (!(toInteger && isGraphInput(d))) {
+        throw error(
+            "to",
+            "only casts of constants and shapes, of the input ids to integers, or to float32, are"
+                + " supported");
+      }
+      integerIds.add(n.getOutput(0));
     }
     return v;
   }
@@ -366,6 +564,9 @@ final class OnnxModelBuilder {
   private Value shape(Value v) throws ModelFormatException {
     int[] s = intAttrs("start", "end");
     List<Dim> dims = new ArrayList<>();
+    if (v instanceof Affine) {
+      v = dyn(v, "input"); // the shape of a Dense output: the layer it becomes
+    }
     if (v instanceof Const c) {
       for (int d : c.shape()) {
         dims.add(Dim.of(d));
@@ -442,18 +643,13 @@ final class OnnxModelBuilder {
   }
 
   private Value gather(Value data, Value indices, int axis) throws ModelFormatException {
+    if (data instanceof Const table && indices instanceof Dyn ids) {
+      return embedding(table, ids, axis);
+    }
     if (!(indices instanceof Const idx) || idx.rank() > 1) {
       throw error(null, "Gather indices must be a constant scalar or vector");
     }
     long[] at = idx.longs();
-    if (data instanceof Const c) {
-      int ax = clampAxis(axis, c.rank());
-      Const picked = take(c, ax, at);
-      if (idx.rank() == 0) {
-        return squeezeConst(picked, ax);
-      }
-      return picked;
-    }
     SymVec s = symVec(data);
     if (s != null && !s.scalar() && (axis == 0 || axis == -1)) {
       List<Dim> out = new ArrayList<>();
@@ -470,6 +666,43 @@ final class OnnxModelBuilder {
       return lastStepOf(d, clampAxis(axis, d.rank()), at[0]);
     }
     throw error("axis", "Gather of " + describe(data) + " on axis " + axis + " is not supported");
+  }
+
+  /**
+   * torch {@code nn.Embedding}: rows of a constant table {@code [vocabulary, dim]} picked by the
+   * input ids, i.e. an {@link Embedding} layer (ids [N, T] to [N, T, dim]).
+   */
+  private Dyn embedding(Const table, Dyn ids, int axis) throws ModelFormatException {
+    if (table.rank() != 2
+        || axis != 0
+        || !isGraphInput(ids)
+        || !nonUnit(ids.features()).isEmpty()) {
+      throw error(
+          null,
+          "Gather of a constant of shape "
+              + Arrays.toString(table.shape())
+              + " by "
+              + describe(ids)
+              + " on axis "
+              + axis
+              + " is supported only as an embedding: a [vocabulary, dim] table on axis 0, indexed"
+              + " by the graph input's ids (one per step)");
+    }
+    String name = layerName(node);
+    int dim = table.shape()[1];
+    nodes.add(
+        new Model.Node(
+            new Embedding(name, table.shape()[0], dim, table.floats(), false),
+            0,
+            List.of(ids.ref())));
+    Atom e = feature(dim);
+    List<List<Atom>> axes = new ArrayList<>(ids.axes());
+    axes.add(List.of(e));
+    return new Dyn(ref(name), axes, List.of(e), ids.hasTime());
+  }
+
+  private boolean isGraphInput(Dyn d) {
+    return d.ref().index() == 0 && inputs.stream().anyMatch(i -> i.name().equals(d.ref().layer()));
   }
 
   /**
@@ -522,22 +755,19 @@ final class OnnxModelBuilder {
   }
 
   private Value unsqueeze(Value v, long[] axes) throws ModelFormatException {
+    v = viewOf(v);
     if (axes == null) {
       throw error("axes", "Unsqueeze needs axes");
     }
     if (v instanceof SymVec s && s.scalar() && axes.length == 1 && axes[0] == 0) {
       return new SymVec(s.dims(), false);
     }
-    if (v instanceof Const c) {
-      int rank = c.rank() + axes.length;
-      List<Integer> shape = new ArrayList<>();
-      for (int d : c.shape()) {
-        shape.add(d);
+    if (v instanceof Filled f) {
+      List<Dim> shape = new ArrayList<>(f.shape());
+      for (long a : sortedAxes(axes, shape.size() + axes.length)) {
+        shape.add((int) a, Dim.of(1));
       }
-      for (long a : sortedAxes(axes, rank)) {
-        shape.add((int) a, 1);
-      }
-      return new Const(shape.stream().mapToInt(Integer::intValue).toArray(), c.data());
+      return new Filled(shape, f.value());
     }
     if (v instanceof Dyn d) {
       List<List<Atom>> axesOut = new ArrayList<>(d.axes());
@@ -550,14 +780,15 @@ final class OnnxModelBuilder {
   }
 
   private Value squeeze(Value v, long[] axes) throws ModelFormatException {
-    if (v instanceof Const c) {
-      Const out = c;
-      long[] sorted = axes == null ? unitAxes(c.shape()) : sortedAxes(axes, c.rank());
-      for (int i = sorted.length - 1; i >= 0; i--) {
-        out = squeezeConst(out, (int) sorted[i]);
-      }
-      return out;
+    if (v instanceof Stacked st
+        && st.items().size() == 1
+        && axes != null
+        && axes.length == 1
+        && (axes[0] == 0 || axes[0] == -3)) {
+      // h_n.squeeze(0) of one layer and direction: its only final state, as h_n[0] / h_n[-1].
+      return st.items().get(0);
     }
+    v = viewOf(v);
     if (v instanceof Dyn d) {
       List<List<Atom>> axesOut = new ArrayList<>(d.axes());
       if (axes == null) {
@@ -580,9 +811,6 @@ final class OnnxModelBuilder {
     List<Value> parts = new ArrayList<>();
     for (int k = 0; k < n.getInputCount(); k++) {
       parts.add(in(n, k));
-    }
-    if (parts.stream().allMatch(p -> p instanceof Const)) {
-      return concatConst(parts.stream().map(Const.class::cast).toList(), (int) axis);
     }
     if (axis == 0 && parts.stream().allMatch(p -> p instanceof Stacked)) {
       // PyTorch's h_n of a stack: the final states of every layer, layer by layer.
@@ -619,6 +847,83 @@ final class OnnxModelBuilder {
     return simplify(new SymVec(dims, false));
   }
 
+  /**
+   * {@code h_n.view(layers, dirs, N, H)}: a stack {@code [k, N, H]} whose first axis is split into
+   * static factors becomes a stack of stacks, row-major; null when the target is not of that form.
+   */
+  private static Stacked nestedStack(Stacked st, SymVec t) {
+    List<Dim> dims = t.dims();
+    int k = dims.size() - 2;
+    if (k < 2 || !dims.get(k).equals(new Dim('N', -1))) {
+      return null;
+    }
+    long product = 1;
+    for (int i = 0; i < k; i++) {
+      if (!dims.get(i).isStatic() || dims.get(i).size() <= 0) {
+        return null;
+      }
+      product *= dims.get(i).size();
+    }
+    if (product != st.items().size()) {
+      return null;
+    }
+    List<Value> items = st.items();
+    for (int i = k - 1; i >= 1; i--) {
+      int size = (int) dims.get(i).size();
+      List<Value> grouped = new ArrayList<>();
+      for (int j = 0; j < items.size(); j += size) {
+        grouped.add(new Stacked(items.subList(j, j + size)));
+      }
+      items = grouped;
+    }
+    return new Stacked(items);
+  }
+
+  /**
+   * A pending Dense, a final state or a stack of them seen as a run-time tensor, so views apply to
+   * it: {@code Final} is {@code [N, H]}; a stack of one value is {@code [1, N, H]}; the stack of
+   * both directions' final states of one node is {@code [2, N, H]} over the concat of its last
+   * steps (fwd then bwd, the core order), so {@code h_n.permute(1, 0, 2).reshape(N, -1)} is {@code
+   * cat(h_n[-2], h_n[-1])}. Anything else is returned unchanged.
+   */
+  private Value viewOf(Value v) throws ModelFormatException {
+    if (v instanceof Final f) {
+      return dyn(f, "final state");
+    }
+    if (v instanceof Affine a) {
+      return dyn(a, "Dense output"); // a view of a Dense output: the layer it becomes
+    }
+    if (!(v instanceof Stacked st)) {
+      return v;
+    }
+    if (st.items().size() == 1
+        && (st.items().get(0) instanceof Final || st.items().get(0) instanceof Dyn)) {
+      Dyn d = dyn(st.items().get(0), "state");
+      List<List<Atom>> axes = new ArrayList<>();
+      axes.add(List.of());
+      axes.addAll(d.axes());
+      return new Dyn(d.ref(), axes, d.features(), d.hasTime());
+    }
+    if (st.items().size() == 2
+        && st.items().get(0) instanceof Final f
+        && st.items().get(1) instanceof Final b
+        && f.node() == b.node()
+        && f.node().layers().size() == 2
+        && f.dir() == 0
+        && b.dir() == 1) {
+      int h = f.node().hidden();
+      Dyn both = lastStep(f.node(), Bidirectional.MergeMode.CONCAT, 0, 2 * h);
+      Atom dir = feature(2);
+      Atom units = feature(h);
+      return new Dyn(
+          both.ref(),
+          List.of(List.of(dir), List.of(batchAtom()), List.of(units)),
+          List.of(dir, units),
+          false);
+    }
+    return v;
+  }
+
   private int hiddenOf(Value item) throws ModelFormatException {
     if (item instanceof Dyn d) {
       return d.featureSize();
@@ -634,7 +939,10 @@ final class OnnxModelBuilder {
    * layer whose last-step output has {@code units} features.
    */
   private Dyn lastStep(Symbolic.Recurrence r, Bidirectional.MergeMode merge, int index, int units) {
-    String name = r.name() + "/last" + (merge == Bidirectional.MergeMode.CONCAT ? "_concat" : "");
+    String name =
+        r.name()
+            + "/last"
+            + (merge == Bidirectional.MergeMode.NONE ? "" : "_" + merge.name().toLowerCase());
     if (layerNames.add(name)) {
       Layer layer;
       if (r.layers().size() == 2) {
@@ -679,6 +987,9 @@ final class OnnxModelBuilder {
     if (steps != null && Arrays.stream(steps).anyMatch(s -> s != 1)) {
       throw error("steps", "only step 1 is supported");
     }
+    if (v instanceof Dyn d) {
+      return sliceDyn(d, starts, ends, axes);
+    }
     int rank = rankOf(v);
     List<int[]> ranges = new ArrayList<>(); // {axis, start, end}
     for (int i = 0; i < starts.length; i++) {
@@ -686,13 +997,6 @@ final class OnnxModelBuilder {
       long size = sizeOf(v, axis);
       ranges.add(
           new int[] {axis, (int) clampIndex(starts[i], size), (int) clampIndex(ends[i], size)});
-    }
-    if (v instanceof Const c) {
-      Const out = c;
-      for (int[] r : ranges) {
-        out = take(out, r[0], range(r[1], r[2]));
-      }
-      return out;
     }
     if (v instanceof SymVec s && ranges.size() == 1) {
       return simplify(new SymVec(s.dims().subList(ranges.get(0)[1], ranges.get(0)[2]), false));
@@ -708,6 +1012,49 @@ final class OnnxModelBuilder {
       return new Filled(shape, f.value());
     }
     throw error(null, "Slice of " + describe(v) + " is not supported");
+  }
+
+  /**
+   * Slice of a run-time tensor: whole static axes pass; on the time axis of a unidirectional node's
+   * output, {@code y[-1:]} (or {@code y[:1]} going in reverse) is its last processed step, kept as
+   * an axis of size 1 (tf2onnx writes Keras' {@code return_sequences=False} this way).
+   */
+  private Value sliceDyn(Dyn d, long[] starts, long[] ends, long[] axes)
+      throws ModelFormatException {
+    Dyn out = d;
+    for (int i = 0; i < starts.length; i++) {
+      int axis = (int) (axes == null ? i : axes[i] < 0 ? axes[i] + d.rank() : axes[i]);
+      List<Atom> atoms = nonUnit(out.axes().get(axis));
+      if (atoms.stream().allMatch(a -> a.kind() == 'F')) {
+        long size = atoms.stream().mapToLong(Atom::size).reduce(1, (a, b) -> a * b);
+        if (clampIndex(starts[i], size) == 0 && clampIndex(ends[i], size) == size) {
+          continue; // the whole axis
+        }
+      } else if (atoms.equals(List.of(timeAtom()))) {
+        boolean toEnd = ends[i] >= Integer.MAX_VALUE;
+        long index = starts[i] == -1 && toEnd ? -1 : starts[i] == 0 && ends[i] == 1 ? 0 : 1;
+        if (index != 1) {
+          Dyn last = lastStepOf(out, axis, index);
+          List<List<Atom>> kept = new ArrayList<>(last.axes());
+          kept.add(axis, List.of());
+          out = new Dyn(last.ref(), kept, last.features(), false);
+          continue;
+        }
+      }
+      throw error(
+          null,
+          "Slice ["
+              + starts[i]
+              + ":"
+              + ends[i]
+              + "] of "
+              + describe(d)
+              + " on axis "
+              + axis
+              + " is not supported; supported: whole static axes, and the last processed step"
+              + " of a unidirectional LSTM/GRU/RNN output on its time axis");
+    }
+    return out;
   }
 
   private int rankOf(Value v) {
@@ -788,6 +1135,7 @@ final class OnnxModelBuilder {
   }
 
   private Value transpose(Value v, long[] perm) throws ModelFormatException {
+    v = viewOf(v);
     int rank = rankOf(v);
     if (perm == null) {
       perm = new long[rank];
@@ -802,11 +1150,6 @@ final class OnnxModelBuilder {
       }
       return new Dyn(d.ref(), out, d.features(), d.hasTime());
     }
-    if (v instanceof Const c && c.rank() == 2 && Arrays.equals(perm, new long[] {1, 0})) {
-      return new Const(
-          new int[] {c.shape()[1], c.shape()[0]},
-          transpose2d(c.data(), c.shape()[0], c.shape()[1]));
-    }
     throw error("perm", "Transpose of " + describe(v) + " is not supported");
   }
 
@@ -817,9 +1160,14 @@ final class OnnxModelBuilder {
     if (t == null || t.scalar()) {
       throw error(null, "Reshape target must be a constant or a shape vector");
     }
-    if (v instanceof Const c) {
-      return reshapeConst(c, t, allowZero);
+    if (v instanceof Const) {
+      throw error(null, "cannot reshape a constant to a batch or time dimension " + t.dims());
     }
+    Stacked nested = v instanceof Stacked st ? nestedStack(st, t) : null;
+    if (nested != null) {
+      return nested;
+    }
+    v = viewOf(v);
     if (!(v instanceof Dyn d)) {
       throw error(null, "Reshape of " + describe(v) + " is not supported");
     }
@@ -880,6 +1228,18 @@ final class OnnxModelBuilder {
       Atom a = flat.get(idx);
       if (done && !a.unit()) {
         return at;
+      }
+      if (needSymbol && a.kind() == 'F' && !a.unit() && need == 1) {
+        throw error(
+            "shape",
+            "reshape of "
+                + d.view()
+                + " would mix "
+                + (want.symbol() == 'N' ? "batch" : "time")
+                + " and features into one dimension "
+                + want
+                + ": its rows would not be "
+                + (want.symbol() == 'N' ? "the sequences of the batch" : "time steps"));
       }
       if (a.kind() != 'F') {
         if (!needSymbol || a.kind() != want.symbol()) {
@@ -1040,24 +1400,35 @@ final class OnnxModelBuilder {
     for (int d = 0; d < dirs; d++) {
       finals.add(new Final(rec, d));
     }
-    Value yh = layout == 0 ? new Stacked(finals) : new Unavailable("layout=1 Y_h is not mapped");
+    String where = op + " node " + nodeLabel(n);
+    Value yh =
+        layout == 0
+            ? new Stacked(finals)
+            : new Unavailable(
+                "the final hidden state Y_h of layout=1 " + where,
+                "BiStream maps Y_h of layout=0 nodes (as torch.onnx.export writes them); take"
+                    + " the last step of the sequence output Y instead");
     Unavailable yc =
         new Unavailable(
-            "the final cell state Y_c of "
+            "the final cell state Y_c of " + where,
+            "BiStream maps the sequence output Y and the final hidden state Y_h (h_n) of an "
                 + op
-                + " node '"
-                + n.getName()
-                + "' is not mapped; use Y or Y_h");
+                + ", not its cell state");
     return List.of(y, yh, yc);
   }
 
   private void checkSequenceInput(Dyn x, boolean batchMajor, int inputSize)
       throws ModelFormatException {
-    List<List<Atom>> axes = x.axes().stream().filter(a -> !nonUnit(a).isEmpty()).toList();
+    // X is rank 3 by the ONNX spec. Compare axis by axis with size-1 factors dropped, but never
+    // drop a whole axis: with one input feature the feature axis holds only a size-1 factor, and
+    // it is still the feature axis.
+    Atom outer = batchMajor ? batchAtom() : timeAtom();
+    Atom inner = batchMajor ? timeAtom() : batchAtom();
     boolean ok =
-        axes.size() >= 3
-            && axes.get(0).equals(List.of(new Atom(batchMajor ? 'N' : 'T', -1, batchMajor ? 1 : 2)))
-            && axes.get(1).equals(List.of(new Atom(batchMajor ? 'T' : 'N', -1, batchMajor ? 2 : 1)))
+        x.rank() == 3
+            && nonUnit(x.axes().get(0)).equals(List.of(outer))
+            && nonUnit(x.axes().get(1)).equals(List.of(inner))
+            && x.axes().get(2).stream().allMatch(a -> a.kind() == 'F')
             && flatFeatures(x).equals(nonUnit(x.features()))
             && x.hasTime();
     if (!ok || x.featureSize() != inputSize) {
@@ -1089,6 +1460,14 @@ final class OnnxModelBuilder {
         return List.of(); // zeros: the same as absent
       }
       throw error(null, what + " of zeros has shape " + f.shape() + ", expected " + expected);
+    }
+    if (v instanceof Const c && Arrays.stream(c.data()).allMatch(z -> z == 0) && c.rank() == 3) {
+      // Zeros traced at a fixed batch size (a static export folded without symbolic shapes):
+      // zeros for any batch, the same as absent.
+      int dirAxis = layout == 0 ? 0 : 1;
+      if (c.shape()[dirAxis] == dirs && c.shape()[2] == hidden) {
+        return List.of();
+      }
     }
     if (v instanceof Stacked st && layout == 0 && st.items().size() == dirs) {
       List<Model.TensorRef> refs = new ArrayList<>();
@@ -1189,8 +1568,10 @@ final class OnnxModelBuilder {
   private Value add(Onnx.NodeProto n) throws ModelFormatException {
     Value a = in(n, 0);
     Value b = in(n, 1);
-    if (a instanceof Const ca && b instanceof Const cb) {
-      return addConst(ca, cb);
+    Symbolic.Recurrence both = bothDirections(a, b);
+    if (both != null) {
+      // h_n[-2] + h_n[-1]: Keras Bidirectional(return_sequences=False, merge_mode='sum').
+      return lastStep(both, Bidirectional.MergeMode.SUM, 0, both.hidden());
     }
     if (a instanceof Const) {
       Value t = a;
@@ -1200,6 +1581,59 @@ final class OnnxModelBuilder {
     if (!(b instanceof Const bias)) {
       throw error(null, "Add of two run-time tensors is not supported; one side must be a bias");
     }
+    return withBias(n, a, bias, 1);
+  }
+
+  /** The node whose forward and backward final states a and b are (either order), or null. */
+  private static Symbolic.Recurrence bothDirections(Value a, Value b) {
+    if (a instanceof Final f
+        && b instanceof Final g
+        && f.node() == g.node()
+        && f.dir() != g.dir()) {
+      return f.node();
+    }
+    return null;
+  }
+
+  /** x - c is a bias of -c; c - x is -x (a diagonal of -1) plus the bias c. */
+  private Value sub(Onnx.NodeProto n) throws ModelFormatException {
+    Value a = in(n, 0);
+    Value b = in(n, 1);
+    if (b instanceof Const c) {
+      return withBias(n, a, c, -1);
+    }
+    if (a instanceof Const c) {
+      return withBias(n, scaled(n, b, new Const(new int[0], new double[] {1}), v -> -v), c, 1);
+    }
+    throw error(null, "Sub of two run-time tensors is not supported; one side must be a constant");
+  }
+
+  private Value mul(Onnx.NodeProto n) throws ModelFormatException {
+    Value a = in(n, 0);
+    Value b = in(n, 1);
+    if (a instanceof Const) {
+      Value t = a;
+      a = b;
+      b = t;
+    }
+    if (!(b instanceof Const scale)) {
+      throw error(
+          null, "Mul of two run-time tensors is not supported; one side must be a constant");
+    }
+    return scaled(n, a, scale, v -> v);
+  }
+
+  /** x / c is x times 1 / c (within a rounding of the quotient). */
+  private Value div(Onnx.NodeProto n) throws ModelFormatException {
+    if (!(in(n, 1) instanceof Const c)) {
+      throw error(null, "Div is supported only by a constant divisor");
+    }
+    return scaled(n, in(n, 0), c, v -> 1 / v);
+  }
+
+  /** A bias ({@code sign} times a constant broadcast over the last axis) added to a value. */
+  private Value withBias(Onnx.NodeProto n, Value a, Const bias, int sign)
+      throws ModelFormatException {
     Affine f =
         a instanceof Affine af && af.activation() == Activation.LINEAR
             ? af
@@ -1207,10 +1641,37 @@ final class OnnxModelBuilder {
     float[] add = biasVector(bias, f.out());
     float[] sum = f.bias().clone();
     for (int j = 0; j < sum.length; j++) {
-      sum[j] += add[j];
+      sum[j] += sign * add[j];
     }
     return new Affine(
         f.input(), f.in(), f.out(), f.kernel(), sum, f.activation(), f.name(), f.kind());
+  }
+
+  /**
+   * A run-time tensor times a constant per-feature scale (an inference BatchNormalization as
+   * tf2onnx writes it, a standardisation): a Dense with that diagonal, exact in float since every
+   * other term is 0.
+   */
+  private Value scaled(
+      Onnx.NodeProto n, Value a, Const scale, java.util.function.DoubleUnaryOperator f)
+      throws ModelFormatException {
+    Dyn x = dyn(a, "input");
+    int width = x.featureSize();
+    float[] s = biasVector(scale, width);
+    checkRows(x, width);
+    float[] diagonal = new float[width * width];
+    for (int i = 0; i < width; i++) {
+      diagonal[i * width + i] = (float) f.applyAsDouble(s[i]);
+    }
+    return new Affine(
+        x,
+        width,
+        width,
+        diagonal,
+        new float[width],
+        Activation.LINEAR,
+        layerName(n),
+        n.getOpType());
   }
 
   /** A bias added to a value that no MatMul produced: an identity Dense (exact in float). */
@@ -1299,10 +1760,11 @@ final class OnnxModelBuilder {
 
   private Dyn dyn(String name, String what) throws ModelFormatException {
     Value v = values.get(name);
+    String named = what.contains("'" + name + "'") ? what : what + " '" + name + "'";
     if (v == null) {
-      throw error(null, what + " '" + name + "' is not produced by any node");
+      throw error(null, named + " is not produced by any node");
     }
-    return dyn(v, what);
+    return dyn(v, named);
   }
 
   /** A run-time value, turning a pending affine map into a Dense layer. */
@@ -1327,8 +1789,11 @@ final class OnnxModelBuilder {
     if (v instanceof Final f) {
       return lastStep(f.node(), Bidirectional.MergeMode.NONE, f.dir(), f.node().hidden());
     }
+    if (v instanceof Stacked st && viewOf(st) instanceof Dyn d) {
+      return d;
+    }
     if (v instanceof Unavailable u) {
-      throw error(null, u.why());
+      throw error(null, what + " is " + u.what() + "; " + u.supported());
     }
     throw error(null, what + " must be computed from the model input, found " + describe(v));
   }
@@ -1358,7 +1823,7 @@ final class OnnxModelBuilder {
     if (v instanceof Final f) {
       return "the final state of direction " + f.dir() + " of node '" + f.node().name() + "'";
     }
-    return ((Unavailable) v).why();
+    return ((Unavailable) v).what();
   }
 
   private Model.TensorRef ref(String name) {
@@ -1401,18 +1866,21 @@ final class OnnxModelBuilder {
     }
   }
 
+  /** 'name', or #index with the output names when the node is unnamed (PyTorch before 1.12). */
+  private String nodeLabel(Onnx.NodeProto n) {
+    if (!n.getName().isEmpty()) {
+      return "'" + n.getName() + "'";
+    }
+    return "#"
+        + graph.getNodeList().indexOf(n)
+        + " (unnamed, outputs "
+        + n.getOutputList().stream().map(o -> "'" + o + "'").collect(Collectors.joining(", "))
+        + ")";
+  }
+
   /** "file: node 'name' (Op): attribute 'a': detail. Supported ops: ...". */
   private ModelFormatException error(String attribute, String detail) {
-    String where =
-        node == null
-            ? ""
-            : "node '"
-                + (node.getName().isEmpty()
-                    ? "#" + graph.getNodeList().indexOf(node)
-                    : node.getName())
-                + "' ("
-                + node.getOpType()
-                + "): ";
+    String where = node == null ? "" : "node " + nodeLabel(node) + " (" + node.getOpType() + "): ";
     return new ModelFormatException(
         file
             + ": "

@@ -157,6 +157,10 @@ final class Symbolic {
     }
   }
 
-  /** An output the importer does not map (e.g. a recurrent node's final states); fails on use. */
-  record Unavailable(String why) implements Value {}
+  /**
+   * An output the importer does not map (a recurrent node's final cell state); fails on use. {@code
+   * what} names it ("the final cell state Y_c of LSTM node 'x'"), {@code supported} says what is
+   * mapped instead.
+   */
+  record Unavailable(String what, String supported) implements Value {}
 }

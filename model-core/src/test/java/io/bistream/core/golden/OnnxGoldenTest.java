@@ -52,7 +52,8 @@ class OnnxGoldenTest {
     JsonNode c = JSON.readTree(dir.resolve("case.json").toFile());
     Model model = ModelFiles.load(dir.resolve(c.get("model").asText()));
     assertThat(model.source().format()).isEqualTo("onnx");
-    assertThat(model.source().version()).startsWith("opset 14, producer pytorch");
+    int opset = c.has("opset") ? c.get("opset").asInt() : 14;
+    assertThat(model.source().version()).startsWith("opset " + opset + ", producer pytorch");
     assertThat(model.inputs().get(0).shape()).as("time stays open").startsWith(-1);
     List<Tensor> inputs = inputs(dir, c);
     Tensor expected = tensor(NpyReader.read(dir.resolve(c.get("outputs").get(0).asText())));
@@ -79,6 +80,16 @@ class OnnxGoldenTest {
     Tensor y = model.predict(x);
     assertThat(y.shape()).containsExactly(expected.shape());
     Tolerance.assertClose("static export on [3, 17, 3]", y.data(), expected.data(), 1e-5, 1e-6);
+  }
+
+  @org.junit.jupiter.api.Test
+  void fixedTimeExportSaysTheLengthItDeclaresAndThatAnyLengthRuns() throws Exception {
+    // Exported without dynamic_axes on 16 steps; inspect shows this note in its format line.
+    Model model = ModelFiles.load(root().resolve("lstm_1feature_seq_first_fixed_t/model.onnx"));
+    assertThat(model.source().version())
+        .contains("input 'x' declares T = 16 (the export's trace), BiStream runs any T");
+    Model open = ModelFiles.load(root().resolve("lstm_1feature_batch_first_forecast/model.onnx"));
+    assertThat(open.source().version()).doesNotContain("declares T");
   }
 
   /** x, then each state file split along its first axis, in the model's input order. */

@@ -165,6 +165,95 @@ class OnnxImportErrorsTest {
         "for a bidirectional node use the final states Y_h (h_n)");
   }
 
+  private static Path errorFile(String name) throws Exception {
+    return Path.of(OnnxImportErrorsTest.class.getResource("/golden/onnx/errors/" + name).toURI());
+  }
+
+  @Test
+  void convolutionInFrontOfTheRecurrentNodeIsRefusedNamingTheNodeAndOp() throws Exception {
+    // Conv1d -> LSTM -> Linear, as torch 1.13 exports it.
+    assertRejected(
+        errorFile("conv1d_front.onnx"),
+        "node '/conv/Conv' (Conv): operator Conv is not supported",
+        "Supported ops: LSTM, GRU, RNN");
+  }
+
+  @Test
+  void unnamedUnsupportedNodeIsNamedByIndexAndOutputs() throws Exception {
+    Path file = edited("/act/Softmax", n -> n.setOpType("Erf").clearAttribute().setName(""));
+    Onnx.GraphProto g = Onnx.ModelProto.parseFrom(Files.readAllBytes(file)).getGraph();
+    int index = -1;
+    for (int i = 0; i < g.getNodeCount(); i++) {
+      if (g.getNode(i).getOpType().equals("Erf")) {
+        index = i;
+      }
+    }
+    assertRejected(
+        file, "node #" + index + " (unnamed, outputs 'y') (Erf): operator Erf is not supported");
+  }
+
+  @Test
+  void finalCellStateAsAGraphOutputSaysWhichNodeAndWhatIsSupported() throws Exception {
+    // forward returns (fc(y), c_n).
+    assertRejected(
+        errorFile("lstm_cell_state_output.onnx"),
+        "graph output 'c_n' is the final cell state Y_c of LSTM node '/rnn/LSTM'",
+        "BiStream maps the sequence output Y and the final hidden state Y_h (h_n) of an LSTM,"
+            + " not its cell state");
+  }
+
+  @Test
+  void finalCellStateUnderAHeadSaysWhichNodeAndWhatIsSupported() throws Exception {
+    // forward returns fc(c_n[-1]).
+    assertRejected(
+        errorFile("lstm_cell_state_head.onnx"),
+        "node '/Gather' (Gather): input '/rnn/LSTM_output_2' is the final cell state Y_c of LSTM"
+            + " node '/rnn/LSTM'",
+        "not its cell state");
+  }
+
+  @Test
+  void viewOfABidirectionalFinalStateThatMixesBatchRowsIsRefused() throws Exception {
+    // h_n.view(N, -1) of h_n [2, N, H]: rows of the result mix sequences of the batch.
+    assertRejected(
+        errorFile("bigru_last_state_view_mixes_batch.onnx"),
+        "node '/Reshape' (Reshape)",
+        "would mix batch");
+  }
+
+  @Test
+  void idsCastToIntegersFeedOnlyAnEmbedding() throws Exception {
+    // The real nnsplit file (Cast of the uint8 ids -> Gather of the embedding table), with the
+    // Gather turned into an Add of the table: the truncated ids would be used as numbers.
+    Path real =
+        Path.of(
+            getClass()
+                .getResource("/golden/real/onnx/nnsplit-byte-bilstm-pt15/model.onnx")
+                .toURI());
+    Onnx.ModelProto.Builder m = Onnx.ModelProto.parseFrom(Files.readAllBytes(real)).toBuilder();
+    Onnx.GraphProto.Builder g = m.getGraphBuilder();
+    for (int i = 0; i < g.getNodeCount(); i++) {
+      if (g.getNode(i).getName().equals("Gather_1")) {
+        g.setNode(i, g.getNode(i).toBuilder().setOpType("Add").clearAttribute());
+      }
+    }
+    Path file = tmp.resolve("ids_as_numbers.onnx");
+    Files.write(file, m.build().toByteArray());
+    assertRejected(
+        file,
+        "node 'Gather_1' (Add): the input cast to integer ids may only index an embedding table");
+  }
+
+  @Test
+  void sequenceLengthsInputOfAPackedSequenceIsRefusedSayingWhy() throws Exception {
+    // pack_padded_sequence(x, lengths): an extra graph input [N] of lengths.
+    assertRejected(
+        errorFile("lstm_packed_sequence.onnx"),
+        "graph input 'lengths' has shape [?]",
+        "sequence lengths (pack_padded_sequence) are not supported: BiStream runs every sequence"
+            + " whole; export the model without packing");
+  }
+
   @ParameterizedTest(name = "cut at {0}%")
   @ValueSource(ints = {1, 10, 50, 90, 99})
   void fileCutShortIsReportedAsCorruptOrTruncated(int percent) throws Exception {
