@@ -7,6 +7,7 @@ import io.bistream.core.layers.Layer;
 import io.bistream.core.layers.Masking;
 import io.bistream.core.layers.MatMul;
 import io.bistream.core.layers.Nd4jMatMul;
+import io.bistream.core.npy.NpyArray;
 import io.bistream.core.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -66,6 +67,11 @@ public final class Model {
         return 1;
       }
       return shape.length == 0 ? -1 : shape[shape.length - 1];
+    }
+
+    /** Stub. */
+    public Tensor tensorFrom(NpyArray a, String where) {
+      throw new UnsupportedOperationException();
     }
 
     @Override
