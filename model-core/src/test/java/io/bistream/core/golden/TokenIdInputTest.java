@@ -159,7 +159,7 @@ class TokenIdInputTest {
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("input '" + in.name() + "'")
         .hasMessageContaining("[0, 9)")
-        .hasMessageContaining("found -1.0 at [0, 1]");
+        .hasMessageContaining("found -1 at [0, 1]");
   }
 
   @Test
