@@ -480,6 +480,51 @@ class K3InputLayer(K3Layer):
         return {"batch_shape": list(self.batch_shape), "dtype": "float32", "sparse": False, "name": self.name}
 
 
+class K3Embedding(K3Layer):
+    def __init__(self, scope, name, policy, input_dim, output_dim, mask_zero, build_shape):
+        super().__init__(scope, "Embedding", name, policy, build_shape)
+        self.input_dim, self.output_dim, self.mask_zero = input_dim, output_dim, mask_zero
+        self.init = K3Init(scope, "RandomUniform", {"minval": -0.05, "maxval": 0.05, "seed": None})
+
+    def get_config(self):  # keras/src/layers/core/embedding.py get_config (3.6)
+        config = {
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "embeddings_initializer": k3_serialize(self.init),
+            "embeddings_regularizer": None,
+            "activity_regularizer": None,
+            "embeddings_constraint": None,
+            "mask_zero": self.mask_zero,
+        }
+        return {**self.base_config(), **config}
+
+
+class K3Masking(K3Layer):
+    def __init__(self, scope, name, policy, mask_value, build_shape):
+        super().__init__(scope, "Masking", name, policy, build_shape)
+        self.mask_value = mask_value
+
+    def get_config(self):
+        return {**self.base_config(), "mask_value": self.mask_value}
+
+
+class K3Op(K3Obj):
+    """A keras.src.ops Operation recorded in a Functional graph (ops/operation.py):
+    get_config() = {"name": ...} plus the __init__ arguments (auto-config); the class is not
+    exported, so module = "keras.src.ops.numpy" and registered_name = the class name."""
+
+    def __init__(self, scope, class_name, name, init_args=None, module="keras.src.ops.numpy"):
+        super().__init__(scope, module, class_name, registered_name=class_name)
+        self.name, self.init_args = name, dict(init_args or {})
+
+    def get_config(self):
+        return {"name": self.name, **self.init_args}
+
+
+def k3_tensor(shape, layer_name, dtype="float32", node=0, index=0):
+    return {"class_name": "__keras_tensor__", "config": {"shape": list(shape), "dtype": dtype, "keras_history": [layer_name, node, index]}}
+
+
 class K3Sequential(K3Obj):
     def __init__(self, scope, policy, input_layer, layers, name="sequential"):
         super().__init__(scope, "keras", "Sequential")
@@ -1036,6 +1081,119 @@ def case_initial_state():
                [("x", x), ("h0", h0), ("c0", c0)], outs)
 
 
+def case_mask_op_nodes():
+    """7. Keras 3 Functional models whose masks are op nodes passed as `mask=` (layers/layer.py
+    __call__ fills `mask` from the input's _keras_mask, which Embedding.compute_mask /
+    Masking.compute_mask built symbolically with ops.not_equal / ops.any)."""
+    # 7a/7b: ids -> Embedding -> Bidirectional(LSTM) -> Dense(softmax), trailing id-0 padding.
+    torch.manual_seed(707)
+    vocab, e, h, c, n, t = 12, 4, 5, 3, 3, 7
+    lengths = torch.tensor([7, 4, 2])
+    emb = torch.nn.Embedding(vocab, e)
+    with torch.no_grad():
+        emb.weight.copy_(uniform(emb.weight.shape, 0.9))
+    lstm = init_lstm(torch.nn.LSTM(e, h, batch_first=True, bidirectional=True), 0.5, 0.3)
+    dense = torch.nn.Linear(2 * h, c)
+    with torch.no_grad():
+        dense.weight.copy_(uniform(dense.weight.shape, 0.8))
+        dense.bias.copy_(uniform(dense.bias.shape, 0.3))
+    valid = torch.arange(t)[None, :] < lengths[:, None]
+    ids = torch.where(valid, torch.randint(1, vocab, (n, t)), torch.zeros((), dtype=torch.long))
+    with torch.no_grad():
+        packed = torch.nn.utils.rnn.pack_padded_sequence(emb(ids), lengths, batch_first=True, enforce_sorted=False)
+        seq, _ = torch.nn.utils.rnn.pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=t)
+        y = F.softmax(dense(seq), dim=-1)
+    fwd, bwd = lstm_to_keras(*gru_params(lstm)), lstm_to_keras(*gru_params(lstm, "_reverse"))
+    ek = [np32(emb.weight)]
+    dk = [np32(dense.weight.T), np32(dense.bias)]
+    x_ids = ids.to(torch.float32)
+
+    def embedding_model(mask_zero, mask_ops):
+        s = K3Scope()
+        p = K3Policy(s)
+        s_ids, s_emb, s_bi = (None, None), (None, None, e), (None, None, 2 * h)
+        inp = K3InputLayer(s, "ids", s_ids)
+        em = K3Embedding(s, "embedding", p, vocab, e, mask_zero, list(s_ids))
+        mk = lambda nm, back: K3RNN(s, "lstm", nm, h, K3Policy(s), K3Policy(s), return_sequences=True, go_backwards=back,
+                                    zero_output_for_mask=True, build_shape=list(s_emb))
+        bi = K3Bidirectional(s, "bidirectional", p, mk("forward_lstm", False), mk("backward_lstm", True), "concat", list(s_emb))
+        dl = K3Dense(s, "dense", p, c, "softmax", list(s_bi))
+        ops = [(K3Op(s, cls, nm, init), nodes) for cls, nm, init, nodes in mask_ops]
+        mask_name = mask_ops[-1][1]
+        bi_node = {"args": [k3_tensor(s_emb, "embedding")],
+                   "kwargs": {"mask": k3_tensor(s_ids, mask_name, "bool"), "training": False}}
+        layers = ([(inp, []), (em, [{"args": [k3_tensor(s_ids, "ids")], "kwargs": {}}])] + ops
+                  + [(bi, [bi_node]), (dl, [{"args": [k3_tensor(s_bi, "bidirectional")], "kwargs": {}}])])
+        return K3Functional(s, layers, ["ids"], [("dense", 0, 0)])
+
+    var_entries = ([("", "functional", []), ("layers/input_layer", "ids", []), ("layers/embedding", "embedding", ek)]
+                   + k3_bidi_vars("layers/bidirectional", "bidirectional", ("forward_lstm", "lstm", fwd), ("backward_lstm", "lstm", bwd))
+                   + [("layers/dense", "dense", dk)])
+    variants = (
+        ("embedding_mask_not_equal_bilstm_keras3", True,
+         [("NotEqual", "not_equal", None, [{"args": [k3_tensor((None, None), "ids"), 0], "kwargs": {}}])],
+         "Embedding(12, 4, mask_zero=True) whose mask Keras 3 saved as an op node NotEqual(ids, 0) passed to the "
+         "Bidirectional call as mask="),
+        ("embedding_mask_logical_not_equal_bilstm_keras3", False,
+         [("Equal", "equal", None, [{"args": [k3_tensor((None, None), "ids"), 0], "kwargs": {}}]),
+          ("LogicalNot", "logical_not", None, [{"args": [k3_tensor((None, None), "equal", "bool")], "kwargs": {}}])],
+         "Embedding(12, 4, mask_zero=False) and an explicit mask=ops.logical_not(ops.equal(ids, 0)) on the Bidirectional "
+         "call (op nodes Equal, LogicalNot): the same mask as mask_zero=True"),
+    )
+    for cname, mask_zero, mask_ops, what in variants:
+        path = MODELS / f"{cname}.keras"
+        write_keras3(path, embedding_model(mask_zero, mask_ops), var_entries)
+        w = read_keras3_weights(path)
+        xe = w["layers/embedding/vars"][0].astype(np.float64)[ids.numpy()]
+        r = np_bidirectional(xe, ("lstm", w["layers/bidirectional/forward_layer/cell/vars"], "tanh", "sigmoid"),
+                             ("lstm", w["layers/bidirectional/backward_layer/cell/vars"], "tanh", "sigmoid"), "concat", True,
+                             mask=(ids.numpy() != 0))
+        kd, bd = (a.astype(np.float64) for a in w["layers/dense/vars"])
+        check(cname, y, NP_ACT["softmax"](r @ kd + bd))
+        write_case(cname,
+                   f"Keras 3.6 .keras Functional: Input((None,), float32 ids) -> {what} -> "
+                   "Bidirectional(LSTM(5, return_sequences=True)) -> Dense(3, softmax); trailing id-0 padding, lengths [7, 4, 2]; "
+                   "expected from torch.nn.Embedding -> torch.nn.LSTM(bidirectional=True) on pack_padded_sequence -> Linear -> softmax",
+                   f"../models/{cname}.keras", [("ids", x_ids)], [("dense", y)])
+
+    # 7c: x -> Masking(0.0) -> GRU(4) last step; mask = Any(NotEqual(x, 0.0), axis=-1).
+    torch.manual_seed(717)
+    d, h, n, t = 3, 4, 3, 8
+    lengths = torch.tensor([8, 6, 3])
+    gru = init_gru(torch.nn.GRU(d, h, batch_first=True), 0.5, 0.3)
+    valid = torch.arange(t)[None, :] < lengths[:, None]
+    x = torch.where(valid[..., None], torch.randn(n, t, d), torch.zeros(()))
+    with torch.no_grad():
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        y = gru(packed)[1][0]
+    gk = gru_to_keras(*gru_params(gru))
+    s = K3Scope()
+    p = K3Policy(s)
+    sx = (None, None, d)
+    inp = K3InputLayer(s, "x", sx)
+    masking = K3Masking(s, "masking", p, 0.0, list(sx))
+    ne = K3Op(s, "NotEqual", "not_equal")
+    an = K3Op(s, "Any", "any", {"axis": -1, "keepdims": False})
+    g = K3RNN(s, "gru", "gru", h, p, p, build_shape=list(sx))
+    layers = [(inp, []), (masking, [{"args": [k3_tensor(sx, "x")], "kwargs": {}}]),
+              (ne, [{"args": [k3_tensor(sx, "x"), 0.0], "kwargs": {}}]),
+              (an, [{"args": [k3_tensor(sx, "not_equal", "bool")], "kwargs": {}}]),
+              (g, [{"args": [k3_tensor(sx, "masking")], "kwargs": {"mask": k3_tensor((None, None), "any", "bool"), "training": False}}])]
+    cname = "masking_any_not_equal_gru_last_keras3"
+    path = MODELS / f"{cname}.keras"
+    write_keras3(path, K3Functional(s, layers, ["x"], [("gru", 0, 0)]),
+                 [("", "functional", []), ("layers/input_layer", "x", []), ("layers/masking", "masking", [])]
+                 + k3_rnn_vars("layers/gru", "gru", "gru", gk))
+    w = read_keras3_weights(path)["layers/gru/cell/vars"]
+    _, r_h, _ = np_rnn("gru", x.numpy(), w, "tanh", "sigmoid", False, mask=np.any(x.numpy() != 0.0, axis=-1))
+    check(cname, y, r_h)
+    write_case(cname,
+               "Keras 3.6 .keras Functional: Input((None,3)) -> Masking(0.0) -> GRU(4) (last step), the mask saved as op nodes "
+               "Any(NotEqual(x, 0.0), axis=-1) passed to the GRU call as mask=; trailing zero padding, lengths [8, 6, 3]; "
+               "expected from torch.nn.GRU on pack_padded_sequence (h_n)",
+               f"../models/{cname}.keras", [("x", x)], [("gru", y)])
+
+
 def main():
     CASES.mkdir(exist_ok=True)
     MODELS.mkdir(exist_ok=True)
@@ -1045,6 +1203,7 @@ def main():
     case_masking()
     case_backward_layer()
     case_initial_state()
+    case_mask_op_nodes()
     for line in REPORT:
         print(line)
 

@@ -129,6 +129,56 @@ class KerasImportErrorsTest {
         .hasMessageContaining("--weights");
   }
 
+  /** A copy of a golden/torch Keras 3 archive with its config.json edited by {@code edit}. */
+  private Path keras3Copy(String model, java.util.function.UnaryOperator<String> edit)
+      throws Exception {
+    Path src = Path.of(getClass().getResource("/golden/torch/models/" + model).toURI());
+    Path dst = tmp.resolve(model);
+    try (var in = new java.util.zip.ZipInputStream(Files.newInputStream(src));
+        var out = new java.util.zip.ZipOutputStream(Files.newOutputStream(dst))) {
+      for (java.util.zip.ZipEntry e; (e = in.getNextEntry()) != null; ) {
+        byte[] bytes = in.readAllBytes();
+        if (e.getName().equals("config.json")) {
+          bytes = edit.apply(new String(bytes, java.nio.charset.StandardCharsets.UTF_8)).getBytes();
+        }
+        out.putNextEntry(new java.util.zip.ZipEntry(e.getName()));
+        out.write(bytes);
+        out.closeEntry();
+      }
+    }
+    return dst;
+  }
+
+  @Test
+  void opNodeThatIsNoMaskIsRefusedNamingTheNodeAndTheOp() throws Exception {
+    Path model =
+        keras3Copy(
+            "embedding_mask_not_equal_bilstm_keras3.keras",
+            c -> c.replace("\"class_name\": \"NotEqual\"", "\"class_name\": \"Add\""));
+    assertThatThrownBy(() -> ModelFiles.load(model))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining(model.toString())
+        .hasMessageContaining("'not_equal'")
+        .hasMessageContaining("op Add")
+        .hasMessageContaining("NotEqual");
+  }
+
+  @Test
+  void maskOpComparingIdsWithAnotherValueThanZeroIsRefused() throws Exception {
+    Path model =
+        keras3Copy(
+            "embedding_mask_not_equal_bilstm_keras3.keras",
+            c ->
+                c.replace(
+                    "\"keras_history\": [\"ids\", 0, 0]}}, 0]",
+                    "\"keras_history\": [\"ids\", 0, 0]}}, 5]"));
+    assertThatThrownBy(() -> ModelFiles.load(model))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining("'not_equal'")
+        .hasMessageContaining("'bidirectional'")
+        .hasMessageContaining("!= 5");
+  }
+
   @Test
   void missingFileIsNamed() {
     Path file = tmp.resolve("nope.h5");
