@@ -1179,19 +1179,26 @@ def case_mask_op_nodes():
               (ne, [{"args": [k3_tensor(sx, "x"), 0.0], "kwargs": {}}]),
               (an, [{"args": [k3_tensor(sx, "not_equal", "bool")], "kwargs": {}}]),
               (g, [{"args": [k3_tensor(sx, "masking")], "kwargs": {"mask": k3_tensor((None, None), "any", "bool"), "training": False}}])]
-    cname = "masking_any_not_equal_gru_last_keras3"
-    path = MODELS / f"{cname}.keras"
-    write_keras3(path, K3Functional(s, layers, ["x"], [("gru", 0, 0)]),
-                 [("", "functional", []), ("layers/input_layer", "x", []), ("layers/masking", "masking", [])]
-                 + k3_rnn_vars("layers/gru", "gru", "gru", gk))
-    w = read_keras3_weights(path)["layers/gru/cell/vars"]
-    _, r_h, _ = np_rnn("gru", x.numpy(), w, "tanh", "sigmoid", False, mask=np.any(x.numpy() != 0.0, axis=-1))
-    check(cname, y, r_h)
-    write_case(cname,
-               "Keras 3.6 .keras Functional: Input((None,3)) -> Masking(0.0) -> GRU(4) (last step), the mask saved as op nodes "
-               "Any(NotEqual(x, 0.0), axis=-1) passed to the GRU call as mask=; trailing zero padding, lengths [8, 6, 3]; "
-               "expected from torch.nn.GRU on pack_padded_sequence (h_n)",
-               f"../models/{cname}.keras", [("x", x)], [("gru", y)])
+    for cname, with_masking in (("masking_any_not_equal_gru_last_keras3", True), ("any_not_equal_mask_gru_last_keras3", False)):
+        if with_masking:
+            model_layers, entries = layers, [("layers/masking", "masking", [])]
+            what = "Input((None,3)) -> Masking(0.0) -> GRU(4) (last step), the Masking mask saved as op nodes"
+        else:  # GRU(4)(x, mask=ops.any(ops.not_equal(x, 0.0), axis=-1)): no Masking layer
+            gru_node = {"args": [k3_tensor(sx, "x")], "kwargs": {"mask": k3_tensor((None, None), "any", "bool"), "training": False}}
+            model_layers, entries = [layers[0], layers[2], layers[3], (g, [gru_node])], []
+            what = "Input((None,3)) -> GRU(4) (last step) called with an explicit mask= of op nodes"
+        path = MODELS / f"{cname}.keras"
+        write_keras3(path, K3Functional(s, model_layers, ["x"], [("gru", 0, 0)]),
+                     [("", "functional", []), ("layers/input_layer", "x", [])] + entries
+                     + k3_rnn_vars("layers/gru", "gru", "gru", gk))
+        w = read_keras3_weights(path)["layers/gru/cell/vars"]
+        _, r_h, _ = np_rnn("gru", x.numpy(), w, "tanh", "sigmoid", False, mask=np.any(x.numpy() != 0.0, axis=-1))
+        check(cname, y, r_h)
+        write_case(cname,
+                   f"Keras 3.6 .keras Functional: {what} "
+                   "Any(NotEqual(x, 0.0), axis=-1) passed to the GRU call as mask=; trailing zero padding, lengths [8, 6, 3]; "
+                   "expected from torch.nn.GRU on pack_padded_sequence (h_n)",
+                   f"../models/{cname}.keras", [("x", x)], [("gru", y)])
 
 
 def main():

@@ -345,8 +345,8 @@ public final class KerasFiles {
     Map<String, String> paths = new java.util.HashMap<>();
     for (JsonNode layer : config.path("config").path("layers")) {
       String cls = layer.path("class_name").asText();
-      if (sequential && cls.equals("InputLayer")) {
-        continue;
+      if (sequential && cls.equals("InputLayer") || MaskOps.isOpNode(layer)) {
+        continue; // ops are no layers: Functional.layers leaves them out, so they save nothing
       }
       String key =
           cls.replaceAll("\\W+", "")
