@@ -180,6 +180,34 @@ class KerasImportErrorsTest {
   }
 
   @Test
+  void dtypePolicyOtherThanFloat32IsRefusedNamingLayerAndPolicy() throws Exception {
+    Path model =
+        keras3Copy(
+            "bigru_concat_keras3.keras",
+            c ->
+                c.replace(
+                    "\"class_name\": \"DTypePolicy\", \"config\": {\"name\": \"float32\"}",
+                    "\"class_name\": \"DTypePolicy\", \"config\": {\"name\": \"mixed_float16\"}"));
+    assertThatThrownBy(() -> ModelFiles.load(model))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining(model.toString())
+        .hasMessageContaining("layer '")
+        .hasMessageContaining("dtype policy 'mixed_float16'")
+        .hasMessageContaining("float32");
+  }
+
+  @Test
+  void float64LayerDtypeIsRefused() throws Exception {
+    Path model = tfjsCopy("bilstm_concat");
+    String text =
+        Files.readString(model).replaceAll("\"dtype\": ?\"float32\"", "\"dtype\":\"float64\"");
+    Files.writeString(model, text);
+    assertThatThrownBy(() -> ModelFiles.load(model))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining("dtype policy 'float64'");
+  }
+
+  @Test
   void missingFileIsNamed() {
     Path file = tmp.resolve("nope.h5");
     assertThatThrownBy(() -> ModelFiles.load(file))
