@@ -398,6 +398,9 @@ final class KerasModelBuilder {
   // ---------------------------------------------------------------- layers
 
   private Layer layer(String cls, JsonNode cfg, String name) throws ModelFormatException {
+    requireFloat32(cfg, name, cls);
+    requireFloat32(cfg.path("layer").path("config"), name, cls);
+    requireFloat32(cfg.path("backward_layer").path("config"), name, cls);
     try {
       return switch (cls) {
         case "LSTM", "GRU", "SimpleRNN" -> recurrent(cls, cfg, name, weights(name, cls), name);
@@ -423,6 +426,33 @@ final class KerasModelBuilder {
       };
     } catch (IllegalArgumentException e) {
       throw ModelFormatException.inLayer(file, name, cls, e.getMessage());
+    }
+  }
+
+  /**
+   * Refuses a layer whose dtype (a string, or a Keras 3 DTypePolicy / tf.keras mixed-precision
+   * Policy object) is not float32: mixed_float16, bfloat16 or float64 layers compute in another
+   * precision than the float32 this engine uses, so their outputs would differ from the
+   * framework's.
+   */
+  private void requireFloat32(JsonNode cfg, String name, String cls) throws ModelFormatException {
+    JsonNode dtype = cfg.get("dtype");
+    if (dtype == null || dtype.isNull()) {
+      return;
+    }
+    String policy =
+        dtype.isObject()
+            ? dtype.path("config").path("name").asText(dtype.path("class_name").asText("?"))
+            : dtype.asText();
+    if (!policy.equals("float32")) {
+      throw ModelFormatException.inLayer(
+          file,
+          name,
+          cls,
+          "dtype policy '"
+              + policy
+              + "': BiStream computes in float32 only; re-save the model with the float32 policy"
+              + " (keras.config.set_dtype_policy('float32'))");
     }
   }
 
