@@ -1,0 +1,79 @@
+package io.bistream.core.keras;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.bistream.core.ModelFiles;
+import io.bistream.core.model.ModelFormatException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Real Keras files from public repositories (golden/real/keras, SOURCE.md beside each): every one
+ * either has a golden case whose PyTorch reference GoldenCasesTest checks, or is refused with the
+ * message pinned here (and listed in golden/real/README.md).
+ */
+class RealKerasFilesTest {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  /** Files refused on purpose: folder/file -> the message after "path: ". */
+  static final Map<String, String> REFUSED =
+      Map.of(
+          "k3.12-stacked-gru-batchnorm/gru_model.keras",
+          "layer 'batch_normalization_3' (BatchNormalization): unsupported layer; supported: "
+              + KerasModelBuilder.SUPPORTED);
+
+  private static Path root() throws Exception {
+    return Path.of(RealKerasFilesTest.class.getResource("/golden/real/keras").toURI());
+  }
+
+  private static List<String> modelFiles() throws Exception {
+    Path root = root();
+    try (Stream<Path> files = Files.walk(root)) {
+      return files
+          .filter(p -> p.toString().endsWith(".h5") || p.toString().endsWith(".keras"))
+          .filter(p -> !p.getFileName().toString().contains("inputs_and_outputs"))
+          .map(p -> root.relativize(p).toString())
+          .sorted()
+          .toList();
+    }
+  }
+
+  @Test
+  void everyRealFileHasAGoldenCaseOrAPinnedRefusal() throws Exception {
+    Set<String> covered = new TreeSet<>();
+    try (Stream<Path> cases = Files.list(root().resolve("cases"))) {
+      for (Path c : cases.toList()) {
+        String model = JSON.readTree(c.toFile()).get("model").asText();
+        covered.add(root().resolve("cases").resolve(model).normalize().toString());
+      }
+    }
+    List<String> files = modelFiles();
+    assertThat(files).as("real Keras files").hasSizeGreaterThanOrEqualTo(10);
+    for (String f : files) {
+      assertThat(covered.contains(root().resolve(f).toString()) || REFUSED.containsKey(f))
+          .as("%s has a case in golden/real/keras/cases or a pinned refusal", f)
+          .isTrue();
+      assertThat(root().resolve(f).resolveSibling("SOURCE.md")).as("source of " + f).exists();
+    }
+  }
+
+  @Test
+  void refusedRealFilesSayExactlyWhy() throws Exception {
+    for (Map.Entry<String, String> e : REFUSED.entrySet()) {
+      Path file = root().resolve(e.getKey());
+      assertThatThrownBy(() -> ModelFiles.load(file))
+          .as(e.getKey())
+          .isInstanceOf(ModelFormatException.class)
+          .hasMessage(file + ": " + e.getValue());
+    }
+  }
+}
