@@ -1201,6 +1201,67 @@ def case_mask_op_nodes():
                    f"../models/{cname}.keras", [("x", x)], [("gru", y)])
 
 
+def case_tfkeras2_keras_zip():
+    """8. tf.keras 2.15 model.save("m.keras"): the same zip format as Keras 3, but the weights
+    file keys layers by NAME under `_layer_checkpoint_dependencies/` (keras/saving/saving_lib.py
+    of Keras 2.12-2.15 walks the model's `_layer_checkpoint_dependencies` dict), not by class
+    counter under `layers/`. Layer names lstm, lstm_2 (a counter rule would say lstm_1)."""
+    torch.manual_seed(808)
+    d, h1, h2, c, n, t = 3, 5, 4, 2, 2, 6
+    l1 = init_lstm(torch.nn.LSTM(d, h1, batch_first=True), 0.5, 0.3)
+    l2 = init_lstm(torch.nn.LSTM(h1, h2, batch_first=True), 0.5, 0.3)
+    dense = torch.nn.Linear(h2, c)
+    with torch.no_grad():
+        dense.weight.copy_(uniform(dense.weight.shape, 0.8))
+        dense.bias.copy_(uniform(dense.bias.shape, 0.3))
+    x = torch.randn(n, t, d)
+    with torch.no_grad():
+        y = dense(l2(l1(x)[0])[1][0][0])
+    k1, k2 = lstm_to_keras(*gru_params(l1)), lstm_to_keras(*gru_params(l2))
+    dk = [np32(dense.weight.T), np32(dense.bias)]
+    wrap = lambda cls, cfg, shape=None: dict({"module": "keras.layers", "class_name": cls, "config": cfg, "registered_name": None},
+                                             **({"build_config": {"input_shape": list(shape)}} if shape else {}))
+    shape = (None, None, d)
+    layers = [wrap("InputLayer", {"batch_input_shape": list(shape), "dtype": "float32", "sparse": False, "ragged": False, "name": "input_1"}),
+              wrap("LSTM", tf2_rnn_config("lstm", "lstm", h1, True), shape),
+              wrap("LSTM", tf2_rnn_config("lstm", "lstm_2", h2, False), (None, None, h1)),
+              wrap("Dense", {"name": "dense", "trainable": True, "dtype": "float32", "units": c, "activation": "linear",
+                             "use_bias": True, "kernel_initializer": tf2_initializers()["kernel_initializer"],
+                             "bias_initializer": tf2_initializers()["bias_initializer"], "kernel_regularizer": None,
+                             "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None,
+                             "bias_constraint": None}, (None, h2))]
+    config = {"module": "keras", "class_name": "Sequential",
+              "config": {"name": "sequential", "layers": layers}, "registered_name": None,
+              "build_config": {"input_shape": list(shape)}}
+    path = MODELS / "stacked_lstm_tfkeras2_keras_zip.keras"
+    bio = io.BytesIO()
+    with h5py.File(bio, mode="w") as h5:
+        h5.create_group("vars")
+        for layer, arrays, cell in (("lstm", k1, True), ("lstm_2", k2, True), ("dense", dk, False)):
+            g = h5.create_group(f"_layer_checkpoint_dependencies/{layer}")
+            target = g.create_group("vars") if not cell else (g.create_group("vars"), g.create_group("cell/vars"))[1]
+            for i, a in enumerate(arrays):
+                target[str(i)] = a
+    with open(path, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
+        for name, text in (("metadata.json", json.dumps({"keras_version": TFKERAS_VERSION, "date_saved": "2024-10-03@12:00:00"})),
+                           ("config.json", json.dumps(config))):
+            with zf.open(name, "w") as f:
+                f.write(text.encode())
+        info = zipfile.ZipInfo("model.weights.h5", date_time=SAVE_DATE)
+        info.external_attr = 0o600 << 16
+        zf.writestr(info, bio.getvalue())
+    with zipfile.ZipFile(path) as zf, h5py.File(io.BytesIO(zf.read("model.weights.h5")), "r") as f:
+        w = {k: [np.asarray(f[f"_layer_checkpoint_dependencies/{k}"][str(i)]) for i in range(len(f[f"_layer_checkpoint_dependencies/{k}"]))]
+             for k in ("lstm/cell/vars", "lstm_2/cell/vars", "dense/vars")}
+    r1, _, _ = np_rnn("lstm", x.numpy(), w["lstm/cell/vars"], "tanh", "sigmoid", False)
+    _, r2, _ = np_rnn("lstm", r1, w["lstm_2/cell/vars"], "tanh", "sigmoid", False)
+    check("stacked_lstm_tfkeras2_keras_zip", y, r2 @ w["dense/vars"][0].astype(np.float64) + w["dense/vars"][1])
+    write_case("stacked_lstm_tfkeras2_keras_zip",
+               "tf.keras 2.15 model.save('.keras') zip: Sequential[Input((None,3)), LSTM(5, seq) 'lstm', LSTM(4) 'lstm_2', Dense(2)], "
+               "weights under _layer_checkpoint_dependencies/<layer name>/cell/vars; expected from torch.nn.LSTM x2 -> Linear",
+               "../models/stacked_lstm_tfkeras2_keras_zip.keras", [("input_1", x)], [("dense", y)])
+
+
 def main():
     CASES.mkdir(exist_ok=True)
     MODELS.mkdir(exist_ok=True)
@@ -1211,6 +1272,7 @@ def main():
     case_backward_layer()
     case_initial_state()
     case_mask_op_nodes()
+    case_tfkeras2_keras_zip()
     for line in REPORT:
         print(line)
 
