@@ -360,9 +360,11 @@ public final class KerasFiles {
   }
 
   /**
-   * Keras 3 weights: {@code layers/<name>/.../vars/<i>} datasets without names. Variables are named
-   * here by the order Keras creates them: RNN cells kernel, recurrent_kernel, bias; Dense kernel,
-   * bias; Embedding embeddings.
+   * Keras 3 weights: {@code layers/<path>/.../vars/<i>} datasets without names, {@code <path>} the
+   * class-counter key of {@link #keras3Paths}. tf.keras 2.12-2.15 write the same archive but key
+   * each layer by its name under {@code _layer_checkpoint_dependencies/} (their saving_lib walks
+   * the model's dict of layers by name). Variables are named here by the order Keras creates them:
+   * RNN cells kernel, recurrent_kernel, bias; Dense kernel, bias; Embedding embeddings.
    */
   private record Keras3Weights(HdfFile hdf, Map<String, String> paths) implements WeightStore {
     private static final List<String> CELL = List.of("kernel", "recurrent_kernel", "bias");
@@ -370,9 +372,14 @@ public final class KerasFiles {
 
     @Override
     public List<NamedArray> layerWeights(String layer, String cls) {
-      Node node = hdf.getByPath("layers");
-      String path = paths.getOrDefault(layer, layer);
-      if (!(node instanceof Group layers) || !(layers.getChild(path) instanceof Group g)) {
+      Map<String, Node> top = hdf.getChildren();
+      Group g = null;
+      if (top.get("layers") instanceof Group layers) {
+        g = layers.getChild(paths.getOrDefault(layer, layer)) instanceof Group lg ? lg : null;
+      } else if (top.get("_layer_checkpoint_dependencies") instanceof Group byName) {
+        g = byName.getChild(layer) instanceof Group lg ? lg : null;
+      }
+      if (g == null) {
         return List.of();
       }
       List<NamedArray> out = new ArrayList<>();
