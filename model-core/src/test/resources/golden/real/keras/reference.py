@@ -127,6 +127,12 @@ def activation(name, keras_major):
         "relu": torch.relu,
         "linear": lambda v: v,
         "softmax": lambda v: F.softmax(v, dim=-1),
+        "swish": F.silu,
+        "silu": F.silu,
+        "elu": F.elu,
+        "selu": F.selu,
+        "softplus": F.softplus,
+        "softsign": F.softsign,
         # Keras 2: clip(0.2x + 0.5); Keras 3: relu6(x + 3) / 6 (torch's hardsigmoid).
         "hard_sigmoid": (lambda v: torch.clamp(0.2 * v + 0.5, 0.0, 1.0)) if keras_major < 3 else F.hardsigmoid,
     }[name]

@@ -29,6 +29,10 @@ class RealKerasFilesTest {
       Map.of(
           "k3.12-stacked-gru-batchnorm/gru_model.keras",
           "layer 'batch_normalization_3' (BatchNormalization): unsupported layer; supported: "
+              + KerasModelBuilder.SUPPORTED,
+          "tfk2.10-stacked-gru-gap/model_gru.h5",
+          "layer 'global_average_pooling1d' (GlobalAveragePooling1D): unsupported layer;"
+              + " supported: "
               + KerasModelBuilder.SUPPORTED);
 
   private static Path root() throws Exception {
