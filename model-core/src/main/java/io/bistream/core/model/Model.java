@@ -169,7 +169,9 @@ public final class Model {
     public String toString() {
       return name
           + Arrays.toString(shape).replace("-1", "None")
-          + (tokenIds ? " ids" + (vocabularySize > 0 ? " < " + vocabularySize : "") : "");
+          + (tokenIds
+              ? vocabularySize > 0 ? " (token ids in [0, " + vocabularySize + "))" : " (token ids)"
+              : "");
     }
   }
 
