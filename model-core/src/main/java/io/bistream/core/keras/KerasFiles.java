@@ -361,49 +361,76 @@ public final class KerasFiles {
 
   /**
    * Keras 3 weights: {@code layers/<path>/.../vars/<i>} datasets without names, {@code <path>} the
-   * class-counter key of {@link #keras3Paths}. tf.keras 2.12-2.15 write the same archive but key
-   * each layer by its name under {@code _layer_checkpoint_dependencies/} (their saving_lib walks
-   * the model's dict of layers by name). Variables are named here by the order Keras creates them:
-   * RNN cells kernel, recurrent_kernel, bias; Dense kernel, bias; Embedding embeddings.
+   * class-counter key of {@link #keras3Paths} (also tf.keras 2.14-2.15). tf.keras 2.12-2.13 key
+   * each layer by its name under {@code _layer_checkpoint_dependencies/}. tf.keras saved on Windows
+   * joins nested paths with backslashes inside one group name ({@code layers\\gru\\cell} holding
+   * {@code vars}), so paths are compared with either separator. Variables are named here by the
+   * order Keras creates them: RNN cells kernel, recurrent_kernel, bias; Dense kernel, bias;
+   * Embedding embeddings.
    */
-  private record Keras3Weights(HdfFile hdf, Map<String, String> paths) implements WeightStore {
+  private static final class Keras3Weights implements WeightStore {
     private static final List<String> CELL = List.of("kernel", "recurrent_kernel", "bias");
     private static final List<String> DENSE = List.of("kernel", "bias");
 
-    @Override
-    public List<NamedArray> layerWeights(String layer, String cls) {
-      Map<String, Node> top = hdf.getChildren();
-      Group g = null;
-      if (top.get("layers") instanceof Group layers) {
-        g = layers.getChild(paths.getOrDefault(layer, layer)) instanceof Group lg ? lg : null;
-      } else if (top.get("_layer_checkpoint_dependencies") instanceof Group byName) {
-        g = byName.getChild(layer) instanceof Group lg ? lg : null;
-      }
-      if (g == null) {
-        return List.of();
-      }
-      List<NamedArray> out = new ArrayList<>();
-      collect(g, "", cls, out);
-      return out;
+    private final Map<String, String> paths;
+    // "layers/gru/cell/vars/0" -> dataset, whatever separator the file used
+    private final Map<String, Dataset> datasets = new TreeMap<>();
+    private final boolean byName;
+
+    Keras3Weights(HdfFile hdf, Map<String, String> paths) {
+      this.paths = paths;
+      index(hdf, "");
+      this.byName = datasets.keySet().stream().noneMatch(k -> k.startsWith("layers/"));
     }
 
-    private void collect(Group g, String prefix, String cls, List<NamedArray> out) {
-      for (Map.Entry<String, Node> e : new TreeMap<>(g.getChildren()).entrySet()) {
-        if (e.getKey().equals("vars") && e.getValue() instanceof Group vars) {
-          List<String> names =
-              cls.equals("Embedding")
-                  ? List.of("embeddings")
-                  : cls.equals("Dense") || cls.equals("TimeDistributed") ? DENSE : CELL;
-          for (int i = 0; i < vars.getChildren().size(); i++) {
-            if (vars.getChild(String.valueOf(i)) instanceof Dataset d) {
-              String leaf = i < names.size() ? names.get(i) : "var" + i;
-              out.add(readDataset(prefix + leaf, d));
-            }
-          }
+    private void index(Group g, String prefix) {
+      for (Map.Entry<String, Node> e : g.getChildren().entrySet()) {
+        String path = prefix + e.getKey().replace('\\', '/');
+        if (e.getValue() instanceof Dataset d) {
+          datasets.put(path, d);
         } else if (e.getValue() instanceof Group child) {
-          collect(child, prefix + e.getKey() + "/", cls, out);
+          index(child, path + "/");
         }
       }
+    }
+
+    @Override
+    public List<NamedArray> layerWeights(String layer, String cls) {
+      String root =
+          byName
+              ? "_layer_checkpoint_dependencies/" + layer + "/"
+              : "layers/" + paths.getOrDefault(layer, layer) + "/";
+      List<String> names =
+          cls.equals("Embedding")
+              ? List.of("embeddings")
+              : cls.equals("Dense") || cls.equals("TimeDistributed") ? DENSE : CELL;
+      // sub-path of each vars group below the layer (e.g. "forward_layer/cell/") -> index -> data
+      Map<String, Map<Integer, Dataset>> groups = new TreeMap<>();
+      for (Map.Entry<String, Dataset> e : datasets.entrySet()) {
+        String key = e.getKey();
+        int vars = key.lastIndexOf("vars/");
+        if (!key.startsWith(root)
+            || vars < root.length()
+            || vars > 0 && key.charAt(vars - 1) != '/') {
+          continue;
+        }
+        String index = key.substring(vars + "vars/".length());
+        if (!index.matches("\\d+")) {
+          continue;
+        }
+        groups
+            .computeIfAbsent(key.substring(root.length(), vars), k -> new TreeMap<>())
+            .put(Integer.parseInt(index), e.getValue());
+      }
+      List<NamedArray> out = new ArrayList<>();
+      for (Map.Entry<String, Map<Integer, Dataset>> g : groups.entrySet()) {
+        for (Map.Entry<Integer, Dataset> v : g.getValue().entrySet()) {
+          int i = v.getKey();
+          String leaf = i < names.size() ? names.get(i) : "var" + i;
+          out.add(readDataset(g.getKey() + leaf, v.getValue()));
+        }
+      }
+      return out;
     }
   }
 }

@@ -43,7 +43,12 @@ class RealKerasFilesTest {
     Path root = root();
     try (Stream<Path> files = Files.walk(root)) {
       return files
-          .filter(p -> p.toString().endsWith(".h5") || p.toString().endsWith(".keras"))
+          .filter(
+              p ->
+                  p.toString().endsWith(".h5")
+                      || p.toString().endsWith(".keras")
+                      || p.toString().endsWith(".json")
+                          && !p.getParent().getFileName().toString().equals("cases"))
           .filter(p -> !p.getFileName().toString().contains("inputs_and_outputs"))
           .map(p -> root.relativize(p).toString())
           .sorted()
@@ -56,8 +61,13 @@ class RealKerasFilesTest {
     Set<String> covered = new TreeSet<>();
     try (Stream<Path> cases = Files.list(root().resolve("cases"))) {
       for (Path c : cases.toList()) {
-        String model = JSON.readTree(c.toFile()).get("model").asText();
-        covered.add(root().resolve("cases").resolve(model).normalize().toString());
+        var json = JSON.readTree(c.toFile());
+        for (String key : new String[] {"model", "weights"}) {
+          if (json.has(key)) {
+            covered.add(
+                root().resolve("cases").resolve(json.get(key).asText()).normalize().toString());
+          }
+        }
       }
     }
     List<String> files = modelFiles();
