@@ -214,6 +214,22 @@ class KerasImportErrorsTest {
   }
 
   @Test
+  void kerasArchitectureJsonWithoutWeightsSaysToPassTheWeights() throws Exception {
+    Path arch =
+        Path.of(
+            getClass()
+                .getResource(
+                    "/golden/real/keras/k2.1-json+weights-embedding-bilstm/"
+                        + "bidirectional_lstm_softmax_architecture.json")
+                .toURI());
+    assertThatThrownBy(() -> ModelFiles.load(arch))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining(arch.toString())
+        .hasMessageContaining("architecture JSON")
+        .hasMessageContaining("--weights");
+  }
+
+  @Test
   void missingFileIsNamed() {
     Path file = tmp.resolve("nope.h5");
     assertThatThrownBy(() -> ModelFiles.load(file))
