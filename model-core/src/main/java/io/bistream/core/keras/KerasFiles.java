@@ -112,6 +112,13 @@ public final class KerasFiles {
   public static Model loadTfjs(Path modelJson) throws ModelFormatException {
     String label = modelJson.toString();
     JsonNode root = parseJson(label, readString(modelJson));
+    if (!root.has("modelTopology") && root.has("class_name") && root.has("config")) {
+      throw new ModelFormatException(
+          label
+              + ": a Keras architecture JSON (model.to_json()) holds no weights; pass the file"
+              + " written by save_weights with --weights (or load the .h5/.keras that"
+              + " model.save wrote)");
+    }
     JsonNode topology = root.path("modelTopology");
     if (topology.has("model_config")) {
       topology = topology.get("model_config"); // written by the Python converter
