@@ -44,6 +44,7 @@ SOURCE = "pytorch 1.13.1 (Debian python3-torch 1.13.1+dfsg-4) on the real file's
 RTOL, ATOL = 1e-5, 1e-6
 torch.set_num_threads(1)
 REPORT = []
+INDEX = []  # rows of CASES.md
 # Every model runs twice: in float64 (the reference written to the case) and in float32 (how far
 # float32 arithmetic alone moves the outputs: some real models amplify rounding through time).
 DT = torch.float64
@@ -406,10 +407,14 @@ def model_case(folder, model_file, seed=17, weights_file=None):
     y, unsupported, spread = run_both(config, weights, major, x)
     models = [f for f in folder.iterdir() if f.suffix in (".h5", ".keras") and "inputs_and_outputs" not in f.name]
     name = folder.name if len(models) <= 1 or weights_file else f"{folder.name}__{model_file.replace('.', '_')}"
+    summary = " -> ".join(l["class_name"] for l in config["config"]["layers"] if l["class_name"] != "InputLayer" and not is_op(l))
+    files = f"`{model_file}`" + (f" + `{weights_file}`" if weights_file else "")
     if unsupported is not None:
         REPORT.append(f"{name}: not computed here ({unsupported}); BiStream must refuse it (RealKerasFilesTest)")
+        INDEX.append(f"| {folder.name} | {files} | {version} | {summary} | refused: {unsupported.split(' ')[0]} (see README) |")
         return
     atol = tolerance(spread)
+    INDEX.append(f"| {folder.name} | {files} | {version} | {summary} | case `{name}`, atol {atol:g} |")
     last = [l for l in config["config"]["layers"] if not is_op(l)][-1]["config"]["name"]
     write_case(name, f"real Keras {version} file {folder.name}/{model_file}"
                      + (f" with weights {weights_file}" if weights_file else "")
@@ -459,6 +464,7 @@ def keras_stored_case(folder, model_file, io_file):
     err = float(np.max(np.abs(ours.numpy() - y)))
     REPORT.append(f"{folder.name}: Keras-stored predictions vs PyTorch on the same weights: max diff {err:.1e}")
     assert err < 1e-4, err
+    INDEX.append(f"| {folder.name} | `{model_file}` + `{io_file}` | {version} | (Keras' own predictions) | case `{folder.name}__keras_stored`, Keras vs PyTorch {err:.1e} |")
     write_case(folder.name + "__keras_stored", f"real Keras {version} file {folder.name}/{model_file} with the inputs and "
                f"the predictions Keras stored in {io_file} (DL4J test resources)",
                f"../{folder.name}/{model_file}", f"keras {version} (predictions stored in {io_file})", x, x_name, y, y_name)
@@ -477,6 +483,10 @@ def main():
             model_case(folder, m)
         for io_file in (f for f in files if "inputs_and_outputs" in f):
             keras_stored_case(folder, models[0], io_file)
+    (HERE / "CASES.md").write_text(
+        "# Real Keras files and their cases (written by reference.py)\n\n"
+        "| folder | file | Keras version | layers | result |\n| --- | --- | --- | --- | --- |\n"
+        + "\n".join(INDEX) + "\n")
     for line in REPORT:
         print(line)
 
