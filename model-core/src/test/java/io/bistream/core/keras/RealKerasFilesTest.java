@@ -5,7 +5,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.bistream.core.ModelFiles;
+import io.bistream.core.model.Model;
 import io.bistream.core.model.ModelFormatException;
+import io.bistream.core.stream.OfflineStreaming;
+import io.bistream.core.stream.StreamConfig;
+import io.bistream.core.stream.StreamingEngine;
+import io.bistream.core.tensor.Tensor;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -78,6 +83,66 @@ class RealKerasFilesTest {
           .isTrue();
       assertThat(root().resolve(f).resolveSibling("SOURCE.md")).as("source of " + f).exists();
     }
+  }
+
+  /** Real models the streaming engine takes in exact mode give their PyTorch outputs too. */
+  @Test
+  void realFilesStreamedInExactModeGiveTheReferenceOutputs() throws Exception {
+    List<String> notStreamed = new java.util.ArrayList<>();
+    int streamed = 0;
+    try (Stream<Path> cases = Files.list(root().resolve("cases"))) {
+      for (Path c : cases.sorted().toList()) {
+        var json = JSON.readTree(c.toFile());
+        Path model = c.getParent().resolve(json.get("model").asText()).normalize();
+        Model m =
+            json.has("weights")
+                ? ModelFiles.load(model, c.getParent().resolve(json.get("weights").asText()))
+                : ModelFiles.load(model);
+        StreamingEngine engine;
+        try {
+          engine =
+              new StreamingEngine(
+                  m, new StreamConfig(StreamConfig.Mode.EXACT, 3, 0, 1 << 20, null));
+        } catch (IllegalArgumentException e) {
+          notStreamed.add(c.getFileName() + ": " + e.getMessage());
+          continue;
+        }
+        Tensor x = tensor(json.get("inputs").get(0));
+        Tensor want = tensor(json.get("outputs").get(0));
+        Tensor y = OfflineStreaming.run(engine, x, 3);
+        assertThat(y.shape()).as(c.getFileName().toString()).containsExactly(want.shape());
+        double rtol = json.path("rtol").asDouble(1e-5);
+        double atol = json.path("atol").asDouble(1e-6);
+        for (int i = 0; i < want.data().length; i++) {
+          double w = want.data()[i];
+          assertThat((double) y.data()[i])
+              .as("%s streamed, value %d", c.getFileName(), i)
+              .isCloseTo(w, org.assertj.core.data.Offset.offset(atol + rtol * Math.abs(w)));
+        }
+        streamed++;
+      }
+    }
+    // Its input is one vector [12] that a Reshape turns into a sequence: no steps to stream.
+    assertThat(notStreamed)
+        .singleElement()
+        .asString()
+        .startsWith("k3.9-reshape-lstm-emg.json: ")
+        .endsWith(
+            "model.keras: layer 'reshape' (Reshape): streaming supports recurrent,"
+                + " Bidirectional and per-step layers");
+    assertThat(streamed).isGreaterThan(10);
+  }
+
+  private static Tensor tensor(com.fasterxml.jackson.databind.JsonNode n) {
+    int[] shape = new int[n.get("shape").size()];
+    for (int i = 0; i < shape.length; i++) {
+      shape[i] = n.get("shape").get(i).asInt();
+    }
+    float[] values = new float[n.get("data").size()];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = (float) n.get("data").get(i).asDouble();
+    }
+    return new Tensor(values, shape);
   }
 
   @Test
