@@ -1262,6 +1262,60 @@ def case_tfkeras2_keras_zip():
                "../models/stacked_lstm_tfkeras2_keras_zip.keras", [("input_1", x)], [("dense", y)])
 
 
+def case_mask_op_stacked():
+    """9. Keras 3 Functional ids -> Embedding(mask_zero) -> LSTM(seq) -> LSTM -> Dense: RNN.compute_mask
+    hands the same NotEqual output on, so both LSTM calls get mask= the one op node."""
+    torch.manual_seed(909)
+    vocab, e, h1, h2, c, n, t = 10, 3, 5, 4, 2, 3, 7
+    lengths = torch.tensor([7, 5, 2])
+    emb = torch.nn.Embedding(vocab, e)
+    with torch.no_grad():
+        emb.weight.copy_(uniform(emb.weight.shape, 0.9))
+    l1 = init_lstm(torch.nn.LSTM(e, h1, batch_first=True), 0.5, 0.3)
+    l2 = init_lstm(torch.nn.LSTM(h1, h2, batch_first=True), 0.5, 0.3)
+    dense = torch.nn.Linear(h2, c)
+    with torch.no_grad():
+        dense.weight.copy_(uniform(dense.weight.shape, 0.8))
+        dense.bias.copy_(uniform(dense.bias.shape, 0.3))
+    valid = torch.arange(t)[None, :] < lengths[:, None]
+    ids = torch.where(valid, torch.randint(1, vocab, (n, t)), torch.zeros((), dtype=torch.long))
+    pack = lambda v: torch.nn.utils.rnn.pack_padded_sequence(v, lengths, batch_first=True, enforce_sorted=False)
+    with torch.no_grad():
+        s1, _ = torch.nn.utils.rnn.pad_packed_sequence(l1(pack(emb(ids)))[0], batch_first=True, total_length=t)
+        y = dense(l2(pack(s1))[1][0][0])
+    k1, k2 = lstm_to_keras(*gru_params(l1)), lstm_to_keras(*gru_params(l2))
+    ek, dk = [np32(emb.weight)], [np32(dense.weight.T), np32(dense.bias)]
+    s = K3Scope()
+    p = K3Policy(s)
+    s_ids, s_e, s_1 = (None, None), (None, None, e), (None, None, h1)
+    mask = k3_tensor(s_ids, "not_equal", "bool")
+    layers = [(K3InputLayer(s, "ids", s_ids), []),
+              (K3Embedding(s, "embedding", p, vocab, e, True, list(s_ids)), [{"args": [k3_tensor(s_ids, "ids")], "kwargs": {}}]),
+              (K3Op(s, "NotEqual", "not_equal"), [{"args": [k3_tensor(s_ids, "ids"), 0], "kwargs": {}}]),
+              (K3RNN(s, "lstm", "lstm", h1, p, p, return_sequences=True, build_shape=list(s_e)),
+               [{"args": [k3_tensor(s_e, "embedding")], "kwargs": {"mask": mask, "training": False}}]),
+              (K3RNN(s, "lstm", "lstm_1", h2, p, p, build_shape=list(s_1)),
+               [{"args": [k3_tensor(s_1, "lstm")], "kwargs": {"mask": mask, "training": False}}]),
+              (K3Dense(s, "dense", p, c, "linear", [None, h2]), [{"args": [k3_tensor((None, h2), "lstm_1")], "kwargs": {}}])]
+    cname = "embedding_mask_not_equal_stacked_lstm_keras3"
+    path = MODELS / f"{cname}.keras"
+    write_keras3(path, K3Functional(s, layers, ["ids"], [("dense", 0, 0)]),
+                 [("", "functional", []), ("layers/input_layer", "ids", []), ("layers/embedding", "embedding", ek)]
+                 + k3_rnn_vars("layers/lstm", "lstm", "lstm", k1) + k3_rnn_vars("layers/lstm_1", "lstm_1", "lstm", k2)
+                 + [("layers/dense", "dense", dk)])
+    w = read_keras3_weights(path)
+    m = ids.numpy() != 0
+    r1, _, _ = np_rnn("lstm", w["layers/embedding/vars"][0].astype(np.float64)[ids.numpy()], w["layers/lstm/cell/vars"],
+                      "tanh", "sigmoid", False, mask=m)
+    _, r2, _ = np_rnn("lstm", r1, w["layers/lstm_1/cell/vars"], "tanh", "sigmoid", False, mask=m)
+    check(cname, y, r2 @ w["layers/dense/vars"][0].astype(np.float64) + w["layers/dense/vars"][1])
+    write_case(cname,
+               "Keras 3.6 .keras Functional: Input((None,), float32 ids) -> Embedding(10, 3, mask_zero=True) -> LSTM(5, seq) -> LSTM(4) "
+               "-> Dense(2), both LSTM calls given mask= the one NotEqual(ids, 0) op node; trailing id-0 padding, lengths [7, 5, 2]; "
+               "expected from torch.nn.Embedding -> packed torch.nn.LSTM x2 (h_n) -> Linear",
+               f"../models/{cname}.keras", [("ids", ids.to(torch.float32))], [("dense", y)])
+
+
 def main():
     CASES.mkdir(exist_ok=True)
     MODELS.mkdir(exist_ok=True)
@@ -1273,6 +1327,7 @@ def main():
     case_initial_state()
     case_mask_op_nodes()
     case_tfkeras2_keras_zip()
+    case_mask_op_stacked()
     for line in REPORT:
         print(line)
 
