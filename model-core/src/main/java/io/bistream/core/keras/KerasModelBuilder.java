@@ -235,12 +235,11 @@ final class KerasModelBuilder {
     Model.Node node = nodes.get(at);
     Model.TensorRef data = node.inbound().get(0);
     String where = "gets mask= from op node '" + mask.op() + "' = " + mask.expression() + ", but ";
-    // Layers our graph passes a mask through unchanged (Dense, Activation, Dropout...).
+    // Layers our graph passes a mask through unchanged: Dense, Activation, Dropout..., and
+    // recurrent layers that return sequences (Keras' RNN.compute_mask hands the mask on).
     Model.TensorRef cur = data;
     Model.Node maker = producer(nodes, cur);
-    while (maker != null
-        && (maker.layer() instanceof Dense || maker.layer() instanceof ElementWise)
-        && !maker.inbound().isEmpty()) {
+    while (maker != null && passesMaskOn(maker.layer()) && !maker.inbound().isEmpty()) {
       cur = maker.inbound().get(0);
       maker = producer(nodes, cur);
     }
@@ -290,6 +289,13 @@ final class KerasModelBuilder {
     inbound.set(0, new Model.TensorRef(masking.name(), 0, 0));
     nodes.set(at, new Model.Node(node.layer(), node.nodeIndex(), inbound));
     nodes.add(at, new Model.Node(masking, 0, List.of(data)));
+  }
+
+  private static boolean passesMaskOn(Layer layer) {
+    return layer instanceof Dense
+        || layer instanceof ElementWise
+        || layer instanceof Recurrent r && r.returnSequences()
+        || layer instanceof Bidirectional b && b.forward().returnSequences();
   }
 
   /** The node that computes {@code ref}, or null for a model input. */

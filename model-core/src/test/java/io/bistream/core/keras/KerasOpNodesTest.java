@@ -79,6 +79,7 @@ class KerasOpNodesTest {
     assertThat(model.nodes()).noneMatch(n -> n.layer().name().contains("equal"));
     streamsLikePytorch("embedding_mask_not_equal_bilstm_keras3");
     streamsLikePytorch("embedding_mask_logical_not_equal_bilstm_keras3");
+    streamsLikePytorch("embedding_mask_not_equal_stacked_lstm_keras3");
   }
 
   @Test
