@@ -230,6 +230,24 @@ class KerasImportErrorsTest {
   }
 
   @Test
+  void layerWithoutAnyWeightsInTheFileSaysSoAndNamesTheCurrentWeightName() throws Exception {
+    Path model = tfjsCopy("embedding_float32_inputlayer_bilstm");
+    ObjectNode root = (ObjectNode) JSON.readTree(model.toFile());
+    var weights = root.withArray("weightsManifest").get(0).withArray("weights");
+    for (int i = weights.size() - 1; i >= 0; i--) {
+      if (weights.get(i).get("name").asText().startsWith("emb")) {
+        weights.remove(i);
+      }
+    }
+    JSON.writeValue(model.toFile(), root);
+    assertThatThrownBy(() -> ModelFiles.load(model))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining("(Embedding)")
+        .hasMessageContaining("missing weight 'embeddings'")
+        .hasMessageContaining("the file has no weights for this layer");
+  }
+
+  @Test
   void missingFileIsNamed() {
     Path file = tmp.resolve("nope.h5");
     assertThatThrownBy(() -> ModelFiles.load(file))
