@@ -233,7 +233,9 @@ class KerasImportErrorsTest {
   void layerWithoutAnyWeightsInTheFileSaysSoAndNamesTheCurrentWeightName() throws Exception {
     Path model = tfjsCopy("embedding_float32_inputlayer_bilstm");
     ObjectNode root = (ObjectNode) JSON.readTree(model.toFile());
-    var weights = root.withArray("weightsManifest").get(0).withArray("weights");
+    var weights =
+        (com.fasterxml.jackson.databind.node.ArrayNode)
+            root.withArray("weightsManifest").get(0).get("weights");
     for (int i = weights.size() - 1; i >= 0; i--) {
       if (weights.get(i).get("name").asText().startsWith("emb")) {
         weights.remove(i);
