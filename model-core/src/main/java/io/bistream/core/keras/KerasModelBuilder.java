@@ -634,7 +634,10 @@ final class KerasModelBuilder {
       throws ModelFormatException {
     NamedArray kernel = find(w, "kernel");
     if (kernel == null) {
-      kernel = require(w, "W", layer, "SimpleRNN"); // Keras 1
+      kernel = find(w, "W"); // Keras 1
+      if (kernel == null) {
+        throw missing(w, "kernel", layer, "SimpleRNN");
+      }
       NamedArray u = require(w, "U", layer, "SimpleRNN");
       NamedArray b = require(w, "b", layer, "SimpleRNN");
       return new SimpleRnnCell(kernel.shape()[0], units, act, kernel.data(), u.data(), b.data());
@@ -653,7 +656,10 @@ final class KerasModelBuilder {
     int units = cfg.has("units") ? cfg.get("units").asInt() : cfg.path("output_dim").asInt();
     NamedArray kernel = find(w, "kernel");
     if (kernel == null) {
-      kernel = require(w, "W", name, kind); // Keras 1
+      kernel = find(w, "W"); // Keras 1
+      if (kernel == null) {
+        throw missing(w, "kernel", name, kind);
+      }
     }
     if (kernel.shape().length != 2 || kernel.shape()[1] != units) {
       throw ModelFormatException.inLayer(
@@ -688,7 +694,10 @@ final class KerasModelBuilder {
     List<NamedArray> w = weights(name, "Embedding");
     NamedArray e = find(w, "embeddings");
     if (e == null) {
-      e = require(w, "W", name, "Embedding"); // Keras 1
+      e = find(w, "W"); // Keras 1
+      if (e == null) {
+        throw missing(w, "embeddings", name, "Embedding");
+      }
     }
     int inputDim = cfg.path("input_dim").asInt();
     int outputDim = cfg.path("output_dim").asInt();
@@ -728,8 +737,13 @@ final class KerasModelBuilder {
   }
 
   private ModelFormatException missing(List<NamedArray> w, String leaf, String layer, String cls) {
+    String found =
+        w.isEmpty()
+            ? "the file has no weights for this layer (an .h5 keeps them under the layer's name,"
+                + " a .keras archive under layers/<class name>[_n] in model order)"
+            : "the file has " + w;
     return ModelFormatException.inLayer(
-        file, layer, cls, "missing weight '" + leaf + "'; the file has " + w);
+        file, layer, cls, "missing weight '" + leaf + "'; " + found);
   }
 
   private int checkKernel(NamedArray kernel, int units, int gates, String layer, String cls)
