@@ -23,7 +23,8 @@ import picocli.CommandLine.Option;
     name = "predict",
     description = {
       "Runs a model over X.npy and writes Y.npy.",
-      "X: float32 [N,T,D] (or [T,D]), or int ids [N,T] for Embedding models.",
+      "X: float32 [N,T,D] (or [T,D]), or token ids [N,T] for Embedding models",
+      "   (int32/int64, or float32 holding integers, each below the vocabulary size).",
       "Y: float32 [N,T,F], or [N,F] when the model ends in a last-step layer."
     })
 final class PredictCommand implements Callable<Integer> {
