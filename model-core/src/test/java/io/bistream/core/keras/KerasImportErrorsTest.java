@@ -250,6 +250,27 @@ class KerasImportErrorsTest {
   }
 
   @Test
+  void customLayerIsRefusedAsCustomCodeNamingItsRegistration() throws Exception {
+    Path model =
+        keras3Copy(
+            "stacked_bilstm_bigru_softmax_keras3.keras",
+            c ->
+                c.replace(
+                        "{\"module\": \"keras.layers\", \"class_name\": \"Dense\"",
+                        "{\"module\": \"attention\", \"class_name\": \"SelfAttention\"")
+                    .replace(
+                        "\"registered_name\": null, \"build_config\": {\"input_shape\": [null, null, 8]}",
+                        "\"registered_name\": \"Custom>SelfAttention\", \"build_config\": {\"input_shape\": [null, null, 8]}"));
+    assertThatThrownBy(() -> ModelFiles.load(model))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining("layer 'dense' (SelfAttention)")
+        .hasMessageContaining("custom layer")
+        .hasMessageContaining("'Custom>SelfAttention'")
+        .hasMessageContaining("module 'attention'")
+        .hasMessageContaining("supported: InputLayer");
+  }
+
+  @Test
   void missingFileIsNamed() {
     Path file = tmp.resolve("nope.h5");
     assertThatThrownBy(() -> ModelFiles.load(file))
