@@ -120,7 +120,7 @@ final class KerasModelBuilder {
           continue;
         }
       }
-      nodes.add(new Model.Node(layer(cls, cfg, name), 0, List.of(previous)));
+      nodes.add(new Model.Node(layer(cls, cfg, name, entry), 0, List.of(previous)));
       previous = new Model.TensorRef(name, 0, 0);
     }
     return new Model(source, inputs, nodes, List.of(previous));
@@ -151,7 +151,7 @@ final class KerasModelBuilder {
         available.add(new Model.TensorRef(name, 0, 0));
         continue;
       }
-      built.put(name, layer(cls, cfg, name));
+      built.put(name, layer(cls, cfg, name, e.getValue()));
       JsonNode inbound = e.getValue().path("inbound_nodes");
       for (int k = 0; k < inbound.size(); k++) {
         List<Model.TensorRef> refs = inboundRefs(inbound.get(k), name, cls);
@@ -403,7 +403,8 @@ final class KerasModelBuilder {
 
   // ---------------------------------------------------------------- layers
 
-  private Layer layer(String cls, JsonNode cfg, String name) throws ModelFormatException {
+  private Layer layer(String cls, JsonNode cfg, String name, JsonNode entry)
+      throws ModelFormatException {
     requireFloat32(cfg, name, cls);
     requireFloat32(cfg.path("layer").path("config"), name, cls);
     requireFloat32(cfg.path("backward_layer").path("config"), name, cls);
@@ -426,13 +427,38 @@ final class KerasModelBuilder {
           if (IDENTITY.contains(cls)) {
             yield ElementWise.identity(name, cls);
           }
-          throw ModelFormatException.inLayer(
-              file, name, cls, "unsupported layer; supported: " + SUPPORTED);
+          throw ModelFormatException.inLayer(file, name, cls, unsupported(cls, entry));
         }
       };
     } catch (IllegalArgumentException e) {
       throw ModelFormatException.inLayer(file, name, cls, e.getMessage());
     }
+  }
+
+  /**
+   * Why a layer class is refused: Python code (Lambda, a custom class registered by the user) or a
+   * built-in layer outside the supported set.
+   */
+  private static String unsupported(String cls, JsonNode entry) {
+    String module = entry.path("module").asText("");
+    String registered = entry.path("registered_name").asText("");
+    if (cls.equals("Lambda")) {
+      return "a Lambda layer holds Python code, which BiStream cannot run; rebuild the model"
+          + " without it; supported: "
+          + SUPPORTED;
+    }
+    boolean custom =
+        !module.isEmpty() && !module.startsWith("keras") && !module.startsWith("tensorflow")
+            || registered.contains(">") && !registered.startsWith("keras");
+    if (custom) {
+      return "a custom layer (registered as '"
+          + (registered.isEmpty() ? cls : registered)
+          + "', module '"
+          + module
+          + "') is user code, which BiStream cannot run; supported: "
+          + SUPPORTED;
+    }
+    return "unsupported layer; supported: " + SUPPORTED;
   }
 
   /**
