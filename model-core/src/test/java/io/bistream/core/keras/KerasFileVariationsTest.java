@@ -7,13 +7,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.bistream.core.ModelFiles;
 import io.bistream.core.model.Model;
 import io.bistream.core.tensor.Tensor;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.function.UnaryOperator;
-import java.util.zip.ZipEntry;
-import java.util.zip.ZipInputStream;
-import java.util.zip.ZipOutputStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -59,22 +55,7 @@ class KerasFileVariationsTest {
   }
 
   private Path keras3Copy(String model, String name, UnaryOperator<String> edit) throws Exception {
-    Path dst = tmp.resolve(name);
-    try (var in = new ZipInputStream(Files.newInputStream(golden("models/" + model)));
-        var out = new ZipOutputStream(Files.newOutputStream(dst))) {
-      for (ZipEntry e; (e = in.getNextEntry()) != null; ) {
-        byte[] bytes = in.readAllBytes();
-        if (e.getName().equals("config.json")) {
-          bytes =
-              edit.apply(new String(bytes, StandardCharsets.UTF_8))
-                  .getBytes(StandardCharsets.UTF_8);
-        }
-        out.putNextEntry(new ZipEntry(e.getName()));
-        out.write(bytes);
-        out.closeEntry();
-      }
-    }
-    return dst;
+    return KerasArchives.copyWithConfig(model, tmp.resolve(name), edit);
   }
 
   @Test

@@ -132,21 +132,7 @@ class KerasImportErrorsTest {
   /** A copy of a golden/torch Keras 3 archive with its config.json edited by {@code edit}. */
   private Path keras3Copy(String model, java.util.function.UnaryOperator<String> edit)
       throws Exception {
-    Path src = Path.of(getClass().getResource("/golden/torch/models/" + model).toURI());
-    Path dst = tmp.resolve(model);
-    try (var in = new java.util.zip.ZipInputStream(Files.newInputStream(src));
-        var out = new java.util.zip.ZipOutputStream(Files.newOutputStream(dst))) {
-      for (java.util.zip.ZipEntry e; (e = in.getNextEntry()) != null; ) {
-        byte[] bytes = in.readAllBytes();
-        if (e.getName().equals("config.json")) {
-          bytes = edit.apply(new String(bytes, java.nio.charset.StandardCharsets.UTF_8)).getBytes();
-        }
-        out.putNextEntry(new java.util.zip.ZipEntry(e.getName()));
-        out.write(bytes);
-        out.closeEntry();
-      }
-    }
-    return dst;
+    return KerasArchives.copyWithConfig(model, tmp.resolve(model), edit);
   }
 
   @Test

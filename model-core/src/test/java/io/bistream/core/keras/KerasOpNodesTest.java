@@ -14,6 +14,7 @@ import io.bistream.core.stream.StreamingEngine;
 import io.bistream.core.tensor.Tensor;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Keras 3 mask op nodes (golden/torch cases written by generate.py, PyTorch references): they load
@@ -80,6 +81,33 @@ class KerasOpNodesTest {
     streamsLikePytorch("embedding_mask_not_equal_bilstm_keras3");
     streamsLikePytorch("embedding_mask_logical_not_equal_bilstm_keras3");
     streamsLikePytorch("embedding_mask_not_equal_stacked_lstm_keras3");
+  }
+
+  @Test
+  void castOfTheIdsToBoolIsTheSameZeroMask(@TempDir Path tmp) throws Exception {
+    // mask=ops.cast(ids, "bool") instead of ops.not_equal(ids, 0): the same padding mask.
+    Path model =
+        KerasArchives.copyWithConfig(
+            "embedding_mask_not_equal_bilstm_keras3.keras",
+            tmp.resolve("cast.keras"),
+            c ->
+                c.replace(
+                        "\"class_name\": \"NotEqual\", \"config\": {\"name\": \"not_equal\"}",
+                        "\"class_name\": \"Cast\", \"config\": {\"name\": \"not_equal\","
+                            + " \"dtype\": \"bool\"}")
+                    .replace(
+                        "\"keras_history\": [\"ids\", 0, 0]}}, 0]",
+                        "\"keras_history\": [\"ids\", 0, 0]}}]"));
+    JsonNode c =
+        JSON.readTree(golden("cases/embedding_mask_not_equal_bilstm_keras3.json").toFile());
+    Tensor y = ModelFiles.load(model).predict(tensor(c.get("inputs").get(0)));
+    Tensor expected = tensor(c.get("outputs").get(0));
+    for (int i = 0; i < expected.data().length; i++) {
+      double want = expected.data()[i];
+      assertThat((double) y.data()[i])
+          .as("value %d", i)
+          .isCloseTo(want, org.assertj.core.data.Offset.offset(1e-6 + 1e-5 * Math.abs(want)));
+    }
   }
 
   @Test
