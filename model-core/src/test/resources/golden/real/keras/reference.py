@@ -118,7 +118,7 @@ def keras3_weights(config, h5):
     sequential = config["class_name"] == "Sequential"
     counts, out = {}, {}
     for entry in config["config"]["layers"]:
-        cls, name = entry["class_name"], entry["config"]["name"]
+        cls, name = entry["class_name"], entry["config"].get("name", entry.get("name"))
         if sequential and cls == "InputLayer" or is_op(entry):
             continue
         key = snake_case(cls)
@@ -286,7 +286,7 @@ def run_layers(config, weights, major, x, mask):
         check_linear_functional(config)
     for entry in layers:
         cls, cfg = entry["class_name"], entry["config"]
-        name = cfg["name"]
+        name = cfg.get("name", entry.get("name"))
         w = weights.get(name, {})
         if cls == "InputLayer" or is_op(entry):
             continue
@@ -342,9 +342,9 @@ def check_linear_functional(config):
         nodes = entry.get("inbound_nodes", [])
         if previous is not None and not is_op(entry):
             text = json.dumps(nodes)
-            assert f'"{previous}"' in text, ("not a chain", entry["config"]["name"], text)
+            assert f'"{previous}"' in text, ("not a chain", entry.get("name"), text)
         if not is_op(entry):
-            previous = entry["config"]["name"]
+            previous = entry["config"].get("name", entry.get("name"))
 
 
 # ------------------------------------------------------------------------------ cases

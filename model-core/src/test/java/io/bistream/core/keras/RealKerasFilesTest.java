@@ -35,6 +35,10 @@ class RealKerasFilesTest {
           "k3.12-stacked-gru-batchnorm/gru_model.keras",
           "layer 'batch_normalization_3' (BatchNormalization): unsupported layer; supported: "
               + KerasModelBuilder.SUPPORTED,
+          "k3.13-custom-selfattention/best_model.keras",
+          "layer 'self_attention' (SelfAttention): a custom layer (registered as"
+              + " 'SelfAttention') is user code, which BiStream cannot run; supported: "
+              + KerasModelBuilder.SUPPORTED,
           "tfk2.10-stacked-gru-gap/model_gru.h5",
           "layer 'global_average_pooling1d' (GlobalAveragePooling1D): unsupported layer;"
               + " supported: "
