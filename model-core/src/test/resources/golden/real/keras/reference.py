@@ -65,7 +65,7 @@ def snake_case(name):  # keras/src/utils/naming.py to_snake_case
 
 
 def is_op(entry):  # a keras.src.ops Operation node of a Functional graph, not a layer
-    return entry.get("module", "").startswith(("keras.src.ops", "keras.ops"))
+    return (entry.get("module") or "").startswith(("keras.src.ops", "keras.ops"))
 
 
 def read_model(path, weights_file=None):

@@ -447,15 +447,18 @@ final class KerasModelBuilder {
           + " without it; supported: "
           + SUPPORTED;
     }
+    // Built-in Keras 3 layers name their module (keras.layers) and no registration; a user's class
+    // has its own module, or none and a registered name.
     boolean custom =
         !module.isEmpty() && !module.startsWith("keras") && !module.startsWith("tensorflow")
+            || module.isEmpty() && !registered.isEmpty()
             || registered.contains(">") && !registered.startsWith("keras");
     if (custom) {
       return "a custom layer (registered as '"
           + (registered.isEmpty() ? cls : registered)
-          + "', module '"
-          + module
-          + "') is user code, which BiStream cannot run; supported: "
+          + "'"
+          + (module.isEmpty() ? "" : ", module '" + module + "'")
+          + ") is user code, which BiStream cannot run; supported: "
           + SUPPORTED;
     }
     return "unsupported layer; supported: " + SUPPORTED;
