@@ -480,6 +480,51 @@ class K3InputLayer(K3Layer):
         return {"batch_shape": list(self.batch_shape), "dtype": "float32", "sparse": False, "name": self.name}
 
 
+class K3Embedding(K3Layer):
+    def __init__(self, scope, name, policy, input_dim, output_dim, mask_zero, build_shape):
+        super().__init__(scope, "Embedding", name, policy, build_shape)
+        self.input_dim, self.output_dim, self.mask_zero = input_dim, output_dim, mask_zero
+        self.init = K3Init(scope, "RandomUniform", {"minval": -0.05, "maxval": 0.05, "seed": None})
+
+    def get_config(self):  # keras/src/layers/core/embedding.py get_config (3.6)
+        config = {
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "embeddings_initializer": k3_serialize(self.init),
+            "embeddings_regularizer": None,
+            "activity_regularizer": None,
+            "embeddings_constraint": None,
+            "mask_zero": self.mask_zero,
+        }
+        return {**self.base_config(), **config}
+
+
+class K3Masking(K3Layer):
+    def __init__(self, scope, name, policy, mask_value, build_shape):
+        super().__init__(scope, "Masking", name, policy, build_shape)
+        self.mask_value = mask_value
+
+    def get_config(self):
+        return {**self.base_config(), "mask_value": self.mask_value}
+
+
+class K3Op(K3Obj):
+    """A keras.src.ops Operation recorded in a Functional graph (ops/operation.py):
+    get_config() = {"name": ...} plus the __init__ arguments (auto-config); the class is not
+    exported, so module = "keras.src.ops.numpy" and registered_name = the class name."""
+
+    def __init__(self, scope, class_name, name, init_args=None, module="keras.src.ops.numpy"):
+        super().__init__(scope, module, class_name, registered_name=class_name)
+        self.name, self.init_args = name, dict(init_args or {})
+
+    def get_config(self):
+        return {"name": self.name, **self.init_args}
+
+
+def k3_tensor(shape, layer_name, dtype="float32", node=0, index=0):
+    return {"class_name": "__keras_tensor__", "config": {"shape": list(shape), "dtype": dtype, "keras_history": [layer_name, node, index]}}
+
+
 class K3Sequential(K3Obj):
     def __init__(self, scope, policy, input_layer, layers, name="sequential"):
         super().__init__(scope, "keras", "Sequential")
@@ -1036,6 +1081,241 @@ def case_initial_state():
                [("x", x), ("h0", h0), ("c0", c0)], outs)
 
 
+def case_mask_op_nodes():
+    """7. Keras 3 Functional models whose masks are op nodes passed as `mask=` (layers/layer.py
+    __call__ fills `mask` from the input's _keras_mask, which Embedding.compute_mask /
+    Masking.compute_mask built symbolically with ops.not_equal / ops.any)."""
+    # 7a/7b: ids -> Embedding -> Bidirectional(LSTM) -> Dense(softmax), trailing id-0 padding.
+    torch.manual_seed(707)
+    vocab, e, h, c, n, t = 12, 4, 5, 3, 3, 7
+    lengths = torch.tensor([7, 4, 2])
+    emb = torch.nn.Embedding(vocab, e)
+    with torch.no_grad():
+        emb.weight.copy_(uniform(emb.weight.shape, 0.9))
+    lstm = init_lstm(torch.nn.LSTM(e, h, batch_first=True, bidirectional=True), 0.5, 0.3)
+    dense = torch.nn.Linear(2 * h, c)
+    with torch.no_grad():
+        dense.weight.copy_(uniform(dense.weight.shape, 0.8))
+        dense.bias.copy_(uniform(dense.bias.shape, 0.3))
+    valid = torch.arange(t)[None, :] < lengths[:, None]
+    ids = torch.where(valid, torch.randint(1, vocab, (n, t)), torch.zeros((), dtype=torch.long))
+    with torch.no_grad():
+        packed = torch.nn.utils.rnn.pack_padded_sequence(emb(ids), lengths, batch_first=True, enforce_sorted=False)
+        seq, _ = torch.nn.utils.rnn.pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=t)
+        y = F.softmax(dense(seq), dim=-1)
+    fwd, bwd = lstm_to_keras(*gru_params(lstm)), lstm_to_keras(*gru_params(lstm, "_reverse"))
+    ek = [np32(emb.weight)]
+    dk = [np32(dense.weight.T), np32(dense.bias)]
+    x_ids = ids.to(torch.float32)
+
+    def embedding_model(mask_zero, mask_ops):
+        s = K3Scope()
+        p = K3Policy(s)
+        s_ids, s_emb, s_bi = (None, None), (None, None, e), (None, None, 2 * h)
+        inp = K3InputLayer(s, "ids", s_ids)
+        em = K3Embedding(s, "embedding", p, vocab, e, mask_zero, list(s_ids))
+        mk = lambda nm, back: K3RNN(s, "lstm", nm, h, K3Policy(s), K3Policy(s), return_sequences=True, go_backwards=back,
+                                    zero_output_for_mask=True, build_shape=list(s_emb))
+        bi = K3Bidirectional(s, "bidirectional", p, mk("forward_lstm", False), mk("backward_lstm", True), "concat", list(s_emb))
+        dl = K3Dense(s, "dense", p, c, "softmax", list(s_bi))
+        ops = [(K3Op(s, cls, nm, init), nodes) for cls, nm, init, nodes in mask_ops]
+        mask_name = mask_ops[-1][1]
+        bi_node = {"args": [k3_tensor(s_emb, "embedding")],
+                   "kwargs": {"mask": k3_tensor(s_ids, mask_name, "bool"), "training": False}}
+        layers = ([(inp, []), (em, [{"args": [k3_tensor(s_ids, "ids")], "kwargs": {}}])] + ops
+                  + [(bi, [bi_node]), (dl, [{"args": [k3_tensor(s_bi, "bidirectional")], "kwargs": {}}])])
+        return K3Functional(s, layers, ["ids"], [("dense", 0, 0)])
+
+    var_entries = ([("", "functional", []), ("layers/input_layer", "ids", []), ("layers/embedding", "embedding", ek)]
+                   + k3_bidi_vars("layers/bidirectional", "bidirectional", ("forward_lstm", "lstm", fwd), ("backward_lstm", "lstm", bwd))
+                   + [("layers/dense", "dense", dk)])
+    variants = (
+        ("embedding_mask_not_equal_bilstm_keras3", True,
+         [("NotEqual", "not_equal", None, [{"args": [k3_tensor((None, None), "ids"), 0], "kwargs": {}}])],
+         "Embedding(12, 4, mask_zero=True) whose mask Keras 3 saved as an op node NotEqual(ids, 0) passed to the "
+         "Bidirectional call as mask="),
+        ("embedding_mask_logical_not_equal_bilstm_keras3", False,
+         [("Equal", "equal", None, [{"args": [k3_tensor((None, None), "ids"), 0], "kwargs": {}}]),
+          ("LogicalNot", "logical_not", None, [{"args": [k3_tensor((None, None), "equal", "bool")], "kwargs": {}}])],
+         "Embedding(12, 4, mask_zero=False) and an explicit mask=ops.logical_not(ops.equal(ids, 0)) on the Bidirectional "
+         "call (op nodes Equal, LogicalNot): the same mask as mask_zero=True"),
+    )
+    for cname, mask_zero, mask_ops, what in variants:
+        path = MODELS / f"{cname}.keras"
+        write_keras3(path, embedding_model(mask_zero, mask_ops), var_entries)
+        w = read_keras3_weights(path)
+        xe = w["layers/embedding/vars"][0].astype(np.float64)[ids.numpy()]
+        r = np_bidirectional(xe, ("lstm", w["layers/bidirectional/forward_layer/cell/vars"], "tanh", "sigmoid"),
+                             ("lstm", w["layers/bidirectional/backward_layer/cell/vars"], "tanh", "sigmoid"), "concat", True,
+                             mask=(ids.numpy() != 0))
+        kd, bd = (a.astype(np.float64) for a in w["layers/dense/vars"])
+        check(cname, y, NP_ACT["softmax"](r @ kd + bd))
+        write_case(cname,
+                   f"Keras 3.6 .keras Functional: Input((None,), float32 ids) -> {what} -> "
+                   "Bidirectional(LSTM(5, return_sequences=True)) -> Dense(3, softmax); trailing id-0 padding, lengths [7, 4, 2]; "
+                   "expected from torch.nn.Embedding -> torch.nn.LSTM(bidirectional=True) on pack_padded_sequence -> Linear -> softmax",
+                   f"../models/{cname}.keras", [("ids", x_ids)], [("dense", y)])
+
+    # 7c: x -> Masking(0.0) -> GRU(4) last step; mask = Any(NotEqual(x, 0.0), axis=-1).
+    torch.manual_seed(717)
+    d, h, n, t = 3, 4, 3, 8
+    lengths = torch.tensor([8, 6, 3])
+    gru = init_gru(torch.nn.GRU(d, h, batch_first=True), 0.5, 0.3)
+    valid = torch.arange(t)[None, :] < lengths[:, None]
+    x = torch.where(valid[..., None], torch.randn(n, t, d), torch.zeros(()))
+    with torch.no_grad():
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        y = gru(packed)[1][0]
+    gk = gru_to_keras(*gru_params(gru))
+    s = K3Scope()
+    p = K3Policy(s)
+    sx = (None, None, d)
+    inp = K3InputLayer(s, "x", sx)
+    masking = K3Masking(s, "masking", p, 0.0, list(sx))
+    ne = K3Op(s, "NotEqual", "not_equal")
+    an = K3Op(s, "Any", "any", {"axis": -1, "keepdims": False})
+    g = K3RNN(s, "gru", "gru", h, p, p, build_shape=list(sx))
+    layers = [(inp, []), (masking, [{"args": [k3_tensor(sx, "x")], "kwargs": {}}]),
+              (ne, [{"args": [k3_tensor(sx, "x"), 0.0], "kwargs": {}}]),
+              (an, [{"args": [k3_tensor(sx, "not_equal", "bool")], "kwargs": {}}]),
+              (g, [{"args": [k3_tensor(sx, "masking")], "kwargs": {"mask": k3_tensor((None, None), "any", "bool"), "training": False}}])]
+    for cname, with_masking in (("masking_any_not_equal_gru_last_keras3", True), ("any_not_equal_mask_gru_last_keras3", False)):
+        if with_masking:
+            model_layers, entries = layers, [("layers/masking", "masking", [])]
+            what = "Input((None,3)) -> Masking(0.0) -> GRU(4) (last step), the Masking mask saved as op nodes"
+        else:  # GRU(4)(x, mask=ops.any(ops.not_equal(x, 0.0), axis=-1)): no Masking layer
+            gru_node = {"args": [k3_tensor(sx, "x")], "kwargs": {"mask": k3_tensor((None, None), "any", "bool"), "training": False}}
+            model_layers, entries = [layers[0], layers[2], layers[3], (g, [gru_node])], []
+            what = "Input((None,3)) -> GRU(4) (last step) called with an explicit mask= of op nodes"
+        path = MODELS / f"{cname}.keras"
+        write_keras3(path, K3Functional(s, model_layers, ["x"], [("gru", 0, 0)]),
+                     [("", "functional", []), ("layers/input_layer", "x", [])] + entries
+                     + k3_rnn_vars("layers/gru", "gru", "gru", gk))
+        w = read_keras3_weights(path)["layers/gru/cell/vars"]
+        _, r_h, _ = np_rnn("gru", x.numpy(), w, "tanh", "sigmoid", False, mask=np.any(x.numpy() != 0.0, axis=-1))
+        check(cname, y, r_h)
+        write_case(cname,
+                   f"Keras 3.6 .keras Functional: {what} "
+                   "Any(NotEqual(x, 0.0), axis=-1) passed to the GRU call as mask=; trailing zero padding, lengths [8, 6, 3]; "
+                   "expected from torch.nn.GRU on pack_padded_sequence (h_n)",
+                   f"../models/{cname}.keras", [("x", x)], [("gru", y)])
+
+
+def case_tfkeras2_keras_zip():
+    """8. tf.keras 2.15 model.save("m.keras"): the same zip format as Keras 3, but the weights
+    file keys layers by NAME under `_layer_checkpoint_dependencies/` (keras/saving/saving_lib.py
+    of Keras 2.12-2.15 walks the model's `_layer_checkpoint_dependencies` dict), not by class
+    counter under `layers/`. Layer names lstm, lstm_2 (a counter rule would say lstm_1)."""
+    torch.manual_seed(808)
+    d, h1, h2, c, n, t = 3, 5, 4, 2, 2, 6
+    l1 = init_lstm(torch.nn.LSTM(d, h1, batch_first=True), 0.5, 0.3)
+    l2 = init_lstm(torch.nn.LSTM(h1, h2, batch_first=True), 0.5, 0.3)
+    dense = torch.nn.Linear(h2, c)
+    with torch.no_grad():
+        dense.weight.copy_(uniform(dense.weight.shape, 0.8))
+        dense.bias.copy_(uniform(dense.bias.shape, 0.3))
+    x = torch.randn(n, t, d)
+    with torch.no_grad():
+        y = dense(l2(l1(x)[0])[1][0][0])
+    k1, k2 = lstm_to_keras(*gru_params(l1)), lstm_to_keras(*gru_params(l2))
+    dk = [np32(dense.weight.T), np32(dense.bias)]
+    wrap = lambda cls, cfg, shape=None: dict({"module": "keras.layers", "class_name": cls, "config": cfg, "registered_name": None},
+                                             **({"build_config": {"input_shape": list(shape)}} if shape else {}))
+    shape = (None, None, d)
+    layers = [wrap("InputLayer", {"batch_input_shape": list(shape), "dtype": "float32", "sparse": False, "ragged": False, "name": "input_1"}),
+              wrap("LSTM", tf2_rnn_config("lstm", "lstm", h1, True), shape),
+              wrap("LSTM", tf2_rnn_config("lstm", "lstm_2", h2, False), (None, None, h1)),
+              wrap("Dense", {"name": "dense", "trainable": True, "dtype": "float32", "units": c, "activation": "linear",
+                             "use_bias": True, "kernel_initializer": tf2_initializers()["kernel_initializer"],
+                             "bias_initializer": tf2_initializers()["bias_initializer"], "kernel_regularizer": None,
+                             "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None,
+                             "bias_constraint": None}, (None, h2))]
+    config = {"module": "keras", "class_name": "Sequential",
+              "config": {"name": "sequential", "layers": layers}, "registered_name": None,
+              "build_config": {"input_shape": list(shape)}}
+    path = MODELS / "stacked_lstm_tfkeras2_keras_zip.keras"
+    bio = io.BytesIO()
+    with h5py.File(bio, mode="w") as h5:
+        h5.create_group("vars")
+        for layer, arrays, cell in (("lstm", k1, True), ("lstm_2", k2, True), ("dense", dk, False)):
+            g = h5.create_group(f"_layer_checkpoint_dependencies/{layer}")
+            target = g.create_group("vars") if not cell else (g.create_group("vars"), g.create_group("cell/vars"))[1]
+            for i, a in enumerate(arrays):
+                target[str(i)] = a
+    with open(path, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
+        for name, text in (("metadata.json", json.dumps({"keras_version": TFKERAS_VERSION, "date_saved": "2024-10-03@12:00:00"})),
+                           ("config.json", json.dumps(config))):
+            with zf.open(name, "w") as f:
+                f.write(text.encode())
+        info = zipfile.ZipInfo("model.weights.h5", date_time=SAVE_DATE)
+        info.external_attr = 0o600 << 16
+        zf.writestr(info, bio.getvalue())
+    with zipfile.ZipFile(path) as zf, h5py.File(io.BytesIO(zf.read("model.weights.h5")), "r") as f:
+        w = {k: [np.asarray(f[f"_layer_checkpoint_dependencies/{k}"][str(i)]) for i in range(len(f[f"_layer_checkpoint_dependencies/{k}"]))]
+             for k in ("lstm/cell/vars", "lstm_2/cell/vars", "dense/vars")}
+    r1, _, _ = np_rnn("lstm", x.numpy(), w["lstm/cell/vars"], "tanh", "sigmoid", False)
+    _, r2, _ = np_rnn("lstm", r1, w["lstm_2/cell/vars"], "tanh", "sigmoid", False)
+    check("stacked_lstm_tfkeras2_keras_zip", y, r2 @ w["dense/vars"][0].astype(np.float64) + w["dense/vars"][1])
+    write_case("stacked_lstm_tfkeras2_keras_zip",
+               "tf.keras 2.15 model.save('.keras') zip: Sequential[Input((None,3)), LSTM(5, seq) 'lstm', LSTM(4) 'lstm_2', Dense(2)], "
+               "weights under _layer_checkpoint_dependencies/<layer name>/cell/vars; expected from torch.nn.LSTM x2 -> Linear",
+               "../models/stacked_lstm_tfkeras2_keras_zip.keras", [("input_1", x)], [("dense", y)])
+
+
+def case_mask_op_stacked():
+    """9. Keras 3 Functional ids -> Embedding(mask_zero) -> LSTM(seq) -> LSTM -> Dense: RNN.compute_mask
+    hands the same NotEqual output on, so both LSTM calls get mask= the one op node."""
+    torch.manual_seed(909)
+    vocab, e, h1, h2, c, n, t = 10, 3, 5, 4, 2, 3, 7
+    lengths = torch.tensor([7, 5, 2])
+    emb = torch.nn.Embedding(vocab, e)
+    with torch.no_grad():
+        emb.weight.copy_(uniform(emb.weight.shape, 0.9))
+    l1 = init_lstm(torch.nn.LSTM(e, h1, batch_first=True), 0.5, 0.3)
+    l2 = init_lstm(torch.nn.LSTM(h1, h2, batch_first=True), 0.5, 0.3)
+    dense = torch.nn.Linear(h2, c)
+    with torch.no_grad():
+        dense.weight.copy_(uniform(dense.weight.shape, 0.8))
+        dense.bias.copy_(uniform(dense.bias.shape, 0.3))
+    valid = torch.arange(t)[None, :] < lengths[:, None]
+    ids = torch.where(valid, torch.randint(1, vocab, (n, t)), torch.zeros((), dtype=torch.long))
+    pack = lambda v: torch.nn.utils.rnn.pack_padded_sequence(v, lengths, batch_first=True, enforce_sorted=False)
+    with torch.no_grad():
+        s1, _ = torch.nn.utils.rnn.pad_packed_sequence(l1(pack(emb(ids)))[0], batch_first=True, total_length=t)
+        y = dense(l2(pack(s1))[1][0][0])
+    k1, k2 = lstm_to_keras(*gru_params(l1)), lstm_to_keras(*gru_params(l2))
+    ek, dk = [np32(emb.weight)], [np32(dense.weight.T), np32(dense.bias)]
+    s = K3Scope()
+    p = K3Policy(s)
+    s_ids, s_e, s_1 = (None, None), (None, None, e), (None, None, h1)
+    mask = k3_tensor(s_ids, "not_equal", "bool")
+    layers = [(K3InputLayer(s, "ids", s_ids), []),
+              (K3Embedding(s, "embedding", p, vocab, e, True, list(s_ids)), [{"args": [k3_tensor(s_ids, "ids")], "kwargs": {}}]),
+              (K3Op(s, "NotEqual", "not_equal"), [{"args": [k3_tensor(s_ids, "ids"), 0], "kwargs": {}}]),
+              (K3RNN(s, "lstm", "lstm", h1, p, p, return_sequences=True, build_shape=list(s_e)),
+               [{"args": [k3_tensor(s_e, "embedding")], "kwargs": {"mask": mask, "training": False}}]),
+              (K3RNN(s, "lstm", "lstm_1", h2, p, p, build_shape=list(s_1)),
+               [{"args": [k3_tensor(s_1, "lstm")], "kwargs": {"mask": mask, "training": False}}]),
+              (K3Dense(s, "dense", p, c, "linear", [None, h2]), [{"args": [k3_tensor((None, h2), "lstm_1")], "kwargs": {}}])]
+    cname = "embedding_mask_not_equal_stacked_lstm_keras3"
+    path = MODELS / f"{cname}.keras"
+    write_keras3(path, K3Functional(s, layers, ["ids"], [("dense", 0, 0)]),
+                 [("", "functional", []), ("layers/input_layer", "ids", []), ("layers/embedding", "embedding", ek)]
+                 + k3_rnn_vars("layers/lstm", "lstm", "lstm", k1) + k3_rnn_vars("layers/lstm_1", "lstm_1", "lstm", k2)
+                 + [("layers/dense", "dense", dk)])
+    w = read_keras3_weights(path)
+    m = ids.numpy() != 0
+    r1, _, _ = np_rnn("lstm", w["layers/embedding/vars"][0].astype(np.float64)[ids.numpy()], w["layers/lstm/cell/vars"],
+                      "tanh", "sigmoid", False, mask=m)
+    _, r2, _ = np_rnn("lstm", r1, w["layers/lstm_1/cell/vars"], "tanh", "sigmoid", False, mask=m)
+    check(cname, y, r2 @ w["layers/dense/vars"][0].astype(np.float64) + w["layers/dense/vars"][1])
+    write_case(cname,
+               "Keras 3.6 .keras Functional: Input((None,), float32 ids) -> Embedding(10, 3, mask_zero=True) -> LSTM(5, seq) -> LSTM(4) "
+               "-> Dense(2), both LSTM calls given mask= the one NotEqual(ids, 0) op node; trailing id-0 padding, lengths [7, 5, 2]; "
+               "expected from torch.nn.Embedding -> packed torch.nn.LSTM x2 (h_n) -> Linear",
+               f"../models/{cname}.keras", [("ids", ids.to(torch.float32))], [("dense", y)])
+
+
 def main():
     CASES.mkdir(exist_ok=True)
     MODELS.mkdir(exist_ok=True)
@@ -1045,6 +1325,9 @@ def main():
     case_masking()
     case_backward_layer()
     case_initial_state()
+    case_mask_op_nodes()
+    case_tfkeras2_keras_zip()
+    case_mask_op_stacked()
     for line in REPORT:
         print(line)
 

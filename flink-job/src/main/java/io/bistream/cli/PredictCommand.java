@@ -23,7 +23,8 @@ import picocli.CommandLine.Option;
     name = "predict",
     description = {
       "Runs a model over X.npy and writes Y.npy.",
-      "X: float32 [N,T,D] (or [T,D]), or int ids [N,T] for Embedding models.",
+      "X: float32 [N,T,D] (or [T,D]), or token ids [N,T] for Embedding models",
+      "   (int32/int64, or float32 holding integers, each below the vocabulary size).",
       "Y: float32 [N,T,F], or [N,F] when the model ends in a last-step layer."
     })
 final class PredictCommand implements Callable<Integer> {
@@ -122,62 +123,13 @@ final class PredictCommand implements Callable<Integer> {
         m, chunk, lookahead, Long.MAX_VALUE, StreamConfig.Overflow.REJECT, leftContext);
   }
 
-  /** Reads X and adds the batch dimension to a single [T, D] sequence. */
+  /**
+   * Reads X as the model's first input: token ids as any integer dtype or integral floats, features
+   * as floats; a single sequence gets a batch of one (the model input decides, see {@link
+   * Model.Input#tensorFrom}).
+   */
   static Tensor readInput(Path file, Model m) throws Exception {
-    NpyArray a = NpyReader.read(file);
-    Model.Input spec = m.inputs().get(0);
-    float[] data;
-    if (a.floats() != null) {
-      if (spec.tokenIds()) {
-        throw new IllegalArgumentException(
-            file
-                + ": model input '"
-                + spec.name()
-                + "' takes integer token ids [N,T], found "
-                + a.dtype()
-                + " "
-                + Arrays.toString(a.shape())
-                + "; save X as int32 (X.astype('int32'))");
-      }
-      data = a.floats();
-    } else {
-      if (!spec.tokenIds()) {
-        throw new IllegalArgumentException(
-            file
-                + ": model input '"
-                + spec.name()
-                + "' takes float32 features [N,T,"
-                + spec.shape()[spec.shape().length - 1]
-                + "], found integer "
-                + a.dtype()
-                + "; save X as float32");
-      }
-      data = new float[a.ints().length];
-      for (int i = 0; i < data.length; i++) {
-        data[i] = a.ints()[i];
-      }
-    }
-    int[] shape = a.shape();
-    int expectedRank = spec.shape().length + 1;
-    if (shape.length == expectedRank - 1) {
-      int[] batched = new int[expectedRank];
-      batched[0] = 1;
-      System.arraycopy(shape, 0, batched, 1, shape.length);
-      shape = batched;
-    }
-    if (shape.length != expectedRank) {
-      throw new IllegalArgumentException(
-          file
-              + ": expected rank "
-              + expectedRank
-              + " [N"
-              + (spec.tokenIds() ? ",T" : ",T,D")
-              + "] for model input "
-              + spec
-              + ", found shape "
-              + Arrays.toString(a.shape()));
-    }
-    return new Tensor(data, shape);
+    return m.inputs().get(0).tensorFrom(NpyReader.read(file), file.toString());
   }
 
   private static Path sibling(Path p, String suffix) {

@@ -112,6 +112,13 @@ public final class KerasFiles {
   public static Model loadTfjs(Path modelJson) throws ModelFormatException {
     String label = modelJson.toString();
     JsonNode root = parseJson(label, readString(modelJson));
+    if (!root.has("modelTopology") && root.has("class_name") && root.has("config")) {
+      throw new ModelFormatException(
+          label
+              + ": a Keras architecture JSON (model.to_json()) holds no weights; pass the file"
+              + " written by save_weights with --weights (or load the .h5/.keras that"
+              + " model.save wrote)");
+    }
     JsonNode topology = root.path("modelTopology");
     if (topology.has("model_config")) {
       topology = topology.get("model_config"); // written by the Python converter
@@ -345,8 +352,8 @@ public final class KerasFiles {
     Map<String, String> paths = new java.util.HashMap<>();
     for (JsonNode layer : config.path("config").path("layers")) {
       String cls = layer.path("class_name").asText();
-      if (sequential && cls.equals("InputLayer")) {
-        continue;
+      if (sequential && cls.equals("InputLayer") || MaskOps.isOpNode(layer)) {
+        continue; // ops are no layers: Functional.layers leaves them out, so they save nothing
       }
       String key =
           cls.replaceAll("\\W+", "")
@@ -360,43 +367,77 @@ public final class KerasFiles {
   }
 
   /**
-   * Keras 3 weights: {@code layers/<name>/.../vars/<i>} datasets without names. Variables are named
-   * here by the order Keras creates them: RNN cells kernel, recurrent_kernel, bias; Dense kernel,
-   * bias; Embedding embeddings.
+   * Keras 3 weights: {@code layers/<path>/.../vars/<i>} datasets without names, {@code <path>} the
+   * class-counter key of {@link #keras3Paths} (also tf.keras 2.14-2.15). tf.keras 2.12-2.13 key
+   * each layer by its name under {@code _layer_checkpoint_dependencies/}. tf.keras saved on Windows
+   * joins nested paths with backslashes inside one group name ({@code layers\\gru\\cell} holding
+   * {@code vars}), so paths are compared with either separator. Variables are named here by the
+   * order Keras creates them: RNN cells kernel, recurrent_kernel, bias; Dense kernel, bias;
+   * Embedding embeddings.
    */
-  private record Keras3Weights(HdfFile hdf, Map<String, String> paths) implements WeightStore {
+  private static final class Keras3Weights implements WeightStore {
     private static final List<String> CELL = List.of("kernel", "recurrent_kernel", "bias");
     private static final List<String> DENSE = List.of("kernel", "bias");
 
-    @Override
-    public List<NamedArray> layerWeights(String layer, String cls) {
-      Node node = hdf.getByPath("layers");
-      String path = paths.getOrDefault(layer, layer);
-      if (!(node instanceof Group layers) || !(layers.getChild(path) instanceof Group g)) {
-        return List.of();
-      }
-      List<NamedArray> out = new ArrayList<>();
-      collect(g, "", cls, out);
-      return out;
+    private final Map<String, String> paths;
+    // "layers/gru/cell/vars/0" -> dataset, whatever separator the file used
+    private final Map<String, Dataset> datasets = new TreeMap<>();
+    private final boolean byName;
+
+    Keras3Weights(HdfFile hdf, Map<String, String> paths) {
+      this.paths = paths;
+      index(hdf, "");
+      this.byName = datasets.keySet().stream().noneMatch(k -> k.startsWith("layers/"));
     }
 
-    private void collect(Group g, String prefix, String cls, List<NamedArray> out) {
-      for (Map.Entry<String, Node> e : new TreeMap<>(g.getChildren()).entrySet()) {
-        if (e.getKey().equals("vars") && e.getValue() instanceof Group vars) {
-          List<String> names =
-              cls.equals("Embedding")
-                  ? List.of("embeddings")
-                  : cls.equals("Dense") || cls.equals("TimeDistributed") ? DENSE : CELL;
-          for (int i = 0; i < vars.getChildren().size(); i++) {
-            if (vars.getChild(String.valueOf(i)) instanceof Dataset d) {
-              String leaf = i < names.size() ? names.get(i) : "var" + i;
-              out.add(readDataset(prefix + leaf, d));
-            }
-          }
+    private void index(Group g, String prefix) {
+      for (Map.Entry<String, Node> e : g.getChildren().entrySet()) {
+        String path = prefix + e.getKey().replace('\\', '/');
+        if (e.getValue() instanceof Dataset d) {
+          datasets.put(path, d);
         } else if (e.getValue() instanceof Group child) {
-          collect(child, prefix + e.getKey() + "/", cls, out);
+          index(child, path + "/");
         }
       }
+    }
+
+    @Override
+    public List<NamedArray> layerWeights(String layer, String cls) {
+      String root =
+          byName
+              ? "_layer_checkpoint_dependencies/" + layer + "/"
+              : "layers/" + paths.getOrDefault(layer, layer) + "/";
+      List<String> names =
+          cls.equals("Embedding")
+              ? List.of("embeddings")
+              : cls.equals("Dense") || cls.equals("TimeDistributed") ? DENSE : CELL;
+      // sub-path of each vars group below the layer (e.g. "forward_layer/cell/") -> index -> data
+      Map<String, Map<Integer, Dataset>> groups = new TreeMap<>();
+      for (Map.Entry<String, Dataset> e : datasets.entrySet()) {
+        String key = e.getKey();
+        int vars = key.lastIndexOf("vars/");
+        if (!key.startsWith(root)
+            || vars < root.length()
+            || vars > 0 && key.charAt(vars - 1) != '/') {
+          continue;
+        }
+        String index = key.substring(vars + "vars/".length());
+        if (!index.matches("\\d+")) {
+          continue;
+        }
+        groups
+            .computeIfAbsent(key.substring(root.length(), vars), k -> new TreeMap<>())
+            .put(Integer.parseInt(index), e.getValue());
+      }
+      List<NamedArray> out = new ArrayList<>();
+      for (Map.Entry<String, Map<Integer, Dataset>> g : groups.entrySet()) {
+        for (Map.Entry<Integer, Dataset> v : g.getValue().entrySet()) {
+          int i = v.getKey();
+          String leaf = i < names.size() ? names.get(i) : "var" + i;
+          out.add(readDataset(g.getKey() + leaf, v.getValue()));
+        }
+      }
+      return out;
     }
   }
 }

@@ -120,7 +120,7 @@ final class KerasModelBuilder {
           continue;
         }
       }
-      nodes.add(new Model.Node(layer(cls, cfg, name), 0, List.of(previous)));
+      nodes.add(new Model.Node(layer(cls, cfg, name, entry), 0, List.of(previous)));
       previous = new Model.TensorRef(name, 0, 0);
     }
     return new Model(source, inputs, nodes, List.of(previous));
@@ -128,14 +128,16 @@ final class KerasModelBuilder {
 
   private Model functional(JsonNode config, Model.Source source) throws ModelFormatException {
     Map<String, JsonNode> entries = new LinkedHashMap<>();
+    Map<String, JsonNode> opEntries = new LinkedHashMap<>();
     for (JsonNode entry : config.path("layers")) {
-      entries.put(text(entry.path("config"), "name", text(entry, "name", "")), entry);
+      String name = text(entry.path("config"), "name", text(entry, "name", ""));
+      (MaskOps.isOpNode(entry) ? opEntries : entries).put(name, entry);
     }
+    MaskOps ops = new MaskOps(file, opEntries);
     List<Model.Input> inputs = new ArrayList<>();
     Map<String, Layer> built = new HashMap<>();
     Set<Model.TensorRef> available = new HashSet<>();
-    // (layer name, node index) -> inbound refs, in file order; resolved in dependency order below.
-    List<Object[]> pending = new ArrayList<>();
+    List<Pending> pending = new ArrayList<>();
     for (Map.Entry<String, JsonNode> e : entries.entrySet()) {
       String name = e.getKey();
       String cls = text(e.getValue(), "class_name", "");
@@ -149,26 +151,34 @@ final class KerasModelBuilder {
         available.add(new Model.TensorRef(name, 0, 0));
         continue;
       }
-      built.put(name, layer(cls, cfg, name));
+      built.put(name, layer(cls, cfg, name, e.getValue()));
       JsonNode inbound = e.getValue().path("inbound_nodes");
       for (int k = 0; k < inbound.size(); k++) {
-        pending.add(new Object[] {name, k, inboundRefs(inbound.get(k), name, cls)});
+        List<Model.TensorRef> refs = inboundRefs(inbound.get(k), name, cls);
+        for (Model.TensorRef r : refs) {
+          if (ops.isOp(r.layer())) {
+            throw ops.refused(r.layer(), "is an input of layer '" + name + "'");
+          }
+        }
+        List<Model.TensorRef> masks = new ArrayList<>();
+        collectKerasTensors(inbound.get(k).path("kwargs").get("mask"), masks);
+        pending.add(new Pending(name, cls, k, refs, masks));
       }
     }
     List<Model.Node> nodes = new ArrayList<>();
+    List<Pending> order = new ArrayList<>(); // in the order of nodes
     while (!pending.isEmpty()) {
       boolean progress = false;
-      for (Iterator<Object[]> it = pending.iterator(); it.hasNext(); ) {
-        Object[] p = it.next();
-        @SuppressWarnings("unchecked")
-        List<Model.TensorRef> refs = (List<Model.TensorRef>) p[2];
-        if (!available.containsAll(refs)) {
+      for (Iterator<Pending> it = pending.iterator(); it.hasNext(); ) {
+        Pending p = it.next();
+        if (!available.containsAll(p.refs())) {
           continue;
         }
-        Layer layer = built.get((String) p[0]);
-        nodes.add(new Model.Node(layer, (Integer) p[1], refs));
+        Layer layer = built.get(p.layer());
+        nodes.add(new Model.Node(layer, p.node(), p.refs()));
+        order.add(p);
         for (int k = 0; k < 8; k++) {
-          available.add(new Model.TensorRef(layer.name(), (Integer) p[1], k));
+          available.add(new Model.TensorRef(layer.name(), p.node(), k));
         }
         it.remove();
         progress = true;
@@ -177,17 +187,142 @@ final class KerasModelBuilder {
         throw new ModelFormatException(
             file
                 + ": layer '"
-                + pending.get(0)[0]
+                + pending.get(0).layer()
                 + "' uses tensors that no layer produces: "
-                + pending.get(0)[2]);
+                + pending.get(0).refs());
+      }
+    }
+    for (Pending p : order) {
+      for (Model.TensorRef m : p.masks()) {
+        MaskOps.Mask mask = ops.resolve(m, p.layer(), p.cls());
+        Model.Node node = producer(nodes, new Model.TensorRef(p.layer(), p.node(), 0));
+        if (node.layer() instanceof Recurrent || node.layer() instanceof Bidirectional) {
+          carryMask(nodes, nodes.indexOf(node), mask, p.cls());
+        }
+        // Other layers given a mask (TimeDistributed(Dense)) compute the same without it.
       }
     }
     List<Model.TensorRef> outputs = layerRefs(config.path("output_layers"));
+    for (Model.TensorRef r : outputs) {
+      if (ops.isOp(r.layer())) {
+        throw ops.refused(r.layer(), "is a model output");
+      }
+    }
     List<Model.Input> ordered = new ArrayList<>();
     for (Model.TensorRef ref : layerRefs(config.path("input_layers"))) {
       inputs.stream().filter(i -> i.name().equals(ref.layer())).forEach(ordered::add);
     }
     return new Model(source, ordered.isEmpty() ? inputs : ordered, nodes, outputs);
+  }
+
+  /** A layer call read from the config, waiting for its inputs. */
+  private record Pending(
+      String layer,
+      String cls,
+      int node,
+      List<Model.TensorRef> refs,
+      List<Model.TensorRef> masks) {}
+
+  /**
+   * Makes the recurrent node at {@code at} receive {@code mask}, which Keras passed to it as {@code
+   * mask=}: ids != 0 is the mask of an Embedding with {@code mask_zero} on those ids, any(x != v)
+   * the mask of a Masking(v) on x. Our graph carries a mask with the data from the layer that makes
+   * it, so that layer must be on the data path: an Embedding of the same ids gets {@code
+   * mask_zero}; a data input that is x unchanged gets a Masking(v) node before the recurrent layer.
+   */
+  private void carryMask(List<Model.Node> nodes, int at, MaskOps.Mask mask, String cls)
+      throws ModelFormatException {
+    Model.Node node = nodes.get(at);
+    Model.TensorRef data = node.inbound().get(0);
+    String where = "gets mask= from op node '" + mask.op() + "' = " + mask.expression() + ", but ";
+    // Layers our graph passes a mask through unchanged: Dense, Activation, Dropout..., and
+    // recurrent layers that return sequences (Keras' RNN.compute_mask hands the mask on).
+    Model.TensorRef cur = data;
+    Model.Node maker = producer(nodes, cur);
+    while (maker != null && passesMaskOn(maker.layer()) && !maker.inbound().isEmpty()) {
+      cur = maker.inbound().get(0);
+      maker = producer(nodes, cur);
+    }
+    if (!mask.overFeatures()) {
+      if (!(maker != null
+          && maker.layer() instanceof Embedding e
+          && sameValues(nodes, maker.inbound().get(0), mask.source()))) {
+        throw ModelFormatException.inLayer(
+            file,
+            node.layer().name(),
+            cls,
+            where + "its input does not come from an Embedding of '" + mask.source() + "'");
+      }
+      if (mask.value() != 0) {
+        throw ModelFormatException.inLayer(
+            file,
+            node.layer().name(),
+            cls,
+            where
+                + "only ids != 0 (Embedding mask_zero) can be carried as a mask; found ids != "
+                + MaskOps.number(mask.value()));
+      }
+      if (!e.maskZero()) {
+        int k = nodes.indexOf(maker);
+        nodes.set(k, new Model.Node(e.withMaskZero(), maker.nodeIndex(), maker.inbound()));
+      }
+      return;
+    }
+    if (maker != null
+        && maker.layer() instanceof Masking m
+        && m.maskValue() == (float) mask.value()
+        && sameValues(nodes, maker.inbound().get(0), mask.source())) {
+      return; // the Masking layer on the data path makes this very mask
+    }
+    if (!sameValues(nodes, data, mask.source())) {
+      throw ModelFormatException.inLayer(
+          file,
+          node.layer().name(),
+          cls,
+          where
+              + "its input is computed from '"
+              + mask.source()
+              + "' rather than passed on unchanged, so no Masking layer can carry it");
+    }
+    Masking masking = new Masking(mask.op(), (float) mask.value());
+    List<Model.TensorRef> inbound = new ArrayList<>(node.inbound());
+    inbound.set(0, new Model.TensorRef(masking.name(), 0, 0));
+    nodes.set(at, new Model.Node(node.layer(), node.nodeIndex(), inbound));
+    nodes.add(at, new Model.Node(masking, 0, List.of(data)));
+  }
+
+  private static boolean passesMaskOn(Layer layer) {
+    return layer instanceof Dense
+        || layer instanceof ElementWise
+        || layer instanceof Recurrent r && r.returnSequences()
+        || layer instanceof Bidirectional b && b.forward().returnSequences();
+  }
+
+  /** The node that computes {@code ref}, or null for a model input. */
+  private static Model.Node producer(List<Model.Node> nodes, Model.TensorRef ref) {
+    for (Model.Node n : nodes) {
+      if (n.layer().name().equals(ref.layer()) && n.nodeIndex() == ref.node()) {
+        return n;
+      }
+    }
+    return null;
+  }
+
+  /** Whether {@code ref} holds the values of {@code source}, passed on by identity layers. */
+  private static boolean sameValues(
+      List<Model.Node> nodes, Model.TensorRef ref, Model.TensorRef source) {
+    Model.TensorRef cur = ref;
+    for (int hops = 0; hops <= nodes.size(); hops++) {
+      if (cur.equals(source)) {
+        return true;
+      }
+      Model.Node p = producer(nodes, cur);
+      if (p == null || !(p.layer() instanceof ElementWise w && w.isIdentity())) {
+        return false;
+      }
+      cur = p.inbound().get(0);
+    }
+    return false;
   }
 
   /** Refs of one inbound node: Keras 2 / TF.js lists, or Keras 3 {args, kwargs}. */
@@ -268,7 +403,11 @@ final class KerasModelBuilder {
 
   // ---------------------------------------------------------------- layers
 
-  private Layer layer(String cls, JsonNode cfg, String name) throws ModelFormatException {
+  private Layer layer(String cls, JsonNode cfg, String name, JsonNode entry)
+      throws ModelFormatException {
+    requireFloat32(cfg, name, cls);
+    requireFloat32(cfg.path("layer").path("config"), name, cls);
+    requireFloat32(cfg.path("backward_layer").path("config"), name, cls);
     try {
       return switch (cls) {
         case "LSTM", "GRU", "SimpleRNN" -> recurrent(cls, cfg, name, weights(name, cls), name);
@@ -288,12 +427,67 @@ final class KerasModelBuilder {
           if (IDENTITY.contains(cls)) {
             yield ElementWise.identity(name, cls);
           }
-          throw ModelFormatException.inLayer(
-              file, name, cls, "unsupported layer; supported: " + SUPPORTED);
+          throw ModelFormatException.inLayer(file, name, cls, unsupported(cls, entry));
         }
       };
     } catch (IllegalArgumentException e) {
       throw ModelFormatException.inLayer(file, name, cls, e.getMessage());
+    }
+  }
+
+  /**
+   * Why a layer class is refused: Python code (Lambda, a custom class registered by the user) or a
+   * built-in layer outside the supported set.
+   */
+  private static String unsupported(String cls, JsonNode entry) {
+    String module = entry.path("module").asText("");
+    String registered = entry.path("registered_name").asText("");
+    if (cls.equals("Lambda")) {
+      return "a Lambda layer holds Python code, which BiStream cannot run; rebuild the model"
+          + " without it; supported: "
+          + SUPPORTED;
+    }
+    // Built-in Keras 3 layers name their module (keras.layers) and no registration; a user's class
+    // has its own module, or none and a registered name.
+    boolean custom =
+        !module.isEmpty() && !module.startsWith("keras") && !module.startsWith("tensorflow")
+            || module.isEmpty() && !registered.isEmpty()
+            || registered.contains(">") && !registered.startsWith("keras");
+    if (custom) {
+      return "a custom layer (registered as '"
+          + (registered.isEmpty() ? cls : registered)
+          + "'"
+          + (module.isEmpty() ? "" : ", module '" + module + "'")
+          + ") is user code, which BiStream cannot run; supported: "
+          + SUPPORTED;
+    }
+    return "unsupported layer; supported: " + SUPPORTED;
+  }
+
+  /**
+   * Refuses a layer whose dtype (a string, or a Keras 3 DTypePolicy / tf.keras mixed-precision
+   * Policy object) is not float32: mixed_float16, bfloat16 or float64 layers compute in another
+   * precision than the float32 this engine uses, so their outputs would differ from the
+   * framework's.
+   */
+  private void requireFloat32(JsonNode cfg, String name, String cls) throws ModelFormatException {
+    JsonNode dtype = cfg.get("dtype");
+    if (dtype == null || dtype.isNull()) {
+      return;
+    }
+    String policy =
+        dtype.isObject()
+            ? dtype.path("config").path("name").asText(dtype.path("class_name").asText("?"))
+            : dtype.asText();
+    if (!policy.equals("float32")) {
+      throw ModelFormatException.inLayer(
+          file,
+          name,
+          cls,
+          "dtype policy '"
+              + policy
+              + "': BiStream computes in float32 only; re-save the model with the float32 policy"
+              + " (keras.config.set_dtype_policy('float32'))");
     }
   }
 
@@ -469,7 +663,10 @@ final class KerasModelBuilder {
       throws ModelFormatException {
     NamedArray kernel = find(w, "kernel");
     if (kernel == null) {
-      kernel = require(w, "W", layer, "SimpleRNN"); // Keras 1
+      kernel = find(w, "W"); // Keras 1
+      if (kernel == null) {
+        throw missing(w, "kernel", layer, "SimpleRNN");
+      }
       NamedArray u = require(w, "U", layer, "SimpleRNN");
       NamedArray b = require(w, "b", layer, "SimpleRNN");
       return new SimpleRnnCell(kernel.shape()[0], units, act, kernel.data(), u.data(), b.data());
@@ -488,7 +685,10 @@ final class KerasModelBuilder {
     int units = cfg.has("units") ? cfg.get("units").asInt() : cfg.path("output_dim").asInt();
     NamedArray kernel = find(w, "kernel");
     if (kernel == null) {
-      kernel = require(w, "W", name, kind); // Keras 1
+      kernel = find(w, "W"); // Keras 1
+      if (kernel == null) {
+        throw missing(w, "kernel", name, kind);
+      }
     }
     if (kernel.shape().length != 2 || kernel.shape()[1] != units) {
       throw ModelFormatException.inLayer(
@@ -523,7 +723,10 @@ final class KerasModelBuilder {
     List<NamedArray> w = weights(name, "Embedding");
     NamedArray e = find(w, "embeddings");
     if (e == null) {
-      e = require(w, "W", name, "Embedding"); // Keras 1
+      e = find(w, "W"); // Keras 1
+      if (e == null) {
+        throw missing(w, "embeddings", name, "Embedding");
+      }
     }
     int inputDim = cfg.path("input_dim").asInt();
     int outputDim = cfg.path("output_dim").asInt();
@@ -563,8 +766,13 @@ final class KerasModelBuilder {
   }
 
   private ModelFormatException missing(List<NamedArray> w, String leaf, String layer, String cls) {
+    String found =
+        w.isEmpty()
+            ? "the file has no weights for this layer (an .h5 keeps them under the layer's name,"
+                + " a .keras archive under layers/<class name>[_n] in model order)"
+            : "the file has " + w;
     return ModelFormatException.inLayer(
-        file, layer, cls, "missing weight '" + leaf + "'; the file has " + w);
+        file, layer, cls, "missing weight '" + leaf + "'; " + found);
   }
 
   private int checkKernel(NamedArray kernel, int units, int gates, String layer, String cls)

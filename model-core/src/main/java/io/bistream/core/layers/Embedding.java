@@ -45,6 +45,16 @@ public final class Embedding implements Layer {
     return inputDim;
   }
 
+  /** Whether id 0 is padding that masks its step ({@code mask_zero}). */
+  public boolean maskZero() {
+    return maskZero;
+  }
+
+  /** The same embedding with {@code mask_zero}: a mask given to the next layer as ids != 0. */
+  public Embedding withMaskZero() {
+    return new Embedding(name, inputDim, outputDim, embeddings, true);
+  }
+
   @Override
   public String describe() {
     return "input_dim=" + inputDim + " output_dim=" + outputDim + (maskZero ? " mask_zero" : "");

@@ -32,6 +32,11 @@ public final class Masking implements Layer {
     return 0;
   }
 
+  /** The value whose steps (all features equal to it) are masked. */
+  public float maskValue() {
+    return maskValue;
+  }
+
   @Override
   public String describe() {
     return "mask_value=" + maskValue;

@@ -7,6 +7,7 @@ import io.bistream.core.layers.Layer;
 import io.bistream.core.layers.Masking;
 import io.bistream.core.layers.MatMul;
 import io.bistream.core.layers.Nd4jMatMul;
+import io.bistream.core.npy.NpyArray;
 import io.bistream.core.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -68,11 +69,109 @@ public final class Model {
       return shape.length == 0 ? -1 : shape[shape.length - 1];
     }
 
+    /**
+     * The values of an array read from {@code where} as this input's tensor, with a batch of one
+     * added to a single sequence. Token ids may come as any integer dtype or as integral floats
+     * (Keras casts ids to integers inside the Embedding, so a float32 InputLayer takes them too);
+     * each must be in [0, vocabularySize). Feature inputs take floats.
+     *
+     * @throws IllegalArgumentException naming {@code where}, this input, what it takes and what was
+     *     found
+     */
+    public Tensor tensorFrom(NpyArray a, String where) {
+      float[] data;
+      if (a.floats() != null) {
+        data = a.floats();
+      } else if (tokenIds) {
+        data = new float[a.ints().length];
+        for (int i = 0; i < data.length; i++) {
+          data[i] = a.ints()[i];
+        }
+      } else {
+        throw new IllegalArgumentException(
+            where
+                + ": model input '"
+                + name
+                + "' takes float32 features "
+                + expectedShape()
+                + ", found "
+                + a.dtype().numpyName()
+                + " "
+                + Arrays.toString(a.shape())
+                + "; save X as float32 (X.astype('float32'))");
+      }
+      int[] shape = a.shape();
+      if (tokenIds && shape.length >= 2 && shape[shape.length - 1] == 1) {
+        shape = Arrays.copyOf(shape, shape.length - 1); // [N,T,1]: one id per step
+      }
+      if (shape.length == this.shape.length) {
+        int[] batched = new int[shape.length + 1];
+        batched[0] = 1;
+        System.arraycopy(shape, 0, batched, 1, shape.length);
+        shape = batched;
+      }
+      if (shape.length != this.shape.length + 1) {
+        throw new IllegalArgumentException(
+            where
+                + ": model input '"
+                + name
+                + "' takes "
+                + (tokenIds ? "integer token ids " : "float32 features ")
+                + expectedShape()
+                + ", found "
+                + a.dtype().numpyName()
+                + " "
+                + Arrays.toString(a.shape()));
+      }
+      Tensor x = new Tensor(data, shape);
+      requireTokenIds(x, where + ": ");
+      return x;
+    }
+
+    /**
+     * Refuses values of a token-id input that are not integers in [0, vocabularySize), naming this
+     * input, the range and the first bad value with its index; a no-op for feature inputs.
+     */
+    void requireTokenIds(Tensor x, String prefix) {
+      if (!tokenIds) {
+        return;
+      }
+      float[] v = x.data();
+      for (int i = 0; i < v.length; i++) {
+        if (v[i] != Math.rint(v[i]) || v[i] < 0 || v[i] >= vocabularySize) {
+          throw new IllegalArgumentException(
+              prefix
+                  + "model input '"
+                  + name
+                  + "' takes integer token ids in [0, "
+                  + vocabularySize
+                  + "), found "
+                  + (Float.isFinite(v[i]) && v[i] == Math.rint(v[i])
+                      ? String.valueOf((long) v[i])
+                      : String.valueOf(v[i]))
+                  + " at "
+                  + Arrays.toString(index(i, x.shape())));
+        }
+      }
+    }
+
+    /** The shape this input takes, batch first: [N,T] for ids, [N,T,D] with declared sizes. */
+    public String expectedShape() {
+      StringBuilder b = new StringBuilder("[N");
+      for (int i = 0; i < shape.length; i++) {
+        String unknown = i == 0 ? "T" : i == shape.length - 1 ? "D" : "?";
+        b.append(',').append(shape[i] < 0 ? unknown : String.valueOf(shape[i]));
+      }
+      return b.append(']').toString();
+    }
+
     @Override
     public String toString() {
       return name
           + Arrays.toString(shape).replace("-1", "None")
-          + (tokenIds ? " ids" + (vocabularySize > 0 ? " < " + vocabularySize : "") : "");
+          + (tokenIds
+              ? vocabularySize > 0 ? " (token ids in [0, " + vocabularySize + "))" : " (token ids)"
+              : "");
     }
   }
 
@@ -294,6 +393,17 @@ public final class Model {
               + "], found "
               + x.shapeString());
     }
+    spec.requireTokenIds(x, "model " + source.file() + ": ");
     return x;
+  }
+
+  /** Row-major flat position {@code flat} as an index into {@code shape}. */
+  private static int[] index(int flat, int[] shape) {
+    int[] at = new int[shape.length];
+    for (int d = shape.length - 1; d >= 0; d--) {
+      at[d] = flat % shape[d];
+      flat /= shape[d];
+    }
+    return at;
   }
 }

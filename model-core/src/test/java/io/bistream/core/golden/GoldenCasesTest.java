@@ -55,7 +55,11 @@ class GoldenCasesTest {
         ref.startsWith("shared:")
             ? SharedData.dir().resolve(ref.substring("shared:".length()))
             : file.getParent().resolve(ref).normalize();
-    Model model = ModelFiles.load(modelPath);
+    // An architecture JSON with a save_weights file names both (golden/FORMAT.md).
+    Model model =
+        c.has("weights")
+            ? ModelFiles.load(modelPath, file.getParent().resolve(c.get("weights").asText()))
+            : ModelFiles.load(modelPath);
     List<Tensor> inputs = new ArrayList<>();
     for (JsonNode in : c.get("inputs")) {
       inputs.add(tensor(in));

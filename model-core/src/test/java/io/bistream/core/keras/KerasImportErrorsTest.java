@@ -129,6 +129,133 @@ class KerasImportErrorsTest {
         .hasMessageContaining("--weights");
   }
 
+  /** A copy of a golden/torch Keras 3 archive with its config.json edited by {@code edit}. */
+  private Path keras3Copy(String model, java.util.function.UnaryOperator<String> edit)
+      throws Exception {
+    return KerasArchives.copyWithConfig(model, tmp.resolve(model), edit);
+  }
+
+  @Test
+  void opNodeThatIsNoMaskIsRefusedNamingTheNodeAndTheOp() throws Exception {
+    Path model =
+        keras3Copy(
+            "embedding_mask_not_equal_bilstm_keras3.keras",
+            c -> c.replace("\"class_name\": \"NotEqual\"", "\"class_name\": \"Add\""));
+    assertThatThrownBy(() -> ModelFiles.load(model))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining(model.toString())
+        .hasMessageContaining("'not_equal'")
+        .hasMessageContaining("op Add")
+        .hasMessageContaining("NotEqual");
+  }
+
+  @Test
+  void maskOpComparingIdsWithAnotherValueThanZeroIsRefused() throws Exception {
+    Path model =
+        keras3Copy(
+            "embedding_mask_not_equal_bilstm_keras3.keras",
+            c ->
+                c.replace(
+                    "\"keras_history\": [\"ids\", 0, 0]}}, 0]",
+                    "\"keras_history\": [\"ids\", 0, 0]}}, 5]"));
+    assertThatThrownBy(() -> ModelFiles.load(model))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining("'not_equal'")
+        .hasMessageContaining("'bidirectional'")
+        .hasMessageContaining("!= 5");
+  }
+
+  @Test
+  void dtypePolicyOtherThanFloat32IsRefusedNamingLayerAndPolicy() throws Exception {
+    Path model =
+        keras3Copy(
+            "bigru_concat_keras3.keras",
+            c ->
+                c.replace(
+                    "\"class_name\": \"DTypePolicy\", \"config\": {\"name\": \"float32\"}",
+                    "\"class_name\": \"DTypePolicy\", \"config\": {\"name\": \"mixed_float16\"}"));
+    assertThatThrownBy(() -> ModelFiles.load(model))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining(model.toString())
+        .hasMessageContaining("layer '")
+        .hasMessageContaining("dtype policy 'mixed_float16'")
+        .hasMessageContaining("float32");
+  }
+
+  @Test
+  void float64LayerDtypeIsRefused() throws Exception {
+    // A plain dtype string, as tf.keras 2 and the Keras 3 legacy .h5 write it.
+    Path model =
+        keras3Copy(
+            "bigru_concat_keras3.keras",
+            c ->
+                c.replaceAll(
+                    "\"dtype\": \\{\"module\": \"keras\", \"class_name\": \"DTypePolicy\","
+                        + " \"config\": \\{\"name\": \"float32\"}, \"registered_name\": null"
+                        + "(, \"shared_object_id\": \\d+)?}",
+                    "\"dtype\": \"float64\""));
+    assertThatThrownBy(() -> ModelFiles.load(model))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining("dtype policy 'float64'");
+  }
+
+  @Test
+  void kerasArchitectureJsonWithoutWeightsSaysToPassTheWeights() throws Exception {
+    Path arch =
+        Path.of(
+            getClass()
+                .getResource(
+                    "/golden/real/keras/k2.1-json+weights-embedding-bilstm/"
+                        + "bidirectional_lstm_softmax_architecture.json")
+                .toURI());
+    assertThatThrownBy(() -> ModelFiles.load(arch))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining(arch.toString())
+        .hasMessageContaining("architecture JSON")
+        .hasMessageContaining("--weights");
+  }
+
+  @Test
+  void layerWithoutAnyWeightsInTheFileSaysSoAndNamesTheCurrentWeightName() throws Exception {
+    Path model = tfjsCopy("embedding_float32_inputlayer_bilstm");
+    ObjectNode root = (ObjectNode) JSON.readTree(model.toFile());
+    var weights =
+        (com.fasterxml.jackson.databind.node.ArrayNode)
+            root.withArray("weightsManifest").get(0).get("weights");
+    for (int i = weights.size() - 1; i >= 0; i--) {
+      if (weights.get(i).get("name").asText().startsWith("emb")) {
+        weights.remove(i);
+      }
+    }
+    JSON.writeValue(model.toFile(), root);
+    assertThatThrownBy(() -> ModelFiles.load(model))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining("(Embedding)")
+        .hasMessageContaining("missing weight 'embeddings'")
+        .hasMessageContaining("the file has no weights for this layer");
+  }
+
+  @Test
+  void customLayerIsRefusedAsCustomCodeNamingItsRegistration() throws Exception {
+    Path model =
+        keras3Copy(
+            "stacked_bilstm_bigru_softmax_keras3.keras",
+            c ->
+                c.replace(
+                        "{\"module\": \"keras.layers\", \"class_name\": \"Dense\"",
+                        "{\"module\": \"attention\", \"class_name\": \"SelfAttention\"")
+                    .replace(
+                        "\"registered_name\": null, \"build_config\": {\"input_shape\": [null, null, 8]}",
+                        "\"registered_name\": \"Custom>SelfAttention\", \"build_config\": {\"input_shape\": [null, null, 8]}"));
+    assertThatThrownBy(() -> ModelFiles.load(model))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageContaining("layer 'dense' (SelfAttention)")
+        .hasMessageContaining("custom layer")
+        .hasMessageContaining("'Custom>SelfAttention'")
+        .hasMessageContaining("module 'attention'")
+        .hasMessageContaining("supported: InputLayer");
+  }
+
   @Test
   void missingFileIsNamed() {
     Path file = tmp.resolve("nope.h5");
