@@ -325,6 +325,17 @@ def run_layers(config, weights, major, x, mask):
                 a, b = hf, hb
             assert cfg.get("merge_mode", "concat") == "concat", cfg.get("merge_mode")
             x = torch.cat([a, b], dim=-1)
+        elif cls == "BatchNormalization":
+            # inference (Keras' training=False): the moving statistics, torch's batch_norm in eval
+            arrays = [T(a) for a in w[""]]  # creation order: gamma?, beta?, moving mean, variance
+            gamma = arrays.pop(0) if cfg.get("scale", True) else None
+            beta = arrays.pop(0) if cfg.get("center", True) else None
+            axis = cfg.get("axis", -1)
+            axis = axis[0] if isinstance(axis, list) else axis
+            assert axis in (-1, x.dim() - 1), axis
+            flat = x.reshape(-1, x.shape[-1])
+            flat = torch.nn.functional.batch_norm(flat, arrays[0], arrays[1], gamma, beta, training=False, eps=cfg.get("epsilon", 1e-3))
+            x = flat.reshape(x.shape)
         elif cls == "Dense":
             lin = torch.nn.Linear(*w[""][0].shape).to(DT)
             with torch.no_grad():

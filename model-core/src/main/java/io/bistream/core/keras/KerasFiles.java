@@ -126,7 +126,7 @@ public final class KerasFiles {
     String version = root.path("modelTopology").path("keras_version").asText("tfjs");
     Map<String, NamedArray> byName = tfjsWeights(modelJson, root);
     WeightStore store =
-        (layer, cls) ->
+        (layer, variableNames) ->
             byName.values().stream().filter(w -> w.name().startsWith(layer + "/")).toList();
     return build(label, topology, version, "tfjs-layers", store);
   }
@@ -313,7 +313,8 @@ public final class KerasFiles {
   /** Keras 1/2 HDF5 weights: one group per layer, its {@code weight_names} attribute in order. */
   private record H5Weights(String label, Group root) implements WeightStore {
     @Override
-    public List<NamedArray> layerWeights(String layer, String cls) throws ModelFormatException {
+    public List<NamedArray> layerWeights(String layer, List<String> variableNames)
+        throws ModelFormatException {
       Node node = root.getChild(layer);
       if (!(node instanceof Group g)) {
         return List.of();
@@ -371,14 +372,10 @@ public final class KerasFiles {
    * class-counter key of {@link #keras3Paths} (also tf.keras 2.14-2.15). tf.keras 2.12-2.13 key
    * each layer by its name under {@code _layer_checkpoint_dependencies/}. tf.keras saved on Windows
    * joins nested paths with backslashes inside one group name ({@code layers\\gru\\cell} holding
-   * {@code vars}), so paths are compared with either separator. Variables are named here by the
-   * order Keras creates them: RNN cells kernel, recurrent_kernel, bias; Dense kernel, bias;
-   * Embedding embeddings.
+   * {@code vars}), so paths are compared with either separator. Variables are named by the order
+   * Keras creates them, which the caller gives per layer class.
    */
   private static final class Keras3Weights implements WeightStore {
-    private static final List<String> CELL = List.of("kernel", "recurrent_kernel", "bias");
-    private static final List<String> DENSE = List.of("kernel", "bias");
-
     private final Map<String, String> paths;
     // "layers/gru/cell/vars/0" -> dataset, whatever separator the file used
     private final Map<String, Dataset> datasets = new TreeMap<>();
@@ -402,15 +399,11 @@ public final class KerasFiles {
     }
 
     @Override
-    public List<NamedArray> layerWeights(String layer, String cls) {
+    public List<NamedArray> layerWeights(String layer, List<String> names) {
       String root =
           byName
               ? "_layer_checkpoint_dependencies/" + layer + "/"
               : "layers/" + paths.getOrDefault(layer, layer) + "/";
-      List<String> names =
-          cls.equals("Embedding")
-              ? List.of("embeddings")
-              : cls.equals("Dense") || cls.equals("TimeDistributed") ? DENSE : CELL;
       // sub-path of each vars group below the layer (e.g. "forward_layer/cell/") -> index -> data
       Map<String, Map<Integer, Dataset>> groups = new TreeMap<>();
       for (Map.Entry<String, Dataset> e : datasets.entrySet()) {

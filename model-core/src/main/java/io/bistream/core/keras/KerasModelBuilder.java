@@ -2,6 +2,7 @@ package io.bistream.core.keras;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.bistream.core.layers.Activation;
+import io.bistream.core.layers.BatchNormalization;
 import io.bistream.core.layers.Bidirectional;
 import io.bistream.core.layers.Dense;
 import io.bistream.core.layers.ElementWise;
@@ -39,7 +40,8 @@ final class KerasModelBuilder {
 
   static final String SUPPORTED =
       "InputLayer, LSTM, GRU, SimpleRNN, Bidirectional, Dense, TimeDistributed(Dense),"
-          + " TimeDistributedDense, Embedding, Masking, Activation, Dropout, SpatialDropout1D,"
+          + " TimeDistributedDense, Embedding, Masking, BatchNormalization, Activation, Dropout,"
+          + " SpatialDropout1D,"
           + " GaussianNoise, GaussianDropout, AlphaDropout, RepeatVector, Reshape, Flatten";
 
   private static final Set<String> IDENTITY =
@@ -417,6 +419,7 @@ final class KerasModelBuilder {
         case "TimeDistributedDense" -> dense(name, cls, cfg, weights(name, cls));
         case "Embedding" -> embedding(cfg, name);
         case "Masking" -> new Masking(name, (float) cfg.path("mask_value").asDouble(0.0));
+        case "BatchNormalization" -> batchNormalization(cfg, name);
         case "Activation" ->
             new ElementWise(
                 name, cls, Activation.fromKeras(activationName(cfg, "activation"), kerasMajor));
@@ -491,8 +494,17 @@ final class KerasModelBuilder {
     }
   }
 
+  private static final List<String> CELL_VARIABLES = List.of("kernel", "recurrent_kernel", "bias");
+
+  /** A layer's weights; its class gives the names Keras 3 leaves off (see {@link WeightStore}). */
   private List<NamedArray> weights(String layer, String cls) throws ModelFormatException {
-    return weights.layerWeights(layer, cls);
+    return weights.layerWeights(
+        layer,
+        switch (cls) {
+          case "Embedding" -> List.of("embeddings");
+          case "Dense", "TimeDistributed" -> List.of("kernel", "bias");
+          default -> CELL_VARIABLES;
+        });
   }
 
   private Layer bidirectional(JsonNode cfg, String name) throws ModelFormatException {
@@ -704,6 +716,44 @@ final class KerasModelBuilder {
     float[] b = bias == null ? new float[units] : checkShape(bias, new int[] {units}, name, kind);
     Activation act = Activation.fromKeras(activationName(cfg, "activation"), kerasMajor);
     return new Dense(name, kind, kernel.shape()[0], units, kernel.data(), b, act);
+  }
+
+  /**
+   * BatchNormalization at inference: the moving statistics, folded with gamma and beta into one
+   * scale and offset per feature, as Keras' own {@code batch_normalization} op does.
+   */
+  private Layer batchNormalization(JsonNode cfg, String name) throws ModelFormatException {
+    String cls = "BatchNormalization";
+    JsonNode axis = cfg.path("axis");
+    if (axis.isArray() && axis.size() == 1) {
+      axis = axis.get(0); // tf.keras 2 saves the built axis as a list, e.g. [2]
+    }
+    if (!axis.isMissingNode() && !axis.isInt()) {
+      throw ModelFormatException.inLayer(
+          file, name, cls, "axis " + axis + ": only one axis, the feature axis, is supported");
+    }
+    int featureAxis = axis.asInt(-1);
+    boolean scale = cfg.path("scale").asBoolean(true);
+    boolean center = cfg.path("center").asBoolean(true);
+    List<String> variables = new ArrayList<>();
+    if (scale) {
+      variables.add("gamma");
+    }
+    if (center) {
+      variables.add("beta");
+    }
+    variables.add("moving_mean");
+    variables.add("moving_variance");
+    List<NamedArray> w = weights.layerWeights(name, variables);
+    float[] mean = require(w, "moving_mean", name, cls).data();
+    int features = mean.length;
+    int[] shape = {features};
+    float[] variance = checkShape(require(w, "moving_variance", name, cls), shape, name, cls);
+    float[] gamma = scale ? checkShape(require(w, "gamma", name, cls), shape, name, cls) : null;
+    float[] beta = center ? checkShape(require(w, "beta", name, cls), shape, name, cls) : null;
+    float epsilon = (float) cfg.path("epsilon").asDouble(1e-3);
+    return BatchNormalization.fromMovingStatistics(
+        name, featureAxis, mean, variance, gamma, beta, epsilon);
   }
 
   private Layer timeDistributed(JsonNode cfg, String name) throws ModelFormatException {

@@ -9,7 +9,9 @@ public interface WeightStore {
   /**
    * The weights of one layer with their stored names, in stored order (possibly empty).
    *
-   * @param className the layer's class, for stores whose names depend on it (Keras 3)
+   * @param variableNames the names of the layer's variables in the order Keras creates them, for
+   *     stores that keep them unnamed (Keras 3 {@code vars/<i>}); per recurrent cell
    */
-  List<NamedArray> layerWeights(String layerName, String className) throws ModelFormatException;
+  List<NamedArray> layerWeights(String layerName, List<String> variableNames)
+      throws ModelFormatException;
 }

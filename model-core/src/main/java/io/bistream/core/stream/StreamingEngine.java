@@ -1,5 +1,6 @@
 package io.bistream.core.stream;
 
+import io.bistream.core.layers.BatchNormalization;
 import io.bistream.core.layers.Bidirectional;
 import io.bistream.core.layers.Dense;
 import io.bistream.core.layers.ElementWise;
@@ -786,12 +787,16 @@ public final class StreamingEngine {
       previous = new Model.TensorRef(l.name(), node.nodeIndex(), 0);
       Kind kind;
       if (afterLast) {
-        if (!(l instanceof Dense || l instanceof ElementWise)) {
-          throw unsupported(file, l, "only Dense and Activation may follow a last-step layer");
+        if (!(l instanceof Dense || l instanceof ElementWise || l instanceof BatchNormalization)) {
+          throw unsupported(
+              file,
+              l,
+              "only Dense, BatchNormalization and Activation may follow a last-step layer");
         }
         kind = Kind.TAIL;
       } else if (l instanceof Dense
           || l instanceof ElementWise
+          || l instanceof BatchNormalization
           || l instanceof Masking
           || l instanceof Embedding) {
         kind = Kind.PER_STEP;

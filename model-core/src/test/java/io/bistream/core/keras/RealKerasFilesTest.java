@@ -32,9 +32,6 @@ class RealKerasFilesTest {
   /** Files refused on purpose: folder/file -> the message after "path: ". */
   static final Map<String, String> REFUSED =
       Map.of(
-          "k3.12-stacked-gru-batchnorm/gru_model.keras",
-          "layer 'batch_normalization_3' (BatchNormalization): unsupported layer; supported: "
-              + KerasModelBuilder.SUPPORTED,
           "k3.13-custom-selfattention/best_model.keras",
           "layer 'self_attention' (SelfAttention): a custom layer (registered as"
               + " 'SelfAttention') is user code, which BiStream cannot run; supported: "
