@@ -1,6 +1,7 @@
 package io.bistream.cli;
 
 import io.bistream.core.model.Model;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
@@ -32,11 +33,16 @@ final class InspectCommand implements Callable<Integer> {
     out.append(
         String.format(
             "%-22s %-16s %-16s %10s  %s%n", "layer", "class", "output shape", "params", "config"));
-    List<List<int[]>> shapes = m.traceShapes();
+    // Two traces with different open time lengths: the dimensions that differ follow T.
+    List<List<int[]>> two = m.traceShapes(2);
+    List<List<int[]>> three = m.traceShapes(3);
     for (int i = 0; i < m.nodes().size(); i++) {
       Model.Node n = m.nodes().get(i);
-      String shape =
-          shapes.get(i).stream().map(s -> shapeText(s, m)).collect(Collectors.joining(" "));
+      List<String> shown = new ArrayList<>();
+      for (int k = 0; k < two.get(i).size(); k++) {
+        shown.add(shapeText(two.get(i).get(k), three.get(i).get(k)));
+      }
+      String shape = String.join(" ", shown);
       String from = n.inbound().stream().map(Object::toString).collect(Collectors.joining(", "));
       out.append(
           String.format(
@@ -55,9 +61,9 @@ final class InspectCommand implements Callable<Integer> {
   }
 
   /**
-   * What the time column of the shapes means: the length the model fixes, and/or the placeholder 2
-   * the trace uses where the model leaves time open. A sequence input has a time axis first (token
-   * ids, or [T, D]); a rank-1 input of other values is an initial state.
+   * What the time column of the shapes means: the length the model fixes, or T where the model
+   * leaves time open. A sequence input has a time axis first (token ids, or [T, D]); a rank-1 input
+   * of other values is an initial state.
    */
   private static String timeNote(Model m) {
     List<Integer> fixed =
@@ -76,14 +82,28 @@ final class InspectCommand implements Callable<Integer> {
             : "; T = "
                 + fixed.stream().map(String::valueOf).collect(Collectors.joining(", "))
                 + ", fixed by the model")
-        + (open ? "; 2 = a time dimension the model leaves open" : "")
+        + (open ? "; T = the time steps, which the model leaves open" : "")
         + ")";
   }
 
-  private static String shapeText(int[] shape, Model m) {
+  /**
+   * One output shape from its traces at 2 and 3 open time steps: a dimension that is 2 and 3 is
+   * {@code T}, one that grows as k*T (a Flatten over time) is {@code kT}.
+   */
+  private static String shapeText(int[] atTwo, int[] atThree) {
     StringBuilder b = new StringBuilder("[None");
-    for (int i = 1; i < shape.length; i++) {
-      b.append(',').append(shape[i]);
+    for (int i = 1; i < atTwo.length; i++) {
+      int a = atTwo[i];
+      int c = atThree[i];
+      String dim;
+      if (a == c) {
+        dim = String.valueOf(a);
+      } else if (a % 2 == 0 && c % 3 == 0 && a / 2 == c / 3) {
+        dim = a == 2 ? "T" : a / 2 + "T";
+      } else {
+        dim = "?";
+      }
+      b.append(',').append(dim);
     }
     return b.append(']').toString();
   }

@@ -7,8 +7,8 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@code inspect} explains the time column of its shapes: the length a model fixes, or the
- * placeholder 2 where the model leaves time open.
+ * {@code inspect} explains the time column of its shapes: the length a model fixes, or T where the
+ * model leaves time open.
  */
 class InspectTimeNoteTest {
 
@@ -29,9 +29,11 @@ class InspectTimeNoteTest {
   }
 
   @Test
-  void shouldExplainThePlaceholderWhenTheModelLeavesTimeOpen() throws Exception {
+  void shouldShowTWhereTheModelLeavesTimeOpen() throws Exception {
     String shown =
         InspectCommand.describe(ModelFiles.load(shared("conformance/keras/tfkeras/rnn_221.h5")));
-    assertThat(shown).contains("(None = batch; 2 = a time dimension the model leaves open)");
+    assertThat(shown).contains("(None = batch; T = the time steps, which the model leaves open)");
+    assertThat(shown).contains("[T, ").contains("[None,T,");
+    assertThat(shown).doesNotContain(",2,").doesNotContain("None, ");
   }
 }

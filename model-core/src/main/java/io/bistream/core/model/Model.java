@@ -167,8 +167,15 @@ public final class Model {
 
     @Override
     public String toString() {
+      StringBuilder dims = new StringBuilder("[");
+      for (int i = 0; i < shape.length; i++) {
+        // the first axis of a sequence input is time: T where the model leaves it open
+        boolean time = i == 0 && (tokenIds || shape.length >= 2);
+        dims.append(i == 0 ? "" : ", ")
+            .append(shape[i] >= 0 ? String.valueOf(shape[i]) : time ? "T" : "None");
+      }
       return name
-          + Arrays.toString(shape).replace("-1", "None")
+          + dims.append(']')
           + (tokenIds
               ? vocabularySize > 0 ? " (token ids in [0, " + vocabularySize + "))" : " (token ids)"
               : "");
@@ -350,16 +357,25 @@ public final class Model {
   }
 
   /**
-   * Output shapes of every node for a batch of one (unknown time dimensions become 2 steps): what
-   * {@code inspect} shows. Index: node position in {@link #nodes()}.
+   * Output shapes of every node for a batch of one, unknown time dimensions taken as 2 steps.
+   * Index: node position in {@link #nodes()}.
    */
   public List<List<int[]>> traceShapes() {
+    return traceShapes(2);
+  }
+
+  /**
+   * Output shapes of every node for a batch of one, unknown dimensions taken as {@code openSteps}:
+   * two traces with different {@code openSteps} tell which output dimensions follow the time length
+   * (what {@code inspect} shows as T).
+   */
+  public List<List<int[]>> traceShapes(int openSteps) {
     List<Tensor> probe = new ArrayList<>();
     for (Input in : inputs) {
       int[] shape = new int[in.shape().length + 1];
       shape[0] = 1;
       for (int i = 0; i < in.shape().length; i++) {
-        shape[i + 1] = in.shape()[i] < 0 ? 2 : in.shape()[i];
+        shape[i + 1] = in.shape()[i] < 0 ? openSteps : in.shape()[i];
       }
       probe.add(Tensor.zeros(shape));
     }

@@ -103,7 +103,7 @@ class TokenIdInputTest {
                     model, new StreamConfig(StreamConfig.Mode.EXACT, 3, 0, 1_000, null)))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining(file.toString())
-        .hasMessageContaining("bi1_input[None, None]")
+        .hasMessageContaining("bi1_input[T, None]")
         .hasMessageContaining("an unknown last dimension");
   }
 

@@ -49,7 +49,7 @@ class TokenInputsTest {
   @Test
   void tokenIdInputSaysSoWithItsVocabularyWhenShown() {
     Model.Input in = chain(embedding("emb", 7)).inputs().get(0);
-    assertThat(in.toString()).isEqualTo("ids[None] (token ids in [0, 7))");
+    assertThat(in.toString()).isEqualTo("ids[T] (token ids in [0, 7))");
     Dense scale =
         new Dense("scale", "Dense", 1, 1, new float[] {2f}, new float[] {0f}, Activation.LINEAR);
     assertThat(chain(scale).inputs().get(0).toString()).isEqualTo("ids[None]");
