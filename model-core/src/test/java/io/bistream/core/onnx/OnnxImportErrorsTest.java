@@ -200,8 +200,12 @@ class OnnxImportErrorsTest {
         editedCase(
             "bigru_2layer_last_step_layernorm_gelu",
             "/norm/Pow",
-            b -> b.setInput(1, "/norm/Sqrt_output_0")); // x ** sqrt(...): not a variance
-    assertRejected(file, "decomposed LayerNorm", "Pow");
+            b -> b.setInput(1, "/norm/Constant_1_output_0")); // (x - mean) ** epsilon
+    assertRejected(
+        file,
+        "node '/norm/Add_1' (Add)",
+        "decomposed LayerNorm",
+        "the Pow exponent must be 2, found 9.99");
   }
 
   @Test
@@ -209,7 +213,11 @@ class OnnxImportErrorsTest {
     // GELU's final "* 0.5" turned into "+ 0.5".
     Path file =
         editedCase("bigru_2layer_last_step_layernorm_gelu", "/act/Mul_1", b -> b.setOpType("Add"));
-    assertRejected(file, "node '/act/Erf' (Erf)", "GELU", "expected Mul");
+    assertRejected(
+        file,
+        "node '/act/Erf' (Erf)",
+        "operator Erf is not supported on its own, only inside GELU",
+        "the output of '/act/Mul' is consumed by Add, expected Mul");
   }
 
   private static Path errorFile(String name) throws Exception {
