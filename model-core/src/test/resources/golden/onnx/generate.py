@@ -242,6 +242,17 @@ class FirstStep(torch.nn.Module):
         return self.fc(self.rnn(x)[0][:, 0, :])
 
 
+class PerStepThenLast(torch.nn.Module):
+    """A per-step head whose last step is the output: fc(y)[:, -1]."""
+
+    def __init__(self, rnn, linear):
+        super().__init__()
+        self.rnn, self.fc = rnn, linear
+
+    def forward(self, x):
+        return self.fc(self.rnn(x)[0])[:, -1]
+
+
 class NormHead(torch.nn.Module):
     """The common BiLSTM/BiGRU regressor: the sequence output (its last step y[:, -1] when
     `last`), LayerNorm, GELU, Linear."""
@@ -795,6 +806,12 @@ def readout_cases():
     save("bilstm_layernorm_op_gelu_per_step_opset17", "nn.LSTM(3, 4, bidirectional,"
          " batch_first) -> LayerNorm(8) (one LayerNormalization node, opset 17) -> GELU (erf) ->"
          " Linear(8, 2), per step", mod, [randn(2, 12, 3)], opset=17)
+    torch.manual_seed(74)
+    mod = PerStepThenLast(torch.nn.GRU(3, 4, bidirectional=True, batch_first=True),
+                          torch.nn.Linear(8, 2))
+    save("bigru_per_step_linear_then_last_step", "nn.GRU(3, 4, bidirectional, batch_first),"
+         " fc(y)[:, -1]: a per-step head, then its last step", mod, [randn(3, 8, 3)],
+         last_step=True)
     torch.manual_seed(73)
     mod = NormHead(torch.nn.GRU(3, 4, bidirectional=True, batch_first=True), 8, 2, True, "tanh")
     save("bigru_last_step_layernorm_gelu_tanh", "nn.GRU(3, 4, bidirectional, batch_first),"

@@ -65,6 +65,7 @@ class LastStepReadoutStreamingTest {
         "bilstm_last_step_linear",
         "bigru_2layer_last_step_layernorm_gelu",
         "bigru_last_step_layernorm_gelu_tanh",
+        "bigru_per_step_linear_then_last_step",
         "bilstm_layernorm_op_gelu_per_step_opset17"
       })
   void exactModeEqualsOfflineForEveryFeedLength(String name) throws Exception {
