@@ -253,6 +253,20 @@ class PerStepThenLast(torch.nn.Module):
         return self.fc(self.rnn(x)[0])[:, -1]
 
 
+class NormalisedInput(torch.nn.Module):
+    """LayerNorm over each input step before the recurrent layer."""
+
+    def __init__(self, rnn, linear):
+        super().__init__()
+        self.norm, self.rnn, self.fc = torch.nn.LayerNorm(rnn.input_size), rnn, linear
+        with torch.no_grad():
+            torch.nn.init.uniform_(self.norm.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(self.norm.bias, -0.5, 0.5)
+
+    def forward(self, x):
+        return self.fc(self.rnn(self.norm(x))[0])
+
+
 class NormHead(torch.nn.Module):
     """The common BiLSTM/BiGRU regressor: the sequence output (its last step y[:, -1] when
     `last`), LayerNorm, GELU, Linear."""
@@ -812,6 +826,12 @@ def readout_cases():
     save("bigru_per_step_linear_then_last_step", "nn.GRU(3, 4, bidirectional, batch_first),"
          " fc(y)[:, -1]: a per-step head, then its last step", mod, [randn(3, 8, 3)],
          last_step=True)
+    torch.manual_seed(75)
+    mod = NormalisedInput(torch.nn.LSTM(3, 4, bidirectional=True, batch_first=True),
+                          torch.nn.Linear(8, 2))
+    save("layernorm_input_bilstm", "LayerNorm(3) on the input (decomposed, opset 14) ->"
+         " nn.LSTM(3, 4, bidirectional, batch_first) -> Linear(8, 2), per step", mod,
+         [randn(2, 7, 3)])
     torch.manual_seed(73)
     mod = NormHead(torch.nn.GRU(3, 4, bidirectional=True, batch_first=True), 8, 2, True, "tanh")
     save("bigru_last_step_layernorm_gelu_tanh", "nn.GRU(3, 4, bidirectional, batch_first),"

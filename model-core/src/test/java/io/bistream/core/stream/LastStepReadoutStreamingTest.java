@@ -66,6 +66,7 @@ class LastStepReadoutStreamingTest {
         "bigru_2layer_last_step_layernorm_gelu",
         "bigru_last_step_layernorm_gelu_tanh",
         "bigru_per_step_linear_then_last_step",
+        "layernorm_input_bilstm",
         "bilstm_layernorm_op_gelu_per_step_opset17"
       })
   void exactModeEqualsOfflineForEveryFeedLength(String name) throws Exception {
@@ -132,6 +133,29 @@ class LastStepReadoutStreamingTest {
       }
     } catch (Exception e) {
       throw new AssertionError(e);
+    }
+  }
+
+  @Test
+  void realWindPowerBiLstmStreamsExactlyToItsPyTorchOutput() throws Exception {
+    // The real state_dict of golden/real/onnx/wind-bilstm-statedict: BiLSTM(31 -> 128),
+    // o[:, -1, :], LayerNorm, Linear, GELU, Linear; PyTorch's output for its first sequence.
+    Path dir =
+        Path.of(
+                getClass()
+                    .getResource("/golden/real/onnx/wind-bilstm-statedict/model.onnx")
+                    .toURI())
+            .getParent();
+    Model m = ModelFiles.load(dir.resolve("model.onnx"));
+    var x = NpyReader.read(dir.resolve("x.npy"));
+    var y = NpyReader.read(dir.resolve("y.npy"));
+    int t = x.shape()[1];
+    int d = x.shape()[2];
+    float[] first = Arrays.copyOf(x.floats(), t * d);
+    float[] expected = Arrays.copyOf(y.floats(), y.shape()[1]);
+    StreamingEngine engine = new StreamingEngine(m, StreamConfig.exact());
+    for (int feed : new int[] {1, 7, t}) {
+      assertClose(Streams.run(engine, first, t, feed), expected, "wind feed " + feed);
     }
   }
 
