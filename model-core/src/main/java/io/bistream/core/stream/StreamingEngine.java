@@ -629,8 +629,8 @@ public final class StreamingEngine {
           width = result.dim(-1);
         }
         case READOUT -> {
-          // Row w - 1 of the window; it is step T-1 only in a window that ends the sequence,
-          // which is always one whose chunk is the whole window (c == w).
+          // Row w - 1 of the window, kept whenever the chunk is the whole window (c == w): the
+          // window that ends the sequence always is such a one, and it is kept last.
           if (c == w) {
             setCandidates(
                 states, lastStep(new Tensor(h, new int[] {n, w, width}), w - 1).data(), width);
