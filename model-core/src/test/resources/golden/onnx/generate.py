@@ -826,6 +826,11 @@ def readout_cases():
     save("bigru_per_step_linear_then_last_step", "nn.GRU(3, 4, bidirectional, batch_first),"
          " fc(y)[:, -1]: a per-step head, then its last step", mod, [randn(3, 8, 3)],
          last_step=True)
+    torch.manual_seed(76)
+    mod = PerStepThenLast(torch.nn.GRU(3, 5, batch_first=True), torch.nn.Linear(5, 2))
+    save("gru_per_step_linear_then_last_step", "nn.GRU(3, 5, batch_first), fc(y)[:, -1]: a"
+         " unidirectional per-step head, then its last step (streams causally)", mod,
+         [randn(3, 8, 3)], last_step=True)
     torch.manual_seed(75)
     mod = NormalisedInput(torch.nn.LSTM(3, 4, bidirectional=True, batch_first=True),
                           torch.nn.Linear(8, 2))

@@ -67,6 +67,7 @@ class LastStepReadoutStreamingTest {
         "bigru_last_step_layernorm_gelu_tanh",
         "bigru_per_step_linear_then_last_step",
         "layernorm_input_bilstm",
+        "gru_per_step_linear_then_last_step",
         "bilstm_layernorm_op_gelu_per_step_opset17"
       })
   void exactModeEqualsOfflineForEveryFeedLength(String name) throws Exception {
