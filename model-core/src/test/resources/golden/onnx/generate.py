@@ -231,6 +231,58 @@ class LastStep(torch.nn.Module):
         return self.fc(self.rnn(x)[0][:, -1, :])
 
 
+class FirstStep(torch.nn.Module):
+    """A head on the first time step of the sequence output: fc(y[:, 0, :])."""
+
+    def __init__(self, rnn, linear):
+        super().__init__()
+        self.rnn, self.fc = rnn, linear
+
+    def forward(self, x):
+        return self.fc(self.rnn(x)[0][:, 0, :])
+
+
+class PerStepThenLast(torch.nn.Module):
+    """A per-step head whose last step is the output: fc(y)[:, -1]."""
+
+    def __init__(self, rnn, linear):
+        super().__init__()
+        self.rnn, self.fc = rnn, linear
+
+    def forward(self, x):
+        return self.fc(self.rnn(x)[0])[:, -1]
+
+
+class NormalisedInput(torch.nn.Module):
+    """LayerNorm over each input step before the recurrent layer."""
+
+    def __init__(self, rnn, linear):
+        super().__init__()
+        self.norm, self.rnn, self.fc = torch.nn.LayerNorm(rnn.input_size), rnn, linear
+        with torch.no_grad():
+            torch.nn.init.uniform_(self.norm.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(self.norm.bias, -0.5, 0.5)
+
+    def forward(self, x):
+        return self.fc(self.rnn(self.norm(x))[0])
+
+
+class NormHead(torch.nn.Module):
+    """The common BiLSTM/BiGRU regressor: the sequence output (its last step y[:, -1] when
+    `last`), LayerNorm, GELU, Linear."""
+
+    def __init__(self, rnn, width, out, last, approximate="none"):
+        super().__init__()
+        self.rnn, self.last = rnn, last
+        self.norm = torch.nn.LayerNorm(width)
+        self.act = torch.nn.GELU(approximate=approximate)
+        self.fc = torch.nn.Linear(width, out)
+
+    def forward(self, x):
+        y = self.rnn(x)[0]
+        return self.fc(self.act(self.norm(y[:, -1] if self.last else y)))
+
+
 class StateHead(torch.nn.Module):
     """A head on the final hidden state h_n [layers * dirs, N, H], taken the ways users write it."""
 
@@ -543,13 +595,14 @@ def main():
         x = randn(3, 17, 3)
         np.save(HERE / "lstm_2layer_static_last_step" / "x_other.npy", x.numpy())
         np.save(HERE / "lstm_2layer_static_last_step" / "y_other.npy", mod(x).numpy())
-    # Error fixture: y[:, -1, :] of a bidirectional output is not a last-step layer output (the
-    # backward half at step T-1 has seen one step only).
+    # Error fixture: y[:, 0, :] of a bidirectional output (its forward half after one step):
+    # only the last step of a sequence output is a readout BiStream streams.
     torch.manual_seed(23)
-    mod = LastStep(torch.nn.GRU(3, 4, bidirectional=True, batch_first=True), torch.nn.Linear(8, 2))
+    mod = FirstStep(torch.nn.GRU(3, 4, bidirectional=True, batch_first=True),
+                    torch.nn.Linear(8, 2))
     errors = HERE / "errors"
     errors.mkdir(exist_ok=True)
-    torch.onnx.export(mod, (randn(2, 5, 3),), str(errors / "bigru_gather_last_step.onnx"),
+    torch.onnx.export(mod, (randn(2, 5, 3),), str(errors / "bigru_gather_first_step.onnx"),
                       input_names=["x"], output_names=["y"], opset_version=14)
     # proj_size: PyTorch 1.13 cannot export it ("LSTMs with projections"), so no case.
     try:
@@ -740,6 +793,57 @@ def final_state_cases():
          dynamic=False)
 
 
+def readout_cases():
+    """y[:, -1, :] of a bidirectional (or stacked) sequence output: step T-1 of [forward,
+    backward], whose backward half has seen one step; LayerNorm (decomposed at opset <= 16, one
+    LayerNormalization node at 17) and GELU (erf form, tanh approximation) after it."""
+    torch.manual_seed(70)
+    mod = LastStep(torch.nn.LSTM(3, 5, bidirectional=True, batch_first=True),
+                   torch.nn.Linear(10, 2))
+    save("bilstm_last_step_linear", "nn.LSTM(3, 5, bidirectional, batch_first), fc(y[:, -1, :]):"
+         " forward state at T-1 beside the backward output after one step", mod,
+         [randn(3, 11, 3)], last_step=True)
+    torch.manual_seed(71)
+    mod = NormHead(torch.nn.GRU(3, 4, num_layers=2, bidirectional=True, batch_first=True), 8, 3,
+                   True)
+    with torch.no_grad():
+        torch.nn.init.uniform_(mod.norm.weight, 0.5, 1.5)  # a LayerNorm that is not the identity
+        torch.nn.init.uniform_(mod.norm.bias, -0.5, 0.5)
+    save("bigru_2layer_last_step_layernorm_gelu", "nn.GRU(3, 4, num_layers=2, bidirectional,"
+         " batch_first), y[:, -1] -> LayerNorm(8) (decomposed, opset 14) -> GELU (erf) ->"
+         " Linear(8, 3)", mod, [randn(3, 9, 3)], last_step=True)
+    torch.manual_seed(72)
+    mod = NormHead(torch.nn.LSTM(3, 4, bidirectional=True, batch_first=True), 8, 2, False)
+    with torch.no_grad():
+        torch.nn.init.uniform_(mod.norm.weight, 0.5, 1.5)
+        torch.nn.init.uniform_(mod.norm.bias, -0.5, 0.5)
+    save("bilstm_layernorm_op_gelu_per_step_opset17", "nn.LSTM(3, 4, bidirectional,"
+         " batch_first) -> LayerNorm(8) (one LayerNormalization node, opset 17) -> GELU (erf) ->"
+         " Linear(8, 2), per step", mod, [randn(2, 12, 3)], opset=17)
+    torch.manual_seed(74)
+    mod = PerStepThenLast(torch.nn.GRU(3, 4, bidirectional=True, batch_first=True),
+                          torch.nn.Linear(8, 2))
+    save("bigru_per_step_linear_then_last_step", "nn.GRU(3, 4, bidirectional, batch_first),"
+         " fc(y)[:, -1]: a per-step head, then its last step", mod, [randn(3, 8, 3)],
+         last_step=True)
+    torch.manual_seed(76)
+    mod = PerStepThenLast(torch.nn.GRU(3, 5, batch_first=True), torch.nn.Linear(5, 2))
+    save("gru_per_step_linear_then_last_step", "nn.GRU(3, 5, batch_first), fc(y)[:, -1]: a"
+         " unidirectional per-step head, then its last step (streams causally)", mod,
+         [randn(3, 8, 3)], last_step=True)
+    torch.manual_seed(75)
+    mod = NormalisedInput(torch.nn.LSTM(3, 4, bidirectional=True, batch_first=True),
+                          torch.nn.Linear(8, 2))
+    save("layernorm_input_bilstm", "LayerNorm(3) on the input (decomposed, opset 14) ->"
+         " nn.LSTM(3, 4, bidirectional, batch_first) -> Linear(8, 2), per step", mod,
+         [randn(2, 7, 3)])
+    torch.manual_seed(73)
+    mod = NormHead(torch.nn.GRU(3, 4, bidirectional=True, batch_first=True), 8, 2, True, "tanh")
+    save("bigru_last_step_layernorm_gelu_tanh", "nn.GRU(3, 4, bidirectional, batch_first),"
+         " y[:, -1] -> LayerNorm(8) (decomposed) -> GELU(approximate='tanh') -> Linear(8, 2)",
+         mod, [randn(3, 10, 3)], last_step=True)
+
+
 def export_error(name, module, x, output_names=("y",)):
     torch.onnx.export(module.eval(), (x,), str(HERE / "errors" / name), input_names=["x"],
                       output_names=list(output_names), opset_version=14,
@@ -775,3 +879,4 @@ def error_cases():
 
 if __name__ == "__main__":
     main()
+    readout_cases()

@@ -23,6 +23,12 @@ public enum Activation {
   SOFTPLUS("softplus"),
   SWISH("swish"),
   EXPONENTIAL("exponential"),
+  /** {@code x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))}: torch's {@code GELU()}, Keras' default. */
+  GELU("gelu"),
+  /**
+   * {@code 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))}: {@code GELU(approximate='tanh')}.
+   */
+  GELU_TANH("gelu_tanh"),
   SOFTMAX("softmax"),
   LOG_SOFTMAX("log_softmax");
 
@@ -62,6 +68,7 @@ public enum Activation {
       case "softplus" -> SOFTPLUS;
       case "swish", "silu" -> SWISH;
       case "exponential" -> EXPONENTIAL;
+      case "gelu" -> GELU;
       case "softmax" -> SOFTMAX;
       case "log_softmax" -> LOG_SOFTMAX;
       default ->
@@ -69,7 +76,7 @@ public enum Activation {
               "unsupported activation '"
                   + name
                   + "'; supported: linear, tanh, sigmoid, hard_sigmoid, relu, elu, selu, softsign,"
-                  + " softplus, swish, exponential, softmax, log_softmax");
+                  + " softplus, swish, exponential, gelu, softmax, log_softmax");
     };
   }
 
@@ -93,10 +100,35 @@ public enum Activation {
           case SOFTPLUS -> Math.max(x, 0.0) + Math.log1p(Math.exp(-Math.abs(x)));
           case SWISH -> x / (1.0 + Math.exp(-x));
           case EXPONENTIAL -> Math.exp(x);
+          case GELU -> 0.5 * x * (1.0 + erf(x / Math.sqrt(2.0)));
+          case GELU_TANH ->
+              0.5 * x * (1.0 + Math.tanh(Math.sqrt(2.0 / Math.PI) * (x + 0.044715 * x * x * x)));
           case SOFTMAX, LOG_SOFTMAX ->
               throw new IllegalStateException(kerasName + " is not element-wise");
         };
     return (float) y;
+  }
+
+  /**
+   * The error function in double precision (Java has none): {@code erf(z) = 2/sqrt(pi) e^{-z^2}
+   * sum_n 2^n z^{2n+1} / (1 * 3 * ... * (2n+1))}, a series of positive terms (no cancellation) that
+   * converges for every z; beyond |z| = 6, erf is +-1 in double (erfc(6) = 2e-17).
+   */
+  static double erf(double z) {
+    double a = Math.abs(z);
+    if (a >= 6.0) {
+      return Math.signum(z);
+    }
+    if (Double.isNaN(z)) {
+      return z;
+    }
+    double term = a;
+    double sum = a;
+    for (int n = 1; n < 500 && term > sum * 1e-17; n++) {
+      term *= 2.0 * a * a / (2 * n + 1);
+      sum += term;
+    }
+    return Math.signum(z) * Math.min(1.0, 2.0 / Math.sqrt(Math.PI) * Math.exp(-a * a) * sum);
   }
 
   /** Applies in place to {@code len} values from {@code off}. */

@@ -18,7 +18,9 @@ import io.bistream.core.layers.Bidirectional;
 import io.bistream.core.layers.Dense;
 import io.bistream.core.layers.ElementWise;
 import io.bistream.core.layers.Embedding;
+import io.bistream.core.layers.LastStep;
 import io.bistream.core.layers.Layer;
+import io.bistream.core.layers.LayerNormalization;
 import io.bistream.core.layers.Recurrent;
 import io.bistream.core.layers.RecurrentCell;
 import io.bistream.core.model.Model;
@@ -66,8 +68,10 @@ import onnx.Onnx;
 final class OnnxModelBuilder {
 
   static final String SUPPORTED =
-      "LSTM, GRU, RNN, MatMul, Add, Gemm, Relu, Tanh, Sigmoid, Softmax, LogSoftmax, Gather of an"
-          + " embedding table by the input ids, and the shape plumbing Transpose, Reshape,"
+      "LSTM, GRU, RNN, MatMul, Add, Gemm, Relu, Tanh, Sigmoid, Softmax, LogSoftmax,"
+          + " LayerNormalization (and its decomposed form), GELU (erf and tanh forms), Gather of"
+          + " the last step of a sequence output, Gather of an embedding table by the input ids,"
+          + " and the shape plumbing Transpose, Reshape,"
           + " Squeeze, Unsqueeze, Slice, Gather, Concat, Shape, Constant, ConstantOfShape, Expand,"
           + " Cast, Identity, Sub/Mul/Div by constants, and Size of constants";
 
@@ -105,7 +109,13 @@ final class OnnxModelBuilder {
           "Tanh",
           "Sigmoid",
           "Softmax",
-          "LogSoftmax");
+          "LogSoftmax",
+          "LayerNormalization",
+          // parts of the LayerNorm and GELU forms OnnxPatterns matches
+          "ReduceMean",
+          "Pow",
+          "Sqrt",
+          "Erf");
 
   /** Ops that leave a sequence's batch and time axes where they are (last-axis maps). */
   private static final Set<String> KEEPS_LEADING_AXES =
@@ -122,7 +132,8 @@ final class OnnxModelBuilder {
           "Tanh",
           "Sigmoid",
           "Softmax",
-          "LogSoftmax");
+          "LogSoftmax",
+          "LayerNormalization");
 
   private final String file;
   private final Onnx.ModelProto proto;
@@ -179,11 +190,21 @@ final class OnnxModelBuilder {
       values.put(t.getName(), tensor(t, file + ": initializer '" + t.getName() + "'"));
     }
     declareInputs(sequenceAxes);
-    for (Onnx.NodeProto n : graph.getNodeList()) {
+    OnnxPatterns patterns = new OnnxPatterns(graph);
+    for (int i = 0; i < graph.getNodeCount(); i++) {
+      Onnx.NodeProto n = graph.getNode(i);
       node = n;
+      OnnxPatterns.Match form = patterns.match(i);
+      if (form != null && form.last() != i) {
+        continue; // inside a LayerNorm or GELU form: mapped as a whole at its last node
+      }
+      String failure = patterns.failure(i);
+      if (failure != null && constantInputs(n) == null) {
+        throw error(null, failure);
+      }
       List<Value> out;
       try {
-        out = map(n);
+        out = form != null ? List.of(form(form)) : map(n);
       } catch (IllegalArgumentException e) {
         // From constant folding, cell construction or a layer's own checks.
         throw error(null, e.getMessage());
@@ -476,6 +497,7 @@ final class OnnxModelBuilder {
       case "Sigmoid" -> List.of(activation(n, Activation.SIGMOID));
       case "Softmax" -> List.of(activation(n, Activation.SOFTMAX));
       case "LogSoftmax" -> List.of(activation(n, Activation.LOG_SOFTMAX));
+      case "LayerNormalization" -> layerNormalization(n);
       default -> throw error(null, "operator " + op + " is not supported");
     };
   }
@@ -662,6 +684,9 @@ final class OnnxModelBuilder {
       long i = at[0] < 0 ? at[0] + st.items().size() : at[0];
       return st.items().get((int) i);
     }
+    if (data instanceof Affine) {
+      data = dyn(data, "input"); // a step of a per-step Dense output: the layer it becomes
+    }
     if (data instanceof Dyn d && idx.rank() == 0) {
       return lastStepOf(d, clampAxis(axis, d.rank()), at[0]);
     }
@@ -706,41 +731,177 @@ final class OnnxModelBuilder {
   }
 
   /**
-   * {@code y[:, -1]} of a unidirectional node's sequence output (or {@code y[:, 0]} going in
-   * reverse): the output of its last processed step, i.e. the layer with {@code
-   * return_sequences=false}. Any other step of a run-time tensor has no core layer.
+   * One step of a sequence output. {@code y[:, -1]} of a unidirectional node's output (or {@code
+   * y[:, 0]} going in reverse) is the output of its last processed step, i.e. the layer with {@code
+   * return_sequences=false}. {@code y[:, -1]} of any other sequence (a bidirectional or stacked
+   * output, a per-step head) is a {@link LastStep} readout: for a bidirectional output, the forward
+   * state at T-1 beside the backward output after ONE step. Other steps have no core layer.
    */
   private Dyn lastStepOf(Dyn d, int axis, long index) throws ModelFormatException {
     boolean timeAxis = nonUnit(d.axes().get(axis)).equals(List.of(timeAtom()));
-    Symbolic.Recurrence rec = recurrences.get(d.ref().layer());
-    if (!timeAxis || rec == null || rec.layers().size() != 1 || d.ref().index() != 0) {
+    if (!timeAxis) {
       throw error(
           "axis",
           "Gather of one step of "
               + describe(d)
               + " on axis "
               + axis
-              + " is supported only on the time axis of a unidirectional LSTM/GRU/RNN output"
-              + " (its last step); for a bidirectional node use the final states Y_h (h_n)");
+              + " is supported only on the time axis T (the last step of a sequence output)");
     }
-    boolean reverse = rec.layers().get(0).goBackwards();
-    if (index != (reverse ? 0 : -1)) {
+    Symbolic.Recurrence rec = recurrences.get(d.ref().layer());
+    boolean uni = rec != null && rec.layers().size() == 1 && d.ref().index() == 0;
+    boolean reverse = uni && rec.layers().get(0).goBackwards();
+    if (uni && index == (reverse ? 0 : -1)) {
+      Dyn last = lastStep(rec, Bidirectional.MergeMode.NONE, 0, rec.hidden());
+      List<List<Atom>> axes = new ArrayList<>(d.axes());
+      axes.remove(axis);
+      return new Dyn(last.ref(), axes, d.features(), false);
+    }
+    if (index != -1) {
       throw error(
           null,
           "Gather picks step "
               + index
-              + " of the "
-              + (reverse ? "reverse" : "forward")
-              + " output of node '"
-              + rec.name()
-              + "'; only its last processed step ("
-              + (reverse ? "0" : "-1")
-              + ") maps onto a layer");
+              + " of "
+              + (uni
+                  ? "the "
+                      + (reverse ? "reverse" : "forward")
+                      + " output of node '"
+                      + rec.name()
+                      + "'"
+                  : describe(d))
+              + "; only the last step (-1) of a sequence output maps onto a layer"
+              + (reverse ? " (or step 0, the last one a reverse node processes)" : "")
+              + ": it needs the whole sequence (use y[:, -1] or the final states h_n)");
     }
-    Dyn last = lastStep(rec, Bidirectional.MergeMode.NONE, 0, rec.hidden());
+    String name = layerName(node);
+    nodes.add(new Model.Node(new LastStep(name), 0, List.of(d.ref())));
     List<List<Atom>> axes = new ArrayList<>(d.axes());
     axes.remove(axis);
-    return new Dyn(last.ref(), axes, d.features(), false);
+    return new Dyn(ref(name), axes, d.features(), false);
+  }
+
+  // ---------------------------------------------------------------- LayerNorm and GELU
+
+  /**
+   * ONNX {@code LayerNormalization} (opset 17) over the last axis: a {@link LayerNormalization}
+   * layer. Its optional Mean and InvStdDev outputs are not mapped.
+   */
+  private List<Value> layerNormalization(Onnx.NodeProto n) throws ModelFormatException {
+    checkAttributes(n, Set.of("axis", "epsilon", "stash_type"));
+    Dyn x = dyn(in(n, 0), "input X");
+    long axis = intAttr(n, "axis", -1);
+    if (axis != -1 && axis != x.rank() - 1) {
+      throw error("axis", "LayerNormalization over axis " + axis + "; only the last is supported");
+    }
+    double eps = hasAttr(n, "epsilon") ? floatAttr(n, "epsilon", 1e-5f) : 1e-5;
+    Value scale = in(n, 1);
+    Value bias = in(n, 2);
+    Dyn y = layerNorm(x, eps, scale, bias, layerName(n));
+    Unavailable stats =
+        new Unavailable(
+            "the Mean/InvStdDev output of LayerNormalization node " + nodeLabel(n),
+            "BiStream maps its normalised output Y only");
+    return List.of(y, stats, stats);
+  }
+
+  private Dyn layerNorm(Dyn x, double eps, Value scale, Value bias, String name)
+      throws ModelFormatException {
+    int f = x.featureSize();
+    checkRows(x, f);
+    float[] gamma = new float[f];
+    Arrays.fill(gamma, 1f);
+    if (scale != null) {
+      gamma = biasVector(scale, f);
+    }
+    float[] beta = bias == null ? new float[f] : biasVector(bias, f);
+    nodes.add(
+        new Model.Node(new LayerNormalization(name, f, gamma, beta, eps), 0, List.of(x.ref())));
+    return new Dyn(ref(name), x.axes(), x.features(), x.hasTime());
+  }
+
+  /** A LayerNorm or GELU form matched by {@link OnnxPatterns}, mapped at its last node. */
+  private Value form(OnnxPatterns.Match m) throws ModelFormatException {
+    Value input = values.get(m.input());
+    if (input == null) {
+      throw error(null, "input '" + m.input() + "' is not produced by any earlier node");
+    }
+    String base = node.getName().contains("/") ? node.getName() : "";
+    base = base.isEmpty() ? "" : base.substring(0, base.lastIndexOf('/'));
+    return switch (m.kind()) {
+      case LAYER_NORM -> {
+        Dyn x = dyn(input, "LayerNorm input");
+        for (Onnx.NodeProto r : m.reductions()) {
+          long[] axes = longsAttr(r, "axes", null);
+          boolean last =
+              axes != null && axes.length == 1 && (axes[0] == -1 || axes[0] == x.rank() - 1);
+          if (!last || intAttr(r, "keepdims", 1) == 0) {
+            throw error(
+                null,
+                OnnxPatterns.LAYER_NORM_FORM
+                    + ": ReduceMean "
+                    + nodeLabel(r)
+                    + " must reduce the last axis only, keeping it; found axes "
+                    + Arrays.toString(axes));
+          }
+        }
+        double exponent = scalar(m, "exponent", OnnxPatterns.LAYER_NORM_FORM);
+        if (exponent != 2) {
+          throw error(
+              null,
+              OnnxPatterns.LAYER_NORM_FORM + ": the Pow exponent must be 2, found " + exponent);
+        }
+        double eps = scalar(m, "epsilon", OnnxPatterns.LAYER_NORM_FORM);
+        Value w =
+            m.constants().containsKey("weight") ? values.get(m.constants().get("weight")) : null;
+        Value b = m.constants().containsKey("bias") ? values.get(m.constants().get("bias")) : null;
+        yield layerNorm(x, eps, w, b, formName(base, "LayerNorm"));
+      }
+      case GELU -> {
+        check(m, "sqrt2", Math.sqrt(2), OnnxPatterns.GELU_FORM);
+        check(m, "one", 1, OnnxPatterns.GELU_FORM);
+        check(m, "half", 0.5, OnnxPatterns.GELU_FORM);
+        yield input instanceof Affine af && af.activation() == Activation.LINEAR
+            ? elementWise(input, Activation.GELU, null, null)
+            : elementWise(input, Activation.GELU, formName(base, "Gelu"), "Gelu");
+      }
+      case GELU_TANH -> {
+        check(m, "cube", 0.044715, OnnxPatterns.GELU_TANH_FORM);
+        check(m, "scale", Math.sqrt(2 / Math.PI), OnnxPatterns.GELU_TANH_FORM);
+        check(m, "one", 1, OnnxPatterns.GELU_TANH_FORM);
+        check(m, "half", 0.5, OnnxPatterns.GELU_TANH_FORM);
+        yield input instanceof Affine af && af.activation() == Activation.LINEAR
+            ? elementWise(input, Activation.GELU_TANH, null, null)
+            : elementWise(input, Activation.GELU_TANH, formName(base, "Gelu"), "Gelu");
+      }
+    };
+  }
+
+  private String formName(String base, String kind) {
+    String name = base.isEmpty() ? kind : base;
+    String unique = name;
+    for (int k = 1; !layerNames.add(unique); k++) {
+      unique = name + "_" + k;
+    }
+    return unique;
+  }
+
+  private double scalar(OnnxPatterns.Match m, String role, String form)
+      throws ModelFormatException {
+    Value v = values.get(m.constants().get(role));
+    if (!(v instanceof Const c) || c.data().length != 1) {
+      throw error(
+          null, form + ": its " + role + " must be a constant scalar, found " + describe(v));
+    }
+    return c.data()[0];
+  }
+
+  private void check(OnnxPatterns.Match m, String role, double expected, String form)
+      throws ModelFormatException {
+    double found = scalar(m, role, form);
+    if (Math.abs(found - expected) > 1e-6 * Math.abs(expected)) {
+      throw error(null, form + ": its " + role + " must be " + expected + ", found " + found);
+    }
   }
 
   private long[] axesOf(Onnx.NodeProto n, int inputIndex) throws ModelFormatException {
@@ -1051,8 +1212,8 @@ final class OnnxModelBuilder {
               + describe(d)
               + " on axis "
               + axis
-              + " is not supported; supported: whole static axes, and the last processed step"
-              + " of a unidirectional LSTM/GRU/RNN output on its time axis");
+              + " is not supported; supported: whole static axes, and the last step [-1:] of a"
+              + " sequence output on its time axis");
     }
     return out;
   }
@@ -1715,13 +1876,21 @@ final class OnnxModelBuilder {
       }
     }
     if (v instanceof Affine af && af.activation() == Activation.LINEAR) {
+      return elementWise(v, a, null, null); // folded into the Dense: no layer of its own
+    }
+    return elementWise(v, a, layerName(n), n.getOpType());
+  }
+
+  /** An element-wise activation: folded into a pending Dense, else its own layer. */
+  private Value elementWise(Value v, Activation a, String name, String kind)
+      throws ModelFormatException {
+    if (v instanceof Affine af && af.activation() == Activation.LINEAR) {
       return new Affine(
           af.input(), af.in(), af.out(), af.kernel(), af.bias(), a, af.name(), af.kind());
     }
     Dyn x = dyn(v, "input");
     checkRows(x, x.featureSize());
-    String name = layerName(n);
-    nodes.add(new Model.Node(new ElementWise(name, n.getOpType(), a), 0, List.of(x.ref())));
+    nodes.add(new Model.Node(new ElementWise(name, kind, a), 0, List.of(x.ref())));
     return new Dyn(ref(name), x.axes(), x.features(), x.hasTime());
   }
 

@@ -5,7 +5,9 @@ import io.bistream.core.layers.Bidirectional;
 import io.bistream.core.layers.Dense;
 import io.bistream.core.layers.ElementWise;
 import io.bistream.core.layers.Embedding;
+import io.bistream.core.layers.LastStep;
 import io.bistream.core.layers.Layer;
+import io.bistream.core.layers.LayerNormalization;
 import io.bistream.core.layers.Masking;
 import io.bistream.core.layers.MatMul;
 import io.bistream.core.layers.Recurrent;
@@ -40,8 +42,10 @@ import java.util.function.IntPredicate;
  *       forward pass restarts at each window), as they are trained and decoded that way.
  * </ul>
  *
- * <p>A model ending in a {@code return_sequences=False} layer releases one output, for step T-1,
- * when the sequence ends; context mode refuses such models, as its definition is per step. {@link
+ * <p>A model ending in a {@code return_sequences=False} layer, or reading out step T-1 of a
+ * sequence output ({@link LastStep}, torch's {@code y[:, -1]}), releases one output, for step T-1,
+ * when the sequence ends: in exact mode the offline value; in lookahead and stateful mode step T-1
+ * of the last window. Context mode refuses such models, as its definition is per step. {@link
  * #advanceAll} advances many sequences at once: windows of equal shape go through each layer and
  * direction in one batched call.
  */
@@ -56,6 +60,7 @@ public final class StreamingEngine {
     BI, // Bidirectional, return_sequences
     LAST_UNI, // unidirectional recurrent, last step only
     LAST_BI, // Bidirectional, last step only
+    READOUT, // LastStep: row T-1 of a per-step sequence output (torch's y[:, -1])
     TAIL // per-sample layers after a last-step layer
   }
 
@@ -89,10 +94,10 @@ public final class StreamingEngine {
       if (bi < 0 && (k == Kind.BI || k == Kind.LAST_BI)) {
         bi = i;
       }
-      if (k == Kind.LAST_UNI || k == Kind.LAST_BI) {
+      if (k == Kind.LAST_UNI || k == Kind.LAST_BI || k == Kind.READOUT) {
         last = i;
       }
-      if (k != Kind.PER_STEP && k != Kind.TAIL) {
+      if (k != Kind.PER_STEP && k != Kind.TAIL && k != Kind.READOUT) {
         top = i;
       }
     }
@@ -104,9 +109,11 @@ public final class StreamingEngine {
           model.source().file()
               + ": context mode releases each chunk's per-step outputs, but layer '"
               + stages.get(last).layer().name()
-              + "' returns its last step only (return_sequences=False): one output per sequence,"
-              + " which no window of a chunk defines. Use exact mode (or lookahead or stateful)"
-              + " for this model.");
+              + (stages.get(last).kind() == Kind.READOUT
+                  ? "' reads out step T-1 of the sequence only"
+                  : "' returns its last step only (return_sequences=False)")
+              + ": one output per sequence, which no window of a chunk defines. Use exact mode"
+              + " (or lookahead or stateful) for this model.");
     }
     this.inputWidth = stepWidth(model);
     Model.Input in = model.inputs().get(0);
@@ -622,6 +629,15 @@ public final class StreamingEngine {
           h = result.data();
           width = result.dim(-1);
         }
+        case READOUT -> {
+          // Row w - 1 of the window, kept whenever the chunk is the whole window (c == w): the
+          // window that ends the sequence always is such a one, and it is kept last.
+          if (c == w) {
+            setCandidates(
+                states, lastStep(new Tensor(h, new int[] {n, w, width}), w - 1).data(), width);
+          }
+          return new Run(null, null, width);
+        }
         case TAIL -> throw new IllegalStateException("tail layers run at the end");
       }
     }
@@ -787,16 +803,23 @@ public final class StreamingEngine {
       previous = new Model.TensorRef(l.name(), node.nodeIndex(), 0);
       Kind kind;
       if (afterLast) {
-        if (!(l instanceof Dense || l instanceof ElementWise || l instanceof BatchNormalization)) {
+        if (!(l instanceof Dense
+            || l instanceof ElementWise
+            || l instanceof BatchNormalization
+            || l instanceof LayerNormalization)) {
           throw unsupported(
               file,
               l,
-              "only Dense, BatchNormalization and Activation may follow a last-step layer");
+              "only Dense, Activation, BatchNormalization and LayerNormalization may follow a"
+                  + " last-step layer");
         }
         kind = Kind.TAIL;
+      } else if (l instanceof LastStep) {
+        kind = Kind.READOUT;
       } else if (l instanceof Dense
           || l instanceof ElementWise
           || l instanceof BatchNormalization
+          || l instanceof LayerNormalization
           || l instanceof Masking
           || l instanceof Embedding) {
         kind = Kind.PER_STEP;
@@ -817,7 +840,7 @@ public final class StreamingEngine {
         throw unsupported(
             file, l, "streaming supports recurrent, Bidirectional and per-step layers");
       }
-      afterLast |= kind == Kind.LAST_UNI || kind == Kind.LAST_BI;
+      afterLast |= kind == Kind.LAST_UNI || kind == Kind.LAST_BI || kind == Kind.READOUT;
       stages.add(new Stage(l, kind));
     }
     if (!previous.equals(model.outputs().get(0))) {

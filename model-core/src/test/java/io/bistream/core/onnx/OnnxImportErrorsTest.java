@@ -156,13 +156,68 @@ class OnnxImportErrorsTest {
   }
 
   @Test
-  void lastStepOfABidirectionalOutputIsRejectedWithTheAlternative() throws Exception {
+  void firstStepOfABidirectionalOutputIsRefusedNamingTheSupportedReadout() throws Exception {
+    // fc(y[:, 0, :]): the forward half after one step; only step T-1 is a streamable readout.
+    assertRejected(
+        errorFile("bigru_gather_first_step.onnx"),
+        "node '/Gather' (Gather)",
+        "picks step 0",
+        "only the last step (-1)");
+  }
+
+  /** Writes golden case {@code name} with node {@code nodeName} changed by {@code edit}. */
+  private Path editedCase(String name, String nodeName, UnaryOperator<Onnx.NodeProto.Builder> edit)
+      throws Exception {
+    Onnx.ModelProto.Builder m =
+        Onnx.ModelProto.parseFrom(Files.readAllBytes(golden(name))).toBuilder();
+    Onnx.GraphProto.Builder g = m.getGraphBuilder();
+    for (int i = 0; i < g.getNodeCount(); i++) {
+      if (g.getNode(i).getName().equals(nodeName)) {
+        g.setNode(i, edit.apply(g.getNode(i).toBuilder()));
+        Path out = tmp.resolve(name + "_edited.onnx");
+        Files.write(out, m.build().toByteArray());
+        return out;
+      }
+    }
+    throw new IllegalStateException("no node " + nodeName);
+  }
+
+  @Test
+  void layerNormPatternWithAStepMissingIsRefusedNamingTheStep() throws Exception {
+    // The decomposed LayerNorm with its Sqrt turned into an Abs: a partial match, not a LayerNorm.
     Path file =
-        Path.of(getClass().getResource("/golden/onnx/errors/bigru_gather_last_step.onnx").toURI());
+        editedCase("bigru_2layer_last_step_layernorm_gelu", "/norm/Sqrt", b -> b.setOpType("Abs"));
     assertRejected(
         file,
-        "node '/Gather' (Gather): attribute 'axis'",
-        "for a bidirectional node use the final states Y_h (h_n)");
+        "node '/norm/ReduceMean' (ReduceMean)",
+        "decomposed LayerNorm",
+        "'/norm/Add' is consumed by Abs, expected Sqrt");
+  }
+
+  @Test
+  void layerNormPatternWithAnotherExponentIsRefused() throws Exception {
+    Path file =
+        editedCase(
+            "bigru_2layer_last_step_layernorm_gelu",
+            "/norm/Pow",
+            b -> b.setInput(1, "/norm/Constant_1_output_0")); // (x - mean) ** epsilon
+    assertRejected(
+        file,
+        "node '/norm/Add_1' (Add)",
+        "decomposed LayerNorm",
+        "the Pow exponent must be 2, found 9.99");
+  }
+
+  @Test
+  void geluPatternWithAStepMissingIsRefusedNamingTheStep() throws Exception {
+    // GELU's final "* 0.5" turned into "+ 0.5".
+    Path file =
+        editedCase("bigru_2layer_last_step_layernorm_gelu", "/act/Mul_1", b -> b.setOpType("Add"));
+    assertRejected(
+        file,
+        "node '/act/Erf' (Erf)",
+        "operator Erf is not supported on its own, only inside GELU",
+        "the output of '/act/Mul' is consumed by Add, expected Mul");
   }
 
   private static Path errorFile(String name) throws Exception {
