@@ -167,43 +167,12 @@ final class KerasModelBuilder {
         pending.add(new Pending(name, cls, k, refs, masks));
       }
     }
+    List<Pending> order = dependencyOrder(pending, available);
     List<Model.Node> nodes = new ArrayList<>();
-    List<Pending> order = new ArrayList<>(); // in the order of nodes
-    while (!pending.isEmpty()) {
-      boolean progress = false;
-      for (Iterator<Pending> it = pending.iterator(); it.hasNext(); ) {
-        Pending p = it.next();
-        if (!available.containsAll(p.refs())) {
-          continue;
-        }
-        Layer layer = built.get(p.layer());
-        nodes.add(new Model.Node(layer, p.node(), p.refs()));
-        order.add(p);
-        for (int k = 0; k < 8; k++) {
-          available.add(new Model.TensorRef(layer.name(), p.node(), k));
-        }
-        it.remove();
-        progress = true;
-      }
-      if (!progress) {
-        throw new ModelFormatException(
-            file
-                + ": layer '"
-                + pending.get(0).layer()
-                + "' uses tensors that no layer produces: "
-                + pending.get(0).refs());
-      }
-    }
     for (Pending p : order) {
-      for (Model.TensorRef m : p.masks()) {
-        MaskOps.Mask mask = ops.resolve(m, p.layer(), p.cls());
-        Model.Node node = producer(nodes, new Model.TensorRef(p.layer(), p.node(), 0));
-        if (node.layer() instanceof Recurrent || node.layer() instanceof Bidirectional) {
-          carryMask(nodes, nodes.indexOf(node), mask, p.cls());
-        }
-        // Other layers given a mask (TimeDistributed(Dense)) compute the same without it.
-      }
+      nodes.add(new Model.Node(built.get(p.layer()), p.node(), p.refs()));
     }
+    carryMasks(order, nodes, ops);
     List<Model.TensorRef> outputs = layerRefs(config.path("output_layers"));
     for (Model.TensorRef r : outputs) {
       if (ops.isOp(r.layer())) {
@@ -217,6 +186,39 @@ final class KerasModelBuilder {
     return new Model(source, ordered.isEmpty() ? inputs : ordered, nodes, outputs);
   }
 
+  /**
+   * The layer calls in an order where each comes after the calls whose outputs it uses ({@code
+   * available}: the model inputs to start with); a config lists them in any order.
+   */
+  private List<Pending> dependencyOrder(List<Pending> pending, Set<Model.TensorRef> available)
+      throws ModelFormatException {
+    List<Pending> order = new ArrayList<>();
+    while (!pending.isEmpty()) {
+      boolean progress = false;
+      for (Iterator<Pending> it = pending.iterator(); it.hasNext(); ) {
+        Pending p = it.next();
+        if (!available.containsAll(p.refs())) {
+          continue;
+        }
+        order.add(p);
+        for (int k = 0; k < 8; k++) {
+          available.add(new Model.TensorRef(p.layer(), p.node(), k));
+        }
+        it.remove();
+        progress = true;
+      }
+      if (!progress) {
+        throw new ModelFormatException(
+            file
+                + ": layer '"
+                + pending.get(0).layer()
+                + "' uses tensors that no layer produces: "
+                + pending.get(0).refs());
+      }
+    }
+    return order;
+  }
+
   /** A layer call read from the config, waiting for its inputs. */
   private record Pending(
       String layer,
@@ -224,6 +226,21 @@ final class KerasModelBuilder {
       int node,
       List<Model.TensorRef> refs,
       List<Model.TensorRef> masks) {}
+
+  /** Gives each recurrent call in {@code nodes} the mask its config passed as {@code mask=}. */
+  private void carryMasks(List<Pending> calls, List<Model.Node> nodes, MaskOps ops)
+      throws ModelFormatException {
+    for (Pending p : calls) {
+      for (Model.TensorRef m : p.masks()) {
+        MaskOps.Mask mask = ops.resolve(m, p.layer(), p.cls());
+        Model.Node node = producer(nodes, new Model.TensorRef(p.layer(), p.node(), 0));
+        if (node.layer() instanceof Recurrent || node.layer() instanceof Bidirectional) {
+          carryMask(nodes, nodes.indexOf(node), mask, p.cls());
+        }
+        // Other layers given a mask (TimeDistributed(Dense)) compute the same without it.
+      }
+    }
+  }
 
   /**
    * Makes the recurrent node at {@code at} receive {@code mask}, which Keras passed to it as {@code
