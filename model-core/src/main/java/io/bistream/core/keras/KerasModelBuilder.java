@@ -691,11 +691,8 @@ final class KerasModelBuilder {
   private SimpleRnnCell simpleRnn(String layer, List<NamedArray> w, int units, Activation act)
       throws ModelFormatException {
     NamedArray kernel = find(w, "kernel");
-    if (kernel == null) {
-      kernel = find(w, "W"); // Keras 1
-      if (kernel == null) {
-        throw missing(w, "kernel", layer, "SimpleRNN");
-      }
+    if (kernel == null) { // Keras 1: W, U, b
+      kernel = requireOrKeras1(w, "kernel", layer, "SimpleRNN");
       NamedArray u = require(w, "U", layer, "SimpleRNN");
       NamedArray b = require(w, "b", layer, "SimpleRNN");
       return new SimpleRnnCell(kernel.shape()[0], units, act, kernel.data(), u.data(), b.data());
@@ -712,13 +709,7 @@ final class KerasModelBuilder {
   private Dense dense(String name, String kind, JsonNode cfg, List<NamedArray> w)
       throws ModelFormatException {
     int units = cfg.has("units") ? cfg.get("units").asInt() : cfg.path("output_dim").asInt();
-    NamedArray kernel = find(w, "kernel");
-    if (kernel == null) {
-      kernel = find(w, "W"); // Keras 1
-      if (kernel == null) {
-        throw missing(w, "kernel", name, kind);
-      }
-    }
+    NamedArray kernel = requireOrKeras1(w, "kernel", name, kind);
     if (kernel.shape().length != 2 || kernel.shape()[1] != units) {
       throw ModelFormatException.inLayer(
           file,
@@ -788,13 +779,7 @@ final class KerasModelBuilder {
 
   private Embedding embedding(JsonNode cfg, String name) throws ModelFormatException {
     List<NamedArray> w = weights(name, "Embedding");
-    NamedArray e = find(w, "embeddings");
-    if (e == null) {
-      e = find(w, "W"); // Keras 1
-      if (e == null) {
-        throw missing(w, "embeddings", name, "Embedding");
-      }
-    }
+    NamedArray e = requireOrKeras1(w, "embeddings", name, "Embedding");
     int inputDim = cfg.path("input_dim").asInt();
     int outputDim = cfg.path("output_dim").asInt();
     checkShape(e, new int[] {inputDim, outputDim}, name, "Embedding");
@@ -821,6 +806,22 @@ final class KerasModelBuilder {
       }
     }
     return null;
+  }
+
+  /**
+   * Weight {@code leaf}, or {@code W}, Keras 1's name for a layer's input kernel and for an
+   * Embedding's matrix; a missing one is reported under its current name.
+   */
+  private NamedArray requireOrKeras1(List<NamedArray> w, String leaf, String layer, String cls)
+      throws ModelFormatException {
+    NamedArray a = find(w, leaf);
+    if (a == null) {
+      a = find(w, "W");
+    }
+    if (a == null) {
+      throw missing(w, leaf, layer, cls);
+    }
+    return a;
   }
 
   private NamedArray require(List<NamedArray> w, String leaf, String layer, String cls)
