@@ -3,7 +3,6 @@ package io.bistream.core.keras;
 import static io.bistream.core.golden.JsonTensors.tensor;
 import static io.bistream.core.keras.KerasArchives.golden;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -12,13 +11,11 @@ import io.bistream.core.golden.Tolerance;
 import io.bistream.core.layers.Embedding;
 import io.bistream.core.layers.Masking;
 import io.bistream.core.model.Model;
-import io.bistream.core.model.ModelFormatException;
 import io.bistream.core.stream.OfflineStreaming;
 import io.bistream.core.stream.StreamConfig;
 import io.bistream.core.stream.StreamingEngine;
 import io.bistream.core.tensor.Tensor;
 import java.nio.file.Path;
-import java.util.function.UnaryOperator;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -108,57 +105,5 @@ class KerasOpNodesTest {
     assertThat(first.layer().name()).isEqualTo("any");
     assertThat(model.nodes().get(1).inbound().get(0).layer()).isEqualTo("any");
     streamsLikePytorch("any_not_equal_mask_gru_last_keras3");
-  }
-
-  private static final String NOT_EQUAL =
-      "\"class_name\": \"NotEqual\", \"config\": {\"name\": \"not_equal\"}";
-
-  /** The NotEqual(ids, 0) mask model with its config edited; loading it must fail. */
-  private static Path editedMaskModel(Path tmp, UnaryOperator<String> edit) throws Exception {
-    return KerasArchives.copyWithConfig(
-        "embedding_mask_not_equal_bilstm_keras3.keras", tmp.resolve("edited.keras"), edit);
-  }
-
-  @Test
-  void equalMaskKeepsThePaddingStepsAndIsRefusedNamingTheOpAndTheLayer(@TempDir Path tmp)
-      throws Exception {
-    Path model =
-        editedMaskModel(tmp, c -> c.replace(NOT_EQUAL, NOT_EQUAL.replace("NotEqual", "Equal")));
-    assertThatThrownBy(() -> ModelFiles.load(model))
-        .isInstanceOf(ModelFormatException.class)
-        .hasMessageStartingWith(model + ": layer 'bidirectional' (Bidirectional): ")
-        .hasMessageContaining("op node 'not_equal' = (ids == 0)")
-        .hasMessageContaining("expected a step kept where ids != v");
-  }
-
-  @Test
-  void idsMaskAgainstAnotherValueThanZeroIsRefusedWithTheValueFound(@TempDir Path tmp)
-      throws Exception {
-    Path model =
-        editedMaskModel(
-            tmp,
-            c ->
-                c.replace(
-                    "\"keras_history\": [\"ids\", 0, 0]}}, 0]",
-                    "\"keras_history\": [\"ids\", 0, 0]}}, 5]"));
-    assertThatThrownBy(() -> ModelFiles.load(model))
-        .isInstanceOf(ModelFormatException.class)
-        .hasMessageStartingWith(model + ": layer 'bidirectional' (Bidirectional): ")
-        .hasMessageContaining("only ids != 0 (Embedding mask_zero) can be carried as a mask")
-        .hasMessageContaining("found ids != 5");
-  }
-
-  @Test
-  void anOpThatMakesNoMaskIsRefusedNamingTheNodeTheOpAndWhatLoads(@TempDir Path tmp)
-      throws Exception {
-    Path model =
-        editedMaskModel(tmp, c -> c.replace(NOT_EQUAL, NOT_EQUAL.replace("NotEqual", "Add")));
-    assertThatThrownBy(() -> ModelFiles.load(model))
-        .isInstanceOf(ModelFormatException.class)
-        .hasMessage(
-            model
-                + ": op node 'not_equal' (op Add from keras.src.ops.numpy) is no mask op (feeds"
-                + " the mask of layer 'bidirectional'); "
-                + MaskOps.SUPPORTED);
   }
 }
