@@ -9,6 +9,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
@@ -157,7 +159,7 @@ final class EvaluateCommand implements Callable<Integer> {
     List<Double> mean = new ArrayList<>();
     double stateful = Double.NaN;
     // context mode: mean deviation over R, one series per left context L
-    java.util.Map<Integer, List<Row>> context = new java.util.TreeMap<>();
+    Map<Integer, List<Row>> context = new TreeMap<>();
     for (Row row : rows) {
       if (row.mode().equals("stateful")) {
         stateful = Math.max(row.meanAbs(), 1e-12);
@@ -180,7 +182,7 @@ final class EvaluateCommand implements Callable<Integer> {
               "stateful mean", List.of(r.get(0), r.get(r.size() - 1)), List.of(stateful, stateful))
           .setMarker(SeriesMarkers.NONE);
     }
-    for (java.util.Map.Entry<Integer, List<Row>> e : context.entrySet()) {
+    for (Map.Entry<Integer, List<Row>> e : context.entrySet()) {
       chart
           .addSeries(
               "context mean, L=" + e.getKey(),

@@ -62,26 +62,20 @@ final class InspectCommand implements Callable<Integer> {
 
   /**
    * What the time column of the shapes means: the length the model fixes, or T where the model
-   * leaves time open. A sequence input has a time axis first (token ids, or [T, D]); a rank-1 input
-   * of other values is an initial state.
+   * leaves time open.
    */
   private static String timeNote(Model m) {
-    List<Integer> fixed =
-        m.inputs().stream()
-            .filter(in -> in.tokenIds() || in.shape().length >= 2)
+    List<Model.Input> sequences = m.inputs().stream().filter(Model.Input::hasTimeAxis).toList();
+    String fixed =
+        sequences.stream()
             .map(in -> in.shape()[0])
             .filter(t -> t >= 0)
             .distinct()
-            .toList();
-    boolean open =
-        m.inputs().stream()
-            .anyMatch(in -> (in.tokenIds() || in.shape().length >= 2) && in.shape()[0] < 0);
+            .map(String::valueOf)
+            .collect(Collectors.joining(", "));
+    boolean open = sequences.stream().anyMatch(in -> in.shape()[0] < 0);
     return "(None = batch"
-        + (fixed.isEmpty()
-            ? ""
-            : "; T = "
-                + fixed.stream().map(String::valueOf).collect(Collectors.joining(", "))
-                + ", fixed by the model")
+        + (fixed.isEmpty() ? "" : "; T = " + fixed + ", fixed by the model")
         + (open ? "; T = the time steps, which the model leaves open" : "")
         + ")";
   }

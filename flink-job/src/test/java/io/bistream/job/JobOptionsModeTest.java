@@ -5,28 +5,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.bistream.core.stream.StreamConfig;
 import org.junit.jupiter.api.Test;
-import picocli.CommandLine;
 
 /** {@code --mode} and its chunk and context options, as {@code run} parses them. */
 class JobOptionsModeTest {
 
   private static StreamConfig stream(String... extra) {
-    JobOptions o = new JobOptions();
-    String[] base = {
-      "--bootstrap-servers",
-      "localhost:9",
-      "--input-topic",
-      "in",
-      "--output-topic",
-      "out",
-      "--model",
-      "m.json"
-    };
-    String[] args = new String[base.length + extra.length];
-    System.arraycopy(base, 0, args, 0, base.length);
-    System.arraycopy(extra, 0, args, base.length, extra.length);
-    new CommandLine(o).parseArgs(args);
-    return o.settings().stream();
+    return JobOptionsRestoreTest.options(extra).settings().stream();
   }
 
   @Test

@@ -22,7 +22,8 @@ class JobOptionsRestoreTest {
 
   @TempDir Path dir;
 
-  private JobOptions options(String... extra) {
+  /** {@code run}'s options as parsed from the required ones plus {@code extra}. */
+  static JobOptions options(String... extra) {
     JobOptions o = new JobOptions();
     String[] base = {
       "--bootstrap-servers",

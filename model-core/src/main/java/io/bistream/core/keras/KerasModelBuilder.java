@@ -167,43 +167,12 @@ final class KerasModelBuilder {
         pending.add(new Pending(name, cls, k, refs, masks));
       }
     }
+    List<Pending> order = dependencyOrder(pending, available);
     List<Model.Node> nodes = new ArrayList<>();
-    List<Pending> order = new ArrayList<>(); // in the order of nodes
-    while (!pending.isEmpty()) {
-      boolean progress = false;
-      for (Iterator<Pending> it = pending.iterator(); it.hasNext(); ) {
-        Pending p = it.next();
-        if (!available.containsAll(p.refs())) {
-          continue;
-        }
-        Layer layer = built.get(p.layer());
-        nodes.add(new Model.Node(layer, p.node(), p.refs()));
-        order.add(p);
-        for (int k = 0; k < 8; k++) {
-          available.add(new Model.TensorRef(layer.name(), p.node(), k));
-        }
-        it.remove();
-        progress = true;
-      }
-      if (!progress) {
-        throw new ModelFormatException(
-            file
-                + ": layer '"
-                + pending.get(0).layer()
-                + "' uses tensors that no layer produces: "
-                + pending.get(0).refs());
-      }
-    }
     for (Pending p : order) {
-      for (Model.TensorRef m : p.masks()) {
-        MaskOps.Mask mask = ops.resolve(m, p.layer(), p.cls());
-        Model.Node node = producer(nodes, new Model.TensorRef(p.layer(), p.node(), 0));
-        if (node.layer() instanceof Recurrent || node.layer() instanceof Bidirectional) {
-          carryMask(nodes, nodes.indexOf(node), mask, p.cls());
-        }
-        // Other layers given a mask (TimeDistributed(Dense)) compute the same without it.
-      }
+      nodes.add(new Model.Node(built.get(p.layer()), p.node(), p.refs()));
     }
+    carryMasks(order, nodes, ops);
     List<Model.TensorRef> outputs = layerRefs(config.path("output_layers"));
     for (Model.TensorRef r : outputs) {
       if (ops.isOp(r.layer())) {
@@ -217,6 +186,39 @@ final class KerasModelBuilder {
     return new Model(source, ordered.isEmpty() ? inputs : ordered, nodes, outputs);
   }
 
+  /**
+   * The layer calls in an order where each comes after the calls whose outputs it uses ({@code
+   * available}: the model inputs to start with); a config lists them in any order.
+   */
+  private List<Pending> dependencyOrder(List<Pending> pending, Set<Model.TensorRef> available)
+      throws ModelFormatException {
+    List<Pending> order = new ArrayList<>();
+    while (!pending.isEmpty()) {
+      boolean progress = false;
+      for (Iterator<Pending> it = pending.iterator(); it.hasNext(); ) {
+        Pending p = it.next();
+        if (!available.containsAll(p.refs())) {
+          continue;
+        }
+        order.add(p);
+        for (int k = 0; k < 8; k++) {
+          available.add(new Model.TensorRef(p.layer(), p.node(), k));
+        }
+        it.remove();
+        progress = true;
+      }
+      if (!progress) {
+        throw new ModelFormatException(
+            file
+                + ": layer '"
+                + pending.get(0).layer()
+                + "' uses tensors that no layer produces: "
+                + pending.get(0).refs());
+      }
+    }
+    return order;
+  }
+
   /** A layer call read from the config, waiting for its inputs. */
   private record Pending(
       String layer,
@@ -224,6 +226,21 @@ final class KerasModelBuilder {
       int node,
       List<Model.TensorRef> refs,
       List<Model.TensorRef> masks) {}
+
+  /** Gives each recurrent call in {@code nodes} the mask its config passed as {@code mask=}. */
+  private void carryMasks(List<Pending> calls, List<Model.Node> nodes, MaskOps ops)
+      throws ModelFormatException {
+    for (Pending p : calls) {
+      for (Model.TensorRef m : p.masks()) {
+        MaskOps.Mask mask = ops.resolve(m, p.layer(), p.cls());
+        Model.Node node = producer(nodes, new Model.TensorRef(p.layer(), p.node(), 0));
+        if (node.layer() instanceof Recurrent || node.layer() instanceof Bidirectional) {
+          carryMask(nodes, nodes.indexOf(node), mask, p.cls());
+        }
+        // Other layers given a mask (TimeDistributed(Dense)) compute the same without it.
+      }
+    }
+  }
 
   /**
    * Makes the recurrent node at {@code at} receive {@code mask}, which Keras passed to it as {@code
@@ -674,11 +691,8 @@ final class KerasModelBuilder {
   private SimpleRnnCell simpleRnn(String layer, List<NamedArray> w, int units, Activation act)
       throws ModelFormatException {
     NamedArray kernel = find(w, "kernel");
-    if (kernel == null) {
-      kernel = find(w, "W"); // Keras 1
-      if (kernel == null) {
-        throw missing(w, "kernel", layer, "SimpleRNN");
-      }
+    if (kernel == null) { // Keras 1: W, U, b
+      kernel = requireOrKeras1(w, "kernel", layer, "SimpleRNN");
       NamedArray u = require(w, "U", layer, "SimpleRNN");
       NamedArray b = require(w, "b", layer, "SimpleRNN");
       return new SimpleRnnCell(kernel.shape()[0], units, act, kernel.data(), u.data(), b.data());
@@ -695,13 +709,7 @@ final class KerasModelBuilder {
   private Dense dense(String name, String kind, JsonNode cfg, List<NamedArray> w)
       throws ModelFormatException {
     int units = cfg.has("units") ? cfg.get("units").asInt() : cfg.path("output_dim").asInt();
-    NamedArray kernel = find(w, "kernel");
-    if (kernel == null) {
-      kernel = find(w, "W"); // Keras 1
-      if (kernel == null) {
-        throw missing(w, "kernel", name, kind);
-      }
-    }
+    NamedArray kernel = requireOrKeras1(w, "kernel", name, kind);
     if (kernel.shape().length != 2 || kernel.shape()[1] != units) {
       throw ModelFormatException.inLayer(
           file,
@@ -771,13 +779,7 @@ final class KerasModelBuilder {
 
   private Embedding embedding(JsonNode cfg, String name) throws ModelFormatException {
     List<NamedArray> w = weights(name, "Embedding");
-    NamedArray e = find(w, "embeddings");
-    if (e == null) {
-      e = find(w, "W"); // Keras 1
-      if (e == null) {
-        throw missing(w, "embeddings", name, "Embedding");
-      }
-    }
+    NamedArray e = requireOrKeras1(w, "embeddings", name, "Embedding");
     int inputDim = cfg.path("input_dim").asInt();
     int outputDim = cfg.path("output_dim").asInt();
     checkShape(e, new int[] {inputDim, outputDim}, name, "Embedding");
@@ -804,6 +806,22 @@ final class KerasModelBuilder {
       }
     }
     return null;
+  }
+
+  /**
+   * Weight {@code leaf}, or {@code W}, Keras 1's name for a layer's input kernel and for an
+   * Embedding's matrix; a missing one is reported under its current name.
+   */
+  private NamedArray requireOrKeras1(List<NamedArray> w, String leaf, String layer, String cls)
+      throws ModelFormatException {
+    NamedArray a = find(w, leaf);
+    if (a == null) {
+      a = find(w, "W");
+    }
+    if (a == null) {
+      throw missing(w, leaf, layer, cls);
+    }
+    return a;
   }
 
   private NamedArray require(List<NamedArray> w, String leaf, String layer, String cls)

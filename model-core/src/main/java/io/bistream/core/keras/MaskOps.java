@@ -125,79 +125,105 @@ final class MaskOps {
               + SUPPORTED);
     }
     String cls = entry.path("class_name").asText("");
-    String name = ref.layer();
     JsonNode inbound = entry.path("inbound_nodes").path(ref.node());
     List<Object> args = args(inbound.path("args"));
     JsonNode cfg = entry.path("config");
-    switch (cls) {
-      case "NotEqual", "Equal" -> {
-        if (args.size() != 2) {
-          break;
-        }
-        Model.TensorRef tensor = null;
-        Double constant = null;
-        for (Object a : args) {
-          if (a instanceof Model.TensorRef t) {
-            tensor = t;
-          } else if (a instanceof Double d) {
-            constant = d;
-          }
-        }
-        if (tensor == null || constant == null || ops.containsKey(tensor.layer())) {
-          break;
-        }
-        boolean equal = cls.equals("Equal");
-        String expr = "(" + tensor.layer() + (equal ? " == " : " != ") + number(constant) + ")";
-        return new Predicate(tensor, constant, equal, "", false, expr);
+    Predicate p =
+        switch (cls) {
+          case "NotEqual", "Equal" -> comparison(cls.equals("Equal"), args);
+          case "LogicalNot" -> negation(args, layer);
+          case "Any", "All" -> reduction(cls, cfg, args, layer);
+          case "Cast" -> castToBool(cfg, args, layer);
+          default ->
+              throw refused(ref.layer(), "is no mask op (feeds the mask of layer '" + layer + "')");
+        };
+    if (p == null) {
+      throw refused(
+          ref.layer(),
+          "has arguments "
+              + inbound.path("args")
+              + " and config "
+              + cfg
+              + " that make no padding mask (feeds the mask of layer '"
+              + layer
+              + "')");
+    }
+    return p;
+  }
+
+  /** {@code x == v} or {@code x != v} of a tensor that is no op and a constant; else null. */
+  private Predicate comparison(boolean equal, List<Object> args) {
+    if (args.size() != 2) {
+      return null;
+    }
+    Model.TensorRef tensor = null;
+    Double constant = null;
+    for (Object a : args) {
+      if (a instanceof Model.TensorRef t) {
+        tensor = t;
+      } else if (a instanceof Double d) {
+        constant = d;
       }
-      case "LogicalNot" -> {
-        if (args.size() == 1
-            && args.get(0) instanceof Model.TensorRef t
-            && ops.containsKey(t.layer())) {
-          Predicate p = predicate(t, layer);
-          return new Predicate(
-              p.source(), p.value(), p.equal(), p.reduce(), !p.negated(), "not" + p.expression());
-        }
-      }
-      case "Any", "All" -> {
-        JsonNode axis = cfg.path("axis");
-        boolean lastAxis =
-            axis.isInt() && axis.asInt() == -1
-                || axis.isArray() && axis.size() == 1 && axis.get(0).asInt() == -1;
-        if (args.size() == 1
+    }
+    if (tensor == null || constant == null || ops.containsKey(tensor.layer())) {
+      return null;
+    }
+    String expr = "(" + tensor.layer() + (equal ? " == " : " != ") + number(constant) + ")";
+    return new Predicate(tensor, constant, equal, "", false, expr);
+  }
+
+  /** LogicalNot of another mask op; else null. */
+  private Predicate negation(List<Object> args, String layer) throws ModelFormatException {
+    Model.TensorRef t = opArgument(args);
+    if (t == null) {
+      return null;
+    }
+    Predicate p = predicate(t, layer);
+    return new Predicate(
+        p.source(), p.value(), p.equal(), p.reduce(), !p.negated(), "not" + p.expression());
+  }
+
+  /** Any or All over the last axis of an unreduced, unnegated comparison; else null. */
+  private Predicate reduction(String cls, JsonNode cfg, List<Object> args, String layer)
+      throws ModelFormatException {
+    JsonNode axis = cfg.path("axis");
+    boolean lastAxis =
+        axis.isInt() && axis.asInt() == -1
+            || axis.isArray() && axis.size() == 1 && axis.get(0).asInt() == -1;
+    Model.TensorRef t = opArgument(args);
+    if (t == null || !lastAxis || cfg.path("keepdims").asBoolean(false)) {
+      return null;
+    }
+    Predicate p = predicate(t, layer);
+    if (!p.reduce().isEmpty() || p.negated()) {
+      return null;
+    }
+    String r = cls.toLowerCase(java.util.Locale.ROOT);
+    return new Predicate(
+        p.source(), p.value(), p.equal(), r, false, r + p.expression() + " over features");
+  }
+
+  /** Cast to bool: of a mask op, that op; of a tensor, {@code x != 0}; else null. */
+  private Predicate castToBool(JsonNode cfg, List<Object> args, String layer)
+      throws ModelFormatException {
+    if (!cfg.path("dtype").asText("").equals("bool")
+        || args.size() != 1
+        || !(args.get(0) instanceof Model.TensorRef t)) {
+      return null;
+    }
+    if (ops.containsKey(t.layer())) {
+      return predicate(t, layer);
+    }
+    return new Predicate(t, 0, false, "", false, "(" + t.layer() + " != 0)");
+  }
+
+  /** The single argument of an op when it is the output of another op node; else null. */
+  private Model.TensorRef opArgument(List<Object> args) {
+    return args.size() == 1
             && args.get(0) instanceof Model.TensorRef t
             && ops.containsKey(t.layer())
-            && lastAxis
-            && !cfg.path("keepdims").asBoolean(false)) {
-          Predicate p = predicate(t, layer);
-          if (p.reduce().isEmpty() && !p.negated()) {
-            String r = cls.toLowerCase(java.util.Locale.ROOT);
-            return new Predicate(
-                p.source(), p.value(), p.equal(), r, false, r + p.expression() + " over features");
-          }
-        }
-      }
-      case "Cast" -> {
-        if (cfg.path("dtype").asText("").equals("bool")
-            && args.size() == 1
-            && args.get(0) instanceof Model.TensorRef t) {
-          if (ops.containsKey(t.layer())) {
-            return predicate(t, layer);
-          }
-          return new Predicate(t, 0, false, "", false, "(" + t.layer() + " != 0)");
-        }
-      }
-      default -> throw refused(name, "is no mask op (feeds the mask of layer '" + layer + "')");
-    }
-    throw refused(
-        name,
-        "has arguments "
-            + inbound.path("args")
-            + " and config "
-            + cfg
-            + " that make no padding mask (feeds the mask of layer '"
-            + layer
-            + "')");
+        ? t
+        : null;
   }
 
   /** An op's positional arguments: tensor refs and numeric constants (other values as null). */

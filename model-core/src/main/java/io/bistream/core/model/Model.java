@@ -58,6 +58,14 @@ public final class Model {
     }
 
     /**
+     * Whether this input is a sequence whose first axis is time: token ids, or [T, D] features. A
+     * rank-1 input of other values (an initial state) has no time axis.
+     */
+    public boolean hasTimeAxis() {
+      return tokenIds || shape.length >= 2;
+    }
+
+    /**
      * Values per step: 1 for token ids (whatever dtype or trailing dimension the file declares:
      * Keras casts ids to integers inside the Embedding), else the last dimension; -1 when the file
      * leaves it unknown.
@@ -170,7 +178,7 @@ public final class Model {
       StringBuilder dims = new StringBuilder("[");
       for (int i = 0; i < shape.length; i++) {
         // the first axis of a sequence input is time: T where the model leaves it open
-        boolean time = i == 0 && (tokenIds || shape.length >= 2);
+        boolean time = i == 0 && hasTimeAxis();
         dims.append(i == 0 ? "" : ", ")
             .append(shape[i] >= 0 ? String.valueOf(shape[i]) : time ? "T" : "None");
       }

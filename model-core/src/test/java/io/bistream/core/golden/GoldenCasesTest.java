@@ -1,5 +1,6 @@
 package io.bistream.core.golden;
 
+import static io.bistream.core.golden.JsonTensors.tensor;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -130,18 +131,5 @@ class GoldenCasesTest {
       }
     }
     return out;
-  }
-
-  private static Tensor tensor(JsonNode n) {
-    int[] shape = new int[n.get("shape").size()];
-    for (int i = 0; i < shape.length; i++) {
-      shape[i] = n.get("shape").get(i).asInt();
-    }
-    JsonNode data = n.get("data");
-    float[] values = new float[data.size()];
-    for (int i = 0; i < values.length; i++) {
-      values[i] = (float) data.get(i).asDouble();
-    }
-    return new Tensor(values, shape);
   }
 }

@@ -57,6 +57,12 @@ class OnnxGoldenTest {
     assertThat(model.inputs().get(0).shape()).as("time stays open").startsWith(-1);
     List<Tensor> inputs = inputs(dir, c);
     Tensor expected = tensor(NpyReader.read(dir.resolve(c.get("outputs").get(0).asText())));
+    predictsOnEveryBackend(name, model, inputs, expected, c);
+  }
+
+  /** The model's one output on {@code inputs} is {@code expected}, within the case's tolerances. */
+  static void predictsOnEveryBackend(
+      String name, Model model, List<Tensor> inputs, Tensor expected, JsonNode c) {
     for (Model.Backend backend : Model.Backend.values()) {
       List<Tensor> out = model.predict(inputs, backend);
       assertThat(out).hasSize(1);

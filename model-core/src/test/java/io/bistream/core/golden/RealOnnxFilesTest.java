@@ -64,15 +64,6 @@ class RealOnnxFilesTest {
     assertThat(model.source().format()).isEqualTo("onnx");
     List<Tensor> inputs = OnnxGoldenTest.inputs(dir, c);
     Tensor expected = OnnxGoldenTest.tensor(NpyReader.read(dir.resolve("y.npy")));
-    for (Model.Backend backend : Model.Backend.values()) {
-      List<Tensor> out = model.predict(inputs, backend);
-      assertThat(out.get(0).shape()).as("output shape").containsExactly(expected.shape());
-      Tolerance.assertClose(
-          name + " (" + backend + ")",
-          out.get(0).data(),
-          expected.data(),
-          c.get("rtol").asDouble(),
-          c.get("atol").asDouble());
-    }
+    OnnxGoldenTest.predictsOnEveryBackend(name, model, inputs, expected, c);
   }
 }

@@ -1,5 +1,6 @@
 package io.bistream.core.golden;
 
+import static io.bistream.core.golden.JsonTensors.tensor;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -199,17 +200,5 @@ class TokenIdInputTest {
       b.putLong(v);
     }
     Files.write(file, b.array());
-  }
-
-  private static Tensor tensor(JsonNode n) {
-    int[] shape = new int[n.get("shape").size()];
-    for (int i = 0; i < shape.length; i++) {
-      shape[i] = n.get("shape").get(i).asInt();
-    }
-    float[] values = new float[n.get("data").size()];
-    for (int i = 0; i < values.length; i++) {
-      values[i] = (float) n.get("data").get(i).asDouble();
-    }
-    return new Tensor(values, shape);
   }
 }

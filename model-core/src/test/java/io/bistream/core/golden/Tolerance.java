@@ -5,11 +5,12 @@ import static org.assertj.core.api.Assertions.fail;
 import java.util.Arrays;
 
 /** Element-wise comparison {@code |a - e| <= atol + rtol * |e|} with a readable failure. */
-final class Tolerance {
+public final class Tolerance {
 
   private Tolerance() {}
 
-  static void assertClose(String what, float[] actual, float[] expected, double rtol, double atol) {
+  public static void assertClose(
+      String what, float[] actual, float[] expected, double rtol, double atol) {
     if (actual.length != expected.length) {
       fail(what + ": " + actual.length + " values, expected " + expected.length);
     }

@@ -8,7 +8,10 @@ import java.util.zip.ZipEntry;
 import java.util.zip.ZipInputStream;
 import java.util.zip.ZipOutputStream;
 
-/** Test helper: copies of the golden/torch Keras 3 archives with their config.json edited. */
+/**
+ * Test helper: the golden/torch Keras files, and copies of its Keras 3 archives with config.json
+ * edited.
+ */
 final class KerasArchives {
 
   private KerasArchives() {}

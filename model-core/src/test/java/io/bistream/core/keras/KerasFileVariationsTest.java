@@ -1,10 +1,13 @@
 package io.bistream.core.keras;
 
+import static io.bistream.core.golden.JsonTensors.tensor;
+import static io.bistream.core.keras.KerasArchives.golden;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.bistream.core.ModelFiles;
+import io.bistream.core.golden.Tolerance;
 import io.bistream.core.model.Model;
 import io.bistream.core.tensor.Tensor;
 import java.nio.file.Files;
@@ -24,34 +27,13 @@ class KerasFileVariationsTest {
 
   @TempDir Path tmp;
 
-  private static Path golden(String relative) throws Exception {
-    return Path.of(KerasFileVariationsTest.class.getResource("/golden/torch/" + relative).toURI());
-  }
-
-  private static Tensor tensor(JsonNode n) {
-    int[] shape = new int[n.get("shape").size()];
-    for (int i = 0; i < shape.length; i++) {
-      shape[i] = n.get("shape").get(i).asInt();
-    }
-    float[] values = new float[n.get("data").size()];
-    for (int i = 0; i < values.length; i++) {
-      values[i] = (float) n.get("data").get(i).asDouble();
-    }
-    return new Tensor(values, shape);
-  }
-
   private static void predictsTheCase(Path model, String caseName) throws Exception {
     JsonNode c = JSON.readTree(golden("cases/" + caseName + ".json").toFile());
     Model m = ModelFiles.load(model);
     Tensor y = m.predict(tensor(c.get("inputs").get(0)));
     Tensor expected = tensor(c.get("outputs").get(0));
     assertThat(y.shape()).containsExactly(expected.shape());
-    for (int i = 0; i < expected.data().length; i++) {
-      double want = expected.data()[i];
-      assertThat((double) y.data()[i])
-          .as("%s value %d", model.getFileName(), i)
-          .isCloseTo(want, org.assertj.core.data.Offset.offset(1e-6 + 1e-5 * Math.abs(want)));
-    }
+    Tolerance.assertClose(model.getFileName().toString(), y.data(), expected.data(), 1e-5, 1e-6);
   }
 
   private Path keras3Copy(String model, String name, UnaryOperator<String> edit) throws Exception {

@@ -166,6 +166,19 @@ class KerasImportErrorsTest {
   }
 
   @Test
+  void equalMaskKeepsThePaddingStepsAndIsRefusedNamingTheOpAndTheLayer() throws Exception {
+    Path model =
+        keras3Copy(
+            "embedding_mask_not_equal_bilstm_keras3.keras",
+            c -> c.replace("\"class_name\": \"NotEqual\"", "\"class_name\": \"Equal\""));
+    assertThatThrownBy(() -> ModelFiles.load(model))
+        .isInstanceOf(ModelFormatException.class)
+        .hasMessageStartingWith(model + ": layer 'bidirectional' (Bidirectional): ")
+        .hasMessageContaining("op node 'not_equal' = (ids == 0)")
+        .hasMessageContaining("expected a step kept where ids != v");
+  }
+
+  @Test
   void dtypePolicyOtherThanFloat32IsRefusedNamingLayerAndPolicy() throws Exception {
     Path model =
         keras3Copy(

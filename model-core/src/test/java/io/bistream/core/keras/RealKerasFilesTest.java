@@ -1,10 +1,12 @@
 package io.bistream.core.keras;
 
+import static io.bistream.core.golden.JsonTensors.tensor;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.bistream.core.ModelFiles;
+import io.bistream.core.golden.Tolerance;
 import io.bistream.core.model.Model;
 import io.bistream.core.model.ModelFormatException;
 import io.bistream.core.stream.OfflineStreaming;
@@ -112,14 +114,12 @@ class RealKerasFilesTest {
         Tensor want = tensor(json.get("outputs").get(0));
         Tensor y = OfflineStreaming.run(engine, x, 3);
         assertThat(y.shape()).as(c.getFileName().toString()).containsExactly(want.shape());
-        double rtol = json.path("rtol").asDouble(1e-5);
-        double atol = json.path("atol").asDouble(1e-6);
-        for (int i = 0; i < want.data().length; i++) {
-          double w = want.data()[i];
-          assertThat((double) y.data()[i])
-              .as("%s streamed, value %d", c.getFileName(), i)
-              .isCloseTo(w, org.assertj.core.data.Offset.offset(atol + rtol * Math.abs(w)));
-        }
+        Tolerance.assertClose(
+            c.getFileName() + " streamed",
+            y.data(),
+            want.data(),
+            json.path("rtol").asDouble(1e-5),
+            json.path("atol").asDouble(1e-6));
         streamed++;
       }
     }
@@ -132,18 +132,6 @@ class RealKerasFilesTest {
             "model.keras: layer 'reshape' (Reshape): streaming supports recurrent,"
                 + " Bidirectional and per-step layers");
     assertThat(streamed).isGreaterThan(10);
-  }
-
-  private static Tensor tensor(com.fasterxml.jackson.databind.JsonNode n) {
-    int[] shape = new int[n.get("shape").size()];
-    for (int i = 0; i < shape.length; i++) {
-      shape[i] = n.get("shape").get(i).asInt();
-    }
-    float[] values = new float[n.get("data").size()];
-    for (int i = 0; i < values.length; i++) {
-      values[i] = (float) n.get("data").get(i).asDouble();
-    }
-    return new Tensor(values, shape);
   }
 
   @Test
