@@ -73,6 +73,13 @@ final class PredictCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    if (mode == Mode.offline && leftContext != 0) {
+      // the streaming modes' StreamConfig refuses it the same way
+      throw new IllegalArgumentException(
+          "left-context applies to context mode only; found left-context "
+              + leftContext
+              + " with mode offline");
+    }
     Model m = modelOptions.load();
     Tensor x = readInput(input, m);
     if (m.inputs().size() > 1) {

@@ -11,6 +11,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import picocli.CommandLine;
 
 /** {@code predict} and {@code inspect} as a user runs them, checked against TF.js outputs. */
@@ -256,8 +258,9 @@ class PredictCommandTest {
     }
   }
 
-  @Test
-  void predictRefusesALeftContextOutsideContextModeNamingTheOption() throws Exception {
+  @ParameterizedTest
+  @ValueSource(strings = {"lookahead", "offline"})
+  void predictRefusesALeftContextOutsideContextModeNamingTheOption(String mode) throws Exception {
     Path model = shared("conformance/keras/tfkeras/rnn_221.h5");
     Path x = tmp.resolve("x.npy");
     NpyWriter.write(x, NpyArray.ofFloats(new int[] {1, 4, 1}, new float[4]));
@@ -271,12 +274,13 @@ class PredictCommandTest {
             "--output",
             tmp.resolve("y.npy").toString(),
             "--mode",
-            "lookahead",
+            mode,
             "--left-context",
             "3");
     assertThat(run.code()).isNotZero();
     assertThat(run.err())
         .contains("left-context applies to context mode only")
+        .contains("with mode " + mode)
         .doesNotContain("\tat ");
   }
 
