@@ -325,6 +325,17 @@ def run_layers(config, weights, major, x, mask):
                 a, b = hf, hb
             assert cfg.get("merge_mode", "concat") == "concat", cfg.get("merge_mode")
             x = torch.cat([a, b], dim=-1)
+        elif cls in ("GlobalAveragePooling1D", "GlobalMaxPooling1D"):
+            assert cfg.get("data_format", "channels_last") == "channels_last" and not cfg.get("keepdims")
+            if cls == "GlobalMaxPooling1D":
+                assert mask is None
+                x = torch.amax(x, dim=1)
+            elif mask is None:
+                x = torch.mean(x, dim=1)
+            else:  # Keras: the masked sum over the kept count
+                m = mask[..., None].to(x.dtype)
+                x = (x * m).sum(dim=1) / m.sum(dim=1)
+            mask = None
         elif cls == "BatchNormalization":
             # inference (Keras' training=False): the moving statistics, torch's batch_norm in eval
             arrays = [T(a) for a in w[""]]  # creation order: gamma?, beta?, moving mean, variance

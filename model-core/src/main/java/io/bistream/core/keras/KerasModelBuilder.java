@@ -7,6 +7,7 @@ import io.bistream.core.layers.Bidirectional;
 import io.bistream.core.layers.Dense;
 import io.bistream.core.layers.ElementWise;
 import io.bistream.core.layers.Embedding;
+import io.bistream.core.layers.GlobalPooling1D;
 import io.bistream.core.layers.GruCell;
 import io.bistream.core.layers.Layer;
 import io.bistream.core.layers.LstmCell;
@@ -40,8 +41,8 @@ final class KerasModelBuilder {
 
   static final String SUPPORTED =
       "InputLayer, LSTM, GRU, SimpleRNN, Bidirectional, Dense, TimeDistributed(Dense),"
-          + " TimeDistributedDense, Embedding, Masking, BatchNormalization, Activation, Dropout,"
-          + " SpatialDropout1D,"
+          + " TimeDistributedDense, Embedding, Masking, BatchNormalization, GlobalAveragePooling1D,"
+          + " GlobalMaxPooling1D (offline only), Activation, Dropout, SpatialDropout1D,"
           + " GaussianNoise, GaussianDropout, AlphaDropout, RepeatVector, Reshape, Flatten";
 
   private static final Set<String> IDENTITY =
@@ -437,6 +438,7 @@ final class KerasModelBuilder {
         case "Embedding" -> embedding(cfg, name);
         case "Masking" -> new Masking(name, (float) cfg.path("mask_value").asDouble(0.0));
         case "BatchNormalization" -> batchNormalization(cfg, name);
+        case "GlobalAveragePooling1D", "GlobalMaxPooling1D" -> globalPooling(cls, cfg, name);
         case "Activation" ->
             new ElementWise(
                 name, cls, Activation.fromKeras(activationName(cfg, "activation"), kerasMajor));
@@ -762,6 +764,22 @@ final class KerasModelBuilder {
     float epsilon = (float) cfg.path("epsilon").asDouble(1e-3);
     return BatchNormalization.fromMovingStatistics(
         name, featureAxis, mean, variance, gamma, beta, epsilon);
+  }
+
+  private Layer globalPooling(String cls, JsonNode cfg, String name) throws ModelFormatException {
+    String format = cfg.path("data_format").asText("channels_last");
+    if (!format.equals("channels_last")) {
+      throw ModelFormatException.inLayer(
+          file, name, cls, "data_format '" + format + "': only channels_last is supported");
+    }
+    if (cfg.path("keepdims").asBoolean(false)) {
+      throw ModelFormatException.inLayer(file, name, cls, "keepdims=True is not supported");
+    }
+    return new GlobalPooling1D(
+        name,
+        cls.equals("GlobalMaxPooling1D")
+            ? GlobalPooling1D.Reduce.MAX
+            : GlobalPooling1D.Reduce.AVERAGE);
   }
 
   private Layer timeDistributed(JsonNode cfg, String name) throws ModelFormatException {
