@@ -471,6 +471,29 @@ class K3Dense(K3Layer):
         return {**base, **config}
 
 
+class K3LayerNormalization(K3Layer):
+    def __init__(self, scope, name, policy, epsilon, center, scale, build_shape):
+        super().__init__(scope, "LayerNormalization", name, policy, build_shape)
+        self.epsilon, self.center, self.scale = epsilon, center, scale
+        self.inits = (K3Init(scope, "Zeros", {}), K3Init(scope, "Ones", {}))
+
+    def get_config(self):  # keras/src/layers/normalization/layer_normalization.py get_config
+        config = {
+            "axis": [-1],  # build() turns the int axis into a list before the model is saved
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "rms_scaling": False,
+            "beta_initializer": k3_serialize(self.inits[0]),
+            "gamma_initializer": k3_serialize(self.inits[1]),
+            "beta_regularizer": None,
+            "gamma_regularizer": None,
+            "beta_constraint": None,
+            "gamma_constraint": None,
+        }
+        return {**self.base_config(), **config}
+
+
 class K3InputLayer(K3Layer):
     def __init__(self, scope, name, batch_shape):
         super().__init__(scope, "InputLayer", name, None)
@@ -1316,6 +1339,50 @@ def case_mask_op_stacked():
                f"../models/{cname}.keras", [("ids", ids.to(torch.float32))], [("dense", y)])
 
 
+def case_layer_normalization():
+    """10. LSTM(5, return_sequences) -> LayerNormalization -> Dense(2), per step; and the same with
+    center=False (LayerNormalization then keeps gamma only: vars/0 is gamma)."""
+    torch.manual_seed(1010)
+    d, h, c, n, t = 3, 5, 2, 2, 6
+    lstm = init_lstm(torch.nn.LSTM(d, h, batch_first=True), 0.6, 0.3)
+    dense = torch.nn.Linear(h, c)
+    gamma, beta = uniform((h,), 0.5) + 1.0, uniform((h,), 0.4)
+    with torch.no_grad():
+        dense.weight.copy_(uniform(dense.weight.shape, 0.8))
+        dense.bias.copy_(uniform(dense.bias.shape, 0.3))
+    x = torch.randn(n, t, d)
+    lk = lstm_to_keras(*gru_params(lstm))
+    dk = [np32(dense.weight.T), np32(dense.bias)]
+    for center, suffix in ((True, ""), (False, "_no_center")):
+        with torch.no_grad():
+            y1 = lstm(x)[0]
+            y = dense(F.layer_norm(y1, (h,), gamma, beta if center else None, eps=1e-3))
+        s = K3Scope()
+        p = K3Policy(s)
+        shape = (None, None, d)
+        rnn = K3RNN(s, "lstm", "lstm", h, K3Policy(s), K3Policy(s), return_sequences=True, build_shape=list(shape))
+        norm = K3LayerNormalization(s, "layer_normalization", p, 1e-3, center, True, [None, None, h])
+        dl = K3Dense(s, "dense", p, c, "linear", [None, None, h])
+        model = K3Sequential(s, p, K3InputLayer(s, "input_layer", shape), [rnn, norm, dl])
+        name = f"lstm_layernorm_dense{suffix}_keras3"
+        path = MODELS / f"{name}.keras"
+        norm_vars = [np32(gamma)] + ([np32(beta)] if center else [])
+        write_keras3(path, model, [("", "sequential", [])] + k3_rnn_vars("layers/lstm", "lstm", "lstm", lk)
+                     + [("layers/layer_normalization", "layer_normalization", norm_vars), ("layers/dense", "dense", dk)])
+        w = read_keras3_weights(path)
+        r = np_rnn("lstm", x.numpy(), w["layers/lstm/cell/vars"], "tanh", "sigmoid", False)[0]
+        g = w["layers/layer_normalization/vars"][0].astype(np.float64)
+        b = w["layers/layer_normalization/vars"][1].astype(np.float64) if center else 0.0
+        mu, var = r.mean(-1, keepdims=True), r.var(-1, keepdims=True)
+        kd, bd = (a.astype(np.float64) for a in w["layers/dense/vars"])
+        ref = ((r - mu) / np.sqrt(var + 1e-3) * g + b) @ kd + bd
+        check(name, y, ref)
+        write_case(name,
+                   f"Keras 3.6 .keras: Sequential[Input((None,3)), LSTM(5, return_sequences=True), LayerNormalization(epsilon=1e-3, center={center}), Dense(2)]; "
+                   "expected from torch.nn.LSTM -> F.layer_norm -> Linear",
+                   f"../models/{name}.keras", [("input_layer", x)], [("dense", y)])
+
+
 def main():
     CASES.mkdir(exist_ok=True)
     MODELS.mkdir(exist_ok=True)
@@ -1328,6 +1395,7 @@ def main():
     case_mask_op_nodes()
     case_tfkeras2_keras_zip()
     case_mask_op_stacked()
+    case_layer_normalization()
     for line in REPORT:
         print(line)
 

@@ -10,6 +10,7 @@ import io.bistream.core.layers.Embedding;
 import io.bistream.core.layers.GlobalPooling1D;
 import io.bistream.core.layers.GruCell;
 import io.bistream.core.layers.Layer;
+import io.bistream.core.layers.LayerNormalization;
 import io.bistream.core.layers.LstmCell;
 import io.bistream.core.layers.Masking;
 import io.bistream.core.layers.Recurrent;
@@ -41,7 +42,8 @@ final class KerasModelBuilder {
 
   static final String SUPPORTED =
       "InputLayer, LSTM, GRU, SimpleRNN, Bidirectional, Dense, TimeDistributed(Dense),"
-          + " TimeDistributedDense, Embedding, Masking, BatchNormalization, GlobalAveragePooling1D,"
+          + " TimeDistributedDense, Embedding, Masking, BatchNormalization, LayerNormalization,"
+          + " GlobalAveragePooling1D,"
           + " GlobalMaxPooling1D (offline only), Activation, Dropout, SpatialDropout1D,"
           + " GaussianNoise, GaussianDropout, AlphaDropout, RepeatVector, Reshape, Flatten";
 
@@ -438,6 +440,7 @@ final class KerasModelBuilder {
         case "Embedding" -> embedding(cfg, name);
         case "Masking" -> new Masking(name, (float) cfg.path("mask_value").asDouble(0.0));
         case "BatchNormalization" -> batchNormalization(cfg, name);
+        case "LayerNormalization" -> layerNormalization(cfg, name);
         case "GlobalAveragePooling1D", "GlobalMaxPooling1D" -> globalPooling(cls, cfg, name);
         case "Activation" ->
             new ElementWise(
@@ -764,6 +767,57 @@ final class KerasModelBuilder {
     float epsilon = (float) cfg.path("epsilon").asDouble(1e-3);
     return BatchNormalization.fromMovingStatistics(
         name, featureAxis, mean, variance, gamma, beta, epsilon);
+  }
+
+  /**
+   * LayerNormalization over the feature axis. Keras computes {@code x * inv + (beta - mean * inv)}
+   * with {@code inv = rsqrt(variance + epsilon) * gamma}, the same normalization as torch's
+   * layer_norm; {@code rms_scaling} (no mean subtracted) is refused.
+   */
+  private Layer layerNormalization(JsonNode cfg, String name) throws ModelFormatException {
+    String cls = "LayerNormalization";
+    JsonNode axis = cfg.path("axis");
+    if (axis.isArray() && axis.size() == 1) {
+      axis = axis.get(0); // saved after build as a list: [-1] (Keras 3) or [2] (tf.keras 2)
+    }
+    if (!axis.isMissingNode() && !axis.isInt()) {
+      throw ModelFormatException.inLayer(
+          file, name, cls, "axis " + axis + ": only one axis, the feature axis, is supported");
+    }
+    if (cfg.path("rms_scaling").asBoolean(false)) {
+      throw ModelFormatException.inLayer(file, name, cls, "rms_scaling=True is not supported");
+    }
+    boolean scale = cfg.path("scale").asBoolean(true);
+    boolean center = cfg.path("center").asBoolean(true);
+    List<String> variables = new ArrayList<>();
+    if (scale) {
+      variables.add("gamma");
+    }
+    if (center) {
+      variables.add("beta");
+    }
+    if (variables.isEmpty()) {
+      throw ModelFormatException.inLayer(
+          file,
+          name,
+          cls,
+          "center=False with scale=False (no weights to give the width) is not" + " supported");
+    }
+    List<NamedArray> w = weights.layerWeights(name, variables);
+    NamedArray first = require(w, variables.get(0), name, cls);
+    int features = first.data().length;
+    int[] shape = {features};
+    float[] gamma = new float[features];
+    Arrays.fill(gamma, 1f);
+    float[] beta = new float[features];
+    if (scale) {
+      gamma = checkShape(require(w, "gamma", name, cls), shape, name, cls);
+    }
+    if (center) {
+      beta = checkShape(require(w, "beta", name, cls), shape, name, cls);
+    }
+    return new LayerNormalization(
+        name, axis.asInt(-1), features, gamma, beta, cfg.path("epsilon").asDouble(1e-3));
   }
 
   private Layer globalPooling(String cls, JsonNode cfg, String name) throws ModelFormatException {

@@ -19,8 +19,19 @@ public final class LayerNormalization implements Layer {
   // (features)
   private final float[] beta;
   private final double epsilon;
+  // the normalized axis as the model file gives it: -1, or the index of the last axis
+  private final int axis;
 
   public LayerNormalization(String name, int features, float[] gamma, float[] beta, double eps) {
+    this(name, -1, features, gamma, beta, eps);
+  }
+
+  /**
+   * @param axis -1, or the last axis' index as tf.keras saves a built layer's axis (checked when
+   *     the layer is applied, as the file does not give the input's rank)
+   */
+  public LayerNormalization(
+      String name, int axis, int features, float[] gamma, float[] beta, double eps) {
     RecurrentCell.requireLength("LayerNormalization gamma", gamma, features);
     RecurrentCell.requireLength("LayerNormalization beta", beta, features);
     if (!(eps >= 0)) {
@@ -32,6 +43,7 @@ public final class LayerNormalization implements Layer {
     this.gamma = gamma;
     this.beta = beta;
     this.epsilon = eps;
+    this.axis = axis;
   }
 
   @Override
@@ -57,11 +69,13 @@ public final class LayerNormalization implements Layer {
   @Override
   public Output apply(List<Tensor> inputs, boolean[] mask, MatMul mm) {
     Tensor x = inputs.get(0);
-    if (x.rank() < 2 || x.dim(-1) != features) {
+    if (x.rank() < 2 || x.dim(-1) != features || axis != -1 && axis != x.rank() - 1) {
       throw new IllegalArgumentException(
           "layer '"
               + name
-              + "' (LayerNormalization) expects last dimension "
+              + "' (LayerNormalization) normalizes axis "
+              + axis
+              + ": expects it to be the last dimension, of "
               + features
               + ", found "
               + x.shapeString());
