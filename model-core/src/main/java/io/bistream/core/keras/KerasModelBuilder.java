@@ -44,7 +44,7 @@ final class KerasModelBuilder {
       "InputLayer, LSTM, GRU, SimpleRNN, Bidirectional, Dense, TimeDistributed(Dense),"
           + " TimeDistributedDense, Embedding, Masking, BatchNormalization, LayerNormalization,"
           + " GlobalAveragePooling1D,"
-          + " GlobalMaxPooling1D (offline only), Activation, Dropout, SpatialDropout1D,"
+          + " GlobalMaxPooling1D, Activation, Dropout, SpatialDropout1D,"
           + " GaussianNoise, GaussianDropout, AlphaDropout, RepeatVector, Reshape, Flatten";
 
   private static final Set<String> IDENTITY =

@@ -32,6 +32,10 @@ public final class GlobalPooling1D implements Layer {
     this.reduce = reduce;
   }
 
+  public Reduce reduce() {
+    return reduce;
+  }
+
   @Override
   public String name() {
     return name;

@@ -1,5 +1,6 @@
 package io.bistream.core.stream;
 
+import io.bistream.core.layers.GlobalPooling1D;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -23,6 +24,11 @@ public final class SequenceState {
   Floats bufFwd = new Floats(); // exact: that stage's forward outputs
   float[] candidate; // last-step models: the last output before the tail layers
   float[] firstBackward; // lookahead last-step models: the backward output at step 0
+  // Pooling models: per feature the running maximum, or the running sum as a (high, low) float
+  // pair (about 48 bits, so a long sequence's mean matches offline's double sum); null before the
+  // first released row.
+  float[] pool;
+  long pooledSteps; // pooling models: the rows in the mean (the steps the mask keeps)
   boolean ended;
   boolean degraded;
 
@@ -64,6 +70,11 @@ public final class SequenceState {
       arrays.add(bwd[i] == null ? new float[0] : bwd[i].clone());
       presence |= (fwd[i] == null ? 0L : 2L << (2 * i)) | (bwd[i] == null ? 0L : 4L << (2 * i));
     }
+    if (pool != null) {
+      // last, so a snapshot of a model without pooling keeps the layout it always had
+      arrays.add(pool.clone());
+      presence |= 1L << 61;
+    }
     long[] counters = {
       received,
       emitted,
@@ -75,7 +86,8 @@ public final class SequenceState {
       pending.length(),
       bufIn.length(),
       bufMask.length(),
-      bufFwd.length()
+      bufFwd.length(),
+      pooledSteps
     };
     return new Snapshot(counters, arrays.toArray(new float[0][]));
   }
@@ -89,9 +101,11 @@ public final class SequenceState {
     int stages = (int) c[4];
     long presence = c[5];
     float[][] a = s.arrays();
-    if (a.length != 6 + 2 * stages) {
+    boolean pooling = (presence & (1L << 61)) != 0;
+    int expected = 6 + 2 * stages + (pooling ? 1 : 0);
+    if (a.length != expected) {
       throw new IllegalArgumentException(
-          "snapshot has " + a.length + " arrays, expected " + (6 + 2 * stages));
+          "snapshot has " + a.length + " arrays, expected " + expected);
     }
     float[][] fwd = new float[stages][];
     float[][] bwd = new float[stages][];
@@ -111,7 +125,52 @@ public final class SequenceState {
     st.candidate = (presence & 1) != 0 ? a[4].clone() : null;
     st.firstBackward = (presence & (1L << 62)) != 0 ? a[5].clone() : null;
     st.chunkStart = c[6];
+    st.pool = pooling ? a[6 + 2 * stages].clone() : null;
+    st.pooledSteps = c.length > 11 ? c[11] : 0;
     return st;
+  }
+
+  /**
+   * Folds {@code count} rows of width {@code f}, from row {@code first} of {@code rows}, into the
+   * pool; rows the mask drops do not count (Keras' masked mean).
+   */
+  void pool(
+      GlobalPooling1D.Reduce reduce, float[] rows, boolean[] mask, int first, int count, int f) {
+    boolean max = reduce == GlobalPooling1D.Reduce.MAX;
+    if (pool == null) {
+      pool = new float[max ? f : 2 * f];
+      if (max) {
+        java.util.Arrays.fill(pool, Float.NEGATIVE_INFINITY);
+      }
+    }
+    for (int k = first; k < first + count; k++) {
+      if (mask != null && !mask[k]) {
+        continue;
+      }
+      pooledSteps++;
+      for (int j = 0; j < f; j++) {
+        float v = rows[k * f + j];
+        if (max) {
+          pool[j] = Math.max(pool[j], v);
+        } else {
+          double sum = (double) pool[2 * j] + pool[2 * j + 1] + v;
+          pool[2 * j] = (float) sum;
+          pool[2 * j + 1] = (float) (sum - pool[2 * j]);
+        }
+      }
+    }
+  }
+
+  /** The pooled row: the maximum, or the sum over the kept rows' count (0/0 when none kept). */
+  float[] pooled(GlobalPooling1D.Reduce reduce) {
+    if (reduce == GlobalPooling1D.Reduce.MAX) {
+      return pool.clone();
+    }
+    float[] mean = new float[pool.length / 2];
+    for (int j = 0; j < mean.length; j++) {
+      mean[j] = (float) (((double) pool[2 * j] + pool[2 * j + 1]) / pooledSteps);
+    }
+    return mean;
   }
 
   // Buffer i of a snapshot; one written before the lengths were kept (7 counters) is exactly full.

@@ -5,6 +5,7 @@ import io.bistream.core.layers.Bidirectional;
 import io.bistream.core.layers.Dense;
 import io.bistream.core.layers.ElementWise;
 import io.bistream.core.layers.Embedding;
+import io.bistream.core.layers.GlobalPooling1D;
 import io.bistream.core.layers.LastStep;
 import io.bistream.core.layers.Layer;
 import io.bistream.core.layers.LayerNormalization;
@@ -61,6 +62,7 @@ public final class StreamingEngine {
     LAST_UNI, // unidirectional recurrent, last step only
     LAST_BI, // Bidirectional, last step only
     READOUT, // LastStep: row T-1 of a per-step sequence output (torch's y[:, -1])
+    POOL, // GlobalPooling1D: the mean or maximum of every released row, one output at the end
     TAIL // per-sample layers after a last-step layer
   }
 
@@ -94,10 +96,10 @@ public final class StreamingEngine {
       if (bi < 0 && (k == Kind.BI || k == Kind.LAST_BI)) {
         bi = i;
       }
-      if (k == Kind.LAST_UNI || k == Kind.LAST_BI || k == Kind.READOUT) {
+      if (k == Kind.LAST_UNI || k == Kind.LAST_BI || k == Kind.READOUT || k == Kind.POOL) {
         last = i;
       }
-      if (k != Kind.PER_STEP && k != Kind.TAIL && k != Kind.READOUT) {
+      if (k != Kind.PER_STEP && k != Kind.TAIL && k != Kind.READOUT && k != Kind.POOL) {
         top = i;
       }
     }
@@ -109,9 +111,11 @@ public final class StreamingEngine {
           model.source().file()
               + ": context mode releases each chunk's per-step outputs, but layer '"
               + stages.get(last).layer().name()
-              + (stages.get(last).kind() == Kind.READOUT
-                  ? "' reads out step T-1 of the sequence only"
-                  : "' returns its last step only (return_sequences=False)")
+              + switch (stages.get(last).kind()) {
+                case READOUT -> "' reads out step T-1 of the sequence only";
+                case POOL -> "' pools every step of the sequence into one output";
+                default -> "' returns its last step only (return_sequences=False)";
+              }
               + ": one output per sequence, which no window of a chunk defines. Use exact mode"
               + " (or lookahead or stateful) for this model.");
     }
@@ -232,6 +236,9 @@ public final class StreamingEngine {
     }
     for (int i = 0; i < feeds.size(); i++) {
       SequenceState s = feeds.get(i).state();
+      if (feeds.get(i).end() && lastStepModel() && s.pool != null) {
+        s.candidate = s.pooled(((GlobalPooling1D) stages.get(lastStepStage).layer()).reduce());
+      }
       if (feeds.get(i).end() && lastStepModel() && s.candidate != null) {
         out.get(i).add(lastStepEmission(s, mm));
       }
@@ -638,6 +645,10 @@ public final class StreamingEngine {
           }
           return new Run(null, null, width);
         }
+        case POOL -> {
+          // The pool's input rows: release() folds the chunk's rows into the pool.
+          return new Run(h, mask, width);
+        }
         case TAIL -> throw new IllegalStateException("tail layers run at the end");
       }
     }
@@ -713,6 +724,13 @@ public final class StreamingEngine {
     }
     int n = idx.size();
     int w = run.h().length / (n * run.width());
+    if (lastStepStage >= 0 && stages.get(lastStepStage).kind() == Kind.POOL) {
+      GlobalPooling1D pool = (GlobalPooling1D) stages.get(lastStepStage).layer();
+      for (int r = 0; r < n; r++) {
+        states.get(r).pool(pool.reduce(), run.h(), run.mask(), r * w + from, c, run.width());
+      }
+      return;
+    }
     for (int r = 0; r < n; r++) {
       SequenceState s = states.get(r);
       float[] rows = new float[c * run.width()];
@@ -790,6 +808,7 @@ public final class StreamingEngine {
     List<Stage> stages = new ArrayList<>();
     Model.TensorRef previous = new Model.TensorRef(model.inputs().get(0).name(), 0, 0);
     boolean afterLast = false;
+    boolean masked = false; // a Masking or a mask_zero Embedding came before
     for (Model.Node node : model.nodes()) {
       Layer l = node.layer();
       if (node.inbound().size() != 1 || !node.inbound().get(0).equals(previous)) {
@@ -801,6 +820,7 @@ public final class StreamingEngine {
                 + " Sequential and linear Functional models");
       }
       previous = new Model.TensorRef(l.name(), node.nodeIndex(), 0);
+      masked |= l instanceof Masking || l instanceof Embedding e && e.maskZero();
       Kind kind;
       if (afterLast) {
         if (!(l instanceof Dense
@@ -816,6 +836,12 @@ public final class StreamingEngine {
         kind = Kind.TAIL;
       } else if (l instanceof LastStep) {
         kind = Kind.READOUT;
+      } else if (l instanceof GlobalPooling1D pool) {
+        if (pool.reduce() == GlobalPooling1D.Reduce.MAX && masked) {
+          throw unsupported(
+              file, l, "a mask reaches it, which Keras' GlobalMaxPooling1D does not support");
+        }
+        kind = Kind.POOL;
       } else if (l instanceof Dense
           || l instanceof ElementWise
           || l instanceof BatchNormalization
@@ -840,7 +866,11 @@ public final class StreamingEngine {
         throw unsupported(
             file, l, "streaming supports recurrent, Bidirectional and per-step layers");
       }
-      afterLast |= kind == Kind.LAST_UNI || kind == Kind.LAST_BI || kind == Kind.READOUT;
+      afterLast |=
+          kind == Kind.LAST_UNI
+              || kind == Kind.LAST_BI
+              || kind == Kind.READOUT
+              || kind == Kind.POOL;
       stages.add(new Stage(l, kind));
     }
     if (!previous.equals(model.outputs().get(0))) {

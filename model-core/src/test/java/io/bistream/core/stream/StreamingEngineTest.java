@@ -18,9 +18,9 @@ import org.junit.jupiter.params.provider.ValueSource;
 /** Properties of the streaming engine that hold for any model (DESIGN.md §4). */
 class StreamingEngineTest {
 
-  private static final int D = 3;
+  static final int D = 3;
 
-  private static float[] sequence(Random rnd, int t, boolean withMaskedSteps) {
+  static float[] sequence(Random rnd, int t, boolean withMaskedSteps) {
     float[] x = RandomModels.uniform(rnd, t * D, 1.0);
     if (withMaskedSteps) {
       for (int step = 1; step < t; step += 3) {
@@ -30,13 +30,13 @@ class StreamingEngineTest {
     return x;
   }
 
-  private static float[] offline(Model m, float[] x, int t) {
+  static float[] offline(Model m, float[] x, int t) {
     return m.predict(List.of(new Tensor(x.clone(), new int[] {1, t, D})), Model.Backend.ND4J)
         .get(0)
         .data();
   }
 
-  private static void assertClose(float[] actual, float[] expected, String what) {
+  static void assertClose(float[] actual, float[] expected, String what) {
     assertThat(actual).as(what).hasSameSizeAs(expected);
     for (int i = 0; i < actual.length; i++) {
       assertThat(actual[i])
