@@ -155,7 +155,8 @@ final class OnnxModelBuilder {
   }
 
   Model build() throws ModelFormatException {
-    int[] bt = sequenceAxes();
+    Onnx.ValueInfoProto in = sequenceInput();
+    int[] bt = declaredShape(in).length == 3 ? batchAndTimeAxes(in.getName()) : null;
     if (bt != null) {
       return build(bt);
     }
@@ -168,21 +169,57 @@ final class OnnxModelBuilder {
       try {
         return new OnnxModelBuilder(file, proto).build(new int[] {1, 0});
       } catch (ModelFormatException timeMajor) {
-        throw batchMajor;
+        throw neitherLayout(in, batchMajor, timeMajor);
       }
     }
   }
 
-  /** {batch axis, time axis} of the sequence input as the graph tells, or null. */
-  private int[] sequenceAxes() throws ModelFormatException {
+  /** The first graph input that is not an initializer: the sequence. */
+  private Onnx.ValueInfoProto sequenceInput() throws ModelFormatException {
     Set<String> initializers = new HashSet<>();
     graph.getInitializerList().forEach(t -> initializers.add(t.getName()));
     for (Onnx.ValueInfoProto in : graph.getInputList()) {
       if (!initializers.contains(in.getName())) {
-        return declaredShape(in).length == 3 ? batchAndTimeAxes(in.getName()) : null;
+        return in;
       }
     }
     throw new ModelFormatException(file + ": the graph has no input");
+  }
+
+  /**
+   * Both readings of an input whose layout the graph does not tell failed: either reason may be the
+   * real one, so both are given (each without the file and the list of supported ops it repeats).
+   */
+  private ModelFormatException neitherLayout(
+      Onnx.ValueInfoProto in, ModelFormatException batchMajor, ModelFormatException timeMajor) {
+    String d = declaredShape(in).length == 3 ? ", D]" : "]";
+    String supported = ". Supported ops: " + SUPPORTED;
+    boolean listsOps = false;
+    List<String> reasons = new ArrayList<>();
+    for (ModelFormatException e : List.of(batchMajor, timeMajor)) {
+      String reason = e.getMessage();
+      if (reason.startsWith(file + ": ")) {
+        reason = reason.substring(file.length() + 2);
+      }
+      if (reason.endsWith(supported)) {
+        reason = reason.substring(0, reason.length() - supported.length());
+        listsOps = true;
+      }
+      reasons.add(reason);
+    }
+    return new ModelFormatException(
+        file
+            + ": the graph does not tell which axes of input '"
+            + in.getName()
+            + "' are batch and time, and both readings fail: as batch-major [N, T"
+            + d
+            + ": "
+            + reasons.get(0)
+            + "; as time-major [T, N"
+            + d
+            + ": "
+            + reasons.get(1)
+            + (listsOps ? supported : ""));
   }
 
   private Model build(int[] sequenceAxes) throws ModelFormatException {
