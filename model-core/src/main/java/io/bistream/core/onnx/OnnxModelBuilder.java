@@ -81,7 +81,7 @@ final class OnnxModelBuilder {
   private static final Set<Long> INTEGER_TYPES = Set.of(2L, 3L, 4L, 5L, 6L, 7L, 12L, 13L);
 
   /** Ops with a mapping (the {@link #map} switch), beside constant-only ones. */
-  private static final Set<String> SUPPORTED_OPS =
+  static final Set<String> SUPPORTED_OPS =
       Set.of(
           "LSTM",
           "GRU",
@@ -118,7 +118,7 @@ final class OnnxModelBuilder {
           "Erf");
 
   /** Ops that leave a sequence's batch and time axes where they are (last-axis maps). */
-  private static final Set<String> KEEPS_LEADING_AXES =
+  static final Set<String> KEEPS_LEADING_AXES =
       Set.of(
           "Identity",
           "Cast",
