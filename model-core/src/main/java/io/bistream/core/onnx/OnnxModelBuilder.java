@@ -45,6 +45,7 @@ import java.util.Map;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import onnx.Onnx;
 
 /**
@@ -67,73 +68,94 @@ import onnx.Onnx;
  */
 final class OnnxModelBuilder {
 
-  static final String SUPPORTED =
-      "LSTM, GRU, RNN, MatMul, Add, Gemm, Relu, Tanh, Sigmoid, Softmax, LogSoftmax,"
-          + " LayerNormalization (and its decomposed form), GELU (erf and tanh forms), Gather of"
-          + " the last step of a sequence output, Gather of an embedding table by the input ids,"
-          + " and the shape plumbing Transpose, Reshape,"
-          + " Squeeze, Unsqueeze, Slice, Gather, Concat, Shape, Constant, ConstantOfShape, Expand,"
-          + " Cast, Identity, Sub/Mul/Div by constants, and Size of constants";
+  // The supported ops, defined once: SUPPORTED_OPS, KEEPS_LEADING_AXES and the SUPPORTED message
+  // are built from these groups, so they cannot drift apart.
 
-  private static final Set<String> RECURRENT = Set.of("LSTM", "GRU", "RNN");
+  private static final List<String> RECURRENT = List.of("LSTM", "GRU", "RNN");
 
-  /** ONNX integer element types (uint8 to uint64). */
-  private static final Set<Long> INTEGER_TYPES = Set.of(2L, 3L, 4L, 5L, 6L, 7L, 12L, 13L);
+  /** The Dense head and activations: last-axis maps of a sequence. */
+  private static final List<String> LAYER_OPS =
+      List.of("MatMul", "Add", "Gemm", "Relu", "Tanh", "Sigmoid", "Softmax", "LogSoftmax");
 
-  /** Ops with a mapping (the {@link #map} switch), beside constant-only ones. */
-  static final Set<String> SUPPORTED_OPS =
-      Set.of(
-          "LSTM",
-          "GRU",
-          "RNN",
-          "Constant",
-          "Identity",
-          "Cast",
-          "Shape",
-          "Gather",
-          "Unsqueeze",
-          "Squeeze",
-          "Concat",
-          "Slice",
-          "Reshape",
+  /** The LayerNorm op (opset 17), also matched in its decomposed form. */
+  private static final String LAYER_NORM = "LayerNormalization";
+
+  /** Parts of the LayerNorm and GELU forms {@link OnnxPatterns} matches, never on their own. */
+  private static final List<String> FORM_PARTS = List.of("ReduceMean", "Pow", "Sqrt", "Erf");
+
+  /** Plumbing that regroups or indexes axes. */
+  private static final List<String> SHAPE_PLUMBING =
+      List.of(
           "Transpose",
+          "Reshape",
+          "Squeeze",
+          "Unsqueeze",
+          "Slice",
+          "Gather",
+          "Concat",
+          "Shape",
+          "Constant",
           "ConstantOfShape",
-          "Expand",
-          "MatMul",
-          "Gemm",
-          "Add",
-          "Mul",
-          "Sub",
-          "Div",
-          "Relu",
-          "Tanh",
-          "Sigmoid",
-          "Softmax",
-          "LogSoftmax",
-          "LayerNormalization",
-          // parts of the LayerNorm and GELU forms OnnxPatterns matches
-          "ReduceMean",
-          "Pow",
-          "Sqrt",
-          "Erf");
+          "Expand");
+
+  /** Plumbing that leaves every axis as it is. */
+  private static final List<String> PASS_THROUGH = List.of("Cast", "Identity");
+
+  /** Element-wise arithmetic with a constant operand. */
+  private static final List<String> BY_CONSTANTS = List.of("Sub", "Mul", "Div");
+
+  /** Every group above: the ops the {@link #map} switch maps or {@link OnnxPatterns} matches. */
+  private static final List<List<String>> MAPPED =
+      List.of(
+          RECURRENT,
+          LAYER_OPS,
+          List.of(LAYER_NORM),
+          FORM_PARTS,
+          SHAPE_PLUMBING,
+          PASS_THROUGH,
+          BY_CONSTANTS);
+
+  /** Ops only {@link ConstFolding} evaluates: supported when every input is a constant. */
+  private static final List<String> CONSTANT_ONLY =
+      ConstFolding.OPS.stream()
+          .filter(op -> MAPPED.stream().noneMatch(group -> group.contains(op)))
+          .sorted()
+          .toList();
+
+  /** Ops the importer accepts in a graph. */
+  static final Set<String> SUPPORTED_OPS =
+      Stream.concat(MAPPED.stream(), Stream.of(CONSTANT_ONLY))
+          .flatMap(List::stream)
+          .collect(Collectors.toUnmodifiableSet());
 
   /** Ops that leave a sequence's batch and time axes where they are (last-axis maps). */
   static final Set<String> KEEPS_LEADING_AXES =
-      Set.of(
-          "Identity",
-          "Cast",
-          "MatMul",
-          "Gemm",
-          "Add",
-          "Mul",
-          "Sub",
-          "Div",
-          "Relu",
-          "Tanh",
-          "Sigmoid",
-          "Softmax",
-          "LogSoftmax",
-          "LayerNormalization");
+      Stream.of(PASS_THROUGH, LAYER_OPS, List.of(LAYER_NORM), BY_CONSTANTS)
+          .flatMap(List::stream)
+          .collect(Collectors.toUnmodifiableSet());
+
+  static final String SUPPORTED =
+      String.join(", ", RECURRENT)
+          + ", "
+          + String.join(", ", LAYER_OPS)
+          + ", "
+          + LAYER_NORM
+          + " (and its decomposed form), GELU (erf and tanh forms; "
+          + String.join(", ", FORM_PARTS)
+          + " only inside these forms), Gather of the last step of a sequence output, Gather of"
+          + " an embedding table by the input ids, and the shape plumbing "
+          + String.join(", ", SHAPE_PLUMBING)
+          + ", "
+          + String.join(", ", PASS_THROUGH)
+          + ", "
+          + String.join("/", BY_CONSTANTS)
+          + " by constants"
+          + (CONSTANT_ONLY.isEmpty()
+              ? ""
+              : ", and " + String.join(", ", CONSTANT_ONLY) + " of constants");
+
+  /** ONNX integer element types (uint8 to uint64). */
+  private static final Set<Long> INTEGER_TYPES = Set.of(2L, 3L, 4L, 5L, 6L, 7L, 12L, 13L);
 
   private final String file;
   private final Onnx.ModelProto proto;
