@@ -437,8 +437,7 @@ final class OnnxModelBuilder {
         boolean batchMajor = intAttr(next, "layout", 0) == 1;
         return batchMajor ? new int[] {src[0], src[1]} : new int[] {src[1], src[0]};
       } else if (!SUPPORTED_OPS.contains(op)) {
-        node = next;
-        throw error(null, "operator " + op + " is not supported");
+        throw error(next, null, "operator " + op + " is not supported");
       } else if (!KEEPS_LEADING_AXES.contains(op)) {
         break;
       }
@@ -2106,9 +2105,14 @@ final class OnnxModelBuilder {
         + ")";
   }
 
-  /** "file: node 'name' (Op): attribute 'a': detail. Supported ops: ...". */
+  /** {@link #error(Onnx.NodeProto, String, String)} at the node being mapped. */
   private ModelFormatException error(String attribute, String detail) {
-    String where = node == null ? "" : "node " + nodeLabel(node) + " (" + node.getOpType() + "): ";
+    return error(node, attribute, detail);
+  }
+
+  /** "file: node 'name' (Op): attribute 'a': detail. Supported ops: ...". */
+  private ModelFormatException error(Onnx.NodeProto at, String attribute, String detail) {
+    String where = at == null ? "" : "node " + nodeLabel(at) + " (" + at.getOpType() + "): ";
     return new ModelFormatException(
         file
             + ": "
