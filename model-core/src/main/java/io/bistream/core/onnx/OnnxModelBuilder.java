@@ -1508,6 +1508,65 @@ final class OnnxModelBuilder {
 
   private List<Value> recurrent(Onnx.NodeProto n) throws ModelFormatException {
     String op = n.getOpType();
+    checkRecurrentAttributes(n);
+    int gates = op.equals("LSTM") ? 4 : op.equals("GRU") ? 3 : 1;
+    int hidden = (int) intAttr(n, "hidden_size", -1);
+    String direction = stringAttr(n, "direction", "forward");
+    int dirs = direction.equals("bidirectional") ? 2 : 1;
+    long layout = intAttr(n, "layout", 0);
+    Dyn x = dyn(n.getInput(0), "input X");
+    Const w = weight(n, 1, "W", new int[] {dirs, gates * hidden, -1});
+    int inputSize = w.shape()[2];
+    Const r = weight(n, 2, "R", new int[] {dirs, gates * hidden, hidden});
+    Const b = in(n, 3) == null ? null : weight(n, 3, "B", new int[] {dirs, 2 * gates * hidden});
+    if (in(n, 4) != null) {
+      throw error(
+          null, "input sequence_lens is not supported (every sequence must be full length)");
+    }
+    if (op.equals("LSTM") && in(n, 7) != null) {
+      throw error(null, "input P (peepholes) is not supported");
+    }
+    checkSequenceInput(x, layout == 1, inputSize);
+    List<String> acts = stringsAttr(n, "activations");
+    int perDir = gates == 4 ? 3 : gates == 3 ? 2 : 1;
+    if (!acts.isEmpty() && acts.size() != perDir * dirs) {
+      throw error(
+          "activations", "expected " + perDir * dirs + " activations, found " + acts.size());
+    }
+    List<Model.TensorRef> inbound = recurrentInbound(n, x, dirs, hidden, layout);
+    String name = layerName(n);
+    Recurrent[] layers = new Recurrent[dirs];
+    for (int d = 0; d < dirs; d++) {
+      List<String> mine = acts.isEmpty() ? List.of() : acts.subList(d * perDir, (d + 1) * perDir);
+      RecurrentCell cell =
+          OnnxCells.cell(
+              op, intAttr(n, "linear_before_reset", 0) != 0, d, hidden, inputSize, w, r, b, mine);
+      if (hasAttr(n, "clip")) {
+        cell.withClip(floatAttr(n, "clip", Float.POSITIVE_INFINITY));
+      }
+      boolean backward = direction.equals("reverse") || d == 1;
+      layers[d] =
+          new Recurrent(
+              dirs == 2 ? name + (d == 0 ? "/forward" : "/backward") : name,
+              cell,
+              true,
+              false,
+              backward,
+              false);
+      if (direction.equals("reverse")) {
+        layers[d] = layers[d].withOutputInInputOrder();
+      }
+    }
+    Layer layer =
+        dirs == 2
+            ? new Bidirectional(name, layers[0], layers[1], Bidirectional.MergeMode.CONCAT)
+            : layers[0];
+    nodes.add(new Model.Node(layer, 0, inbound));
+    return recurrentOutputs(n, name, layers, inbound, hidden, layout);
+  }
+
+  /** The attributes of a recurrent node that BiStream cannot map, refused by name. */
+  private void checkRecurrentAttributes(Onnx.NodeProto n) throws ModelFormatException {
     checkAttributes(
         n,
         Set.of(
@@ -1528,10 +1587,7 @@ final class OnnxModelBuilder {
     if (intAttr(n, "input_forget", 0) != 0) {
       throw error("input_forget", "only input_forget=0 is supported");
     }
-    int gates = op.equals("LSTM") ? 4 : op.equals("GRU") ? 3 : 1;
-    int hidden = (int) intAttr(n, "hidden_size", -1);
     String direction = stringAttr(n, "direction", "forward");
-    int dirs = direction.equals("bidirectional") ? 2 : 1;
     if (!Set.of("forward", "reverse", "bidirectional").contains(direction)) {
       throw error("direction", "expected forward, reverse or bidirectional, found " + direction);
     }
@@ -1539,30 +1595,26 @@ final class OnnxModelBuilder {
     if (layout != 0 && layout != 1) {
       throw error("layout", "expected 0 or 1, found " + layout);
     }
-    Dyn x = dyn(n.getInput(0), "input X");
-    Const w = weight(n, 1, "W", new int[] {dirs, gates * hidden, -1});
-    int inputSize = w.shape()[2];
-    Const r = weight(n, 2, "R", new int[] {dirs, gates * hidden, hidden});
-    Const b = in(n, 3) == null ? null : weight(n, 3, "B", new int[] {dirs, 2 * gates * hidden});
-    if (in(n, 4) != null) {
-      throw error(
-          null, "input sequence_lens is not supported (every sequence must be full length)");
+    if (hasAttr(n, "clip")) {
+      float clip = floatAttr(n, "clip", Float.POSITIVE_INFINITY);
+      if (!(clip > 0)) {
+        throw error("clip", "expected a positive threshold, found " + clip);
+      }
     }
-    if (op.equals("LSTM") && in(n, 7) != null) {
-      throw error(null, "input P (peepholes) is not supported");
-    }
-    checkSequenceInput(x, layout == 1, inputSize);
-    List<String> acts = stringsAttr(n, "activations");
-    int perDir = gates == 4 ? 3 : gates == 3 ? 2 : 1;
-    if (!acts.isEmpty() && acts.size() != perDir * dirs) {
-      throw error(
-          "activations", "expected " + perDir * dirs + " activations, found " + acts.size());
-    }
+  }
+
+  /**
+   * The layer's inbound tensors: the sequence X, then per direction its initial hidden state and
+   * (LSTM) cell state when the node is given them.
+   */
+  private List<Model.TensorRef> recurrentInbound(
+      Onnx.NodeProto n, Dyn x, int dirs, int hidden, long layout) throws ModelFormatException {
+    boolean lstm = n.getOpType().equals("LSTM");
     List<Model.TensorRef> inbound = new ArrayList<>(List.of(x.ref()));
     List<Model.TensorRef> h0 = initialStates(in(n, 5), "initial_h", dirs, hidden, layout);
     List<Model.TensorRef> c0 =
-        op.equals("LSTM") ? initialStates(in(n, 6), "initial_c", dirs, hidden, layout) : List.of();
-    if (op.equals("LSTM") && h0.isEmpty() != c0.isEmpty()) {
+        lstm ? initialStates(in(n, 6), "initial_c", dirs, hidden, layout) : List.of();
+    if (lstm && h0.isEmpty() != c0.isEmpty()) {
       throw error(null, "initial_h and initial_c must both be given or both be absent");
     }
     for (int d = 0; d < dirs; d++) {
@@ -1572,38 +1624,22 @@ final class OnnxModelBuilder {
       }
     }
     inbound.removeIf(java.util.Objects::isNull);
-    String name = layerName(n);
-    Recurrent[] layers = new Recurrent[dirs];
-    for (int d = 0; d < dirs; d++) {
-      List<String> mine = acts.isEmpty() ? List.of() : acts.subList(d * perDir, (d + 1) * perDir);
-      RecurrentCell cell =
-          OnnxCells.cell(
-              op, intAttr(n, "linear_before_reset", 0) != 0, d, hidden, inputSize, w, r, b, mine);
-      if (hasAttr(n, "clip")) {
-        float clip = floatAttr(n, "clip", Float.POSITIVE_INFINITY);
-        if (!(clip > 0)) {
-          throw error("clip", "expected a positive threshold, found " + clip);
-        }
-        cell.withClip(clip);
-      }
-      boolean backward = direction.equals("reverse") || d == 1;
-      layers[d] =
-          new Recurrent(
-              dirs == 2 ? name + (d == 0 ? "/forward" : "/backward") : name,
-              cell,
-              true,
-              false,
-              backward,
-              false);
-      if (direction.equals("reverse")) {
-        layers[d] = layers[d].withOutputInInputOrder();
-      }
-    }
-    Layer layer =
-        dirs == 2
-            ? new Bidirectional(name, layers[0], layers[1], Bidirectional.MergeMode.CONCAT)
-            : layers[0];
-    nodes.add(new Model.Node(layer, 0, inbound));
+    return inbound;
+  }
+
+  /**
+   * The node's outputs as symbolic values: Y [T, dirs, N, H] (layout 0) or [N, T, dirs, H] (layout
+   * 1); Y_h as the stack of the directions' final states (layout 0 only); Y_c refused where used.
+   */
+  private List<Value> recurrentOutputs(
+      Onnx.NodeProto n,
+      String name,
+      Recurrent[] layers,
+      List<Model.TensorRef> inbound,
+      int hidden,
+      long layout) {
+    String op = n.getOpType();
+    int dirs = layers.length;
     Atom dirAtom = feature(dirs);
     Atom hAtom = feature(hidden);
     Atom nAtom = batchAtom();
