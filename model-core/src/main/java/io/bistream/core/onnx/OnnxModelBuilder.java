@@ -325,74 +325,92 @@ final class OnnxModelBuilder {
       if (values.containsKey(in.getName())) {
         continue; // an initializer listed as input (IR < 4)
       }
-      long[] shape = declaredShape(in);
       if (first) {
+        declareSequence(in, bt);
         first = false;
-        boolean univariate = shape.length == 2;
-        if (!univariate && (shape.length != 3 || shape[2] <= 0)) {
-          throw inputError(
-              in, "expected a sequence [N, T, D] or [T, N, D] with static D, or [N, T] / [T, N]");
-        }
-        int width = univariate ? 1 : (int) shape[2];
-        if (univariate) {
-          layoutNote =
-              "; input '"
-                  + in.getName()
-                  + "' is "
-                  + (bt[0] == 0 ? "[N, T]" : "[T, N]")
-                  + " in the graph (one feature), BiStream takes [N, T, 1]";
-        } else if (bt[0] != 0) {
-          layoutNote =
-              "; input '" + in.getName() + "' is time-major in the graph, BiStream takes [N, T, D]";
-        }
-        if (shape[bt[1]] > 0) {
-          layoutNote +=
-              "; input '"
-                  + in.getName()
-                  + "' declares T = "
-                  + shape[bt[1]]
-                  + " (the export's trace), BiStream runs any T";
-        }
-        Atom n = batchAtom();
-        Atom t = timeAtom();
-        Atom d = feature(width);
-        // [N, T] holds the one feature in no axis: a size-1 factor has no place in the layout.
-        List<List<Atom>> axes =
-            new ArrayList<>(
-                univariate
-                    ? List.of(List.of(), List.of())
-                    : List.of(List.of(), List.of(), List.of(d)));
-        axes.set(bt[0], List.of(n));
-        axes.set(bt[1], List.of(t));
-        values.put(in.getName(), new Dyn(ref(in.getName()), axes, List.of(d), true));
-        // Time stays open even when the export traced a fixed length: the plumbing accepted above
-        // never depends on it.
-        inputs.add(new Model.Input(in.getName(), new int[] {-1, width}, false));
-        continue;
+      } else {
+        declareInitialStates(in);
       }
-      if (shape.length == 1) {
-        throw inputError(
-            in,
-            "a second input of one value per sequence: sequence lengths (pack_padded_sequence) are"
-                + " not supported: BiStream runs every sequence whole; export the model without"
-                + " packing");
-      }
-      if (shape.length != 3 || shape[0] <= 0 || shape[2] <= 0) {
-        throw inputError(
-            in, "expected an initial state [layers * directions, N, H] with static first and last");
-      }
-      List<Value> items = new ArrayList<>();
-      for (int i = 0; i < shape[0]; i++) {
-        String name = in.getName() + "[" + i + "]";
-        Atom h = feature((int) shape[2]);
-        items.add(new Dyn(ref(name), List.of(List.of(batchAtom()), List.of(h)), List.of(h), false));
-        inputs.add(new Model.Input(name, new int[] {(int) shape[2]}, false));
-      }
-      values.put(in.getName(), new Stacked(items));
     }
     if (first) {
       throw new ModelFormatException(file + ": the graph has no input");
     }
+  }
+
+  /** The sequence input: batch and time at axes {@code bt}, then the features (if rank 3). */
+  private void declareSequence(Onnx.ValueInfoProto in, int[] bt) throws ModelFormatException {
+    long[] shape = declaredShape(in);
+    boolean univariate = shape.length == 2;
+    if (!univariate && (shape.length != 3 || shape[2] <= 0)) {
+      throw inputError(
+          in, "expected a sequence [N, T, D] or [T, N, D] with static D, or [N, T] / [T, N]");
+    }
+    int width = univariate ? 1 : (int) shape[2];
+    layoutNote = layoutNote(in.getName(), shape, bt);
+    Atom n = batchAtom();
+    Atom t = timeAtom();
+    Atom d = feature(width);
+    // [N, T] holds the one feature in no axis: a size-1 factor has no place in the layout.
+    List<List<Atom>> axes =
+        new ArrayList<>(
+            univariate ? List.of(List.of(), List.of()) : List.of(List.of(), List.of(), List.of(d)));
+    axes.set(bt[0], List.of(n));
+    axes.set(bt[1], List.of(t));
+    values.put(in.getName(), new Dyn(ref(in.getName()), axes, List.of(d), true));
+    // Time stays open even when the export traced a fixed length: the plumbing accepted above
+    // never depends on it.
+    inputs.add(new Model.Input(in.getName(), new int[] {-1, width}, false));
+  }
+
+  /**
+   * What the model's source line says about how the graph's input differs from what BiStream takes:
+   * a missing feature axis, time-major, a traced fixed T.
+   */
+  private static String layoutNote(String input, long[] shape, int[] bt) {
+    String note = "";
+    if (shape.length == 2) {
+      note =
+          "; input '"
+              + input
+              + "' is "
+              + (bt[0] == 0 ? "[N, T]" : "[T, N]")
+              + " in the graph (one feature), BiStream takes [N, T, 1]";
+    } else if (bt[0] != 0) {
+      note = "; input '" + input + "' is time-major in the graph, BiStream takes [N, T, D]";
+    }
+    if (shape[bt[1]] > 0) {
+      note +=
+          "; input '"
+              + input
+              + "' declares T = "
+              + shape[bt[1]]
+              + " (the export's trace), BiStream runs any T";
+    }
+    return note;
+  }
+
+  /** A further input {@code [k, N, H]}: a stack of k initial states, one model input each. */
+  private void declareInitialStates(Onnx.ValueInfoProto in) throws ModelFormatException {
+    long[] shape = declaredShape(in);
+    if (shape.length == 1) {
+      throw inputError(
+          in,
+          "a second input of one value per sequence: sequence lengths (pack_padded_sequence) are"
+              + " not supported: BiStream runs every sequence whole; export the model without"
+              + " packing");
+    }
+    if (shape.length != 3 || shape[0] <= 0 || shape[2] <= 0) {
+      throw inputError(
+          in, "expected an initial state [layers * directions, N, H] with static first and last");
+    }
+    List<Value> items = new ArrayList<>();
+    for (int i = 0; i < shape[0]; i++) {
+      String name = in.getName() + "[" + i + "]";
+      Atom h = feature((int) shape[2]);
+      items.add(new Dyn(ref(name), List.of(List.of(batchAtom()), List.of(h)), List.of(h), false));
+      inputs.add(new Model.Input(name, new int[] {(int) shape[2]}, false));
+    }
+    values.put(in.getName(), new Stacked(items));
   }
 
   private ModelFormatException inputError(Onnx.ValueInfoProto in, String expected) {
