@@ -1467,40 +1467,18 @@ final class OnnxModelBuilder {
         return at;
       }
       if (needSymbol && a.kind() == 'F' && !a.unit() && need == 1) {
-        throw error(
-            "shape",
-            "reshape of "
-                + d.view()
-                + " would mix "
-                + (want.symbol() == 'N' ? "batch" : "time")
-                + " and features into one dimension "
-                + want
-                + ": its rows would not be "
-                + (want.symbol() == 'N' ? "the sequences of the batch" : "time steps"));
+        throw mixesError(d, want, null);
       }
       if (a.kind() != 'F') {
         if (!needSymbol || a.kind() != want.symbol()) {
-          throw error(
-              "shape",
-              "reshape of "
-                  + d.view()
-                  + " would mix "
-                  + (a.kind() == 'N' ? "batch" : "time")
-                  + " into a dimension "
-                  + want);
+          throw mixesError(d, want, a);
         }
         needSymbol = false;
       } else if (need % a.size() == 0) {
         need /= a.size();
       } else if (a.size() % need == 0) {
         // The dimension ends inside this feature factor: split it in two.
-        Atom outer = feature((int) (dir > 0 ? need : a.size() / need));
-        Atom inner = feature((int) (dir > 0 ? a.size() / need : need));
-        flat.set(idx, outer);
-        flat.add(idx + 1, inner);
-        int fi = features.indexOf(a);
-        features.set(fi, outer);
-        features.add(fi + 1, inner);
+        splitFeature(flat, features, idx, dir > 0 ? need : a.size() / need);
         if (dir < 0) {
           at++; // the list grew before the cursor
         }
@@ -1516,6 +1494,48 @@ final class OnnxModelBuilder {
         at--;
       }
     }
+  }
+
+  /**
+   * Reshaping {@code d} to a dimension {@code want} of batch or time would put features into it
+   * ({@code other} null), or puts batch or time atom {@code other} into the wrong dimension.
+   */
+  private ModelFormatException mixesError(Dyn d, Dim want, Atom other) {
+    if (other == null) {
+      return error(
+          "shape",
+          "reshape of "
+              + d.view()
+              + " would mix "
+              + (want.symbol() == 'N' ? "batch" : "time")
+              + " and features into one dimension "
+              + want
+              + ": its rows would not be "
+              + (want.symbol() == 'N' ? "the sequences of the batch" : "time steps"));
+    }
+    return error(
+        "shape",
+        "reshape of "
+            + d.view()
+            + " would mix "
+            + (other.kind() == 'N' ? "batch" : "time")
+            + " into a dimension "
+            + want);
+  }
+
+  /**
+   * Splits feature atom {@code flat[idx]} into an outer factor of {@code outerSize} and the inner
+   * rest, in {@code flat} and in the feature order {@code features} alike.
+   */
+  private void splitFeature(List<Atom> flat, List<Atom> features, int idx, long outerSize) {
+    Atom a = flat.get(idx);
+    Atom outer = feature((int) outerSize);
+    Atom inner = feature((int) (a.size() / outerSize));
+    flat.set(idx, outer);
+    flat.add(idx + 1, inner);
+    int fi = features.indexOf(a);
+    features.set(fi, outer);
+    features.add(fi + 1, inner);
   }
 
   private ModelFormatException reshapeError(Dyn d, SymVec t) {
