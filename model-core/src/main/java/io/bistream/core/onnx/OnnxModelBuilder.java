@@ -45,6 +45,7 @@ import java.util.Map;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import onnx.Onnx;
 
 /**
@@ -67,73 +68,94 @@ import onnx.Onnx;
  */
 final class OnnxModelBuilder {
 
-  static final String SUPPORTED =
-      "LSTM, GRU, RNN, MatMul, Add, Gemm, Relu, Tanh, Sigmoid, Softmax, LogSoftmax,"
-          + " LayerNormalization (and its decomposed form), GELU (erf and tanh forms), Gather of"
-          + " the last step of a sequence output, Gather of an embedding table by the input ids,"
-          + " and the shape plumbing Transpose, Reshape,"
-          + " Squeeze, Unsqueeze, Slice, Gather, Concat, Shape, Constant, ConstantOfShape, Expand,"
-          + " Cast, Identity, Sub/Mul/Div by constants, and Size of constants";
+  // The supported ops, defined once: SUPPORTED_OPS, KEEPS_LEADING_AXES and the SUPPORTED message
+  // are built from these groups, so they cannot drift apart.
 
-  private static final Set<String> RECURRENT = Set.of("LSTM", "GRU", "RNN");
+  private static final List<String> RECURRENT = List.of("LSTM", "GRU", "RNN");
+
+  /** The Dense head and activations: last-axis maps of a sequence. */
+  private static final List<String> LAYER_OPS =
+      List.of("MatMul", "Add", "Gemm", "Relu", "Tanh", "Sigmoid", "Softmax", "LogSoftmax");
+
+  /** The LayerNorm op (opset 17), also matched in its decomposed form. */
+  private static final String LAYER_NORM = "LayerNormalization";
+
+  /** Parts of the LayerNorm and GELU forms {@link OnnxPatterns} matches, never on their own. */
+  private static final List<String> FORM_PARTS = List.of("ReduceMean", "Pow", "Sqrt", "Erf");
+
+  /** Plumbing that regroups or indexes axes. */
+  private static final List<String> SHAPE_PLUMBING =
+      List.of(
+          "Transpose",
+          "Reshape",
+          "Squeeze",
+          "Unsqueeze",
+          "Slice",
+          "Gather",
+          "Concat",
+          "Shape",
+          "Constant",
+          "ConstantOfShape",
+          "Expand");
+
+  /** Plumbing that leaves every axis as it is. */
+  private static final List<String> PASS_THROUGH = List.of("Cast", "Identity");
+
+  /** Element-wise arithmetic with a constant operand. */
+  private static final List<String> BY_CONSTANTS = List.of("Sub", "Mul", "Div");
+
+  /** Every group above: the ops the {@link #map} switch maps or {@link OnnxPatterns} matches. */
+  private static final List<List<String>> MAPPED =
+      List.of(
+          RECURRENT,
+          LAYER_OPS,
+          List.of(LAYER_NORM),
+          FORM_PARTS,
+          SHAPE_PLUMBING,
+          PASS_THROUGH,
+          BY_CONSTANTS);
+
+  /** Ops only {@link ConstFolding} evaluates: supported when every input is a constant. */
+  private static final List<String> CONSTANT_ONLY =
+      ConstFolding.OPS.stream()
+          .filter(op -> MAPPED.stream().noneMatch(group -> group.contains(op)))
+          .sorted()
+          .toList();
+
+  /** Ops the importer accepts in a graph. */
+  static final Set<String> SUPPORTED_OPS =
+      Stream.concat(MAPPED.stream(), Stream.of(CONSTANT_ONLY))
+          .flatMap(List::stream)
+          .collect(Collectors.toUnmodifiableSet());
+
+  /** Ops that leave a sequence's batch and time axes where they are (last-axis maps). */
+  static final Set<String> KEEPS_LEADING_AXES =
+      Stream.of(PASS_THROUGH, LAYER_OPS, List.of(LAYER_NORM), BY_CONSTANTS)
+          .flatMap(List::stream)
+          .collect(Collectors.toUnmodifiableSet());
+
+  static final String SUPPORTED =
+      String.join(", ", RECURRENT)
+          + ", "
+          + String.join(", ", LAYER_OPS)
+          + ", "
+          + LAYER_NORM
+          + " (and its decomposed form), GELU (erf and tanh forms; "
+          + String.join(", ", FORM_PARTS)
+          + " only inside these forms), Gather of the last step of a sequence output, Gather of"
+          + " an embedding table by the input ids, and the shape plumbing "
+          + String.join(", ", SHAPE_PLUMBING)
+          + ", "
+          + String.join(", ", PASS_THROUGH)
+          + ", "
+          + String.join("/", BY_CONSTANTS)
+          + " by constants"
+          + (CONSTANT_ONLY.isEmpty()
+              ? ""
+              : ", and " + String.join(", ", CONSTANT_ONLY) + " of constants");
 
   /** ONNX integer element types (uint8 to uint64). */
   private static final Set<Long> INTEGER_TYPES = Set.of(2L, 3L, 4L, 5L, 6L, 7L, 12L, 13L);
-
-  /** Ops with a mapping (the {@link #map} switch), beside constant-only ones. */
-  private static final Set<String> SUPPORTED_OPS =
-      Set.of(
-          "LSTM",
-          "GRU",
-          "RNN",
-          "Constant",
-          "Identity",
-          "Cast",
-          "Shape",
-          "Gather",
-          "Unsqueeze",
-          "Squeeze",
-          "Concat",
-          "Slice",
-          "Reshape",
-          "Transpose",
-          "ConstantOfShape",
-          "Expand",
-          "MatMul",
-          "Gemm",
-          "Add",
-          "Mul",
-          "Sub",
-          "Div",
-          "Relu",
-          "Tanh",
-          "Sigmoid",
-          "Softmax",
-          "LogSoftmax",
-          "LayerNormalization",
-          // parts of the LayerNorm and GELU forms OnnxPatterns matches
-          "ReduceMean",
-          "Pow",
-          "Sqrt",
-          "Erf");
-
-  /** Ops that leave a sequence's batch and time axes where they are (last-axis maps). */
-  private static final Set<String> KEEPS_LEADING_AXES =
-      Set.of(
-          "Identity",
-          "Cast",
-          "MatMul",
-          "Gemm",
-          "Add",
-          "Mul",
-          "Sub",
-          "Div",
-          "Relu",
-          "Tanh",
-          "Sigmoid",
-          "Softmax",
-          "LogSoftmax",
-          "LayerNormalization");
 
   private final String file;
   private final Onnx.ModelProto proto;
@@ -155,7 +177,8 @@ final class OnnxModelBuilder {
   }
 
   Model build() throws ModelFormatException {
-    int[] bt = sequenceAxes();
+    Onnx.ValueInfoProto in = sequenceInput();
+    int[] bt = declaredShape(in).length == 3 ? batchAndTimeAxes(in.getName()) : null;
     if (bt != null) {
       return build(bt);
     }
@@ -168,21 +191,57 @@ final class OnnxModelBuilder {
       try {
         return new OnnxModelBuilder(file, proto).build(new int[] {1, 0});
       } catch (ModelFormatException timeMajor) {
-        throw batchMajor;
+        throw neitherLayout(in, batchMajor, timeMajor);
       }
     }
   }
 
-  /** {batch axis, time axis} of the sequence input as the graph tells, or null. */
-  private int[] sequenceAxes() throws ModelFormatException {
+  /** The first graph input that is not an initializer: the sequence. */
+  private Onnx.ValueInfoProto sequenceInput() throws ModelFormatException {
     Set<String> initializers = new HashSet<>();
     graph.getInitializerList().forEach(t -> initializers.add(t.getName()));
     for (Onnx.ValueInfoProto in : graph.getInputList()) {
       if (!initializers.contains(in.getName())) {
-        return declaredShape(in).length == 3 ? batchAndTimeAxes(in.getName()) : null;
+        return in;
       }
     }
     throw new ModelFormatException(file + ": the graph has no input");
+  }
+
+  /**
+   * Both readings of an input whose layout the graph does not tell failed: either reason may be the
+   * real one, so both are given (each without the file and the list of supported ops it repeats).
+   */
+  private ModelFormatException neitherLayout(
+      Onnx.ValueInfoProto in, ModelFormatException batchMajor, ModelFormatException timeMajor) {
+    String d = declaredShape(in).length == 3 ? ", D]" : "]";
+    String supported = ". Supported ops: " + SUPPORTED;
+    boolean listsOps = false;
+    List<String> reasons = new ArrayList<>();
+    for (ModelFormatException e : List.of(batchMajor, timeMajor)) {
+      String reason = e.getMessage();
+      if (reason.startsWith(file + ": ")) {
+        reason = reason.substring(file.length() + 2);
+      }
+      if (reason.endsWith(supported)) {
+        reason = reason.substring(0, reason.length() - supported.length());
+        listsOps = true;
+      }
+      reasons.add(reason);
+    }
+    return new ModelFormatException(
+        file
+            + ": the graph does not tell which axes of input '"
+            + in.getName()
+            + "' are batch and time, and both readings fail: as batch-major [N, T"
+            + d
+            + ": "
+            + reasons.get(0)
+            + "; as time-major [T, N"
+            + d
+            + ": "
+            + reasons.get(1)
+            + (listsOps ? supported : ""));
   }
 
   private Model build(int[] sequenceAxes) throws ModelFormatException {
@@ -266,74 +325,92 @@ final class OnnxModelBuilder {
       if (values.containsKey(in.getName())) {
         continue; // an initializer listed as input (IR < 4)
       }
-      long[] shape = declaredShape(in);
       if (first) {
+        declareSequence(in, bt);
         first = false;
-        boolean univariate = shape.length == 2;
-        if (!univariate && (shape.length != 3 || shape[2] <= 0)) {
-          throw inputError(
-              in, "expected a sequence [N, T, D] or [T, N, D] with static D, or [N, T] / [T, N]");
-        }
-        int width = univariate ? 1 : (int) shape[2];
-        if (univariate) {
-          layoutNote =
-              "; input '"
-                  + in.getName()
-                  + "' is "
-                  + (bt[0] == 0 ? "[N, T]" : "[T, N]")
-                  + " in the graph (one feature), BiStream takes [N, T, 1]";
-        } else if (bt[0] != 0) {
-          layoutNote =
-              "; input '" + in.getName() + "' is time-major in the graph, BiStream takes [N, T, D]";
-        }
-        if (shape[bt[1]] > 0) {
-          layoutNote +=
-              "; input '"
-                  + in.getName()
-                  + "' declares T = "
-                  + shape[bt[1]]
-                  + " (the export's trace), BiStream runs any T";
-        }
-        Atom n = batchAtom();
-        Atom t = timeAtom();
-        Atom d = feature(width);
-        // [N, T] holds the one feature in no axis: a size-1 factor has no place in the layout.
-        List<List<Atom>> axes =
-            new ArrayList<>(
-                univariate
-                    ? List.of(List.of(), List.of())
-                    : List.of(List.of(), List.of(), List.of(d)));
-        axes.set(bt[0], List.of(n));
-        axes.set(bt[1], List.of(t));
-        values.put(in.getName(), new Dyn(ref(in.getName()), axes, List.of(d), true));
-        // Time stays open even when the export traced a fixed length: the plumbing accepted above
-        // never depends on it.
-        inputs.add(new Model.Input(in.getName(), new int[] {-1, width}, false));
-        continue;
+      } else {
+        declareInitialStates(in);
       }
-      if (shape.length == 1) {
-        throw inputError(
-            in,
-            "a second input of one value per sequence: sequence lengths (pack_padded_sequence) are"
-                + " not supported: BiStream runs every sequence whole; export the model without"
-                + " packing");
-      }
-      if (shape.length != 3 || shape[0] <= 0 || shape[2] <= 0) {
-        throw inputError(
-            in, "expected an initial state [layers * directions, N, H] with static first and last");
-      }
-      List<Value> items = new ArrayList<>();
-      for (int i = 0; i < shape[0]; i++) {
-        String name = in.getName() + "[" + i + "]";
-        Atom h = feature((int) shape[2]);
-        items.add(new Dyn(ref(name), List.of(List.of(batchAtom()), List.of(h)), List.of(h), false));
-        inputs.add(new Model.Input(name, new int[] {(int) shape[2]}, false));
-      }
-      values.put(in.getName(), new Stacked(items));
     }
     if (first) {
       throw new ModelFormatException(file + ": the graph has no input");
     }
+  }
+
+  /** The sequence input: batch and time at axes {@code bt}, then the features (if rank 3). */
+  private void declareSequence(Onnx.ValueInfoProto in, int[] bt) throws ModelFormatException {
+    long[] shape = declaredShape(in);
+    boolean univariate = shape.length == 2;
+    if (!univariate && (shape.length != 3 || shape[2] <= 0)) {
+      throw inputError(
+          in, "expected a sequence [N, T, D] or [T, N, D] with static D, or [N, T] / [T, N]");
+    }
+    int width = univariate ? 1 : (int) shape[2];
+    layoutNote = layoutNote(in.getName(), shape, bt);
+    Atom n = batchAtom();
+    Atom t = timeAtom();
+    Atom d = feature(width);
+    // [N, T] holds the one feature in no axis: a size-1 factor has no place in the layout.
+    List<List<Atom>> axes =
+        new ArrayList<>(
+            univariate ? List.of(List.of(), List.of()) : List.of(List.of(), List.of(), List.of(d)));
+    axes.set(bt[0], List.of(n));
+    axes.set(bt[1], List.of(t));
+    values.put(in.getName(), new Dyn(ref(in.getName()), axes, List.of(d), true));
+    // Time stays open even when the export traced a fixed length: the plumbing accepted above
+    // never depends on it.
+    inputs.add(new Model.Input(in.getName(), new int[] {-1, width}, false));
+  }
+
+  /**
+   * What the model's source line says about how the graph's input differs from what BiStream takes:
+   * a missing feature axis, time-major, a traced fixed T.
+   */
+  private static String layoutNote(String input, long[] shape, int[] bt) {
+    String note = "";
+    if (shape.length == 2) {
+      note =
+          "; input '"
+              + input
+              + "' is "
+              + (bt[0] == 0 ? "[N, T]" : "[T, N]")
+              + " in the graph (one feature), BiStream takes [N, T, 1]";
+    } else if (bt[0] != 0) {
+      note = "; input '" + input + "' is time-major in the graph, BiStream takes [N, T, D]";
+    }
+    if (shape[bt[1]] > 0) {
+      note +=
+          "; input '"
+              + input
+              + "' declares T = "
+              + shape[bt[1]]
+              + " (the export's trace), BiStream runs any T";
+    }
+    return note;
+  }
+
+  /** A further input {@code [k, N, H]}: a stack of k initial states, one model input each. */
+  private void declareInitialStates(Onnx.ValueInfoProto in) throws ModelFormatException {
+    long[] shape = declaredShape(in);
+    if (shape.length == 1) {
+      throw inputError(
+          in,
+          "a second input of one value per sequence: sequence lengths (pack_padded_sequence) are"
+              + " not supported: BiStream runs every sequence whole; export the model without"
+              + " packing");
+    }
+    if (shape.length != 3 || shape[0] <= 0 || shape[2] <= 0) {
+      throw inputError(
+          in, "expected an initial state [layers * directions, N, H] with static first and last");
+    }
+    List<Value> items = new ArrayList<>();
+    for (int i = 0; i < shape[0]; i++) {
+      String name = in.getName() + "[" + i + "]";
+      Atom h = feature((int) shape[2]);
+      items.add(new Dyn(ref(name), List.of(List.of(batchAtom()), List.of(h)), List.of(h), false));
+      inputs.add(new Model.Input(name, new int[] {(int) shape[2]}, false));
+    }
+    values.put(in.getName(), new Stacked(items));
   }
 
   private ModelFormatException inputError(Onnx.ValueInfoProto in, String expected) {
@@ -378,8 +455,7 @@ final class OnnxModelBuilder {
         boolean batchMajor = intAttr(next, "layout", 0) == 1;
         return batchMajor ? new int[] {src[0], src[1]} : new int[] {src[1], src[0]};
       } else if (!SUPPORTED_OPS.contains(op)) {
-        node = next;
-        throw error(null, "operator " + op + " is not supported");
+        throw error(next, null, "operator " + op + " is not supported");
       } else if (!KEEPS_LEADING_AXES.contains(op)) {
         break;
       }
@@ -1391,40 +1467,18 @@ final class OnnxModelBuilder {
         return at;
       }
       if (needSymbol && a.kind() == 'F' && !a.unit() && need == 1) {
-        throw error(
-            "shape",
-            "reshape of "
-                + d.view()
-                + " would mix "
-                + (want.symbol() == 'N' ? "batch" : "time")
-                + " and features into one dimension "
-                + want
-                + ": its rows would not be "
-                + (want.symbol() == 'N' ? "the sequences of the batch" : "time steps"));
+        throw mixesError(d, want, null);
       }
       if (a.kind() != 'F') {
         if (!needSymbol || a.kind() != want.symbol()) {
-          throw error(
-              "shape",
-              "reshape of "
-                  + d.view()
-                  + " would mix "
-                  + (a.kind() == 'N' ? "batch" : "time")
-                  + " into a dimension "
-                  + want);
+          throw mixesError(d, want, a);
         }
         needSymbol = false;
       } else if (need % a.size() == 0) {
         need /= a.size();
       } else if (a.size() % need == 0) {
         // The dimension ends inside this feature factor: split it in two.
-        Atom outer = feature((int) (dir > 0 ? need : a.size() / need));
-        Atom inner = feature((int) (dir > 0 ? a.size() / need : need));
-        flat.set(idx, outer);
-        flat.add(idx + 1, inner);
-        int fi = features.indexOf(a);
-        features.set(fi, outer);
-        features.add(fi + 1, inner);
+        splitFeature(flat, features, idx, dir > 0 ? need : a.size() / need);
         if (dir < 0) {
           at++; // the list grew before the cursor
         }
@@ -1442,6 +1496,48 @@ final class OnnxModelBuilder {
     }
   }
 
+  /**
+   * Reshaping {@code d} to a dimension {@code want} of batch or time would put features into it
+   * ({@code other} null), or puts batch or time atom {@code other} into the wrong dimension.
+   */
+  private ModelFormatException mixesError(Dyn d, Dim want, Atom other) {
+    if (other == null) {
+      return error(
+          "shape",
+          "reshape of "
+              + d.view()
+              + " would mix "
+              + (want.symbol() == 'N' ? "batch" : "time")
+              + " and features into one dimension "
+              + want
+              + ": its rows would not be "
+              + (want.symbol() == 'N' ? "the sequences of the batch" : "time steps"));
+    }
+    return error(
+        "shape",
+        "reshape of "
+            + d.view()
+            + " would mix "
+            + (other.kind() == 'N' ? "batch" : "time")
+            + " into a dimension "
+            + want);
+  }
+
+  /**
+   * Splits feature atom {@code flat[idx]} into an outer factor of {@code outerSize} and the inner
+   * rest, in {@code flat} and in the feature order {@code features} alike.
+   */
+  private void splitFeature(List<Atom> flat, List<Atom> features, int idx, long outerSize) {
+    Atom a = flat.get(idx);
+    Atom outer = feature((int) outerSize);
+    Atom inner = feature((int) (a.size() / outerSize));
+    flat.set(idx, outer);
+    flat.add(idx + 1, inner);
+    int fi = features.indexOf(a);
+    features.set(fi, outer);
+    features.add(fi + 1, inner);
+  }
+
   private ModelFormatException reshapeError(Dyn d, SymVec t) {
     return error("shape", "cannot reshape " + d.view() + " to " + t.dims());
   }
@@ -1450,6 +1546,65 @@ final class OnnxModelBuilder {
 
   private List<Value> recurrent(Onnx.NodeProto n) throws ModelFormatException {
     String op = n.getOpType();
+    checkRecurrentAttributes(n);
+    int gates = op.equals("LSTM") ? 4 : op.equals("GRU") ? 3 : 1;
+    int hidden = (int) intAttr(n, "hidden_size", -1);
+    String direction = stringAttr(n, "direction", "forward");
+    int dirs = direction.equals("bidirectional") ? 2 : 1;
+    long layout = intAttr(n, "layout", 0);
+    Dyn x = dyn(n.getInput(0), "input X");
+    Const w = weight(n, 1, "W", new int[] {dirs, gates * hidden, -1});
+    int inputSize = w.shape()[2];
+    Const r = weight(n, 2, "R", new int[] {dirs, gates * hidden, hidden});
+    Const b = in(n, 3) == null ? null : weight(n, 3, "B", new int[] {dirs, 2 * gates * hidden});
+    if (in(n, 4) != null) {
+      throw error(
+          null, "input sequence_lens is not supported (every sequence must be full length)");
+    }
+    if (op.equals("LSTM") && in(n, 7) != null) {
+      throw error(null, "input P (peepholes) is not supported");
+    }
+    checkSequenceInput(x, layout == 1, inputSize);
+    List<String> acts = stringsAttr(n, "activations");
+    int perDir = gates == 4 ? 3 : gates == 3 ? 2 : 1;
+    if (!acts.isEmpty() && acts.size() != perDir * dirs) {
+      throw error(
+          "activations", "expected " + perDir * dirs + " activations, found " + acts.size());
+    }
+    List<Model.TensorRef> inbound = recurrentInbound(n, x, dirs, hidden, layout);
+    String name = layerName(n);
+    Recurrent[] layers = new Recurrent[dirs];
+    for (int d = 0; d < dirs; d++) {
+      List<String> mine = acts.isEmpty() ? List.of() : acts.subList(d * perDir, (d + 1) * perDir);
+      RecurrentCell cell =
+          OnnxCells.cell(
+              op, intAttr(n, "linear_before_reset", 0) != 0, d, hidden, inputSize, w, r, b, mine);
+      if (hasAttr(n, "clip")) {
+        cell.withClip(floatAttr(n, "clip", Float.POSITIVE_INFINITY));
+      }
+      boolean backward = direction.equals("reverse") || d == 1;
+      layers[d] =
+          new Recurrent(
+              dirs == 2 ? name + (d == 0 ? "/forward" : "/backward") : name,
+              cell,
+              true,
+              false,
+              backward,
+              false);
+      if (direction.equals("reverse")) {
+        layers[d] = layers[d].withOutputInInputOrder();
+      }
+    }
+    Layer layer =
+        dirs == 2
+            ? new Bidirectional(name, layers[0], layers[1], Bidirectional.MergeMode.CONCAT)
+            : layers[0];
+    nodes.add(new Model.Node(layer, 0, inbound));
+    return recurrentOutputs(n, name, layers, inbound, hidden, layout);
+  }
+
+  /** The attributes of a recurrent node that BiStream cannot map, refused by name. */
+  private void checkRecurrentAttributes(Onnx.NodeProto n) throws ModelFormatException {
     checkAttributes(
         n,
         Set.of(
@@ -1470,10 +1625,7 @@ final class OnnxModelBuilder {
     if (intAttr(n, "input_forget", 0) != 0) {
       throw error("input_forget", "only input_forget=0 is supported");
     }
-    int gates = op.equals("LSTM") ? 4 : op.equals("GRU") ? 3 : 1;
-    int hidden = (int) intAttr(n, "hidden_size", -1);
     String direction = stringAttr(n, "direction", "forward");
-    int dirs = direction.equals("bidirectional") ? 2 : 1;
     if (!Set.of("forward", "reverse", "bidirectional").contains(direction)) {
       throw error("direction", "expected forward, reverse or bidirectional, found " + direction);
     }
@@ -1481,30 +1633,26 @@ final class OnnxModelBuilder {
     if (layout != 0 && layout != 1) {
       throw error("layout", "expected 0 or 1, found " + layout);
     }
-    Dyn x = dyn(n.getInput(0), "input X");
-    Const w = weight(n, 1, "W", new int[] {dirs, gates * hidden, -1});
-    int inputSize = w.shape()[2];
-    Const r = weight(n, 2, "R", new int[] {dirs, gates * hidden, hidden});
-    Const b = in(n, 3) == null ? null : weight(n, 3, "B", new int[] {dirs, 2 * gates * hidden});
-    if (in(n, 4) != null) {
-      throw error(
-          null, "input sequence_lens is not supported (every sequence must be full length)");
+    if (hasAttr(n, "clip")) {
+      float clip = floatAttr(n, "clip", Float.POSITIVE_INFINITY);
+      if (!(clip > 0)) {
+        throw error("clip", "expected a positive threshold, found " + clip);
+      }
     }
-    if (op.equals("LSTM") && in(n, 7) != null) {
-      throw error(null, "input P (peepholes) is not supported");
-    }
-    checkSequenceInput(x, layout == 1, inputSize);
-    List<String> acts = stringsAttr(n, "activations");
-    int perDir = gates == 4 ? 3 : gates == 3 ? 2 : 1;
-    if (!acts.isEmpty() && acts.size() != perDir * dirs) {
-      throw error(
-          "activations", "expected " + perDir * dirs + " activations, found " + acts.size());
-    }
+  }
+
+  /**
+   * The layer's inbound tensors: the sequence X, then per direction its initial hidden state and
+   * (LSTM) cell state when the node is given them.
+   */
+  private List<Model.TensorRef> recurrentInbound(
+      Onnx.NodeProto n, Dyn x, int dirs, int hidden, long layout) throws ModelFormatException {
+    boolean lstm = n.getOpType().equals("LSTM");
     List<Model.TensorRef> inbound = new ArrayList<>(List.of(x.ref()));
     List<Model.TensorRef> h0 = initialStates(in(n, 5), "initial_h", dirs, hidden, layout);
     List<Model.TensorRef> c0 =
-        op.equals("LSTM") ? initialStates(in(n, 6), "initial_c", dirs, hidden, layout) : List.of();
-    if (op.equals("LSTM") && h0.isEmpty() != c0.isEmpty()) {
+        lstm ? initialStates(in(n, 6), "initial_c", dirs, hidden, layout) : List.of();
+    if (lstm && h0.isEmpty() != c0.isEmpty()) {
       throw error(null, "initial_h and initial_c must both be given or both be absent");
     }
     for (int d = 0; d < dirs; d++) {
@@ -1514,38 +1662,22 @@ final class OnnxModelBuilder {
       }
     }
     inbound.removeIf(java.util.Objects::isNull);
-    String name = layerName(n);
-    Recurrent[] layers = new Recurrent[dirs];
-    for (int d = 0; d < dirs; d++) {
-      List<String> mine = acts.isEmpty() ? List.of() : acts.subList(d * perDir, (d + 1) * perDir);
-      RecurrentCell cell =
-          OnnxCells.cell(
-              op, intAttr(n, "linear_before_reset", 0) != 0, d, hidden, inputSize, w, r, b, mine);
-      if (hasAttr(n, "clip")) {
-        float clip = floatAttr(n, "clip", Float.POSITIVE_INFINITY);
-        if (!(clip > 0)) {
-          throw error("clip", "expected a positive threshold, found " + clip);
-        }
-        cell.withClip(clip);
-      }
-      boolean backward = direction.equals("reverse") || d == 1;
-      layers[d] =
-          new Recurrent(
-              dirs == 2 ? name + (d == 0 ? "/forward" : "/backward") : name,
-              cell,
-              true,
-              false,
-              backward,
-              false);
-      if (direction.equals("reverse")) {
-        layers[d] = layers[d].withOutputInInputOrder();
-      }
-    }
-    Layer layer =
-        dirs == 2
-            ? new Bidirectional(name, layers[0], layers[1], Bidirectional.MergeMode.CONCAT)
-            : layers[0];
-    nodes.add(new Model.Node(layer, 0, inbound));
+    return inbound;
+  }
+
+  /**
+   * The node's outputs as symbolic values: Y [T, dirs, N, H] (layout 0) or [N, T, dirs, H] (layout
+   * 1); Y_h as the stack of the directions' final states (layout 0 only); Y_c refused where used.
+   */
+  private List<Value> recurrentOutputs(
+      Onnx.NodeProto n,
+      String name,
+      Recurrent[] layers,
+      List<Model.TensorRef> inbound,
+      int hidden,
+      long layout) {
+    String op = n.getOpType();
+    int dirs = layers.length;
     Atom dirAtom = feature(dirs);
     Atom hAtom = feature(hidden);
     Atom nAtom = batchAtom();
@@ -2047,9 +2179,14 @@ final class OnnxModelBuilder {
         + ")";
   }
 
-  /** "file: node 'name' (Op): attribute 'a': detail. Supported ops: ...". */
+  /** {@link #error(Onnx.NodeProto, String, String)} at the node being mapped. */
   private ModelFormatException error(String attribute, String detail) {
-    String where = node == null ? "" : "node " + nodeLabel(node) + " (" + node.getOpType() + "): ";
+    return error(node, attribute, detail);
+  }
+
+  /** "file: node 'name' (Op): attribute 'a': detail. Supported ops: ...". */
+  private ModelFormatException error(Onnx.NodeProto at, String attribute, String detail) {
+    String where = at == null ? "" : "node " + nodeLabel(at) + " (" + at.getOpType() + "): ";
     return new ModelFormatException(
         file
             + ": "

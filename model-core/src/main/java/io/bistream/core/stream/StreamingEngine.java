@@ -70,6 +70,7 @@ public final class StreamingEngine {
   public record Feed(SequenceState state, float[] steps, int count, boolean end) {}
 
   private final StreamConfig config;
+  private final boolean context; // context mode: every window stands alone, nothing carried
   private final Model.Backend backend;
   private final List<Stage> stages;
   private final int inputWidth;
@@ -86,6 +87,7 @@ public final class StreamingEngine {
 
   public StreamingEngine(Model model, StreamConfig config, Model.Backend backend) {
     this.config = config;
+    this.context = config.mode() == StreamConfig.Mode.CONTEXT;
     this.backend = backend;
     this.stages = compile(model);
     int bi = -1;
@@ -106,7 +108,7 @@ public final class StreamingEngine {
     this.firstBidirectional = bi;
     this.lastStepStage = last;
     this.topRecurrentStage = top;
-    if (config.mode() == StreamConfig.Mode.CONTEXT && last >= 0) {
+    if (context && last >= 0) {
       throw new IllegalArgumentException(
           model.source().file()
               + ": context mode releases each chunk's per-step outputs, but layer '"
@@ -193,7 +195,7 @@ public final class StreamingEngine {
     float[][] bwd = new float[stages.size()][];
     for (int i = 0; i < stages.size(); i++) {
       RecurrentCell f = forwardCell(stages.get(i));
-      if (f != null && config.mode() != StreamConfig.Mode.CONTEXT) {
+      if (f != null && !context) {
         fwd[i] = new float[f.stateCount() * f.units()];
       }
       RecurrentCell b = backwardCell(stages.get(i));
@@ -222,7 +224,7 @@ public final class StreamingEngine {
       out.add(new ArrayList<>());
     }
     MatMul mm = backendMatMul();
-    if (config.mode() == StreamConfig.Mode.CONTEXT) {
+    if (context) {
       advanceContext(feeds, out, mm);
     } else if (firstBidirectional < 0) {
       // Unidirectional models are causal: every mode is exact and releases per chunk.
@@ -267,7 +269,7 @@ public final class StreamingEngine {
     }
     s.received += f.count();
     s.ended = f.end();
-    if (firstBidirectional < 0 && config.mode() != StreamConfig.Mode.CONTEXT) {
+    if (firstBidirectional < 0 && !context) {
       return; // causal: nothing buffered
     }
     boolean exact = config.mode() == StreamConfig.Mode.EXACT;
@@ -369,10 +371,7 @@ public final class StreamingEngine {
     int n = idx.size();
     Stage b = stages.get(firstBidirectional);
     Bidirectional bi = (Bidirectional) b.layer();
-    List<SequenceState> states = new ArrayList<>();
-    for (int i : idx) {
-      states.add(feeds.get(i).state());
-    }
+    List<SequenceState> states = statesOf(feeds, idx);
     int width = states.get(0).bufIn.length() / t;
     float[] x = new float[n * t * width];
     boolean[] mask = null;
@@ -445,8 +444,8 @@ public final class StreamingEngine {
     int c = config.chunk();
     int need = stateful ? c : c + config.lookahead();
     while (true) {
-      // One window per sequence per round, grouped by (window length, chunk length).
-      Map<Long, List<Integer>> ready = new LinkedHashMap<>();
+      // One window per sequence per round, grouped by shape.
+      Map<Window, List<Integer>> ready = new LinkedHashMap<>();
       for (int i = 0; i < feeds.size(); i++) {
         if (!included.test(i)) {
           continue;
@@ -461,67 +460,7 @@ public final class StreamingEngine {
         } else {
           continue;
         }
-        int chunk = Math.min(c, w);
-        ready.computeIfAbsent(((long) w << 32) | chunk, k -> new ArrayList<>()).add(i);
-      }
-      if (ready.isEmpty()) {
-        return;
-      }
-      for (Map.Entry<Long, List<Integer>> group : ready.entrySet()) {
-        int w = (int) (group.getKey() >>> 32);
-        int chunk = (int) (long) group.getKey();
-        List<Integer> idx = group.getValue();
-        int n = idx.size();
-        float[] x = new float[n * w * inputWidth];
-        List<SequenceState> states = new ArrayList<>();
-        for (int r = 0; r < n; r++) {
-          SequenceState s = feeds.get(idx.get(r)).state();
-          s.pending.copyTo(0, x, r * w * inputWidth, w * inputWidth);
-          states.add(s);
-        }
-        Run run = runStages(0, stages.size(), x, null, inputWidth, n, w, chunk, states, mm);
-        for (SequenceState s : states) {
-          s.pending.dropFirst(chunk * inputWidth);
-          s.chunkStart += chunk;
-        }
-        release(run, idx, states, out, 0, chunk);
-      }
-    }
-  }
-
-  // ------------------------------------------------------------------ context
-
-  /** A context window's shape: its steps, the left-context steps before its chunk, the chunk. */
-  private record Window(int steps, int left, int chunk) {}
-
-  /**
-   * Context mode. A sequence's pending buffer starts at {@code max(0, chunkStart - L)}: the left
-   * context of the next chunk, then the steps from the chunk on. A chunk is computed once R steps
-   * past it arrived (or the sequence ended); the steps no later window reaches are then dropped.
-   */
-  private void advanceContext(List<Feed> feeds, List<List<Emission>> out, MatMul mm) {
-    int c = config.chunk();
-    int r = config.lookahead();
-    int l = config.leftContext();
-    while (true) {
-      // One window per sequence per round, grouped by shape: windows of sequences at the same
-      // phase go through every layer in one batched call.
-      Map<Window, List<Integer>> ready = new LinkedHashMap<>();
-      for (int i = 0; i < feeds.size(); i++) {
-        SequenceState s = feeds.get(i).state();
-        int left = (int) Math.min(l, s.chunkStart);
-        int ahead = s.pending.length() / inputWidth - left; // steps from the chunk start on
-        int w;
-        if (ahead >= c + r) {
-          w = c + r;
-        } else if (s.ended && ahead > 0) {
-          w = ahead;
-        } else {
-          continue;
-        }
-        ready
-            .computeIfAbsent(new Window(left + w, left, Math.min(c, w)), k -> new ArrayList<>())
-            .add(i);
+        ready.computeIfAbsent(new Window(w, 0, Math.min(c, w)), k -> new ArrayList<>()).add(i);
       }
       if (ready.isEmpty()) {
         return;
@@ -529,15 +468,73 @@ public final class StreamingEngine {
       for (Map.Entry<Window, List<Integer>> group : ready.entrySet()) {
         Window win = group.getKey();
         List<Integer> idx = group.getValue();
+        List<SequenceState> states = statesOf(feeds, idx);
+        float[] x = gatherWindows(states, win.steps());
         int n = idx.size();
         int w = win.steps();
-        float[] x = new float[n * w * inputWidth];
-        List<SequenceState> states = new ArrayList<>(n);
-        for (int k = 0; k < n; k++) {
-          SequenceState s = feeds.get(idx.get(k)).state();
-          s.pending.copyTo(0, x, k * w * inputWidth, w * inputWidth);
-          states.add(s);
+        Run run = runStages(0, stages.size(), x, null, inputWidth, n, w, win.chunk(), states, mm);
+        for (SequenceState s : states) {
+          s.pending.dropFirst(win.chunk() * inputWidth);
+          s.chunkStart += win.chunk();
         }
+        release(run, idx, states, out, 0, win.chunk());
+      }
+    }
+  }
+
+  /** The sequences of feeds {@code idx}, in that order. */
+  private static List<SequenceState> statesOf(List<Feed> feeds, List<Integer> idx) {
+    List<SequenceState> states = new ArrayList<>(idx.size());
+    for (int i : idx) {
+      states.add(feeds.get(i).state());
+    }
+    return states;
+  }
+
+  /** The first {@code w} pending steps of each sequence, as one batch (n, w, inputWidth). */
+  private float[] gatherWindows(List<SequenceState> states, int w) {
+    float[] x = new float[states.size() * w * inputWidth];
+    for (int k = 0; k < states.size(); k++) {
+      states.get(k).pending.copyTo(0, x, k * w * inputWidth, w * inputWidth);
+    }
+    return x;
+  }
+
+  /**
+   * A window's shape: its steps, the left-context steps before its chunk (0 but in context mode),
+   * the chunk.
+   */
+  private record Window(int steps, int left, int chunk) {}
+
+  // ------------------------------------------------------------------ context
+
+  /**
+   * Context mode. A sequence's pending buffer starts at {@code max(0, chunkStart - L)}: the left
+   * context of the next chunk, then the steps from the chunk on. A chunk is computed once R steps
+   * past it arrived (or the sequence ended); the steps no later window reaches are then dropped.
+   */
+  private void advanceContext(List<Feed> feeds, List<List<Emission>> out, MatMul mm) {
+    int l = config.leftContext();
+    while (true) {
+      // One window per sequence per round, grouped by shape: windows of sequences at the same
+      // phase go through every layer in one batched call.
+      Map<Window, List<Integer>> ready = new LinkedHashMap<>();
+      for (int i = 0; i < feeds.size(); i++) {
+        Window win = contextWindow(feeds.get(i).state());
+        if (win != null) {
+          ready.computeIfAbsent(win, k -> new ArrayList<>()).add(i);
+        }
+      }
+      if (ready.isEmpty()) {
+        return;
+      }
+      for (Map.Entry<Window, List<Integer>> group : ready.entrySet()) {
+        Window win = group.getKey();
+        List<Integer> idx = group.getValue();
+        List<SequenceState> states = statesOf(feeds, idx);
+        float[] x = gatherWindows(states, win.steps());
+        int n = idx.size();
+        int w = win.steps();
         Run run = runStages(0, stages.size(), x, null, inputWidth, n, w, w, states, mm);
         for (SequenceState s : states) {
           long next = s.chunkStart + win.chunk();
@@ -552,6 +549,27 @@ public final class StreamingEngine {
         release(run, idx, states, out, win.left(), win.chunk());
       }
     }
+  }
+
+  /**
+   * The window of a sequence's next chunk: its left context (up to L steps before the chunk), the
+   * chunk and R steps past it, or fewer once the sequence ended; null while those steps have not
+   * all arrived.
+   */
+  private Window contextWindow(SequenceState s) {
+    int c = config.chunk();
+    int r = config.lookahead();
+    int left = (int) Math.min(config.leftContext(), s.chunkStart);
+    int ahead = s.pending.length() / inputWidth - left; // steps from the chunk start on
+    int w;
+    if (ahead >= c + r) {
+      w = c + r;
+    } else if (s.ended && ahead > 0) {
+      w = ahead;
+    } else {
+      return null;
+    }
+    return new Window(left + w, left, Math.min(c, w));
   }
 
   // ------------------------------------------------------------------ the chain
@@ -580,7 +598,6 @@ public final class StreamingEngine {
       MatMul mm) {
     float[] h = x;
     boolean stateful = config.mode() == StreamConfig.Mode.STATEFUL;
-    boolean context = config.mode() == StreamConfig.Mode.CONTEXT;
     for (int i = from; i < to; i++) {
       Stage stage = stages.get(i);
       switch (stage.kind()) {

@@ -220,6 +220,30 @@ class OnnxImportErrorsTest {
         "the output of '/act/Mul' is consumed by Add, expected Mul");
   }
 
+  @Test
+  void inputOfUnknownLayoutThatFailsBothWaysGivesBothReasons() throws Exception {
+    // x [T, N] reshaped to [T, N, 1]: the graph does not say which axis is time, so both readings
+    // are tried. Mixing the directions into the features after the GRU fails the time-major
+    // reading too, for another reason than the batch-major one.
+    Path file =
+        editedCase(
+            "bigru_1feature_rank2_input_view_seq_first",
+            "/rnn/Transpose",
+            n ->
+                n.clearAttribute()
+                    .addAttribute(
+                        Onnx.AttributeProto.newBuilder()
+                            .setName("perm")
+                            .setType(Onnx.AttributeProto.AttributeType.INTS)
+                            .addAllInts(java.util.List.of(0L, 2L, 3L, 1L))));
+    assertRejected(
+        file,
+        "the graph does not tell which axes of input 'x' are batch and time, and both readings"
+            + " fail",
+        "as batch-major [N, T]: node '/rnn/GRU' (GRU): attribute 'layout'",
+        "as time-major [T, N]: node '/fc/MatMul' (MatMul)");
+  }
+
   private static Path errorFile(String name) throws Exception {
     return Path.of(OnnxImportErrorsTest.class.getResource("/golden/onnx/errors/" + name).toURI());
   }
