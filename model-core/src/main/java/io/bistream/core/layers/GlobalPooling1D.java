@@ -1,6 +1,7 @@
 package io.bistream.core.layers;
 
 import io.bistream.core.tensor.Tensor;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -74,7 +75,7 @@ public final class GlobalPooling1D implements Layer {
     for (int b = 0; b < n; b++) {
       double[] acc = new double[f];
       if (reduce == Reduce.MAX) {
-        java.util.Arrays.fill(acc, Double.NEGATIVE_INFINITY);
+        Arrays.fill(acc, Double.NEGATIVE_INFINITY);
       }
       int kept = 0;
       for (int s = 0; s < t; s++) {

@@ -2,6 +2,7 @@ package io.bistream.core.stream;
 
 import io.bistream.core.layers.GlobalPooling1D;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -140,7 +141,7 @@ public final class SequenceState {
     if (pool == null) {
       pool = new float[max ? f : 2 * f];
       if (max) {
-        java.util.Arrays.fill(pool, Float.NEGATIVE_INFINITY);
+        Arrays.fill(pool, Float.NEGATIVE_INFINITY);
       }
     }
     for (int k = first; k < first + count; k++) {
