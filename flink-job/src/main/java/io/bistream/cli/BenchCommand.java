@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.management.OperatingSystemMXBean;
 import io.bistream.cli.BenchEngines.Engine;
+import io.bistream.core.layers.Simd;
 import io.bistream.core.npy.NpyArray;
 import io.bistream.core.npy.NpyReader;
 import io.bistream.core.stream.StreamConfig;
@@ -139,6 +140,9 @@ final class BenchCommand implements Callable<Integer> {
       sgemm.put(threads, sgemmGflops(threads));
     }
     setMathThreads(1);
+    CpuInfo cpu = CpuInfo.read();
+    System.out.println("CPU: " + cpu);
+    System.out.println("BiStream kernels: " + Simd.describe());
     System.out.printf(
         "SGEMM 1024^3 via Nd4j.gemm: %.1f GFLOP/s on 1 thread, %.1f on 2%n",
         sgemm.get(1), sgemm.get(2));
@@ -155,7 +159,7 @@ final class BenchCommand implements Callable<Integer> {
       }
     }
     if (json != null) {
-      writeJson(rows, sgemm);
+      writeJson(rows, sgemm, cpu);
       System.out.println("\nwrote " + json);
     }
     if (plot != null) {
@@ -398,9 +402,13 @@ final class BenchCommand implements Callable<Integer> {
     return m;
   }
 
-  private void writeJson(List<Row> rows, Map<Integer, Double> sgemm) throws Exception {
+  private void writeJson(List<Row> rows, Map<Integer, Double> sgemm, CpuInfo cpu) throws Exception {
     ObjectMapper mapper = new ObjectMapper();
     ObjectNode root = mapper.createObjectNode();
+    root.put("cpu", cpu.model());
+    root.put("cores", cpu.cores());
+    root.putPOJO("cpu_vector_flags", cpu.vectorFlags());
+    root.put("kernels", Simd.describe());
     root.put("sgemm_gflops", sgemm.get(1));
     root.put("sgemm_gflops_2_threads", sgemm.get(2));
     ArrayNode out = root.putArray("rows");

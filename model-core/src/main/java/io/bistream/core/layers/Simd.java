@@ -32,7 +32,11 @@ public final class Simd {
   /** A line for logs and benchmarks: which kernels run, and how to get the others. */
   public static String describe() {
     return ENABLED
-        ? "Vector API kernels (256-bit)"
+        ? "Vector API kernels (256-bit registers, 5 x "
+            + VectorKernels.PANEL
+            + " result tiles; the JVM prefers "
+            + VectorKernels.preferredBits()
+            + "-bit vectors on this CPU)"
         : "scalar kernels (start the JVM with --add-modules jdk.incubator.vector for the Vector API"
             + " ones)";
   }

@@ -47,6 +47,11 @@ final class VectorKernels {
 
   private VectorKernels() {}
 
+  /** The widest float vector the JVM uses on this CPU (256 on AVX2, 512 on AVX-512). */
+  static int preferredBits() {
+    return FloatVector.SPECIES_PREFERRED.vectorBitSize();
+  }
+
   static boolean supported() {
     return FloatVector.SPECIES_PREFERRED.vectorBitSize() >= S.vectorBitSize();
   }
