@@ -13,12 +13,13 @@ package io.bistream.core.layers;
  * <p>With the fast backend and no mask, a chunk runs through a loop specialised for the LSTM. With
  * the Vector API ({@link Simd}), sigmoid gates, tanh and units a multiple of 8 (the Keras and
  * PyTorch defaults), each step is one call of {@link VectorKernels#lstmStep}, products and gates
- * fused. Otherwise: the input projection per block of steps as one GEMM, the step's product through
- * {@link Nd4jMatMul} (a vectorised Java loop for few rows, one BLAS GEMM for many), gates through
- * {@link Activation#applyFast}, states updated in place. Both replaced the fused libnd4j {@code
- * lstmLayer} op, which spends ~90 µs per direction-step at batch 1 (PERF-NOTES.md) where these
- * loops need a few. With a mask or an ONNX clip threshold (every {@code z} block clipped before its
- * activation), the shared loop of {@link RecurrentCell} runs.
+ * fused; of {@link VectorKernels512#lstmStep} instead where {@link Simd#WIDE} and units are a
+ * multiple of 16. Otherwise: the input projection per block of steps as one GEMM, the step's
+ * product through {@link Nd4jMatMul} (a vectorised Java loop for few rows, one BLAS GEMM for many),
+ * gates through {@link Activation#applyFast}, states updated in place. Both replaced the fused
+ * libnd4j {@code lstmLayer} op, which spends ~90 µs per direction-step at batch 1 (PERF-NOTES.md)
+ * where these loops need a few. With a mask or an ONNX clip threshold (every {@code z} block
+ * clipped before its activation), the shared loop of {@link RecurrentCell} runs.
  */
 public final class LstmCell extends RecurrentCell {
 
