@@ -13,12 +13,13 @@ package io.bistream.core.layers;
  * <p>With the fast backend and no mask, a chunk runs through a loop specialised for the LSTM. With
  * the Vector API ({@link Simd}), sigmoid gates, tanh and units a multiple of 8 (the Keras and
  * PyTorch defaults), each step is one call of {@link VectorKernels#lstmStep}, products and gates
- * fused. Otherwise: the input projection per block of steps as one GEMM, the step's product through
- * {@link Nd4jMatMul} (a vectorised Java loop for few rows, one BLAS GEMM for many), gates through
- * {@link Activation#applyFast}, states updated in place. Both replaced the fused libnd4j {@code
- * lstmLayer} op, which spends ~90 µs per direction-step at batch 1 (PERF-NOTES.md) where these
- * loops need a few. With a mask or an ONNX clip threshold (every {@code z} block clipped before its
- * activation), the shared loop of {@link RecurrentCell} runs.
+ * fused; of {@link VectorKernels512#lstmStep} instead where {@link Simd#WIDE} and units are a
+ * multiple of 16. Otherwise: the input projection per block of steps as one GEMM, the step's
+ * product through {@link Nd4jMatMul} (a vectorised Java loop for few rows, one BLAS GEMM for many),
+ * gates through {@link Activation#applyFast}, states updated in place. Both replaced the fused
+ * libnd4j {@code lstmLayer} op, which spends ~90 µs per direction-step at batch 1 (PERF-NOTES.md)
+ * where these loops need a few. With a mask or an ONNX clip threshold (every {@code z} block
+ * clipped before its activation), the shared loop of {@link RecurrentCell} runs.
  */
 public final class LstmCell extends RecurrentCell {
 
@@ -27,6 +28,8 @@ public final class LstmCell extends RecurrentCell {
 
   // the weights packed for VectorKernels.lstmStep; made on first use
   private volatile VectorKernels.PackedLstm packed;
+  // the same for VectorKernels512.lstmStep (Simd.WIDE)
+  private volatile VectorKernels512.PackedLstm packedWide;
 
   public LstmCell(
       int inputSize,
@@ -71,7 +74,9 @@ public final class LstmCell extends RecurrentCell {
         && units % VectorKernels.UNITS == 0
         && activation == Activation.TANH
         && recurrentActivation == Activation.SIGMOID) {
-      return runFused(x, n, t, states, reverse);
+      return Simd.WIDE && units % VectorKernels512.UNITS == 0
+          ? runFusedWide(x, n, t, states, reverse)
+          : runFused(x, n, t, states, reverse);
     }
     int u = units;
     int width = 4 * u;
@@ -148,6 +153,48 @@ public final class LstmCell extends RecurrentCell {
       System.arraycopy(xh, r * k + d, states[0], r * u, u);
     }
     return out;
+  }
+
+  /** {@link #runFused} through {@link VectorKernels512#lstmStep}. */
+  private float[] runFusedWide(float[] x, int n, int t, float[][] states, boolean reverse) {
+    int d = inputSize;
+    int u = units;
+    int k = d + u;
+    VectorKernels512.PackedLstm w = packedWide();
+    float[] xh = new float[n * k];
+    float[] next = new float[n * k];
+    for (int r = 0; r < n; r++) {
+      System.arraycopy(states[0], r * u, xh, r * k + d, u);
+    }
+    float[] z = new float[VectorKernels512.lstmScratch(n)];
+    float[] out = new float[n * t * u];
+    for (int s = 0; s < t; s++) {
+      int step = reverse ? t - 1 - s : s;
+      for (int r = 0; r < n; r++) {
+        System.arraycopy(x, (r * t + step) * d, xh, r * k, d);
+      }
+      VectorKernels512.lstmStep(w, xh, states[1], n, next, z);
+      for (int r = 0; r < n; r++) {
+        System.arraycopy(next, r * k + d, out, (r * t + step) * u, u);
+      }
+      float[] swap = xh;
+      xh = next;
+      next = swap;
+    }
+    for (int r = 0; r < n; r++) {
+      System.arraycopy(xh, r * k + d, states[0], r * u, u);
+    }
+    return out;
+  }
+
+  /** The weights packed for {@link VectorKernels512#lstmStep}; made on first use. */
+  private VectorKernels512.PackedLstm packedWide() {
+    VectorKernels512.PackedLstm p = packedWide;
+    if (p == null) {
+      p = VectorKernels512.PackedLstm.of(inputSize, units, kernel, recurrentKernel, bias);
+      packedWide = p;
+    }
+    return p;
   }
 
   /** The weights packed for {@link VectorKernels#lstmStep}; made on first use. */

@@ -62,6 +62,26 @@ class VectorKernelsTest {
   @ParameterizedTest(name = "n={0} d={1} u={2}")
   @CsvSource({"1, 3, 8", "2, 5, 16", "5, 8, 24", "7, 4, 8", "8, 64, 128", "14, 9, 16"})
   void lstmStepMatchesTheCellEquationsInDoublePrecision(int n, int d, int u) {
+    checkLstmStep(n, d, u, false);
+  }
+
+  // Only where the JVM has 512-bit vectors (AVX-512): elsewhere this is skipped, not failed.
+  @ParameterizedTest(name = "n={0} d={1} u={2}")
+  @CsvSource({
+    "1, 3, 16",
+    "2, 5, 32",
+    "5, 8, 48",
+    "7, 4, 16",
+    "8, 64, 128",
+    "14, 9, 16",
+    "33, 7, 32"
+  })
+  void wideLstmStepMatchesTheCellEquationsInDoublePrecision(int n, int d, int u) {
+    assumeTrue(VectorKernels512.supported(), "this CPU has no 512-bit vectors for the JVM");
+    checkLstmStep(n, d, u, true);
+  }
+
+  private void checkLstmStep(int n, int d, int u, boolean wide) {
     float[] kernel = random(d * 4 * u);
     float[] recurrent = random(u * 4 * u);
     float[] bias = random(4 * u);
@@ -72,13 +92,23 @@ class VectorKernelsTest {
     float[] cBefore = c.clone();
     float[] next = random(n * k);
     float[] nextBefore = next.clone();
-    VectorKernels.lstmStep(
-        VectorKernels.PackedLstm.of(d, u, kernel, recurrent, bias),
-        xh,
-        c,
-        n,
-        next,
-        new float[VectorKernels.lstmScratch(n)]);
+    if (wide) {
+      VectorKernels512.lstmStep(
+          VectorKernels512.PackedLstm.of(d, u, kernel, recurrent, bias),
+          xh,
+          c,
+          n,
+          next,
+          new float[VectorKernels512.lstmScratch(n)]);
+    } else {
+      VectorKernels.lstmStep(
+          VectorKernels.PackedLstm.of(d, u, kernel, recurrent, bias),
+          xh,
+          c,
+          n,
+          next,
+          new float[VectorKernels.lstmScratch(n)]);
+    }
     for (int r = 0; r < n; r++) {
       for (int j = 0; j < u; j++) {
         double[] z = new double[4];
