@@ -173,6 +173,11 @@ public final class EmbeddedKafka implements AutoCloseable {
     // times out makes the idempotent producer reset its sequence and lose the batches in flight.
     p.put("request.timeout.ms", "120000");
     p.put("delivery.timeout.ms", "300000");
+    // One request in flight: a batch the producer retries is then always the latest one, which
+    // the broker's duplicate check (the last five batches per producer and partition) recognises.
+    // With five in flight, a first batch retried after a freshly created partition's first
+    // answers came in as OutOfOrderSequence forever and expired (seen once in a CI run).
+    p.put("max.in.flight.requests.per.connection", "1");
     return p;
   }
 
