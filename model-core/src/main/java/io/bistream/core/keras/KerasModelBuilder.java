@@ -737,24 +737,10 @@ final class KerasModelBuilder {
    */
   private Layer batchNormalization(JsonNode cfg, String name) throws ModelFormatException {
     String cls = "BatchNormalization";
-    JsonNode axis = cfg.path("axis");
-    if (axis.isArray() && axis.size() == 1) {
-      axis = axis.get(0); // tf.keras 2 saves the built axis as a list, e.g. [2]
-    }
-    if (!axis.isMissingNode() && !axis.isInt()) {
-      throw ModelFormatException.inLayer(
-          file, name, cls, "axis " + axis + ": only one axis, the feature axis, is supported");
-    }
-    int featureAxis = axis.asInt(-1);
+    int featureAxis = featureAxis(cfg, name, cls);
     boolean scale = cfg.path("scale").asBoolean(true);
     boolean center = cfg.path("center").asBoolean(true);
-    List<String> variables = new ArrayList<>();
-    if (scale) {
-      variables.add("gamma");
-    }
-    if (center) {
-      variables.add("beta");
-    }
+    List<String> variables = scaleAndCenter(scale, center);
     variables.add("moving_mean");
     variables.add("moving_variance");
     List<NamedArray> w = weights.layerWeights(name, variables);
@@ -776,32 +762,19 @@ final class KerasModelBuilder {
    */
   private Layer layerNormalization(JsonNode cfg, String name) throws ModelFormatException {
     String cls = "LayerNormalization";
-    JsonNode axis = cfg.path("axis");
-    if (axis.isArray() && axis.size() == 1) {
-      axis = axis.get(0); // saved after build as a list: [-1] (Keras 3) or [2] (tf.keras 2)
-    }
-    if (!axis.isMissingNode() && !axis.isInt()) {
-      throw ModelFormatException.inLayer(
-          file, name, cls, "axis " + axis + ": only one axis, the feature axis, is supported");
-    }
+    int featureAxis = featureAxis(cfg, name, cls);
     if (cfg.path("rms_scaling").asBoolean(false)) {
       throw ModelFormatException.inLayer(file, name, cls, "rms_scaling=True is not supported");
     }
     boolean scale = cfg.path("scale").asBoolean(true);
     boolean center = cfg.path("center").asBoolean(true);
-    List<String> variables = new ArrayList<>();
-    if (scale) {
-      variables.add("gamma");
-    }
-    if (center) {
-      variables.add("beta");
-    }
+    List<String> variables = scaleAndCenter(scale, center);
     if (variables.isEmpty()) {
       throw ModelFormatException.inLayer(
           file,
           name,
           cls,
-          "center=False with scale=False (no weights to give the width) is not" + " supported");
+          "center=False with scale=False (no weights to give the width) is not supported");
     }
     List<NamedArray> w = weights.layerWeights(name, variables);
     NamedArray first = require(w, variables.get(0), name, cls);
@@ -817,7 +790,35 @@ final class KerasModelBuilder {
       beta = checkShape(require(w, "beta", name, cls), shape, name, cls);
     }
     return new LayerNormalization(
-        name, axis.asInt(-1), features, gamma, beta, cfg.path("epsilon").asDouble(1e-3));
+        name, featureAxis, features, gamma, beta, cfg.path("epsilon").asDouble(1e-3));
+  }
+
+  /**
+   * The one axis a normalization layer normalizes, -1 when the config gives none. Keras saves a
+   * built layer's axis as a list: [-1] (Keras 3) or the positive index, e.g. [2] (tf.keras 2).
+   */
+  private int featureAxis(JsonNode cfg, String name, String cls) throws ModelFormatException {
+    JsonNode axis = cfg.path("axis");
+    if (axis.isArray() && axis.size() == 1) {
+      axis = axis.get(0);
+    }
+    if (!axis.isMissingNode() && !axis.isInt()) {
+      throw ModelFormatException.inLayer(
+          file, name, cls, "axis " + axis + ": only one axis, the feature axis, is supported");
+    }
+    return axis.asInt(-1);
+  }
+
+  /** A normalization layer's first variables in Keras' creation order: gamma, then beta. */
+  private static List<String> scaleAndCenter(boolean scale, boolean center) {
+    List<String> variables = new ArrayList<>();
+    if (scale) {
+      variables.add("gamma");
+    }
+    if (center) {
+      variables.add("beta");
+    }
+    return variables;
   }
 
   private Layer globalPooling(String cls, JsonNode cfg, String name) throws ModelFormatException {

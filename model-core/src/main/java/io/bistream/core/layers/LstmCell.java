@@ -122,58 +122,56 @@ public final class LstmCell extends RecurrentCell {
     return out;
   }
 
+  /** One fused LSTM step of a kernel width: {@code (xh, c, n, next, z)} as its lstmStep takes. */
+  private interface FusedStep {
+    void step(float[] xh, float[] c, int n, float[] next, float[] z);
+  }
+
   /** {@link #run} through {@link VectorKernels#lstmStep}: the product and the gates per step. */
   private float[] runFused(float[] x, int n, int t, float[][] states, boolean reverse) {
+    VectorKernels.PackedLstm w = packed();
+    return runFused(
+        x,
+        n,
+        t,
+        states,
+        reverse,
+        VectorKernels.lstmScratch(n),
+        (xh, c, rows, next, z) -> VectorKernels.lstmStep(w, xh, c, rows, next, z));
+  }
+
+  /** {@link #runFused} through {@link VectorKernels512#lstmStep}. */
+  private float[] runFusedWide(float[] x, int n, int t, float[][] states, boolean reverse) {
+    VectorKernels512.PackedLstm w = packedWide();
+    return runFused(
+        x,
+        n,
+        t,
+        states,
+        reverse,
+        VectorKernels512.lstmScratch(n),
+        (xh, c, rows, next, z) -> VectorKernels512.lstmStep(w, xh, c, rows, next, z));
+  }
+
+  private float[] runFused(
+      float[] x, int n, int t, float[][] states, boolean reverse, int scratch, FusedStep kernel) {
     int d = inputSize;
     int u = units;
     int k = d + u;
-    VectorKernels.PackedLstm w = packed();
     // rows [x of the step, h]: the step reads one buffer and writes h into the other
     float[] xh = new float[n * k];
     float[] next = new float[n * k];
     for (int r = 0; r < n; r++) {
       System.arraycopy(states[0], r * u, xh, r * k + d, u);
     }
-    float[] z = new float[VectorKernels.lstmScratch(n)];
+    float[] z = new float[scratch];
     float[] out = new float[n * t * u];
     for (int s = 0; s < t; s++) {
       int step = reverse ? t - 1 - s : s;
       for (int r = 0; r < n; r++) {
         System.arraycopy(x, (r * t + step) * d, xh, r * k, d);
       }
-      VectorKernels.lstmStep(w, xh, states[1], n, next, z);
-      for (int r = 0; r < n; r++) {
-        System.arraycopy(next, r * k + d, out, (r * t + step) * u, u);
-      }
-      float[] swap = xh;
-      xh = next;
-      next = swap;
-    }
-    for (int r = 0; r < n; r++) {
-      System.arraycopy(xh, r * k + d, states[0], r * u, u);
-    }
-    return out;
-  }
-
-  /** {@link #runFused} through {@link VectorKernels512#lstmStep}. */
-  private float[] runFusedWide(float[] x, int n, int t, float[][] states, boolean reverse) {
-    int d = inputSize;
-    int u = units;
-    int k = d + u;
-    VectorKernels512.PackedLstm w = packedWide();
-    float[] xh = new float[n * k];
-    float[] next = new float[n * k];
-    for (int r = 0; r < n; r++) {
-      System.arraycopy(states[0], r * u, xh, r * k + d, u);
-    }
-    float[] z = new float[VectorKernels512.lstmScratch(n)];
-    float[] out = new float[n * t * u];
-    for (int s = 0; s < t; s++) {
-      int step = reverse ? t - 1 - s : s;
-      for (int r = 0; r < n; r++) {
-        System.arraycopy(x, (r * t + step) * d, xh, r * k, d);
-      }
-      VectorKernels512.lstmStep(w, xh, states[1], n, next, z);
+      kernel.step(xh, states[1], n, next, z);
       for (int r = 0; r < n; r++) {
         System.arraycopy(next, r * k + d, out, (r * t + step) * u, u);
       }

@@ -78,6 +78,8 @@ public final class StreamingEngine {
   private final int outputWidth;
   private final int firstBidirectional; // exact mode runs everything before its backward half
   private final int lastStepStage; // index of the last-step stage, or -1
+  // the pool's reduction when the one-output stage pools every step (Kind.POOL), else null
+  private final GlobalPooling1D.Reduce poolReduce;
   // index of the top recurrent stage: those below feed windows above them, or -1
   private final int topRecurrentStage;
 
@@ -108,6 +110,10 @@ public final class StreamingEngine {
     this.firstBidirectional = bi;
     this.lastStepStage = last;
     this.topRecurrentStage = top;
+    this.poolReduce =
+        last >= 0 && stages.get(last).layer() instanceof GlobalPooling1D pool
+            ? pool.reduce()
+            : null;
     if (context && last >= 0) {
       throw new IllegalArgumentException(
           model.source().file()
@@ -238,8 +244,8 @@ public final class StreamingEngine {
     }
     for (int i = 0; i < feeds.size(); i++) {
       SequenceState s = feeds.get(i).state();
-      if (feeds.get(i).end() && lastStepModel() && s.pool != null) {
-        s.candidate = s.pooled(((GlobalPooling1D) stages.get(lastStepStage).layer()).reduce());
+      if (feeds.get(i).end() && poolReduce != null && s.pool != null) {
+        s.candidate = s.pooled(poolReduce);
       }
       if (feeds.get(i).end() && lastStepModel() && s.candidate != null) {
         out.get(i).add(lastStepEmission(s, mm));
@@ -741,10 +747,9 @@ public final class StreamingEngine {
     }
     int n = idx.size();
     int w = run.h().length / (n * run.width());
-    if (lastStepStage >= 0 && stages.get(lastStepStage).kind() == Kind.POOL) {
-      GlobalPooling1D pool = (GlobalPooling1D) stages.get(lastStepStage).layer();
+    if (poolReduce != null) {
       for (int r = 0; r < n; r++) {
-        states.get(r).pool(pool.reduce(), run.h(), run.mask(), r * w + from, c, run.width());
+        states.get(r).pool(poolReduce, run.h(), run.mask(), r * w + from, c, run.width());
       }
       return;
     }
