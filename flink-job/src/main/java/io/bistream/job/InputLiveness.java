@@ -22,10 +22,11 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Tells a quiet input partition from a stalled source: a partition is quiet only when the broker
- * answers and the job's consumer group has committed offsets up to the partition's end (its
- * read_committed end offset), i.e. the job consumed everything the producer wrote. An unreachable
- * broker, or a consumer behind, is not quiet: idle timeouts then wait instead of ending sequences
- * whose producer never paused (docs/operations.md, "Timeouts").
+ * answers and the job's consumer group has committed offsets up to the partition's end, with no
+ * transaction open and nothing but transaction markers or aborted records between, i.e. the job
+ * consumed everything the producer wrote. An unreachable broker, or a consumer behind, is not
+ * quiet: idle timeouts then wait instead of ending sequences whose producer never paused
+ * (docs/operations.md, "Timeouts").
  *
  * <p>The Kafka source commits its offsets when a checkpoint completes, so a partition counts as
  * consumed at the latest one checkpoint interval after its last record. Answers are cached per
@@ -67,7 +68,7 @@ final class InputLiveness implements AutoCloseable {
 
   /**
    * True when the broker answered and the group's committed offset of {@code partition} has reached
-   * its read_committed end offset; false when the broker did not answer or the job is behind.
+   * its end (as in the class comment); false when the broker did not answer or the job is behind.
    * Cached for {@code cacheMillis} of {@code nowMillis}.
    */
   boolean consumedEverything(int partition, long nowMillis) {
@@ -95,14 +96,11 @@ final class InputLiveness implements AutoCloseable {
       if (admin == null) {
         admin = Admin.create(properties);
       }
-      long end =
-          admin
-              .listOffsets(
-                  Map.of(tp, OffsetSpec.latest()),
-                  new ListOffsetsOptions(IsolationLevel.READ_COMMITTED))
-              .partitionResult(tp)
-              .get(REQUEST_TIMEOUT_MS, TimeUnit.MILLISECONDS)
-              .offset();
+      // The read_committed end offset (LSO) stops at the first open transaction; the high
+      // watermark is past everything written. Records in an open transaction are not consumed
+      // yet: their producer is mid-transaction, not quiet.
+      long stable = latestOffset(tp, IsolationLevel.READ_COMMITTED);
+      long end = latestOffset(tp, IsolationLevel.READ_UNCOMMITTED);
       Map<TopicPartition, OffsetAndMetadata> committed =
           admin
               .listConsumerGroupOffsets(groupId)
@@ -112,9 +110,12 @@ final class InputLiveness implements AutoCloseable {
       if (end == 0 || (at != null && at.offset() >= end)) {
         return true;
       }
+      if (at == null || stable < end) {
+        return false;
+      }
       // A transactional producer's commit marker takes an offset that the source never emits, so
       // the committed offset can stop just below the end: what lies between may hold no data.
-      return at != null && !holdsData(tp, at.offset(), end);
+      return !holdsData(tp, at.offset(), end);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       return null;
@@ -127,6 +128,14 @@ final class InputLiveness implements AutoCloseable {
           e.toString());
       return null;
     }
+  }
+
+  private long latestOffset(TopicPartition tp, IsolationLevel isolation) throws Exception {
+    return admin
+        .listOffsets(Map.of(tp, OffsetSpec.latest()), new ListOffsetsOptions(isolation))
+        .partitionResult(tp)
+        .get(REQUEST_TIMEOUT_MS, TimeUnit.MILLISECONDS)
+        .offset();
   }
 
   /**

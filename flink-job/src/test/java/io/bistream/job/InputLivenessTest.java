@@ -8,6 +8,7 @@ import io.bistream.job.local.EmbeddedKafka;
 import io.bistream.job.records.InputEvent;
 import io.bistream.job.records.OutputRecord;
 import java.net.ServerSocket;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -89,6 +90,8 @@ class InputLivenessTest {
       }
       p.commitTransaction();
     }
+    // commitTransaction returns once the coordinator decided; the partition's marker follows.
+    awaitVisible("tx-in", 3);
     try (InputLiveness probe =
         new InputLiveness(kafka.bootstrapServers(), Map.of(), "tx-in", "tx-group", 0)) {
       commit("tx-group", "tx-in", 0, 2);
@@ -97,6 +100,45 @@ class InputLivenessTest {
       // commit marker (4).
       commit("tx-group", "tx-in", 0, 3);
       assertThat(probe.consumedEverything(0, 1)).as("only the marker left").isTrue();
+    }
+  }
+
+  @Test
+  void anOpenTransactionPastTheCommittedOffsetIsNotQuiet() throws Exception {
+    kafka.createTopics(1, "open-tx-in");
+    try (KafkaProducer<String, String> p = kafka.producer("open-tx-probe");
+        InputLiveness probe =
+            new InputLiveness(
+                kafka.bootstrapServers(), Map.of(), "open-tx-in", "open-tx-group", 0)) {
+      p.initTransactions();
+      p.beginTransaction();
+      p.send(new ProducerRecord<>("open-tx-in", 0, "k", "{}"));
+      p.flush();
+      commit("open-tx-group", "open-tx-in", 0, 0);
+      // The read_committed end offset stays at 0 while the transaction is open: the producer is
+      // mid-transaction, not quiet.
+      assertThat(probe.consumedEverything(0, 0)).as("records in an open transaction").isFalse();
+      p.abortTransaction();
+    }
+  }
+
+  /** Waits until a read_committed consumer sees {@code records} records of partition 0. */
+  private static void awaitVisible(String topic, int records) {
+    Properties p = new Properties();
+    p.put("bootstrap.servers", kafka.bootstrapServers());
+    p.put("isolation.level", "read_committed");
+    p.put("key.deserializer", StringDeserializer.class.getName());
+    p.put("value.deserializer", StringDeserializer.class.getName());
+    TopicPartition tp = new TopicPartition(topic, 0);
+    try (KafkaConsumer<String, String> c = new KafkaConsumer<>(p)) {
+      c.assign(List.of(tp));
+      c.seekToBeginning(List.of(tp));
+      int seen = 0;
+      long deadline = System.nanoTime() + 60_000_000_000L;
+      while (seen < records && System.nanoTime() < deadline) {
+        seen += c.poll(Duration.ofMillis(100)).count();
+      }
+      assertThat(seen).as("records visible to read_committed").isEqualTo(records);
     }
   }
 
