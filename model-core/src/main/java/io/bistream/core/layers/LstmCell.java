@@ -11,15 +11,15 @@ package io.bistream.core.layers;
  * </pre>
  *
  * <p>With the fast backend and no mask, a chunk runs through a loop specialised for the LSTM. With
- * the Vector API ({@link Simd}), sigmoid gates, tanh and units a multiple of 8 (the Keras and
- * PyTorch defaults), each step is one call of {@link VectorKernels#lstmStep}, products and gates
- * fused; of {@link VectorKernels512#lstmStep} instead where {@link Simd#WIDE} and units are a
- * multiple of 16. Otherwise: the input projection per block of steps as one GEMM, the step's
- * product through {@link Nd4jMatMul} (a vectorised Java loop for few rows, one BLAS GEMM for many),
- * gates through {@link Activation#applyFast}, states updated in place. Both replaced the fused
- * libnd4j {@code lstmLayer} op, which spends ~90 µs per direction-step at batch 1 (PERF-NOTES.md)
- * where these loops need a few. With a mask or an ONNX clip threshold (every {@code z} block
- * clipped before its activation), the shared loop of {@link RecurrentCell} runs.
+ * the Vector API ({@link Simd}), sigmoid gates, tanh and units a multiple of the vector's lanes (8,
+ * or 16 with AVX-512; the Keras and PyTorch defaults are), each step is one call of {@link
+ * VectorKernels#lstmStep}, products and gates fused. Otherwise: the input projection per block of
+ * steps as one GEMM, the step's product through {@link Nd4jMatMul} (a vectorised Java loop for few
+ * rows, one BLAS GEMM for many), gates through {@link Activation#applyFast}, states updated in
+ * place. Both replaced the fused libnd4j {@code lstmLayer} op, which spends ~90 µs per
+ * direction-step at batch 1 (PERF-NOTES.md) where these loops need a few. With a mask or an ONNX
+ * clip threshold (every {@code z} block clipped before its activation), the shared loop of {@link
+ * RecurrentCell} runs.
  */
 public final class LstmCell extends RecurrentCell {
 
@@ -28,8 +28,6 @@ public final class LstmCell extends RecurrentCell {
 
   // the weights packed for VectorKernels.lstmStep; made on first use
   private volatile VectorKernels.PackedLstm packed;
-  // the same for VectorKernels512.lstmStep (Simd.WIDE)
-  private volatile VectorKernels512.PackedLstm packedWide;
 
   public LstmCell(
       int inputSize,
@@ -74,9 +72,7 @@ public final class LstmCell extends RecurrentCell {
         && units % VectorKernels.UNITS == 0
         && activation == Activation.TANH
         && recurrentActivation == Activation.SIGMOID) {
-      return Simd.WIDE && units % VectorKernels512.UNITS == 0
-          ? runFusedWide(x, n, t, states, reverse)
-          : runFused(x, n, t, states, reverse);
+      return runFused(x, n, t, states, reverse);
     }
     int u = units;
     int width = 4 * u;
@@ -122,39 +118,9 @@ public final class LstmCell extends RecurrentCell {
     return out;
   }
 
-  /** One fused LSTM step of a kernel width: {@code (xh, c, n, next, z)} as its lstmStep takes. */
-  private interface FusedStep {
-    void step(float[] xh, float[] c, int n, float[] next, float[] z);
-  }
-
   /** {@link #run} through {@link VectorKernels#lstmStep}: the product and the gates per step. */
   private float[] runFused(float[] x, int n, int t, float[][] states, boolean reverse) {
     VectorKernels.PackedLstm w = packed();
-    return runFused(
-        x,
-        n,
-        t,
-        states,
-        reverse,
-        VectorKernels.lstmScratch(n),
-        (xh, c, rows, next, z) -> VectorKernels.lstmStep(w, xh, c, rows, next, z));
-  }
-
-  /** {@link #runFused} through {@link VectorKernels512#lstmStep}. */
-  private float[] runFusedWide(float[] x, int n, int t, float[][] states, boolean reverse) {
-    VectorKernels512.PackedLstm w = packedWide();
-    return runFused(
-        x,
-        n,
-        t,
-        states,
-        reverse,
-        VectorKernels512.lstmScratch(n),
-        (xh, c, rows, next, z) -> VectorKernels512.lstmStep(w, xh, c, rows, next, z));
-  }
-
-  private float[] runFused(
-      float[] x, int n, int t, float[][] states, boolean reverse, int scratch, FusedStep kernel) {
     int d = inputSize;
     int u = units;
     int k = d + u;
@@ -164,14 +130,14 @@ public final class LstmCell extends RecurrentCell {
     for (int r = 0; r < n; r++) {
       System.arraycopy(states[0], r * u, xh, r * k + d, u);
     }
-    float[] z = new float[scratch];
+    float[] z = new float[VectorKernels.lstmScratch(n)];
     float[] out = new float[n * t * u];
     for (int s = 0; s < t; s++) {
       int step = reverse ? t - 1 - s : s;
       for (int r = 0; r < n; r++) {
         System.arraycopy(x, (r * t + step) * d, xh, r * k, d);
       }
-      kernel.step(xh, states[1], n, next, z);
+      VectorKernels.lstmStep(w, xh, states[1], n, next, z);
       for (int r = 0; r < n; r++) {
         System.arraycopy(next, r * k + d, out, (r * t + step) * u, u);
       }
@@ -183,16 +149,6 @@ public final class LstmCell extends RecurrentCell {
       System.arraycopy(xh, r * k + d, states[0], r * u, u);
     }
     return out;
-  }
-
-  /** The weights packed for {@link VectorKernels512#lstmStep}; made on first use. */
-  private VectorKernels512.PackedLstm packedWide() {
-    VectorKernels512.PackedLstm p = packedWide;
-    if (p == null) {
-      p = VectorKernels512.PackedLstm.of(inputSize, units, kernel, recurrentKernel, bias);
-      packedWide = p;
-    }
-    return p;
   }
 
   /** The weights packed for {@link VectorKernels#lstmStep}; made on first use. */

@@ -11,18 +11,15 @@ package io.bistream.core.layers;
  */
 public final class Simd {
 
-  // the width of the LSTM step where the CPU has both and bistream.simd.bits is unset
-  private static final String DEFAULT_BITS = "512";
-
   public static final boolean ENABLED = detect();
 
   /**
-   * Whether the LSTM step runs the 512-bit kernels ({@link VectorKernels512}, for units a multiple
-   * of 16): the JVM prefers 512-bit vectors on this CPU (AVX-512) and the system property {@code
-   * bistream.simd.bits} is not {@code 256}, which forces the 256-bit kernels (for A/B runs and
-   * tests). See docs/benchmarks.md, "Kernel width".
+   * Whether the kernels run in 512-bit registers: the JVM prefers 512-bit vectors on this CPU
+   * (AVX-512) and the system property {@code bistream.simd.bits} is not {@code 256}, which forces
+   * 256-bit ones (for A/B runs and tests). One width for the whole JVM: see docs/benchmarks.md,
+   * "Kernel width".
    */
-  public static final boolean WIDE = ENABLED && detectWide();
+  public static final boolean WIDE = ENABLED && VectorKernels.bits() == 512;
 
   private Simd() {}
 
@@ -40,30 +37,14 @@ public final class Simd {
     }
   }
 
-  private static boolean detectWide() {
-    if ("256".equals(System.getProperty("bistream.simd.bits", DEFAULT_BITS))) {
-      return false;
-    }
-    try {
-      return VectorKernels512.supported();
-    } catch (LinkageError e) {
-      return false;
-    }
-  }
-
   /** A line for logs and benchmarks: which kernels run, and how to get the others. */
   public static String describe() {
     return ENABLED
         ? "Vector API kernels ("
-            + (WIDE
-                ? "LSTM step in 512-bit registers, 5 x "
-                    + VectorKernels512.PANEL
-                    + " result tiles where units are a multiple of 16, else "
-                : "")
-            + "256-bit registers, 5 x "
+            + VectorKernels.bits()
+            + "-bit registers, 5 x "
             + VectorKernels.PANEL
-            + " result tiles"
-            + "; the JVM prefers "
+            + " result tiles; the JVM prefers "
             + VectorKernels.preferredBits()
             + "-bit vectors on this CPU)"
         : "scalar kernels (start the JVM with --add-modules jdk.incubator.vector for the Vector API"

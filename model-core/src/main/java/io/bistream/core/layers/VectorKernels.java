@@ -23,29 +23,51 @@ import jdk.incubator.vector.VectorSpecies;
  * GEMM over pre-packed weights for the few-row products of GRU and SimpleRNN steps ({@link
  * #multiply}).
  *
- * <p>Both hold a 5 x 16 tile of the result in ten 256-bit registers and walk {@code k} with one
- * broadcast per row and two loads of weights per step. Ten accumulators, because a fused
- * multiply-add takes 4 cycles on the project's machine (AMD Zen 3) and two issue per cycle: with
- * the eight of a 4 x 16 tile any stall idles a pipe (5 x 16 made offline N=32 5-6% and N=256 10%
- * faster, the two builds run in alternating processes), and the twelve of 6 x 16 no longer fit C2's
- * allocation of the 16 registers (about half speed). Weights are packed once into panels of 16
- * columns, 8 KB per panel at {@code k = 128}, and the loops run panel by panel so a panel stays in
- * L1 while every row tile passes over it. On the project's machine this holds 55-73 GFLOP/s at 4 to
- * 256 rows, where OpenBLAS, which packs the weights again on every call, reaches 10-45 at 4-32 rows
+ * <p>One vector width for all of them: {@code L} = 8 lanes (256-bit, AVX2) or 16 (512-bit, where
+ * the JVM prefers 512-bit vectors; see {@link #species}). Both hold a 5 x 2L tile of the result in
+ * ten registers and walk {@code k} with one broadcast per row and two loads of weights per step.
+ * The measurements below were taken at L = 8. Ten accumulators, because a fused multiply-add takes
+ * 4 cycles on the project's machine (AMD Zen 3) and two issue per cycle: with the eight of a 4 x 16
+ * tile any stall idles a pipe (5 x 16 made offline N=32 5-6% and N=256 10% faster, the two builds
+ * run in alternating processes), and the twelve of 6 x 16 no longer fit C2's allocation of the 16
+ * AVX2 registers (about half speed). Weights are packed once into panels of 2L columns, 8 KB per
+ * panel at {@code k = 128} and L = 8, and the loops run panel by panel so a panel stays in L1 while
+ * every row tile passes over it. On the project's machine this holds 55-73 GFLOP/s at 4 to 256
+ * rows, where OpenBLAS, which packs the weights again on every call, reaches 10-45 at 4-32 rows
  * with the copies to native memory its call needs.
  *
- * <p>The gates evaluate {@link FastMath}'s rational approximations on eight lanes at a time, with
- * fused multiply-adds.
+ * <p>The gates evaluate {@link FastMath}'s rational approximations on L lanes at a time, with fused
+ * multiply-adds.
  */
 final class VectorKernels {
 
-  /** Columns per packed panel: two 256-bit vectors of floats. */
-  static final int PANEL = 16;
+  // One width for every kernel in the JVM, fixed when the class loads (a constant to C2): on JDK
+  // 17,
+  // once vector code of two widths has run in one process, C2 compiles later vector code with
+  // boxed vectors, 100-1000x slower (docs/benchmarks.md, "Kernel width").
+  private static final VectorSpecies<Float> S = species();
+  private static final int LANES = S.length();
 
-  private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
-  private static final int LANES = 8;
+  /** Columns per packed panel: two vectors of floats. */
+  static final int PANEL = 2 * LANES;
 
   private VectorKernels() {}
+
+  /**
+   * 512-bit vectors where the JVM prefers them (AVX-512) unless the system property {@code
+   * bistream.simd.bits} is {@code 256} (for A/B runs and tests), else 256-bit.
+   */
+  private static VectorSpecies<Float> species() {
+    boolean wide =
+        FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 512
+            && !"256".equals(System.getProperty("bistream.simd.bits"));
+    return wide ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
+  }
+
+  /** The width of every vector these kernels use: 256 or 512 bits. */
+  static int bits() {
+    return S.vectorBitSize();
+  }
 
   /** The widest float vector the JVM uses on this CPU (256 on AVX2, 512 on AVX-512). */
   static int preferredBits() {
@@ -53,7 +75,7 @@ final class VectorKernels {
   }
 
   static boolean supported() {
-    return FloatVector.SPECIES_PREFERRED.vectorBitSize() >= S.vectorBitSize();
+    return FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 256;
   }
 
   /**
@@ -120,9 +142,9 @@ final class VectorKernels {
   /**
    * The {@code [d + u, 4u]} matrix of {@code kernel} ({@code [d, 4u]}) stacked on {@code recurrent}
    * ({@code [u, 4u]}), gate blocks i, f, g, o, packed for {@link #lstmStep}: for each group {@code
-   * q} of 8 units, two panels, gates i and f then g and o; a panel holds, for each of the {@code d
-   * + u} rows, the 8 columns of the group from each of its two gate blocks side by side (16 values,
-   * one cache line). {@code u} must be a multiple of 8.
+   * q} of {@link #UNITS} units, two panels, gates i and f then g and o; a panel holds, for each of
+   * the {@code d + u} rows, the columns of the group from each of its two gate blocks side by side
+   * (one or two cache lines). {@code u} must be a multiple of {@link #UNITS}.
    */
   private static float[] packLstm(float[] kernel, float[] recurrent, int d, int u) {
     float[] out = new float[kernel.length + recurrent.length];
@@ -144,9 +166,9 @@ final class VectorKernels {
 
   /**
    * One LSTM step of {@code n} rows, sigmoid gates and tanh, with the product, the gates and the
-   * state update fused per group of 8 units: the pre-activations of a group live in registers and a
-   * scratch of {@link #lstmScratch} floats (4 KB at {@code n = 32}), never in a {@code [n, 4u]}
-   * array.
+   * state update fused per group of {@link #UNITS} units: the pre-activations of a group live in
+   * registers and a scratch of {@link #lstmScratch} floats (4 KB at {@code n = 32}), never in a
+   * {@code [n, 4u]} array.
    *
    * <p>Row {@code r} of {@code xh} ({@code [n, d + u]}) is the step's input followed by the current
    * h; the new h goes to the h part of the same row of {@code next} (its x part is left alone), and
@@ -168,7 +190,7 @@ final class VectorKernels {
     for (int q = 0; q < u / UNITS; q++) {
       for (int pair = 0; pair < 4; pair += 2) {
         int panel = (q * 4 + pair) * k * UNITS;
-        int at0 = pair * n * UNITS; // gate g of row m at (g * n + m) * 8
+        int at0 = pair * n * UNITS; // gate g of row m at (g * n + m) * UNITS
         int at1 = at0 + n * UNITS;
         int bias = pair * u + q * UNITS; // of the first gate; the second's is u further
         FloatVector b0 = FloatVector.fromArray(S, w.bias(), bias);
@@ -197,8 +219,8 @@ final class VectorKernels {
 
   /**
    * Rows {@code a0}, {@code a0 + k}, {@code a0 + 2k}, {@code a0 + 3k} of {@code a} ({@code k}
-   * values each) against one panel of 16 columns: row {@code m}'s first 8 columns go to {@code
-   * out[o0 + m * stride]}, its last 8 to {@code out[o1 + m * stride]}, added to what is there when
+   * values each) against one panel of 2L columns: row {@code m}'s first L columns go to {@code
+   * out[o0 + m * stride]}, its last L to {@code out[o1 + m * stride]}, added to what is there when
    * {@code acc}. Eight accumulators, one cache line of weights (two loads) and four broadcasts per
    * step of {@code k}.
    */
@@ -374,10 +396,10 @@ final class VectorKernels {
   }
 
   /**
-   * The gates and state update of 8 units of {@code rows} rows from their pre-activations in {@code
-   * z}, gate-major (gate {@code g} of row {@code m} at {@code (g * rows + m) * 8}; consumed):
-   * {@code c} updated in place (row {@code m} at {@code cOff + m * cStride}) and the new h written
-   * to {@code h} (row {@code m} at {@code hOff + m * hStride}).
+   * The gates and state update of {@link #UNITS} units of {@code rows} rows from their
+   * pre-activations in {@code z}, gate-major (gate {@code g} of row {@code m} at {@code (g * rows +
+   * m) * UNITS}; consumed): {@code c} updated in place (row {@code m} at {@code cOff + m *
+   * cStride}) and the new h written to {@code h} (row {@code m} at {@code hOff + m * hStride}).
    *
    * <p>Each activation is one call to {@link #activate} over all rows of the tile, so its
    * iterations are independent and overlap; one row at a time, each call waited on the latency of
@@ -411,7 +433,7 @@ final class VectorKernels {
   }
 
   /**
-   * {@code a[off + j] = act(a[off + j])} for {@code j < len} (a multiple of 8), {@code act} the
+   * {@code a[off + j] = act(a[off + j])} for {@code j < len} (a multiple of L), {@code act} the
    * logistic sigmoid or tanh of {@link FastMath}.
    */
   static void activate(float[] a, int off, int len, boolean sigmoid) {

@@ -6,9 +6,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The build runs the suite once with the Vector API kernels, the recurrence tests once more without
- * them ({@code -Dbistream.simd=false}) and the LSTM golden tests once more on the 256-bit kernels
- * ({@code -Dbistream.simd.bits=256}); this pins which kernels each run exercised, so no run can
- * silently test another's path twice.
+ * them ({@code -Dbistream.simd=false}) and the golden and kernel tests once more on the 256-bit
+ * kernels ({@code -Dbistream.simd.bits=256}); this pins which kernels each run exercised, so no run
+ * can silently test another's path twice.
  */
 class SimdTest {
 
@@ -19,10 +19,10 @@ class SimdTest {
     assertThat(Simd.ENABLED).as(Simd.describe()).isEqualTo(Boolean.parseBoolean(expected));
   }
 
-  // Unset in the default run: there the 512-bit LSTM step runs exactly where the CPU has 512-bit
+  // Unset in the default run: there the kernels run 512-bit exactly where the CPU has 512-bit
   // vectors (AVX-512); on an AVX2 host the default run is a second 256-bit run.
   @Test
-  void theLstmStepWidthThisRunWasConfiguredForIsTheOneInUse() {
+  void theKernelWidthThisRunWasConfiguredForIsTheOneInUse() {
     String expected = System.getProperty("bistream.test.expect-wide");
     boolean wide =
         expected != null
@@ -33,7 +33,7 @@ class SimdTest {
 
   @Test
   void theDescriptionNamesTheWidthThatRuns() {
-    assertThat(Simd.describe().contains("LSTM step in 512-bit registers"))
+    assertThat(Simd.describe().contains("512-bit registers"))
         .as(Simd.describe())
         .isEqualTo(Simd.WIDE);
   }
