@@ -1,0 +1,76 @@
+package io.bistream.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatCode;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.bistream.core.ModelFiles;
+import io.bistream.core.layers.KernelProbe;
+import io.bistream.core.layers.KernelProbe.Variant;
+import io.bistream.core.layers.Simd;
+import io.bistream.core.model.Model;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@code bench --kernels} times every kernel variant this JVM can run, and only after all of them
+ * gave the same outputs on the same rows.
+ */
+class KernelBenchTest {
+
+  private static Model benchModel() throws Exception {
+    return ModelFiles.load(BenchEngines.fixture().resolve("model.json"));
+  }
+
+  @Test
+  void everyVariantOfEachKernelGivesTheOthersOutputs() throws Exception {
+    KernelProbe lstm = KernelProbe.lstm(KernelBench.lstmCell(benchModel()));
+    KernelProbe gru = KernelProbe.gruProduct(KernelBench.gruCell(new Random(1)));
+    // the harness's own configuration runs 7 and 37 rows too: tiles of 5, 4 and 1 rows
+    String report = KernelBench.crossCheck(lstm, gru, new int[] {1, 4, 32});
+    assertThat(lstm.variants()).contains(Variant.SCALAR);
+    if (Simd.ENABLED) {
+      assertThat(lstm.variants()).contains(Variant.VECTOR_256);
+      assertThat(gru.variants()).contains(Variant.VECTOR_256);
+    }
+    for (Variant v : lstm.variants()) {
+      assertThat(report).contains(v.label());
+    }
+  }
+
+  @Test
+  void crossCheckFailsWhenTwoVariantsDifferBeyondTheTolerance() {
+    float[] a = {1f, -0.5f, 2e-3f};
+    assertThatCode(() -> KernelBench.requireAgree("same", a, new float[] {1f, -0.5f, 2e-3f}))
+        .doesNotThrowAnyException();
+    assertThatThrownBy(() -> KernelBench.requireAgree("pair", a, new float[] {1.0001f, -0.5f, 0f}))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("pair")
+        .hasMessageContaining("value 0");
+  }
+
+  @Test
+  void harnessTimesEveryVariantBesideItsGemmAndTheModel() throws Exception {
+    Model model = benchModel();
+    KernelProbe lstm = KernelProbe.lstm(KernelBench.lstmCell(model));
+    KernelProbe gru = KernelProbe.gruProduct(KernelBench.gruCell(new Random(1)));
+    KernelBench bench =
+        new KernelBench(new KernelBench.Settings(new int[] {5}, 1, 0.002, 0.004, 0.01, 4), null);
+    List<KernelBench.Row> rows = bench.measure(model, lstm, gru, 5, 100);
+    for (Variant v : lstm.variants()) {
+      assertThat(rows).anyMatch(r -> r.what().equals("lstm-step") && r.kernel().equals(v.label()));
+    }
+    for (Variant v : gru.variants()) {
+      assertThat(rows)
+          .anyMatch(r -> r.what().equals("gru-product") && r.kernel().equals(v.label()));
+    }
+    assertThat(rows).filteredOn(r -> r.kernel().equals("gemm")).hasSize(2);
+    assertThat(rows)
+        .filteredOn(r -> r.what().equals("model"))
+        .singleElement()
+        .satisfies(r -> assertThat(r.kernelShare()).isPositive());
+    assertThat(rows).filteredOn(r -> r.what().equals("lstm-step") && r.inUse()).hasSize(1);
+    assertThat(rows).allSatisfy(r -> assertThat(r.secondsPerStep()).isPositive());
+  }
+}
