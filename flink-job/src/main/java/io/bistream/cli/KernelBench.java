@@ -16,8 +16,10 @@ import io.bistream.core.tensor.Tensor;
 import java.io.File;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.function.Predicate;
 import java.util.stream.Collectors;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -25,14 +27,21 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * {@code bench --kernels}: the recurrence step kernels alone, beside an SGEMM of the same shape and
- * the whole model, in one process (docs/benchmarks.md, "Kernels alone"). On the bench model's
- * shapes (D=64, H=128): one direction's LSTM step over {@code [x, h]} rows on every kernel width
- * this CPU has ({@link KernelProbe}), the GRU step's product {@code h·U} likewise, each with {@code
- * Nd4j.gemm} of its product's shape as a peer, and {@code Model.predict} on the bench model, so the
- * kernels' share of the whole shows. Every variant's outputs are checked against every other's
- * before anything is timed. Timing as in {@code bench}: after a warm-up, rounds in which the items
- * take turns of 50 ms with idle waits between; the median of the rounds, ratios as medians of the
- * rounds' own ratios.
+ * the whole model (docs/benchmarks.md, "Kernels alone"). On the bench model's shapes (D=64, H=128):
+ * one direction's LSTM step over {@code [x, h]} rows on each kernel width ({@link KernelProbe}),
+ * the GRU step's product {@code h·U} likewise, each with {@code Nd4j.gemm} of its product's shape
+ * as a peer, and {@code Model.predict} on the bench model, so the kernels' share of the whole
+ * shows. Timing as in {@code bench}: after a warm-up, rounds in which the items take turns of 50 ms
+ * with idle waits between; the median of the rounds, ratios as medians of the rounds' own ratios.
+ *
+ * <p>One JVM times the kernels of one vector width only, the width it runs ({@link Simd#WIDE}),
+ * with the scalar ones: on JDK 17, once 256-bit and 512-bit vectors both ran in a process, code C2
+ * compiles afterwards falls back to boxed vectors, 100-1000x slower (measured here: the 512-bit
+ * LSTM step at N=32 ran at 100-127 GFLOP/s alone and at 0.1 after the 256-bit one had run). So
+ * where the JVM runs 512-bit kernels, a second JVM with {@code -Dbistream.simd.bits=256} times the
+ * 256-bit ones, and the two widths are compared through their ratios to the same GEMM peer. Before
+ * anything is timed, every variant's outputs are checked against every other's (results do not
+ * depend on what C2 made of the code).
  */
 final class KernelBench {
 
@@ -67,6 +76,7 @@ final class KernelBench {
    * label, gemm, offline), seconds per step and FLOPs per step.
    */
   record Row(
+      String jvm,
       String what,
       String kernel,
       int batch,
@@ -91,30 +101,74 @@ final class KernelBench {
   }
 
   int run() throws Exception {
+    List<Row> rows = runHere(!Simd.WIDE);
+    if (Simd.WIDE) {
+      rows = new ArrayList<>(rows);
+      rows.addAll(runOtherWidth());
+      System.out.println();
+      System.out.println(
+          "512-bit vs 256-bit LSTM step, each JVM's ratio to its gemm peer: "
+              + compareWidths(rows));
+    }
+    if (json != null) {
+      writeJson(rows, cpuSgemm, CpuInfo.read());
+      System.out.println("\nwrote " + json);
+    }
+    return 0;
+  }
+
+  // SGEMM 1024^3 of this JVM's run, for the JSON
+  private double cpuSgemm;
+
+  /** The second JVM of {@link #run}: {@code KernelBench ROUNDS BATCHES JSON}, rows into JSON. */
+  public static void main(String[] args) throws Exception {
+    int[] batches = Arrays.stream(args[1].split(",")).mapToInt(Integer::parseInt).toArray();
+    Settings base = Settings.of(false, Integer.parseInt(args[0]));
+    Settings s =
+        new Settings(
+            batches,
+            base.rounds(),
+            base.turnSeconds(),
+            base.minTimedSeconds(),
+            base.warmUpSeconds(),
+            base.modelSteps());
+    KernelBench bench = new KernelBench(s, new File(args[2]));
+    List<Row> rows = bench.runHere(true);
+    bench.writeJson(rows, bench.cpuSgemm, CpuInfo.read());
+    System.exit(0);
+  }
+
+  /** This JVM's width and the scalar kernels, the model beside; prints the table. */
+  private List<Row> runHere(boolean quiet) throws Exception {
     Path dir = BenchEngines.fixture();
     Model model = ModelFiles.load(dir.resolve("model.json"));
     KernelProbe lstm = KernelProbe.lstm(lstmCell(model));
     KernelProbe gru = KernelProbe.gruProduct(gruCell(new Random(7)));
-    System.out.println(crossCheck(lstm, gru, settings.batches()));
+    System.out.println(crossCheck(lstm, gru, settings.batches(), KernelBench::timedHere));
     BenchCommand.setMathThreads(1);
     double sgemm = BenchCommand.sgemmGflops(1);
+    cpuSgemm = sgemm;
     BenchCommand.setMathThreads(1);
-    CpuInfo cpu = CpuInfo.read();
-    System.out.println("CPU: " + cpu);
-    System.out.println("BiStream kernels: " + Simd.describe());
-    System.out.println(
-        "kernel variants here: LSTM step "
-            + labels(lstm.variants())
-            + "; GRU product "
-            + labels(gru.variants())
-            + " (* = what the model runs)");
-    System.out.printf("SGEMM 1024^3 via Nd4j.gemm: %.1f GFLOP/s on 1 thread%n", sgemm);
+    String jvm = jvmWidth();
+    if (!quiet) {
+      CpuInfo cpu = CpuInfo.read();
+      System.out.println("CPU: " + cpu);
+      System.out.println("BiStream kernels: " + Simd.describe());
+      System.out.println(
+          "kernel variants on this CPU: LSTM step "
+              + labels(lstm.variants())
+              + "; GRU product "
+              + labels(gru.variants())
+              + " (* = what the model runs in that JVM)");
+      System.out.printf(
+          "LSTM step D=%d H=%d: [N, %d] x [%d, %d] and gates, one direction; GRU product [N, %d]"
+              + " x [%d, %d]; gemm = Nd4j.gemm of the same product; model = Model.predict, BiLSTM"
+              + " T=%d offline, per step of both directions; 1 thread; median of %d interleaved"
+              + " round(s)%n",
+          D, H, D + H, D + H, 4 * H, H, H, 3 * H, settings.modelSteps(), settings.rounds());
+    }
     System.out.printf(
-        "LSTM step D=%d H=%d: [N, %d] x [%d, %d] and gates, one direction; GRU product [N, %d] x"
-            + " [%d, %d]; gemm = Nd4j.gemm of the same product; model = Model.predict, BiLSTM"
-            + " T=%d offline, per step of both directions; 1 thread; median of %d interleaved"
-            + " round(s)%n%n",
-        D, H, D + H, D + H, 4 * H, H, H, 3 * H, settings.modelSteps(), settings.rounds());
+        "%n%s JVM: SGEMM 1024^3 via Nd4j.gemm %.1f GFLOP/s on 1 thread%n", jvm, sgemm);
     System.out.printf(
         "%-12s %-9s %5s %10s %8s %8s %11s %8s %13s%n",
         "what",
@@ -130,11 +184,83 @@ final class KernelBench {
     for (int n : settings.batches()) {
       rows.addAll(measure(model, lstm, gru, n, sgemm));
     }
-    if (json != null) {
-      writeJson(rows, sgemm, cpu);
-      System.out.println("\nwrote " + json);
+    return rows;
+  }
+
+  /** {@code 512-bit}, {@code 256-bit} or {@code scalar}: the vector width this JVM runs. */
+  static String jvmWidth() {
+    return Simd.WIDE
+        ? Variant.VECTOR_512.label()
+        : Simd.ENABLED ? Variant.VECTOR_256.label() : Variant.SCALAR.label();
+  }
+
+  /**
+   * Whether {@code v} is timed in this JVM: the scalar kernels, and the vector ones of its width.
+   */
+  static boolean timedHere(Variant v) {
+    return v == Variant.SCALAR || v.label().equals(jvmWidth());
+  }
+
+  /** The same bench in a second JVM on the 256-bit kernels; its rows. */
+  private List<Row> runOtherWidth() throws Exception {
+    File out = File.createTempFile("bistream-kernels-256", ".json");
+    out.deleteOnExit();
+    String javaCommand = ProcessHandle.current().info().command().orElse("java");
+    List<String> cmd = new ArrayList<>();
+    cmd.add(javaCommand);
+    cmd.add("--add-modules");
+    cmd.add("jdk.incubator.vector");
+    cmd.add("-Dbistream.simd.bits=256");
+    cmd.add("-Dlog4j2.statusLoggerLevel=OFF");
+    cmd.add(KernelBench.class.getName());
+    cmd.add(Integer.toString(settings.rounds()));
+    cmd.add(
+        Arrays.stream(settings.batches())
+            .mapToObj(Integer::toString)
+            .collect(Collectors.joining(",")));
+    cmd.add(out.getPath());
+    ProcessBuilder pb = new ProcessBuilder(cmd).inheritIO();
+    // the class path by environment, as ./bistream passes it (a long command line is trouble)
+    pb.environment().put("CLASSPATH", System.getProperty("java.class.path"));
+    int code = pb.start().waitFor();
+    if (code != 0) {
+      throw new IllegalStateException("the 256-bit JVM of bench --kernels exited with " + code);
     }
-    return 0;
+    List<Row> rows = new ArrayList<>();
+    for (var node : new ObjectMapper().readTree(out).get("rows")) {
+      rows.add(
+          new Row(
+              node.get("jvm").asText(),
+              node.get("what").asText(),
+              node.get("kernel").asText(),
+              node.get("batch").asInt(),
+              node.get("in_use").asBoolean(),
+              node.get("us_per_step").asDouble() / 1e6,
+              node.get("gflops").asDouble(),
+              node.get("percent_of_sgemm").asDouble(),
+              node.path("vs_256_bit").asDouble(Double.NaN),
+              node.path("vs_gemm").asDouble(Double.NaN),
+              node.path("kernel_share").asDouble(Double.NaN)));
+    }
+    return rows;
+  }
+
+  /** Per N: the 512-bit step's ratio to its gemm over the 256-bit step's ratio to its gemm. */
+  static String compareWidths(List<Row> rows) {
+    List<String> out = new ArrayList<>();
+    for (Row wide : rows) {
+      if (!wide.what().equals("lstm-step") || !wide.kernel().equals("512-bit")) {
+        continue;
+      }
+      for (Row narrow : rows) {
+        if (narrow.what().equals("lstm-step")
+            && narrow.kernel().equals("256-bit")
+            && narrow.batch() == wide.batch()) {
+          out.add(String.format("N=%d %.2fx", wide.batch(), wide.vsGemm() / narrow.vsGemm()));
+        }
+      }
+    }
+    return String.join(", ", out);
   }
 
   /** The forward cell of the bench model's first bidirectional layer. */
@@ -170,7 +296,8 @@ final class KernelBench {
    * Every variant against every other, three steps from the same rows, at each of {@code batches}
    * and at 7 and 37 rows (tiles of 5, 4 and 1 rows); throws unless all agree within {@link #RTOL}.
    */
-  static String crossCheck(KernelProbe lstm, KernelProbe gru, int[] batches) {
+  static String crossCheck(
+      KernelProbe lstm, KernelProbe gru, int[] batches, Predicate<Variant> which) {
     StringBuilder report = new StringBuilder("cross-check of the variants (max |difference|):");
     for (KernelProbe probe : List.of(lstm, gru)) {
       String what = probe == lstm ? "LSTM step" : "GRU product";
@@ -185,7 +312,7 @@ final class KernelBench {
         Random rnd = new Random(n);
         float[] rows = inputRows(probe, n, rnd);
         float[] c = gaussian(rnd, n * H, 0.5);
-        List<Variant> variants = probe.variants();
+        List<Variant> variants = probe.variants().stream().filter(which).toList();
         List<float[]> results = new ArrayList<>();
         for (Variant v : variants) {
           KernelProbe.Step step = probe.step(v, rows, c, n);
@@ -208,7 +335,10 @@ final class KernelBench {
           }
         }
       }
-      report.append(String.format(" %s %.1e (%s);", what, worst, labels(probe.variants())));
+      report.append(
+          String.format(
+              " %s %.1e (%s);",
+              what, worst, labels(probe.variants().stream().filter(which).toList())));
     }
     report.setLength(report.length() - 1);
     return report.append(" all within ").append(RTOL).append(" relative").toString();
@@ -255,7 +385,7 @@ final class KernelBench {
       String what = probe == lstm ? "lstm-step" : "gru-product";
       float[] rows = inputRows(probe, n, rnd);
       float[] c = gaussian(rnd, n * H, 0.5);
-      for (Variant v : probe.variants()) {
+      for (Variant v : probe.variants().stream().filter(KernelBench::timedHere).toList()) {
         KernelProbe.Step step = probe.step(v, rows, c, n);
         items.add(new Item(what, v.label(), v == probe.inUse(n), step::run, 1, probe.flops(n)));
       }
@@ -322,6 +452,7 @@ final class KernelBench {
       }
       Row row =
           new Row(
+              jvmWidth(),
               item.what(),
               item.kernel(),
               n,
@@ -432,12 +563,14 @@ final class KernelBench {
     root.putPOJO("cpu_vector_flags", cpu.vectorFlags());
     root.put("kernels", Simd.describe());
     root.put("sgemm_gflops", sgemm);
+    root.put("note", "each JVM times the vector kernels of its own width (see KernelBench)");
     root.put("model_steps", settings.modelSteps());
     root.put("rounds", settings.rounds());
     ArrayNode out = root.putArray("rows");
     for (Row r : rows) {
       ObjectNode o =
           out.addObject()
+              .put("jvm", r.jvm())
               .put("what", r.what())
               .put("kernel", r.kernel())
               .put("batch", r.batch())
