@@ -94,6 +94,8 @@ final class KernelBench {
 
   private final Settings settings;
   private final File json;
+  // SGEMM 1024^3 of this JVM's run, for the JSON
+  private double cpuSgemm;
 
   KernelBench(Settings settings, File json) {
     this.settings = settings;
@@ -101,7 +103,7 @@ final class KernelBench {
   }
 
   int run() throws Exception {
-    List<Row> rows = runHere(!Simd.WIDE);
+    List<Row> rows = runHere(false);
     if (Simd.WIDE) {
       rows = new ArrayList<>(rows);
       rows.addAll(runOtherWidth());
@@ -116,9 +118,6 @@ final class KernelBench {
     }
     return 0;
   }
-
-  // SGEMM 1024^3 of this JVM's run, for the JSON
-  private double cpuSgemm;
 
   /** The second JVM of {@link #run}: {@code KernelBench ROUNDS BATCHES JSON}, rows into JSON. */
   public static void main(String[] args) throws Exception {
