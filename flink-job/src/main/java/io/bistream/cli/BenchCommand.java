@@ -74,6 +74,11 @@ final class BenchCommand implements Callable<Integer> {
   boolean pipeline;
 
   @Option(
+      names = "--kernels",
+      description = "the step kernels alone beside an SGEMM and the whole model (bench kernels)")
+  boolean kernels;
+
+  @Option(
       names = "--sequences",
       defaultValue = "256",
       description = "sequences for --pipeline; default ${DEFAULT-VALUE}")
@@ -129,6 +134,9 @@ final class BenchCommand implements Callable<Integer> {
       return new PipelineBench(
               sequences, pipelineSteps, modes, perChunkOutput, binaryFloats, json, brokerDir)
           .run();
+    }
+    if (kernels) {
+      return new KernelBench(KernelBench.Settings.of(quick, rounds), json).run();
     }
     int t = quick ? 128 : 256;
     int[] batches = quick ? new int[] {1, 32} : new int[] {1, 32, 256};
@@ -435,7 +443,7 @@ final class BenchCommand implements Callable<Integer> {
     Nd4j.factory().blas().setMaxThreads(threads);
   }
 
-  private static double sgemmGflops(int threads) {
+  static double sgemmGflops(int threads) {
     setMathThreads(threads);
     int size = 1024;
     INDArray a = Nd4j.rand(DataType.FLOAT, size, size);
