@@ -182,6 +182,53 @@ public final class Bidirectional implements Layer {
     }
   }
 
+  /**
+   * {@link #merge} of the first {@code steps} time steps of sequence outputs {@code yf [n, tf, uf]}
+   * and {@code yb [n, tb, ub]} ({@code tf, tb >= steps}): {@code [n, steps, merged]}, with no copy
+   * of either half's rows beyond those steps.
+   */
+  public Tensor mergeFirstSteps(Tensor yf, Tensor yb, int steps) {
+    int n = yf.dim(0);
+    int tf = yf.dim(1);
+    int tb = yb.dim(1);
+    if (tf == steps && tb == steps) {
+      return merge(yf, yb);
+    }
+    if (yb.dim(0) != n || tf < steps || tb < steps) {
+      throw new IllegalArgumentException(
+          "layer '"
+              + name
+              + "': cannot merge the first "
+              + steps
+              + " steps of "
+              + yf.shapeString()
+              + " and "
+              + yb.shapeString());
+    }
+    int fa = yf.dim(2);
+    int fb = yb.dim(2);
+    float[] a = yf.data();
+    float[] b = yb.data();
+    if (mergeMode == MergeMode.CONCAT) {
+      float[] out = new float[n * steps * (fa + fb)];
+      for (int r = 0; r < n; r++) {
+        for (int s = 0; s < steps; s++) {
+          int o = (r * steps + s) * (fa + fb);
+          System.arraycopy(a, (r * tf + s) * fa, out, o, fa);
+          System.arraycopy(b, (r * tb + s) * fb, out, o + fa, fb);
+        }
+      }
+      return new Tensor(out, new int[] {n, steps, fa + fb});
+    }
+    float[] out = new float[n * steps * fa];
+    for (int r = 0; r < n; r++) {
+      for (int s = 0; s < steps; s++) {
+        combine(a, (r * tf + s) * fa, b, (r * tb + s) * fb, out, (r * steps + s) * fa, fa);
+      }
+    }
+    return new Tensor(out, new int[] {n, steps, fa});
+  }
+
   /** Combines forward and backward outputs of equal leading shape by the merge mode. */
   public Tensor merge(Tensor yf, Tensor yb) {
     float[] a = yf.data();
@@ -200,15 +247,20 @@ public final class Bidirectional implements Layer {
       return new Tensor(out, shape);
     }
     float[] out = new float[a.length];
-    for (int i = 0; i < a.length; i++) {
-      out[i] =
+    combine(a, 0, b, 0, out, 0, a.length);
+    return new Tensor(out, yf.shape().clone());
+  }
+
+  /** {@code len} values of the element-wise merge modes (SUM, MUL, AVE). */
+  private void combine(float[] a, int ai, float[] b, int bi, float[] out, int oi, int len) {
+    for (int i = 0; i < len; i++) {
+      out[oi + i] =
           switch (mergeMode) {
-            case SUM -> a[i] + b[i];
-            case MUL -> a[i] * b[i];
-            case AVE -> (a[i] + b[i]) / 2;
+            case SUM -> a[ai + i] + b[bi + i];
+            case MUL -> a[ai + i] * b[bi + i];
+            case AVE -> (a[ai + i] + b[bi + i]) / 2;
             default -> throw new IllegalStateException(mergeMode.name());
           };
     }
-    return new Tensor(out, yf.shape().clone());
   }
 }

@@ -28,18 +28,24 @@ public final class OfflineStreaming {
     List<SequenceState> states = new ArrayList<>();
     List<List<Emission>> emitted = new ArrayList<>();
     for (int i = 0; i < n; i++) {
-      states.add(engine.newSequence());
+      states.add(engine.newSequence(t, Math.max(1, feed)));
       emitted.add(new ArrayList<>());
     }
+    int f = engine.outputWidth();
+    // Per-step rows go straight to their place in the result (feed i is sequence i).
+    float[] y = engine.lastStepModel() ? null : new float[n * t * f];
+    StreamingEngine.RowSink sink =
+        (i, first, values, offset, steps, width) ->
+            System.arraycopy(values, offset, y, (int) ((i * (long) t + first) * f), steps * f);
     for (int at = 0; at < t || (t == 0 && at == 0); at += Math.max(1, feed)) {
       int k = Math.min(feed, t - at);
       List<StreamingEngine.Feed> feeds = new ArrayList<>();
       for (int i = 0; i < n; i++) {
-        float[] piece = new float[k * w];
-        System.arraycopy(x.data(), (i * t + at) * w, piece, 0, k * w);
-        feeds.add(new StreamingEngine.Feed(states.get(i), piece, k, at + k >= t));
+        // The engine copies what it keeps: the piece is read in place.
+        feeds.add(
+            new StreamingEngine.Feed(states.get(i), x.data(), (i * t + at) * w, k, at + k >= t));
       }
-      List<List<Emission>> out = engine.advanceAll(feeds);
+      List<List<Emission>> out = engine.advanceAll(feeds, sink);
       for (int i = 0; i < n; i++) {
         emitted.get(i).addAll(out.get(i));
       }
@@ -47,20 +53,12 @@ public final class OfflineStreaming {
         break;
       }
     }
-    int f = engine.outputWidth();
     if (engine.lastStepModel()) {
-      float[] y = new float[n * f];
+      float[] last = new float[n * f];
       for (int i = 0; i < n; i++) {
-        System.arraycopy(emitted.get(i).get(0).values(), 0, y, i * f, f);
+        System.arraycopy(emitted.get(i).get(0).values(), 0, last, i * f, f);
       }
-      return new Tensor(y, new int[] {n, f});
-    }
-    float[] y = new float[n * t * f];
-    for (int i = 0; i < n; i++) {
-      for (Emission e : emitted.get(i)) {
-        System.arraycopy(
-            e.values(), 0, y, (int) ((i * (long) t + e.firstStep()) * f), e.steps() * f);
-      }
+      return new Tensor(last, new int[] {n, f});
     }
     return new Tensor(y, new int[] {n, t, f});
   }

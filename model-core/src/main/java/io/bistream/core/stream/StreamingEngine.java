@@ -66,8 +66,17 @@ public final class StreamingEngine {
     TAIL // per-sample layers after a last-step layer
   }
 
-  /** New steps for one sequence: {@code count} rows of the model's input width. */
-  public record Feed(SequenceState state, float[] steps, int count, boolean end) {}
+  /**
+   * New steps for one sequence: {@code count} rows of the model's input width, in {@code steps}
+   * from index {@code from} on.
+   */
+  public record Feed(SequenceState state, float[] steps, int from, int count, boolean end) {
+
+    /** The steps from index 0 of {@code steps}. */
+    public Feed(SequenceState state, float[] steps, int count, boolean end) {
+      this(state, steps, 0, count, end);
+    }
+  }
 
   private final StreamConfig config;
   private final boolean context; // context mode: every window stands alone, nothing carried
@@ -212,6 +221,27 @@ public final class StreamingEngine {
     return new SequenceState(fwd, bwd);
   }
 
+  /**
+   * A new sequence whose length is known, fed {@code feed} steps at a time ({@link
+   * OfflineStreaming}): its buffer of pending raw steps is sized once for the most it will hold, so
+   * it does not grow by copies while the first window fills.
+   */
+  SequenceState newSequence(long steps, int feed) {
+    SequenceState s = newSequence();
+    boolean buffers =
+        context
+            || firstBidirectional >= 0
+                && config.mode() != StreamConfig.Mode.EXACT; // exact buffers elsewhere
+    if (buffers) {
+      // Before an advance fewer steps than one window are pending (else it would have run);
+      // the feed comes on top.
+      long window = (long) config.leftContext() + config.chunk() + config.lookahead();
+      long most = Math.min(steps, window + feed);
+      s.pending = new Floats(new float[Math.toIntExact(most * inputWidth)], 0);
+    }
+    return s;
+  }
+
   /** Advances one sequence; returns the outputs released, in step order. */
   public List<Emission> advance(SequenceState state, float[] steps, int count, boolean end) {
     return advanceAll(List.of(new Feed(state, steps, count, end))).get(0);
@@ -224,11 +254,36 @@ public final class StreamingEngine {
    * @return per feed, the outputs released, in step order
    */
   public List<List<Emission>> advanceAll(List<Feed> feeds) {
-    List<List<Emission>> out = new ArrayList<>();
+    return advanceAll(feeds, null);
+  }
+
+  /**
+   * Where released per-step rows go instead of new {@link Emission}s: the rows are passed in the
+   * engine's own array, valid during the call only, so a caller that assembles them anyway ({@link
+   * OfflineStreaming}) copies each row once.
+   */
+  interface RowSink {
+    /**
+     * Rows {@code [firstStep, firstStep + steps)} of feed {@code feed}: {@code steps * width}
+     * values of {@code values} from {@code offset} on.
+     */
+    void rows(int feed, long firstStep, float[] values, int offset, int steps, int width);
+  }
+
+  /** Per feed the emissions, and the sink that takes per-step rows instead (or null). */
+  private record Outputs(List<List<Emission>> lists, RowSink sink) {}
+
+  /**
+   * {@link #advanceAll(List)}, per-step rows handed to {@code sink} (when not null) instead of
+   * returned; last-step outputs are returned either way.
+   */
+  List<List<Emission>> advanceAll(List<Feed> feeds, RowSink sink) {
+    List<List<Emission>> lists = new ArrayList<>();
     for (Feed f : feeds) {
       accept(f);
-      out.add(new ArrayList<>());
+      lists.add(new ArrayList<>());
     }
+    Outputs out = new Outputs(lists, sink);
     MatMul mm = backendMatMul();
     if (context) {
       advanceContext(feeds, out, mm);
@@ -248,10 +303,10 @@ public final class StreamingEngine {
         s.candidate = s.pooled(poolReduce);
       }
       if (feeds.get(i).end() && lastStepModel() && s.candidate != null) {
-        out.get(i).add(lastStepEmission(s, mm));
+        lists.get(i).add(lastStepEmission(s, mm));
       }
     }
-    return out;
+    return lists;
   }
 
   // ------------------------------------------------------------------ feeding
@@ -262,7 +317,9 @@ public final class StreamingEngine {
       throw new IllegalStateException(
           "sequence already ended after " + s.received + " steps; data after end is invalid");
     }
-    if (f.count() < 0 || (long) f.count() * inputWidth > f.steps().length) {
+    if (f.count() < 0
+        || f.from() < 0
+        || (long) f.count() * inputWidth > (long) f.steps().length - f.from()) {
       throw new IllegalArgumentException(
           "feed of "
               + f.count()
@@ -271,7 +328,8 @@ public final class StreamingEngine {
               + " values (width "
               + inputWidth
               + "), found "
-              + f.steps().length);
+              + (f.steps().length - f.from())
+              + (f.from() == 0 ? "" : " from index " + f.from()));
     }
     s.received += f.count();
     s.ended = f.end();
@@ -282,7 +340,7 @@ public final class StreamingEngine {
     boolean degrade = exact && config.overflow() == StreamConfig.Overflow.DEGRADE_TO_LOOKAHEAD;
     if (!exact || degrade) {
       // Raw steps for lookahead/stateful windows, or for a degraded exact sequence's replay.
-      s.pending.append(f.steps(), 0, f.count() * inputWidth);
+      s.pending.append(f.steps(), f.from(), f.count() * inputWidth);
     }
     if (exact && !s.degraded && s.received > config.maxSequenceSteps()) {
       if (!degrade) {
@@ -313,8 +371,7 @@ public final class StreamingEngine {
 
   // ------------------------------------------------------------------ exact
 
-  private void advanceExact(
-      List<Feed> feeds, List<List<Emission>> out, MatMul mm, IntPredicate included) {
+  private void advanceExact(List<Feed> feeds, Outputs out, MatMul mm, IntPredicate included) {
     // 1. The causal prefix over the new steps, batched by chunk length.
     Map<Integer, List<Integer>> byLength = new LinkedHashMap<>();
     for (int i = 0; i < feeds.size(); i++) {
@@ -330,7 +387,7 @@ public final class StreamingEngine {
       List<SequenceState> states = new ArrayList<>();
       for (int r = 0; r < n; r++) {
         Feed f = feeds.get(idx.get(r));
-        System.arraycopy(f.steps(), 0, x, r * w * inputWidth, w * inputWidth);
+        System.arraycopy(f.steps(), f.from(), x, r * w * inputWidth, w * inputWidth);
         states.add(f.state());
       }
       int stop = firstBidirectional < 0 ? stages.size() : firstBidirectional;
@@ -372,8 +429,7 @@ public final class StreamingEngine {
     }
   }
 
-  private void finishExact(
-      int t, List<Integer> idx, List<Feed> feeds, List<List<Emission>> out, MatMul mm) {
+  private void finishExact(int t, List<Integer> idx, List<Feed> feeds, Outputs out, MatMul mm) {
     int n = idx.size();
     Stage b = stages.get(firstBidirectional);
     Bidirectional bi = (Bidirectional) b.layer();
@@ -444,8 +500,7 @@ public final class StreamingEngine {
 
   // ------------------------------------------------------------------ lookahead, stateful
 
-  private void advanceChunked(
-      List<Feed> feeds, List<List<Emission>> out, MatMul mm, IntPredicate included) {
+  private void advanceChunked(List<Feed> feeds, Outputs out, MatMul mm, IntPredicate included) {
     boolean stateful = config.mode() == StreamConfig.Mode.STATEFUL;
     int c = config.chunk();
     int need = stateful ? c : c + config.lookahead();
@@ -519,7 +574,7 @@ public final class StreamingEngine {
    * context of the next chunk, then the steps from the chunk on. A chunk is computed once R steps
    * past it arrived (or the sequence ended); the steps no later window reaches are then dropped.
    */
-  private void advanceContext(List<Feed> feeds, List<List<Emission>> out, MatMul mm) {
+  private void advanceContext(List<Feed> feeds, Outputs out, MatMul mm) {
     int l = config.leftContext();
     while (true) {
       // One window per sequence per round, grouped by shape: windows of sequences at the same
@@ -604,6 +659,7 @@ public final class StreamingEngine {
       MatMul mm) {
     float[] h = x;
     boolean stateful = config.mode() == StreamConfig.Mode.STATEFUL;
+    boolean whole = c == w; // the window is its chunk: the one that can end the sequence
     for (int i = from; i < to; i++) {
       Stage stage = stages.get(i);
       switch (stage.kind()) {
@@ -632,8 +688,13 @@ public final class StreamingEngine {
             // st now holds the state after step c - 1: what the stage carries on.
             scatter(states, i, fc, st, true);
           }
-          Tensor yfT = new Tensor(yf, new int[] {n, w, fc.units()});
-          Tensor result = last ? lastStep(yfT, w - 1) : yfT;
+          // Above the top recurrent stage only the chunk's c rows are read (released, or fed to
+          // per-step layers), so from here on the window is the chunk.
+          int kept = i == topRecurrentStage && !last ? c : w;
+          Tensor yfT = new Tensor(yf, new int[] {n, yf.length / (n * fc.units()), fc.units()});
+          // (the last row computed: step w - 1, or c - 1 when a top stage stopped at the chunk,
+          // whose candidate is then not kept)
+          Tensor result = last ? lastStep(yfT, yfT.dim(1) - 1) : yfT;
           if (stage.layer() instanceof Bidirectional bi) {
             RecurrentCell bc = bi.backward().cell();
             float[][] bst = stateful ? gather(states, i, bc, false) : bc.zeroStates(n);
@@ -648,10 +709,18 @@ public final class StreamingEngine {
               // first chunk's window like every other step's output.
               ybUse = firstBackward(states, ybUse);
             }
-            result = bi.merge(result, ybUse);
+            result = last ? bi.merge(result, ybUse) : bi.mergeFirstSteps(result, ybUse, kept);
+          } else if (yfT.dim(1) > kept) {
+            result =
+                new Tensor(
+                    slice(yf, n, yfT.dim(1), fc.units(), 0, kept), new int[] {n, kept, fc.units()});
+          }
+          if (kept < w) {
+            mask = slice(mask, n, w, 0, kept);
+            w = kept;
           }
           if (last) {
-            if (c == w) {
+            if (whole) {
               setCandidates(states, result.data(), result.dim(-1));
             }
             return new Run(null, null, result.dim(-1));
@@ -662,7 +731,7 @@ public final class StreamingEngine {
         case READOUT -> {
           // Row w - 1 of the window, kept whenever the chunk is the whole window (c == w): the
           // window that ends the sequence always is such a one, and it is kept last.
-          if (c == w) {
+          if (whole) {
             setCandidates(
                 states, lastStep(new Tensor(h, new int[] {n, w, width}), w - 1).data(), width);
           }
@@ -681,7 +750,9 @@ public final class StreamingEngine {
   /**
    * Runs a forward cell over the window: the first c steps from the carried state, whose result is
    * kept in {@code st} as the state to carry on, then the remaining lookahead steps from a copy
-   * when {@code runAhead} (else their rows stay zero: nobody reads them).
+   * when {@code runAhead}.
+   *
+   * @return {@code [n, w, units]}, or {@code [n, c, units]} without {@code runAhead}
    */
   private static float[] runSplit(
       RecurrentCell cell,
@@ -702,7 +773,7 @@ public final class StreamingEngine {
         cell.run(
             slice(h, n, w, width, 0, c), n, c, st, false, slice(mask, n, w, 0, c), zeroOut, mm);
     if (!runAhead) {
-      return concatTime(y1, c, new float[n * (w - c) * cell.units()], w - c, n, cell.units());
+      return y1; // [n, c, units]: the caller keeps only the chunk's rows
     }
     float[][] ahead = new float[st.length][];
     for (int k = 0; k < st.length; k++) {
@@ -736,12 +807,7 @@ public final class StreamingEngine {
 
   /** Releases rows [from, from + c) of each sequence's window (per-step models). */
   private void release(
-      Run run,
-      List<Integer> idx,
-      List<SequenceState> states,
-      List<List<Emission>> out,
-      int from,
-      int c) {
+      Run run, List<Integer> idx, List<SequenceState> states, Outputs out, int from, int c) {
     if (run.h() == null) {
       return; // last-step model: released at the end
     }
@@ -755,9 +821,14 @@ public final class StreamingEngine {
     }
     for (int r = 0; r < n; r++) {
       SequenceState s = states.get(r);
-      float[] rows = new float[c * run.width()];
-      System.arraycopy(run.h(), (r * w + from) * run.width(), rows, 0, c * run.width());
-      out.get(idx.get(r)).add(new Emission(s.emitted, c, run.width(), rows, s.degraded));
+      int at = (r * w + from) * run.width();
+      if (out.sink() != null) {
+        out.sink().rows(idx.get(r), s.emitted, run.h(), at, c, run.width());
+      } else {
+        float[] rows = new float[c * run.width()];
+        System.arraycopy(run.h(), at, rows, 0, c * run.width());
+        out.lists().get(idx.get(r)).add(new Emission(s.emitted, c, run.width(), rows, s.degraded));
+      }
       s.emitted += c;
     }
   }

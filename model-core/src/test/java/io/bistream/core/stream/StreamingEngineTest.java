@@ -557,4 +557,67 @@ class StreamingEngineTest {
         .isInstanceOf(IllegalStateException.class)
         .hasMessageContaining("already ended");
   }
+
+  @ParameterizedTest(name = "seed {0}")
+  @ValueSource(longs = {1, 2, 3, 4, 5, 6})
+  void offlineStreamingEqualsStreamingEachSequenceAlone(long seed) {
+    // OfflineStreaming batches the sequences, reads their steps in place and writes released rows
+    // straight into its result; stacked, masked and last-step models alike.
+    int n = 3;
+    int t = 13;
+    boolean lastStep = seed % 3 == 0;
+    boolean masking = seed % 4 == 1;
+    Model m = RandomModels.chain(seed, D, lastStep, masking);
+    Random rnd = new Random(seed);
+    for (StreamConfig config :
+        List.of(
+            StreamConfig.lookahead(4, 3),
+            StreamConfig.lookahead(5, 0),
+            StreamConfig.stateful(4),
+            StreamConfig.exact())) {
+      StreamingEngine engine = new StreamingEngine(m, config);
+      float[] x = new float[n * t * D];
+      for (int r = 0; r < n; r++) {
+        System.arraycopy(sequence(rnd, t, masking), 0, x, r * t * D, t * D);
+      }
+      for (int feed : new int[] {1, 3, 4, t}) {
+        float[] batched =
+            OfflineStreaming.run(engine, new Tensor(x, new int[] {n, t, D}), feed).data();
+        int f = batched.length / n;
+        for (int r = 0; r < n; r++) {
+          float[] alone =
+              Streams.run(engine, Arrays.copyOfRange(x, r * t * D, (r + 1) * t * D), t, feed);
+          assertClose(
+              Arrays.copyOfRange(batched, r * f, (r + 1) * f),
+              alone,
+              config + " feed " + feed + " sequence " + r);
+        }
+      }
+    }
+  }
+
+  @Test
+  void feedReadsItsStepsFromItsOffset() {
+    Model m = RandomModels.chain(2, D, false, false);
+    StreamingEngine engine = new StreamingEngine(m, StreamConfig.lookahead(2, 1));
+    int t = 5;
+    float[] x = sequence(new Random(9), t, false);
+    float[] padded = new float[(t + 2) * D];
+    System.arraycopy(x, 0, padded, 2 * D, t * D);
+    SequenceState s = engine.newSequence();
+    List<Emission> got = new ArrayList<>();
+    got.addAll(
+        engine.advanceAll(List.of(new StreamingEngine.Feed(s, padded, 2 * D, 3, false))).get(0));
+    got.addAll(
+        engine.advanceAll(List.of(new StreamingEngine.Feed(s, padded, 5 * D, 2, true))).get(0));
+    assertThat(Streams.assemble(got, engine, t)).containsExactly(Streams.run(engine, x, t, 3));
+    assertThatThrownBy(
+            () ->
+                engine.advanceAll(
+                    List.of(
+                        new StreamingEngine.Feed(engine.newSequence(), padded, 6 * D, 2, false))))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("feed of 2 steps needs " + 2 * D + " values")
+        .hasMessageContaining("found " + D + " from index " + 6 * D);
+  }
 }
