@@ -73,6 +73,13 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--rounds", description = "timed rounds per row (median); default 3, quick 1")
   Integer rounds;
 
+  @Option(
+      names = "--models",
+      split = ",",
+      paramLabel = "MODEL",
+      description = "the models to run, comma-separated: bilstm, bigru; default both")
+  List<String> models = List.of("bilstm", "bigru");
+
   @Option(names = "--pipeline", description = "the Flink job end to end instead (bench pipeline)")
   boolean pipeline;
 
@@ -139,6 +146,7 @@ final class BenchCommand implements Callable<Integer> {
               sequences, pipelineSteps, modes, perChunkOutput, binaryFloats, json, brokerDir)
           .run();
     }
+    List<Net> nets = nets();
     int t = quick ? 128 : 256;
     int[] batches = quick ? new int[] {1, 32} : new int[] {1, 32, 256};
     int timed = rounds != null ? rounds : quick ? 1 : 3;
@@ -163,7 +171,7 @@ final class BenchCommand implements Callable<Integer> {
         "%-7s %-12s %-10s %5s %7s %15s %8s %8s %12s%n",
         "model", "engine", "mode", "N", "threads", "sample-steps/s", "GFLOP/s", "%SGEMM", "vs ORT");
     List<Row> rows = new ArrayList<>();
-    for (Net net : Net.values()) {
+    for (Net net : nets) {
       for (int threads : new int[] {1, 2}) {
         for (int n : batches) {
           rows.addAll(measure(dir, net, n, t, threads, timed, sgemm.get(threads)));
@@ -179,6 +187,22 @@ final class BenchCommand implements Callable<Integer> {
       System.out.println("wrote " + plot);
     }
     return 0;
+  }
+
+  private List<Net> nets() {
+    List<Net> nets = new ArrayList<>();
+    for (Net net : Net.values()) {
+      if (models.contains(net.label)) {
+        nets.add(net);
+      }
+    }
+    for (String m : models) {
+      if (nets.stream().noneMatch(net -> net.label.equals(m))) {
+        throw new IllegalArgumentException(
+            "--models: expected bilstm or bigru, found \"" + m + "\"");
+      }
+    }
+    return nets;
   }
 
   /**

@@ -127,13 +127,14 @@ public final class GruCell extends RecurrentCell {
     for (int r = 0; r < n; r++) {
       System.arraycopy(states[0], r * u, xh, r * k + d, u);
     }
+    float[] scratch = new float[VectorKernels512Gru.SCRATCH];
     float[] out = new float[n * t * u];
     for (int s = 0; s < t; s++) {
       int step = reverse ? t - 1 - s : s;
       for (int r = 0; r < n; r++) {
         System.arraycopy(x, (r * t + step) * d, xh, r * k, d);
       }
-      VectorKernels512Gru.step(w, xh, n, next);
+      VectorKernels512Gru.step(w, xh, n, next, scratch);
       for (int r = 0; r < n; r++) {
         System.arraycopy(next, r * k + d, out, (r * t + step) * u, u);
       }

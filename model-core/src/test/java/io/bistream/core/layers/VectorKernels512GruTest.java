@@ -55,7 +55,8 @@ class VectorKernels512GruTest {
         VectorKernels512Gru.PackedGru.of(d, u, kernel, recurrent, bias, recurrentBias),
         xh,
         n,
-        next);
+        next,
+        new float[VectorKernels512Gru.SCRATCH]);
     for (int r = 0; r < n; r++) {
       for (int j = 0; j < u; j++) {
         // a = x·W + b_in, q = h·U + b_rec per gate block z, r, h
