@@ -2,6 +2,7 @@ package io.bistream.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatCode;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import io.bistream.cli.BenchEngines.Engine;
@@ -44,6 +45,15 @@ class BenchEnginesTest {
         Engine two = BenchEngines.bistream(dir, null, 64, 2)) {
       assertThat(onProbe(two)).containsExactly(onProbe(one));
     }
+  }
+
+  @Test
+  void unknownModelIsRefusedNamingTheOptionAndTheChoices() {
+    BenchCommand bench = new BenchCommand();
+    bench.models = List.of("bigru", "transformer");
+    assertThatThrownBy(bench::call)
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("--models: expected bilstm or bigru, found \"transformer\"");
   }
 
   @Test
