@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.management.OperatingSystemMXBean;
 import io.bistream.cli.BenchEngines.Engine;
+import io.bistream.cli.BenchEngines.Net;
 import io.bistream.core.layers.Simd;
 import io.bistream.core.npy.NpyArray;
 import io.bistream.core.npy.NpyReader;
@@ -31,16 +32,16 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code bench}: BiStream against ONNX Runtime Java and DL4J on the same BiLSTM (D=64, H=128 per
- * direction, T=256, concat; weights from the committed fixture), offline and lookahead (C=64,
- * R=64), batches 1/32/256, 1 and 2 threads. Outputs are cross-checked before anything is timed;
- * within a round the engines take turns of 50 ms; the median of the rounds is reported next to the
- * SGEMM roofline measured in the same run, and the ratio to ONNX Runtime is the median of the
- * rounds' own ratios.
+ * direction, T=256, concat; weights from the committed fixture), then BiStream against ONNX Runtime
+ * on a BiGRU of the same sizes, offline and lookahead (C=64, R=64), batches 1/32/256, 1 and 2
+ * threads. Outputs are cross-checked before anything is timed; within a round the engines take
+ * turns of 50 ms; the median of the rounds is reported next to the SGEMM roofline measured in the
+ * same run, and the ratio to ONNX Runtime is the median of the rounds' own ratios.
  */
 @Command(
     name = "bench",
     description =
-        "BiStream vs ONNX Runtime vs DL4J on one BiLSTM: sample-steps/s, GFLOP/s, %% of SGEMM,"
+        "BiStream vs ONNX Runtime (vs DL4J) on a BiLSTM and a BiGRU: sample-steps/s, GFLOP/s, %% of SGEMM,"
             + " ratio to ONNX Runtime. --pipeline runs the Flink job instead.")
 final class BenchCommand implements Callable<Integer> {
 
@@ -48,6 +49,8 @@ final class BenchCommand implements Callable<Integer> {
   private static final int H = BenchEngines.H;
   // One sample-step: 2 directions x 4 gates x H x (D + H) multiply-adds x 2 FLOPs.
   static final double FLOPS_PER_STEP = 2.0 * 4 * H * (D + H) * 2;
+  // The same for the GRU's 3 gates (294,912 FLOPs; the products only, as for the LSTM).
+  static final double GRU_FLOPS_PER_STEP = 2.0 * 3 * H * (D + H) * 2;
   private static final int CHUNK = 64;
   private static final int LOOKAHEAD = 64;
   // The shortest timed measurement: calls repeat until it is filled.
@@ -69,6 +72,13 @@ final class BenchCommand implements Callable<Integer> {
 
   @Option(names = "--rounds", description = "timed rounds per row (median); default 3, quick 1")
   Integer rounds;
+
+  @Option(
+      names = "--models",
+      split = ",",
+      paramLabel = "MODEL",
+      description = "the models to run, comma-separated: bilstm, bigru; default both")
+  List<String> models = List.of("bilstm", "bigru");
 
   @Option(names = "--pipeline", description = "the Flink job end to end instead (bench pipeline)")
   boolean pipeline;
@@ -119,7 +129,13 @@ final class BenchCommand implements Callable<Integer> {
   private record Turn(double seconds, int calls) {}
 
   private record Row(
-      String engine, String mode, int batch, int threads, double stepsPerS, double vsOrt) {}
+      String model,
+      String engine,
+      String mode,
+      int batch,
+      int threads,
+      double stepsPerS,
+      double vsOrt) {}
 
   @Override
   public Integer call() throws Exception {
@@ -138,6 +154,7 @@ final class BenchCommand implements Callable<Integer> {
     if (kernels) {
       return new KernelBench(KernelBench.Settings.of(quick, rounds), json).run();
     }
+    List<Net> nets = nets();
     int t = quick ? 128 : 256;
     int[] batches = quick ? new int[] {1, 32} : new int[] {1, 32, 256};
     int timed = rounds != null ? rounds : quick ? 1 : 3;
@@ -155,15 +172,18 @@ final class BenchCommand implements Callable<Integer> {
         "SGEMM 1024^3 via Nd4j.gemm: %.1f GFLOP/s on 1 thread, %.1f on 2%n",
         sgemm.get(1), sgemm.get(2));
     System.out.printf(
-        "BiLSTM D=%d H=%d T=%d concat; lookahead C=%d R=%d; median of %d interleaved round(s)%n%n",
+        "BiLSTM and BiGRU D=%d H=%d T=%d concat; lookahead C=%d R=%d; median of %d interleaved"
+            + " round(s)%n%n",
         D, H, t, CHUNK, LOOKAHEAD, timed);
     System.out.printf(
-        "%-12s %-10s %5s %7s %15s %8s %8s %12s%n",
-        "engine", "mode", "N", "threads", "sample-steps/s", "GFLOP/s", "%SGEMM", "vs ORT");
+        "%-7s %-12s %-10s %5s %7s %15s %8s %8s %12s%n",
+        "model", "engine", "mode", "N", "threads", "sample-steps/s", "GFLOP/s", "%SGEMM", "vs ORT");
     List<Row> rows = new ArrayList<>();
-    for (int threads : new int[] {1, 2}) {
-      for (int n : batches) {
-        rows.addAll(measure(dir, n, t, threads, timed, sgemm.get(threads)));
+    for (Net net : nets) {
+      for (int threads : new int[] {1, 2}) {
+        for (int n : batches) {
+          rows.addAll(measure(dir, net, n, t, threads, timed, sgemm.get(threads)));
+        }
       }
     }
     if (json != null) {
@@ -177,6 +197,22 @@ final class BenchCommand implements Callable<Integer> {
     return 0;
   }
 
+  private List<Net> nets() {
+    List<Net> nets = new ArrayList<>();
+    for (Net net : Net.values()) {
+      if (models.contains(net.label)) {
+        nets.add(net);
+      }
+    }
+    for (String m : models) {
+      if (nets.stream().noneMatch(net -> net.label.equals(m))) {
+        throw new IllegalArgumentException(
+            "--models: expected bilstm or bigru, found \"" + m + "\"");
+      }
+    }
+    return nets;
+  }
+
   /**
    * Sample-steps/s per engine and mode, one group of bars per (N, threads); a linear axis, since
    * engines without a mode (DL4J streaming) are plotted as 0.
@@ -188,16 +224,16 @@ final class BenchCommand implements Callable<Integer> {
         new CategoryChartBuilder()
             .width(1000)
             .height(480)
-            .title("BiLSTM D=64 H=128: sample-steps/s (higher is better)")
+            .title("BiLSTM and BiGRU D=64 H=128: sample-steps/s (higher is better)")
             .xAxisTitle("batch N, threads t")
             .yAxisTitle("sample-steps/s")
             .build();
-    for (String series : rows.stream().map(r -> r.engine() + " " + r.mode()).distinct().toList()) {
+    for (String series : rows.stream().map(BenchCommand::series).distinct().toList()) {
       List<Double> values = new ArrayList<>();
       for (String g : groups) {
         values.add(
             rows.stream()
-                .filter(r -> (r.engine() + " " + r.mode()).equals(series))
+                .filter(r -> series(r).equals(series))
                 .filter(r -> ("N=" + r.batch() + " t=" + r.threads()).equals(g))
                 .mapToDouble(Row::stepsPerS)
                 .findFirst()
@@ -208,9 +244,13 @@ final class BenchCommand implements Callable<Integer> {
     BitmapEncoder.saveBitmap(chart, plot.toString(), BitmapEncoder.BitmapFormat.PNG);
   }
 
-  private List<Row> measure(Path dir, int n, int t, int threads, int timed, double sgemm)
+  private static String series(Row r) {
+    return r.model() + " " + r.engine() + " " + r.mode();
+  }
+
+  private List<Row> measure(Path dir, Net net, int n, int t, int threads, int timed, double sgemm)
       throws Exception {
-    List<Engine> engines = engines(dir, threads);
+    List<Engine> engines = engines(dir, net, threads);
     float[] x = input(n, t, new Random(n));
     List<List<Double>> times = new ArrayList<>();
     try {
@@ -239,11 +279,20 @@ final class BenchCommand implements Callable<Integer> {
         }
       }
       Row row =
-          new Row(e.name(), e.mode(), n, threads, n * (double) t / median(times.get(k)), vsOrt);
+          new Row(
+              net.label,
+              e.name(),
+              e.mode(),
+              n,
+              threads,
+              n * (double) t / median(times.get(k)),
+              vsOrt);
       rows.add(row);
-      double gflops = row.stepsPerS() * FLOPS_PER_STEP / 1e9;
+      double flops = net == Net.BIGRU ? GRU_FLOPS_PER_STEP : FLOPS_PER_STEP;
+      double gflops = row.stepsPerS() * flops / 1e9;
       System.out.printf(
-          "%-12s %-10s %5d %7d %,15.0f %8.1f %7.1f%% %11.2fx%n",
+          "%-7s %-12s %-10s %5d %7d %,15.0f %8.1f %7.1f%% %11.2fx%n",
+          row.model(),
           row.engine(),
           row.mode(),
           n,
@@ -269,8 +318,15 @@ final class BenchCommand implements Callable<Integer> {
     return median(ratios);
   }
 
-  private static List<Engine> engines(Path dir, int threads) throws Exception {
+  private static List<Engine> engines(Path dir, Net net, int threads) throws Exception {
     StreamConfig lookahead = StreamConfig.lookahead(CHUNK, LOOKAHEAD);
+    if (net == Net.BIGRU) { // DL4J has no Keras-compatible GRU to compare
+      return List.of(
+          BenchEngines.bistream(dir, net, null, CHUNK, threads),
+          BenchEngines.ortOffline(dir, net, threads),
+          BenchEngines.bistream(dir, net, lookahead, CHUNK, threads),
+          BenchEngines.ortLookahead(dir, net, threads, CHUNK, LOOKAHEAD));
+    }
     return List.of(
         BenchEngines.bistream(dir, null, CHUNK, threads),
         BenchEngines.ortOffline(dir, threads),
@@ -358,41 +414,51 @@ final class BenchCommand implements Callable<Integer> {
   }
 
   /**
-   * Every engine against PyTorch's output on the probe, then the lookahead engines against each
-   * other on longer sequences: nothing is timed unless all agree.
+   * For each model, every engine against PyTorch's output on the probe, then the lookahead engines
+   * against each other on longer sequences: nothing is timed unless all agree.
    */
   static void crossCheck(Path dir) throws Exception {
-    NpyArray px = NpyReader.read(dir.resolve("probe_x.npy"));
-    NpyArray py = NpyReader.read(dir.resolve("probe_y.npy"));
+    for (Net net : Net.values()) {
+      crossCheck(dir, net);
+    }
+  }
+
+  private static void crossCheck(Path dir, Net net) throws Exception {
+    NpyArray px = NpyReader.read(net.file(dir, "probe_x.npy"));
+    NpyArray py = NpyReader.read(net.file(dir, "probe_y.npy"));
     float[] x = px.floats();
     float[] want = py.floats();
     int n = px.shape()[0];
     int t = px.shape()[1];
-    StringBuilder report = new StringBuilder("cross-check vs PyTorch (probe):");
-    for (Engine e : offlineEngines(dir)) {
+    StringBuilder report = new StringBuilder(net.label + " cross-check vs PyTorch (probe):");
+    for (Engine e : offlineEngines(dir, net)) {
       try (e) {
         double d = maxDiff(e.run(x, n, t), want);
         report.append(String.format(" %s %.1e", e.name(), d));
-        require(d < 1e-4, e.name() + " offline differs from PyTorch by " + d);
+        require(d < 1e-4, net.label + " " + e.name() + " offline differs from PyTorch by " + d);
       }
     }
     int tl = 200;
     float[] xl = input(3, tl, new Random(9));
     StreamConfig lookahead = StreamConfig.lookahead(CHUNK, LOOKAHEAD);
-    try (Engine bs = BenchEngines.bistream(dir, lookahead, CHUNK, 1);
-        Engine ort = BenchEngines.ortLookahead(dir, 1, CHUNK, LOOKAHEAD)) {
+    try (Engine bs = BenchEngines.bistream(dir, net, lookahead, CHUNK, 1);
+        Engine ort = BenchEngines.ortLookahead(dir, net, 1, CHUNK, LOOKAHEAD)) {
       double d = maxDiff(bs.run(xl, 3, tl), ort.run(xl, 3, tl));
       report.append(String.format("; lookahead bistream vs onnxruntime %.1e", d));
-      require(d < 1e-4, "lookahead outputs of BiStream and ONNX Runtime differ by " + d);
+      require(
+          d < 1e-4, net.label + " lookahead outputs of BiStream and ONNX Runtime differ by " + d);
     }
     System.out.println(report);
   }
 
-  private static List<Engine> offlineEngines(Path dir) throws Exception {
-    return List.of(
-        BenchEngines.bistream(dir, null, CHUNK, 1),
-        BenchEngines.ortOffline(dir, 1),
-        BenchEngines.dl4j(dir));
+  private static List<Engine> offlineEngines(Path dir, Net net) throws Exception {
+    return net == Net.BIGRU
+        ? List.of(
+            BenchEngines.bistream(dir, net, null, CHUNK, 1), BenchEngines.ortOffline(dir, net, 1))
+        : List.of(
+            BenchEngines.bistream(dir, null, CHUNK, 1),
+            BenchEngines.ortOffline(dir, 1),
+            BenchEngines.dl4j(dir));
   }
 
   private static void require(boolean ok, String message) {
@@ -422,6 +488,7 @@ final class BenchCommand implements Callable<Integer> {
     ArrayNode out = root.putArray("rows");
     for (Row r : rows) {
       out.addObject()
+          .put("model", r.model())
           .put("engine", r.engine())
           .put("mode", r.mode())
           .put("batch", r.batch())

@@ -35,9 +35,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * The engines {@code bench} runs side by side on one fixture: a PyTorch BiLSTM (D=64, H=128 per
- * direction, concat) exported to ONNX and mapped to the Keras layout by the committed {@code
- * bench/generate.py}. Every engine maps {@code x [n, T, D]} to {@code y [n, T, 2H]}.
+ * The engines {@code bench} runs side by side on two fixtures: a PyTorch BiLSTM and a PyTorch BiGRU
+ * (D=64, H=128 per direction, concat), each exported to ONNX and mapped to the Keras layout by the
+ * committed {@code bench/generate.py}. Every engine maps {@code x [n, T, D]} to {@code y [n, T,
+ * 2H]}.
  */
 final class BenchEngines {
 
@@ -45,6 +46,37 @@ final class BenchEngines {
   static final int H = 128;
 
   private BenchEngines() {}
+
+  /** The two fixture models: their label in the bench's rows and their files. */
+  enum Net {
+    BILSTM("bilstm", "model", "", 2),
+    BIGRU("bigru", "gru", "gru_", 1);
+
+    final String label;
+    private final String base;
+    private final String prefix;
+    // states a one-way ONNX model takes and returns: (h, c) or h
+    final int states;
+
+    Net(String label, String base, String prefix, int states) {
+      this.label = label;
+      this.base = base;
+      this.prefix = prefix;
+      this.states = states;
+    }
+
+    Path keras(Path dir) {
+      return dir.resolve(base + ".json");
+    }
+
+    Path onnx(Path dir) {
+      return dir.resolve(base + ".onnx");
+    }
+
+    Path file(Path dir, String name) {
+      return dir.resolve(prefix + name);
+    }
+  }
 
   /** Maps {@code x [n, t, D]} to {@code y [n, t, 2H]}. */
   interface Compute {
@@ -77,7 +109,14 @@ final class BenchEngines {
               "forward.onnx",
               "backward.onnx",
               "probe_x.npy",
-              "probe_y.npy"));
+              "probe_y.npy",
+              "gru.json",
+              "gru_weights.bin",
+              "gru.onnx",
+              "gru_forward.onnx",
+              "gru_backward.onnx",
+              "gru_probe_x.npy",
+              "gru_probe_y.npy"));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot unpack the bench fixture", e);
     }
@@ -94,7 +133,13 @@ final class BenchEngines {
    */
   static Engine bistream(Path dir, StreamConfig mode, int chunk, int threads)
       throws ModelFormatException {
-    Model model = ModelFiles.load(dir.resolve("model.json"));
+    return bistream(dir, Net.BILSTM, mode, chunk, threads);
+  }
+
+  /** {@link #bistream(Path, StreamConfig, int, int)} on either fixture model. */
+  static Engine bistream(Path dir, Net net, StreamConfig mode, int chunk, int threads)
+      throws ModelFormatException {
+    Model model = ModelFiles.load(net.keras(dir));
     // Built once, outside the timed calls, as the job builds one per operator.
     StreamingEngine streaming = mode == null ? null : new StreamingEngine(model, mode);
     boolean pairs = mode == null && threads > 1;
@@ -151,8 +196,13 @@ final class BenchEngines {
 
   /** ONNX Runtime Java on the whole sequences: one {@code run} per batch. */
   static Engine ortOffline(Path dir, int threads) throws OrtException {
+    return ortOffline(dir, Net.BILSTM, threads);
+  }
+
+  /** {@link #ortOffline(Path, int)} on either fixture model. */
+  static Engine ortOffline(Path dir, Net net, int threads) throws OrtException {
     OrtEnvironment env = OrtEnvironment.getEnvironment();
-    OrtSession s = session(env, dir.resolve("model.onnx"), threads);
+    OrtSession s = session(env, net.onnx(dir), threads);
     Compute compute =
         (x, n, t) -> {
           try (OnnxTensor in =
@@ -171,23 +221,26 @@ final class BenchEngines {
    * its first C outputs are kept. The same windows as BiStream's lookahead(C, R).
    */
   static Engine ortLookahead(Path dir, int threads, int chunk, int lookahead) throws OrtException {
+    return ortLookahead(dir, Net.BILSTM, threads, chunk, lookahead);
+  }
+
+  /** {@link #ortLookahead(Path, int, int, int)} on either fixture model (a GRU carries only h). */
+  static Engine ortLookahead(Path dir, Net net, int threads, int chunk, int lookahead)
+      throws OrtException {
     OrtEnvironment env = OrtEnvironment.getEnvironment();
-    OrtSession fwd = session(env, dir.resolve("forward.onnx"), threads);
-    OrtSession bwd = session(env, dir.resolve("backward.onnx"), threads);
+    OrtSession fwd = session(env, net.file(dir, "forward.onnx"), threads);
+    OrtSession bwd = session(env, net.file(dir, "backward.onnx"), threads);
     Compute compute =
         (x, n, t) -> {
           float[] y = new float[n * t * 2 * H];
-          float[] h = new float[n * H];
-          float[] c = new float[n * H];
-          float[] zeros = new float[n * H];
+          float[][] carried = new float[net.states][n * H];
+          float[][] zeros = new float[net.states][n * H];
           for (int s = 0; s < t; s += chunk) {
             int len = Math.min(chunk, t - s);
             int window = Math.min(t, s + chunk + lookahead) - s;
-            float[][] f = runOneWay(env, fwd, window(x, n, t, s, len, false), n, len, h, c);
-            h = f[1];
-            c = f[2];
-            float[][] b =
-                runOneWay(env, bwd, window(x, n, t, s, window, true), n, window, zeros, zeros);
+            float[][] f = runOneWay(env, fwd, window(x, n, t, s, len, false), n, len, carried);
+            carried = java.util.Arrays.copyOfRange(f, 1, f.length);
+            float[][] b = runOneWay(env, bwd, window(x, n, t, s, window, true), n, window, zeros);
             for (int r = 0; r < n; r++) {
               for (int k = 0; k < len; k++) {
                 int out = ((r * t) + s + k) * 2 * H;
@@ -209,17 +262,28 @@ final class BenchEngines {
         });
   }
 
-  /** One direction over {@code xs [n, len, D]} from (h0, c0): {y, hn, cn}. */
+  /**
+   * One direction over {@code xs [n, len, D]} from the states {@code (h0, c0)} of an LSTM or {@code
+   * (h0)} of a GRU: {y, hn, cn} or {y, hn}.
+   */
   private static float[][] runOneWay(
-      OrtEnvironment env, OrtSession session, float[] xs, int n, int len, float[] h0, float[] c0)
+      OrtEnvironment env, OrtSession session, float[] xs, int n, int len, float[][] states)
       throws OrtException {
     Map<String, OnnxTensor> in = new HashMap<>();
     try {
       in.put("x", OnnxTensor.createTensor(env, FloatBuffer.wrap(xs), new long[] {n, len, D}));
-      in.put("h0", OnnxTensor.createTensor(env, FloatBuffer.wrap(h0), new long[] {1, n, H}));
-      in.put("c0", OnnxTensor.createTensor(env, FloatBuffer.wrap(c0), new long[] {1, n, H}));
+      String[] names = {"h0", "c0"};
+      for (int k = 0; k < states.length; k++) {
+        in.put(
+            names[k],
+            OnnxTensor.createTensor(env, FloatBuffer.wrap(states[k]), new long[] {1, n, H}));
+      }
       try (OrtSession.Result r = session.run(in)) {
-        return new float[][] {floats(r.get(0)), floats(r.get(1)), floats(r.get(2))};
+        float[][] out = new float[1 + states.length][];
+        for (int k = 0; k < out.length; k++) {
+          out[k] = floats(r.get(k));
+        }
+        return out;
       }
     } finally {
       in.values().forEach(OnnxTensor::close);

@@ -2,18 +2,23 @@ package io.bistream.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatCode;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import io.bistream.cli.BenchEngines.Engine;
+import io.bistream.cli.BenchEngines.Net;
 import io.bistream.core.npy.NpyArray;
 import io.bistream.core.npy.NpyReader;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * The bench's peers compute the same function: BiStream, ONNX Runtime and DL4J agree with PyTorch
- * on the committed fixture's probe, and the two lookahead implementations agree with each other.
+ * The bench's peers compute the same function: on the BiLSTM and on the BiGRU fixture BiStream and
+ * ONNX Runtime (and DL4J, BiLSTM only) agree with PyTorch on the committed probe, and the two
+ * lookahead implementations agree with each other.
  */
 class BenchEnginesTest {
 
@@ -25,7 +30,11 @@ class BenchEnginesTest {
 
   // The engine's outputs on the fixture's probe input.
   private static float[] onProbe(Engine e) throws Exception {
-    NpyArray x = NpyReader.read(BenchEngines.fixture().resolve("probe_x.npy"));
+    return onProbe(e, Net.BILSTM);
+  }
+
+  private static float[] onProbe(Engine e, Net net) throws Exception {
+    NpyArray x = NpyReader.read(net.file(BenchEngines.fixture(), "probe_x.npy"));
     return e.run(x.floats(), x.shape()[0], x.shape()[1]);
   }
 
@@ -36,6 +45,15 @@ class BenchEnginesTest {
         Engine two = BenchEngines.bistream(dir, null, 64, 2)) {
       assertThat(onProbe(two)).containsExactly(onProbe(one));
     }
+  }
+
+  @Test
+  void unknownModelIsRefusedNamingTheOptionAndTheChoices() {
+    BenchCommand bench = new BenchCommand();
+    bench.models = List.of("bigru", "transformer");
+    assertThatThrownBy(bench::call)
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("--models: expected bilstm or bigru, found \"transformer\"");
   }
 
   @Test
@@ -64,13 +82,14 @@ class BenchEnginesTest {
     assertThat(BenchCommand.pairedRatio(ort, engine)).isCloseTo(0.8, within(1e-9));
   }
 
-  @Test
-  void lookaheadDiffersFromOfflineWhenTheWindowIsShort() throws Exception {
+  @ParameterizedTest
+  @EnumSource(Net.class)
+  void lookaheadDiffersFromOfflineWhenTheWindowIsShort(Net net) throws Exception {
     Path dir = BenchEngines.fixture();
-    try (Engine offline = BenchEngines.ortOffline(dir, 1);
-        Engine lookahead = BenchEngines.ortLookahead(dir, 1, 4, 2)) {
-      float[] a = onProbe(offline);
-      float[] b = onProbe(lookahead);
+    try (Engine offline = BenchEngines.ortOffline(dir, net, 1);
+        Engine lookahead = BenchEngines.ortLookahead(dir, net, 1, 4, 2)) {
+      float[] a = onProbe(offline, net);
+      float[] b = onProbe(lookahead, net);
       double max = 0;
       for (int i = 0; i < a.length; i++) {
         max = Math.max(max, Math.abs(a[i] - b[i]));

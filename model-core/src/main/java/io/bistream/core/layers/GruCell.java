@@ -15,6 +15,12 @@ package io.bistream.core.layers;
  * </pre>
  *
  * <p>With a clip threshold (ONNX), the argument of each σ and g is clipped.
+ *
+ * <p>With the fast backend, no mask and no clip, {@code reset_after = true}, sigmoid gates, tanh
+ * and units a multiple of the vector's lanes, with the Vector API ({@link Simd}) each step is one
+ * call of {@link GruKernels#step}, products and gates fused. Otherwise the shared loop of {@link
+ * RecurrentCell} runs, its step's product through {@link MatMul} (on the fast backend {@link
+ * VectorKernels#multiply} for 4 to 64 rows).
  */
 public final class GruCell extends RecurrentCell {
 
@@ -24,6 +30,8 @@ public final class GruCell extends RecurrentCell {
   // reset_after = false splits U: (units, 2 * units) for z, r and (units, units) for h
   private final float[] recurrentZr;
   private final float[] recurrentH;
+  // the weights packed for GruKernels.step; made on first use
+  private volatile GruKernels.PackedGru packed;
 
   /**
    * @param bias input bias {@code [3u]}
@@ -82,6 +90,72 @@ public final class GruCell extends RecurrentCell {
   @Override
   public long parameterCount() {
     return super.parameterCount() + (resetAfter ? recurrentBias.length : 0);
+  }
+
+  @Override
+  public float[] run(
+      float[] x,
+      int n,
+      int t,
+      float[][] states,
+      boolean reverse,
+      boolean[] mask,
+      boolean zeroOutputForMask,
+      MatMul mm) {
+    if (Simd.ENABLED
+        && mm instanceof Nd4jMatMul
+        && mask == null
+        && Float.isInfinite(clip())
+        && resetAfter
+        && units % GruKernels.UNITS == 0
+        && activation == Activation.TANH
+        && recurrentActivation == Activation.SIGMOID) {
+      return runFused(x, n, t, states, reverse);
+    }
+    return super.run(x, n, t, states, reverse, mask, zeroOutputForMask, mm);
+  }
+
+  /** {@link #run} through {@link GruKernels#step}: rows {@code [x of the step, h]}. */
+  private float[] runFused(float[] x, int n, int t, float[][] states, boolean reverse) {
+    GruKernels.PackedGru w = packed();
+    int d = inputSize;
+    int u = units;
+    int k = d + u;
+    // the step reads one buffer and writes h into the other
+    float[] xh = new float[n * k];
+    float[] next = new float[n * k];
+    for (int r = 0; r < n; r++) {
+      System.arraycopy(states[0], r * u, xh, r * k + d, u);
+    }
+    float[] scratch = new float[GruKernels.SCRATCH];
+    float[] out = new float[n * t * u];
+    for (int s = 0; s < t; s++) {
+      int step = reverse ? t - 1 - s : s;
+      for (int r = 0; r < n; r++) {
+        System.arraycopy(x, (r * t + step) * d, xh, r * k, d);
+      }
+      GruKernels.step(w, xh, n, next, scratch);
+      for (int r = 0; r < n; r++) {
+        System.arraycopy(next, r * k + d, out, (r * t + step) * u, u);
+      }
+      float[] swap = xh;
+      xh = next;
+      next = swap;
+    }
+    for (int r = 0; r < n; r++) {
+      System.arraycopy(xh, r * k + d, states[0], r * u, u);
+    }
+    return out;
+  }
+
+  /** The weights packed for {@link GruKernels#step}; made on first use. */
+  private GruKernels.PackedGru packed() {
+    GruKernels.PackedGru p = packed;
+    if (p == null) {
+      p = GruKernels.PackedGru.of(inputSize, units, kernel, recurrentKernel, bias, recurrentBias);
+      packed = p;
+    }
+    return p;
   }
 
   @Override

@@ -45,7 +45,8 @@ final class VectorKernels {
   // 17,
   // once vector code of two widths has run in one process, C2 compiles later vector code with
   // boxed vectors, 100-1000x slower (docs/benchmarks.md, "Kernel width").
-  private static final VectorSpecies<Float> S = species();
+  static final VectorSpecies<Float> SPECIES = species();
+  private static final VectorSpecies<Float> S = SPECIES;
   private static final int LANES = S.length();
 
   /** Columns per packed panel: two vectors of floats. */
