@@ -118,34 +118,9 @@ public final class GruCell extends RecurrentCell {
   /** {@link #run} through {@link GruKernels#step}: rows {@code [x of the step, h]}. */
   private float[] runFused(float[] x, int n, int t, float[][] states, boolean reverse) {
     GruKernels.PackedGru w = packed();
-    int d = inputSize;
-    int u = units;
-    int k = d + u;
-    // the step reads one buffer and writes h into the other
-    float[] xh = new float[n * k];
-    float[] next = new float[n * k];
-    for (int r = 0; r < n; r++) {
-      System.arraycopy(states[0], r * u, xh, r * k + d, u);
-    }
     float[] scratch = new float[GruKernels.SCRATCH];
-    float[] out = new float[n * t * u];
-    for (int s = 0; s < t; s++) {
-      int step = reverse ? t - 1 - s : s;
-      for (int r = 0; r < n; r++) {
-        System.arraycopy(x, (r * t + step) * d, xh, r * k, d);
-      }
-      GruKernels.step(w, xh, n, next, scratch);
-      for (int r = 0; r < n; r++) {
-        System.arraycopy(next, r * k + d, out, (r * t + step) * u, u);
-      }
-      float[] swap = xh;
-      xh = next;
-      next = swap;
-    }
-    for (int r = 0; r < n; r++) {
-      System.arraycopy(xh, r * k + d, states[0], r * u, u);
-    }
-    return out;
+    return runRows(
+        x, n, t, states, reverse, (xh, next) -> GruKernels.step(w, xh, n, next, scratch));
   }
 
   /** The weights packed for {@link GruKernels#step}; made on first use. */

@@ -121,34 +121,14 @@ public final class LstmCell extends RecurrentCell {
   /** {@link #run} through {@link VectorKernels#lstmStep}: the product and the gates per step. */
   private float[] runFused(float[] x, int n, int t, float[][] states, boolean reverse) {
     VectorKernels.PackedLstm w = packed();
-    int d = inputSize;
-    int u = units;
-    int k = d + u;
-    // rows [x of the step, h]: the step reads one buffer and writes h into the other
-    float[] xh = new float[n * k];
-    float[] next = new float[n * k];
-    for (int r = 0; r < n; r++) {
-      System.arraycopy(states[0], r * u, xh, r * k + d, u);
-    }
     float[] z = new float[VectorKernels.lstmScratch(n)];
-    float[] out = new float[n * t * u];
-    for (int s = 0; s < t; s++) {
-      int step = reverse ? t - 1 - s : s;
-      for (int r = 0; r < n; r++) {
-        System.arraycopy(x, (r * t + step) * d, xh, r * k, d);
-      }
-      VectorKernels.lstmStep(w, xh, states[1], n, next, z);
-      for (int r = 0; r < n; r++) {
-        System.arraycopy(next, r * k + d, out, (r * t + step) * u, u);
-      }
-      float[] swap = xh;
-      xh = next;
-      next = swap;
-    }
-    for (int r = 0; r < n; r++) {
-      System.arraycopy(xh, r * k + d, states[0], r * u, u);
-    }
-    return out;
+    return runRows(
+        x,
+        n,
+        t,
+        states,
+        reverse,
+        (xh, next) -> VectorKernels.lstmStep(w, xh, states[1], n, next, z));
   }
 
   /** The weights packed for {@link VectorKernels#lstmStep}; made on first use. */

@@ -182,6 +182,48 @@ public abstract sealed class RecurrentCell permits LstmCell, GruCell, SimpleRnnC
     return out;
   }
 
+  /** One fused step of all rows: reads rows {@code [x, h]} of {@code xh}, writes the new h. */
+  interface FusedStep {
+
+    /** The new h of row {@code r} goes to the h part of row {@code r} of {@code next}. */
+    void step(float[] xh, float[] next);
+  }
+
+  /**
+   * The time loop of the fused kernels: rows {@code [x of the step, h]} in two buffers, the step
+   * reading one and writing h into the other, so h is never copied between steps. Other states (the
+   * LSTM's c) are the kernel's to update in place.
+   */
+  final float[] runRows(
+      float[] x, int n, int t, float[][] states, boolean reverse, FusedStep kernel) {
+    int d = inputSize;
+    int u = units;
+    int k = d + u;
+    float[] xh = new float[n * k];
+    float[] next = new float[n * k];
+    for (int r = 0; r < n; r++) {
+      System.arraycopy(states[0], r * u, xh, r * k + d, u);
+    }
+    float[] out = new float[n * t * u];
+    for (int s = 0; s < t; s++) {
+      int step = reverse ? t - 1 - s : s;
+      for (int r = 0; r < n; r++) {
+        System.arraycopy(x, (r * t + step) * d, xh, r * k, d);
+      }
+      kernel.step(xh, next);
+      for (int r = 0; r < n; r++) {
+        System.arraycopy(next, r * k + d, out, (r * t + step) * u, u);
+      }
+      float[] swap = xh;
+      xh = next;
+      next = swap;
+    }
+    for (int r = 0; r < n; r++) {
+      System.arraycopy(xh, r * k + d, states[0], r * u, u);
+    }
+    return out;
+  }
+
   /** {@link #recurrentKernel} as one array per row ({@link RowKernels#accumulate}). */
   protected final float[][] recurrentRows() {
     float[][] rows = recurrentRows;
