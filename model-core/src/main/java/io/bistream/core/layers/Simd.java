@@ -42,7 +42,9 @@ public final class Simd {
     return ENABLED
         ? "Vector API kernels ("
             + VectorKernels.bits()
-            + "-bit registers, 5 x "
+            + "-bit registers, "
+            + (VectorKernels.bits() == 512 ? "8 x 32 (LSTM step) and " : "")
+            + "5 x "
             + VectorKernels.PANEL
             + " result tiles; the JVM prefers "
             + VectorKernels.preferredBits()
