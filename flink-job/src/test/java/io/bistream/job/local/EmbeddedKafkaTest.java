@@ -3,13 +3,17 @@ package io.bistream.job.local;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
+import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
-import java.util.stream.Stream;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -73,13 +77,41 @@ class EmbeddedKafkaTest {
     }
   }
 
-  /** The partition directories of {@code topic} anywhere under {@code root}, deleted ones too. */
+  /**
+   * The partition directories of {@code topic} anywhere under {@code root}, deleted ones too. The
+   * broker removes files while this walks (a topic being deleted): a path gone meanwhile is
+   * skipped.
+   */
   private static List<Path> topicDirectories(Path root, String topic) throws IOException {
-    try (Stream<Path> files = Files.walk(root)) {
-      return files
-          .filter(Files::isDirectory)
-          .filter(f -> f.getFileName().toString().startsWith(topic + "-"))
-          .toList();
-    }
+    List<Path> found = new ArrayList<>();
+    Files.walkFileTree(
+        root,
+        new SimpleFileVisitor<>() {
+          @Override
+          public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) {
+            if (dir.getFileName().toString().startsWith(topic + "-")) {
+              found.add(dir);
+            }
+            return FileVisitResult.CONTINUE;
+          }
+
+          @Override
+          public FileVisitResult visitFileFailed(Path file, IOException e) throws IOException {
+            return skipIfGone(e);
+          }
+
+          @Override
+          public FileVisitResult postVisitDirectory(Path dir, IOException e) throws IOException {
+            return e == null ? FileVisitResult.CONTINUE : skipIfGone(e);
+          }
+
+          private FileVisitResult skipIfGone(IOException e) throws IOException {
+            if (e instanceof NoSuchFileException) {
+              return FileVisitResult.CONTINUE;
+            }
+            throw e;
+          }
+        });
+    return found;
   }
 }
