@@ -6,7 +6,8 @@
 #   scripts/onednn-trial.sh [rounds=3] [threads=1] [batches...=1 32 256]
 #
 # Builds with -Ponednn-trial (the first run downloads the oneDNN build, ~95 MB), then runs each
-# timed process under the exclusive CPU lock when /work/notes/cpu.lock exists. Results go to
+# timed process under the exclusive lock of the file BISTREAM_CPU_LOCK names, if set (for hosts
+# shared with other builds). Results go to
 # target/onednn-trial/ and a summary of the ratios to ONNX Runtime is printed at the end.
 set -euo pipefail
 
@@ -16,13 +17,13 @@ THREADS="${2:-1}"
 shift $(($# < 2 ? $# : 2))
 BATCHES=("$@")
 OUT="$ROOT/target/onednn-trial"
-LOCK=/work/notes/cpu.lock
+LOCK="${BISTREAM_CPU_LOCK:-}"
 mkdir -p "$OUT"
 
 locked() { # mode, command...
   local mode="$1"
   shift
-  if [[ -e "$LOCK" ]]; then flock "$mode" "$LOCK" "$@"; else "$@"; fi
+  if [[ -n "$LOCK" ]]; then flock "$mode" "$LOCK" "$@"; else "$@"; fi
 }
 
 echo "building with -Ponednn-trial..." >&2
