@@ -126,7 +126,7 @@ final class BenchCommand implements Callable<Integer> {
               + " has 2 GiB free, else the temporary directory")
   Path brokerDir;
 
-  private record Turn(double seconds, int calls) {}
+  record Turn(double seconds, int calls) {}
 
   private record Row(
       String model,
@@ -350,26 +350,63 @@ final class BenchCommand implements Callable<Integer> {
    */
   private static double[] round(List<Engine> engines, float[] x, int n, int t, int threads)
       throws Exception {
-    double[] spent = new double[engines.size()];
-    int[] calls = new int[engines.size()];
+    return interleavedRound(
+        engines.size(),
+        (k, atLeast) -> seconds(engines.get(k), x, n, t, threads, atLeast),
+        TURN_SECONDS,
+        MIN_TIMED_SECONDS);
+  }
+
+  /** One turn of item {@code k}: calls for at least {@code atLeast} seconds. */
+  interface TurnTaker {
+    Turn turn(int k, double atLeast) throws Exception;
+  }
+
+  /**
+   * One timed round of {@code count} items taking turns of {@code turnSeconds} until each has run
+   * {@code minSeconds}, with an idle wait ({@link #untilQuiet}) after every turn: seconds per call
+   * of each. Shared by {@code bench} and {@code bench --kernels}.
+   */
+  static double[] interleavedRound(
+      int count, TurnTaker turns, double turnSeconds, double minSeconds) throws Exception {
+    double[] spent = new double[count];
+    long[] calls = new long[count];
     boolean more = true;
     while (more) {
       more = false;
-      for (int k = 0; k < engines.size(); k++) {
-        if (spent[k] < MIN_TIMED_SECONDS) {
-          Turn turn = seconds(engines.get(k), x, n, t, threads, TURN_SECONDS);
+      for (int k = 0; k < count; k++) {
+        if (spent[k] < minSeconds) {
+          Turn turn = turns.turn(k, turnSeconds);
           untilQuiet();
           spent[k] += turn.seconds();
           calls[k] += turn.calls();
-          more |= spent[k] < MIN_TIMED_SECONDS;
+          more |= spent[k] < minSeconds;
         }
       }
     }
-    double[] perCall = new double[engines.size()];
-    for (int k = 0; k < perCall.length; k++) {
+    double[] perCall = new double[count];
+    for (int k = 0; k < count; k++) {
       perCall[k] = spent[k] / calls[k];
     }
     return perCall;
+  }
+
+  /** A timed call. */
+  interface Call {
+    void run() throws Exception;
+  }
+
+  /** Calls {@code call} until at least {@code atLeast} seconds have passed. */
+  static Turn repeat(Call call, double atLeast) throws Exception {
+    long start = System.nanoTime();
+    int calls = 0;
+    double s;
+    do {
+      call.run();
+      calls++;
+      s = (System.nanoTime() - start) / 1e9;
+    } while (s < atLeast);
+    return new Turn(s, calls);
   }
 
   /**
@@ -401,16 +438,9 @@ final class BenchCommand implements Callable<Integer> {
       throws Exception {
     // DL4J's only lever is ND4J's own thread pool; BiStream and ONNX Runtime set their own.
     setMathThreads(e.name().equals("dl4j") ? threads : 1);
-    long start = System.nanoTime();
-    int calls = 0;
-    double s;
-    do {
-      e.run(x, n, t);
-      calls++;
-      s = (System.nanoTime() - start) / 1e9;
-    } while (s < atLeast);
+    Turn turn = repeat(() -> e.run(x, n, t), atLeast);
     setMathThreads(1);
-    return new Turn(s, calls);
+    return turn;
   }
 
   /**

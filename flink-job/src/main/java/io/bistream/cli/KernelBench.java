@@ -495,31 +495,15 @@ final class KernelBench {
    * minimum time, with idle waits between turns ({@link BenchCommand#untilQuiet}), as the engines
    * do in {@code bench}.
    */
-  private double[] round(List<Item> items) throws InterruptedException {
-    double[] spent = new double[items.size()];
-    long[] calls = new long[items.size()];
-    boolean more = true;
-    while (more) {
-      more = false;
-      for (int k = 0; k < items.size(); k++) {
-        if (spent[k] < settings.minTimedSeconds()) {
-          Runnable call = items.get(k).call();
-          long start = System.nanoTime();
-          double s;
-          do {
-            call.run();
-            calls[k]++;
-            s = (System.nanoTime() - start) / 1e9;
-          } while (s < settings.turnSeconds());
-          BenchCommand.untilQuiet();
-          spent[k] += s;
-          more |= spent[k] < settings.minTimedSeconds();
-        }
-      }
-    }
-    double[] perStep = new double[items.size()];
+  private double[] round(List<Item> items) throws Exception {
+    double[] perStep =
+        BenchCommand.interleavedRound(
+            items.size(),
+            (k, atLeast) -> BenchCommand.repeat(items.get(k).call()::run, atLeast),
+            settings.turnSeconds(),
+            settings.minTimedSeconds());
     for (int k = 0; k < perStep.length; k++) {
-      perStep[k] = spent[k] / calls[k] / items.get(k).steps();
+      perStep[k] /= items.get(k).steps();
     }
     return perStep;
   }

@@ -102,14 +102,7 @@ public final class GruCell extends RecurrentCell {
       boolean[] mask,
       boolean zeroOutputForMask,
       MatMul mm) {
-    if (Simd.ENABLED
-        && mm instanceof Nd4jMatMul
-        && mask == null
-        && Float.isInfinite(clip())
-        && resetAfter
-        && units % GruKernels.UNITS == 0
-        && activation == Activation.TANH
-        && recurrentActivation == Activation.SIGMOID) {
+    if (resetAfter && fusedStepApplies(mask, mm)) {
       return runFused(x, n, t, states, reverse);
     }
     return super.run(x, n, t, states, reverse, mask, zeroOutputForMask, mm);

@@ -65,14 +65,11 @@ public final class LstmCell extends RecurrentCell {
       boolean[] mask,
       boolean zeroOutputForMask,
       MatMul mm) {
+    if (fusedStepApplies(mask, mm)) {
+      return runFused(x, n, t, states, reverse);
+    }
     if (!(mm instanceof Nd4jMatMul) || mask != null || !Float.isInfinite(clip())) {
       return super.run(x, n, t, states, reverse, mask, zeroOutputForMask, mm);
-    }
-    if (Simd.ENABLED
-        && units % VectorKernels.UNITS == 0
-        && activation == Activation.TANH
-        && recurrentActivation == Activation.SIGMOID) {
-      return runFused(x, n, t, states, reverse);
     }
     int u = units;
     int width = 4 * u;

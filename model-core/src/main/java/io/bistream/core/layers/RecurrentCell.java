@@ -182,6 +182,20 @@ public abstract sealed class RecurrentCell permits LstmCell, GruCell, SimpleRnnC
     return out;
   }
 
+  /**
+   * Whether the fused Vector API step ({@link VectorKernels}, {@link GruKernels}) applies: the fast
+   * backend, no mask, no clip, tanh and sigmoid, and units a multiple of the vector's lanes.
+   */
+  final boolean fusedStepApplies(boolean[] mask, MatMul mm) {
+    return Simd.ENABLED
+        && mm instanceof Nd4jMatMul
+        && mask == null
+        && Float.isInfinite(clip)
+        && activation == Activation.TANH
+        && recurrentActivation == Activation.SIGMOID
+        && units % VectorKernels.UNITS == 0;
+  }
+
   /** One fused step of all rows: reads rows {@code [x, h]} of {@code xh}, writes the new h. */
   interface FusedStep {
 

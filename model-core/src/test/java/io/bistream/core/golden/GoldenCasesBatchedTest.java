@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.bistream.core.ModelFiles;
 import io.bistream.core.model.Model;
 import io.bistream.core.tensor.Tensor;
 import java.nio.file.Path;
@@ -44,15 +43,7 @@ class GoldenCasesBatchedTest {
     Assumptions.assumeFalse(c.has("skip"), () -> "generator skipped: " + c.get("skip").asText());
     // TF.js semantics cases compare with some steps zeroed; GoldenCasesTest covers them
     Assumptions.assumeFalse(c.get("name").asText().startsWith("tfjs_semantics_"));
-    String ref = c.get("model").asText();
-    Path modelPath =
-        ref.startsWith("shared:")
-            ? SharedData.dir().resolve(ref.substring("shared:".length()))
-            : file.getParent().resolve(ref).normalize();
-    Model model =
-        c.has("weights")
-            ? ModelFiles.load(modelPath, file.getParent().resolve(c.get("weights").asText()))
-            : ModelFiles.load(modelPath);
+    Model model = GoldenCasesTest.model(file, c);
     List<Tensor> inputs = new ArrayList<>();
     for (JsonNode in : c.get("inputs")) {
       inputs.add(repeatRows(tensor(in), rows));

@@ -45,22 +45,26 @@ class GoldenCasesTest {
     return found.stream().sorted();
   }
 
-  @ParameterizedTest(name = "{0}")
-  @MethodSource("cases")
-  void modelReproducesReferenceOutputs(String casePath) throws Exception {
-    Path file = Path.of(GoldenCasesTest.class.getResource("/golden/" + casePath).toURI());
-    JsonNode c = JSON.readTree(file.toFile());
-    Assumptions.assumeFalse(c.has("skip"), () -> "generator skipped: " + c.get("skip").asText());
+  /** The model case {@code c} (read from {@code file}) names. */
+  static Model model(Path file, JsonNode c) throws Exception {
     String ref = c.get("model").asText();
     Path modelPath =
         ref.startsWith("shared:")
             ? SharedData.dir().resolve(ref.substring("shared:".length()))
             : file.getParent().resolve(ref).normalize();
     // An architecture JSON with a save_weights file names both (golden/FORMAT.md).
-    Model model =
-        c.has("weights")
-            ? ModelFiles.load(modelPath, file.getParent().resolve(c.get("weights").asText()))
-            : ModelFiles.load(modelPath);
+    return c.has("weights")
+        ? ModelFiles.load(modelPath, file.getParent().resolve(c.get("weights").asText()))
+        : ModelFiles.load(modelPath);
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("cases")
+  void modelReproducesReferenceOutputs(String casePath) throws Exception {
+    Path file = Path.of(GoldenCasesTest.class.getResource("/golden/" + casePath).toURI());
+    JsonNode c = JSON.readTree(file.toFile());
+    Assumptions.assumeFalse(c.has("skip"), () -> "generator skipped: " + c.get("skip").asText());
+    Model model = model(file, c);
     List<Tensor> inputs = new ArrayList<>();
     for (JsonNode in : c.get("inputs")) {
       inputs.add(tensor(in));
