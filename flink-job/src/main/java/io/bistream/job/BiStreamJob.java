@@ -200,8 +200,10 @@ public final class BiStreamJob {
   }
 
   /**
-   * An exactly-once Kafka sink: records leave in transactions committed with Flink checkpoints;
-   * consumers must read with {@code isolation.level=read_committed}.
+   * The Kafka sink. Exactly once: records leave in transactions committed with Flink checkpoints;
+   * consumers must read with {@code isolation.level=read_committed}. At least once: records leave
+   * at once, and the producer is flushed at each checkpoint, so a restart writes again only what
+   * followed the last checkpoint.
    *
    * @param transactionTimeout must not exceed the broker's {@code transaction.max.timeout.ms}
    */
@@ -209,7 +211,8 @@ public final class BiStreamJob {
       String bootstrapServers,
       Map<String, String> kafkaProperties,
       String transactionalIdPrefix,
-      Duration transactionTimeout) {
+      Duration transactionTimeout,
+      JobOptions.Delivery delivery) {
     KafkaRecordSerializationSchema<OutputRecord> serializer =
         (rec, context, timestamp) ->
             new ProducerRecord<>(
@@ -220,7 +223,10 @@ public final class BiStreamJob {
         .setBootstrapServers(bootstrapServers)
         .setKafkaProducerConfig(sinkProperties(kafkaProperties, transactionTimeout))
         .setRecordSerializer(serializer)
-        .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
+        .setDeliveryGuarantee(
+            delivery == JobOptions.Delivery.AT_LEAST_ONCE
+                ? DeliveryGuarantee.AT_LEAST_ONCE
+                : DeliveryGuarantee.EXACTLY_ONCE)
         .setTransactionalIdPrefix(transactionalIdPrefix)
         .build();
   }

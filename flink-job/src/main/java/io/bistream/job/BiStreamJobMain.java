@@ -95,7 +95,8 @@ public final class BiStreamJobMain implements Callable<Integer> {
                 o.bootstrapServers,
                 s.kafkaProperties(),
                 "bistream-" + s.inputTopic() + "-" + s.outputTopic(),
-                o.transactionTimeout),
+                o.transactionTimeout,
+                o.delivery),
             s)
         .withTap(tap)
         .build(env);

@@ -33,6 +33,25 @@ public final class JobOptions {
     context
   }
 
+  /** What the sink promises: {@code --delivery}. */
+  public enum Delivery {
+    /** Outputs leave in Kafka transactions committed at each checkpoint. */
+    EXACTLY_ONCE("exactly-once"),
+    /** Outputs leave as soon as they are written; after a failure some are written again. */
+    AT_LEAST_ONCE("at-least-once");
+
+    private final String label;
+
+    Delivery(String label) {
+      this.label = label;
+    }
+
+    @Override
+    public String toString() {
+      return label;
+    }
+  }
+
   /** Exact mode's overflow policies as users type them. */
   public enum Overflow {
     reject,
@@ -200,6 +219,28 @@ public final class JobOptions {
       description = "Kafka transaction timeout; must not exceed the broker's maximum")
   public Duration transactionTimeout;
 
+  @Option(
+      names = "--delivery",
+      defaultValue = "exactly-once",
+      converter = DeliveryConverter.class,
+      description =
+          "exactly-once: outputs leave in Kafka transactions committed at each checkpoint (read"
+              + " them with isolation.level=read_committed; they become visible at the next"
+              + " checkpoint); at-least-once: outputs are visible as soon as they are written, and"
+              + " after a failure some are written again (consumers keep the last output per seq"
+              + " and t)")
+  public Delivery delivery = Delivery.EXACTLY_ONCE;
+
+  @Option(
+      names = "--buffer-timeout",
+      defaultValue = "5ms",
+      converter = DurationConverter.class,
+      description =
+          "longest a partly filled network buffer waits before Flink sends it on (Flink's own"
+              + " default is 100ms): lower cuts latency at low load, 0ms sends every record at"
+              + " once")
+  public Duration bufferTimeout = Duration.ofMillis(5);
+
   /** The validated settings of the keyed pipeline. */
   public JobSettings settings() {
     StreamConfig stream =
@@ -268,6 +309,7 @@ public final class JobOptions {
     StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
     env.setParallelism(parallelism);
     env.enableCheckpointing(checkpointInterval.toMillis(), CheckpointingMode.EXACTLY_ONCE);
+    env.setBufferTimeout(bufferTimeout.toMillis());
     return env;
   }
 
@@ -352,6 +394,20 @@ public final class JobOptions {
                   + startFrom
                   + "'");
         }
+    }
+  }
+
+  /** Accepts exactly-once or at-least-once. */
+  public static final class DeliveryConverter implements ITypeConverter<Delivery> {
+    @Override
+    public Delivery convert(String value) {
+      for (Delivery d : Delivery.values()) {
+        if (d.label.equals(value.trim().toLowerCase(Locale.ROOT))) {
+          return d;
+        }
+      }
+      throw new IllegalArgumentException(
+          "--delivery must be exactly-once or at-least-once, found '" + value + "'");
     }
   }
 
