@@ -341,7 +341,7 @@ class BiStreamJobIntegrationTest {
     int width = 64;
     int perRecord = 16;
     JobOptions o = options("exact");
-    o.model = "src/main/resources/bench/model.json";
+    o.model = "../cli/src/main/resources/bench/model.json"; // the bench fixture (cli module)
     o.parallelism = 1;
     o.perChunkOutput = true;
     o.idleTimeout = Duration.ofMinutes(5);
