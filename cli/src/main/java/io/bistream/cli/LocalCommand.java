@@ -1,6 +1,7 @@
 package io.bistream.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.bistream.core.stream.StreamConfig;
 import io.bistream.job.JobOptions;
 import io.bistream.job.ModelCache;
 import io.bistream.job.local.EmbeddedKafka;
@@ -60,16 +61,21 @@ final class LocalCommand implements Callable<Integer> {
 
   @Option(
       names = "--mode",
-      defaultValue = "exact",
-      description = "exact, lookahead, stateful or context")
-  JobOptions.Mode mode;
+      defaultValue = JobOptions.DEFAULT_MODE,
+      converter = JobOptions.ModeConverter.class,
+      completionCandidates = JobOptions.ModeNames.class,
+      description = "${COMPLETION-CANDIDATES}")
+  StreamConfig.Mode mode;
 
-  @Option(names = "--chunk", defaultValue = "32", description = "chunk length C")
+  @Option(
+      names = "--chunk",
+      defaultValue = JobOptions.DEFAULT_CHUNK,
+      description = "chunk length C")
   int chunk;
 
   @Option(
       names = {"--lookahead", "--right-context"},
-      defaultValue = "32",
+      defaultValue = JobOptions.DEFAULT_LOOKAHEAD,
       description = "R: future steps a chunk's window reaches (lookahead and context modes)")
   int lookahead;
 

@@ -25,13 +25,14 @@ import picocli.CommandLine.Option;
  */
 public final class JobOptions {
 
-  /** Streaming modes as users type them. */
-  public enum Mode {
-    exact,
-    lookahead,
-    stateful,
-    context
-  }
+  /**
+   * The defaults of the stream options, for the CLI's {@code local} (the same job on an embedded
+   * broker) to share in its own option annotations.
+   */
+  public static final String DEFAULT_MODE = "exact";
+
+  public static final String DEFAULT_CHUNK = "32";
+  public static final String DEFAULT_LOOKAHEAD = "32";
 
   /** Exact mode's overflow policies as users type them. */
   public enum Overflow {
@@ -58,16 +59,18 @@ public final class JobOptions {
 
   @Option(
       names = "--mode",
-      defaultValue = "exact",
-      description = "exact, lookahead, stateful or context")
-  public Mode mode;
+      defaultValue = DEFAULT_MODE,
+      converter = ModeConverter.class,
+      completionCandidates = ModeNames.class,
+      description = "${COMPLETION-CANDIDATES}")
+  public StreamConfig.Mode mode;
 
-  @Option(names = "--chunk", defaultValue = "32", description = "chunk length C (steps)")
+  @Option(names = "--chunk", defaultValue = DEFAULT_CHUNK, description = "chunk length C (steps)")
   public int chunk;
 
   @Option(
       names = {"--lookahead", "--right-context"},
-      defaultValue = "32",
+      defaultValue = DEFAULT_LOOKAHEAD,
       description = "R: future steps a chunk's window reaches (lookahead and context modes)")
   public int lookahead;
 
@@ -204,7 +207,7 @@ public final class JobOptions {
   public JobSettings settings() {
     StreamConfig stream =
         new StreamConfig(
-            StreamConfig.Mode.valueOf(mode.name().toUpperCase(Locale.ROOT)),
+            mode,
             chunk,
             lookahead,
             maxSequenceSteps,
@@ -217,7 +220,7 @@ public final class JobOptions {
         stream,
         inputTopic,
         outputTopic,
-        deadLetterTopic != null ? deadLetterTopic : inputTopic + "-dead-letters",
+        deadLetterTopic != null ? deadLetterTopic : defaultDeadLetterTopic(inputTopic),
         idleTimeout,
         reorderWindow,
         reorderTimeout,
@@ -352,6 +355,42 @@ public final class JobOptions {
                   + startFrom
                   + "'");
         }
+    }
+  }
+
+  /** The dead-letter topic of an input topic when none is named: {@code <input>-dead-letters}. */
+  public static String defaultDeadLetterTopic(String inputTopic) {
+    return inputTopic + "-dead-letters";
+  }
+
+  /**
+   * Options as the command line gives them, every option not in {@code args} at its default.
+   *
+   * @throws picocli.CommandLine.ParameterException naming a bad or missing option
+   */
+  public static JobOptions parse(String... args) {
+    JobOptions o = new JobOptions();
+    new picocli.CommandLine(o).parseArgs(args);
+    return o;
+  }
+
+  /** A streaming mode by the name users type ({@link StreamConfig.Mode#userName}). */
+  public static final class ModeConverter implements ITypeConverter<StreamConfig.Mode> {
+    @Override
+    public StreamConfig.Mode convert(String value) {
+      try {
+        return StreamConfig.Mode.named(value);
+      } catch (IllegalArgumentException e) {
+        throw new picocli.CommandLine.TypeConversionException(e.getMessage());
+      }
+    }
+  }
+
+  /** The streaming modes' names, for help ({@code ${COMPLETION-CANDIDATES}}) and completion. */
+  public static final class ModeNames implements Iterable<String> {
+    @Override
+    public java.util.Iterator<String> iterator() {
+      return StreamConfig.Mode.userNames().iterator();
     }
   }
 

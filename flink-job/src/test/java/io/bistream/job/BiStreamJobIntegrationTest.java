@@ -11,6 +11,7 @@ import com.networknt.schema.SpecVersion;
 import io.bistream.core.ModelFiles;
 import io.bistream.core.model.Model;
 import io.bistream.core.stream.OfflineStreaming;
+import io.bistream.core.stream.StreamConfig;
 import io.bistream.core.stream.StreamingEngine;
 import io.bistream.core.tensor.Tensor;
 import io.bistream.job.local.EmbeddedKafka;
@@ -152,7 +153,7 @@ class BiStreamJobIntegrationTest {
   private static JobOptions options(String mode) throws java.io.IOException {
     topicCounter++;
     JobOptions o = LocalRun.options(kafka, MODEL, "in-" + topicCounter, "out-" + topicCounter);
-    o.mode = JobOptions.Mode.valueOf(mode);
+    o.mode = StreamConfig.Mode.named(mode);
     o.chunk = 4;
     o.lookahead = 3;
     o.idleTimeout = Duration.ofSeconds(3);
@@ -338,10 +339,10 @@ class BiStreamJobIntegrationTest {
     // several checkpoints had all of it to store.
     int sequences = 32;
     int steps = 256;
-    int width = 64;
     int perRecord = 16;
     JobOptions o = options("exact");
     o.model = "../cli/src/main/resources/bench/model.json"; // the bench fixture (cli module)
+    int width = ModelCache.get(o.model).inputs().get(0).shape()[1];
     o.parallelism = 1;
     o.perChunkOutput = true;
     o.idleTimeout = Duration.ofMinutes(5);
