@@ -43,7 +43,10 @@ public final class JobOptions {
   @Option(names = "--bootstrap-servers", required = true, description = "Kafka bootstrap servers")
   public String bootstrapServers;
 
-  @Option(names = "--input-topic", required = true, description = "input topic (DESIGN §5)")
+  @Option(
+      names = "--input-topic",
+      required = true,
+      description = "input topic (records: docs/schemas/)")
   public String inputTopic;
 
   @Option(names = "--output-topic", required = true, description = "output topic")

@@ -306,7 +306,8 @@ class BiStreamJobIntegrationTest {
     for (String seq : clean.keySet()) {
       assertThat(restarted.get(seq).keySet()).isEqualTo(clean.get(seq).keySet());
       for (Long t : clean.get(seq).keySet()) {
-        // Within float rounding (DESIGN.md §4): the two runs batch sequences differently.
+        // Within float rounding (docs/architecture.md, "Streaming modes"): the two runs batch
+        // sequences differently.
         assertThat(restarted.get(seq).get(t))
             .containsExactly(clean.get(seq).get(t), org.assertj.core.data.Offset.offset(1e-5f));
       }

@@ -1,7 +1,8 @@
 package io.bistream.core.stream;
 
 /**
- * How a sequence is streamed through a bidirectional model (DESIGN.md §4).
+ * How a sequence is streamed through a bidirectional model (docs/architecture.md, "Streaming
+ * modes").
  *
  * @param mode exact, lookahead, stateful or context
  * @param chunk C: the chunk length of lookahead, stateful and context (ignored by exact)
