@@ -81,13 +81,13 @@ final class LocalCommand implements Callable<Integer> {
 
   @Option(
       names = "--left-context",
-      defaultValue = "0",
+      defaultValue = JobOptions.DEFAULT_LEFT_CONTEXT,
       description = "L: past steps a chunk's window reaches (context mode)")
   int leftContext;
 
   @Option(
       names = "--idle-timeout",
-      defaultValue = "5s",
+      defaultValue = LocalRun.IDLE_TIMEOUT,
       converter = JobOptions.DurationConverter.class,
       description = "ends sequences without an end marker")
   Duration idleTimeout;
@@ -98,7 +98,10 @@ final class LocalCommand implements Callable<Integer> {
   @Option(names = "--partitions", defaultValue = "2", description = "partitions per topic")
   int partitions;
 
-  @Option(names = "--parallelism", defaultValue = "1", description = "job parallelism")
+  @Option(
+      names = "--parallelism",
+      defaultValue = JobOptions.DEFAULT_PARALLELISM,
+      description = "job parallelism")
   int parallelism;
 
   @Override

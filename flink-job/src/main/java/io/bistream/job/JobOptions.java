@@ -26,13 +26,15 @@ import picocli.CommandLine.Option;
 public final class JobOptions {
 
   /**
-   * The defaults of the stream options, for the CLI's {@code local} (the same job on an embedded
-   * broker) to share in its own option annotations.
+   * Defaults of options the CLI's {@code local} (the same job on an embedded broker) offers too,
+   * for its option annotations to share.
    */
   public static final String DEFAULT_MODE = "exact";
 
   public static final String DEFAULT_CHUNK = "32";
   public static final String DEFAULT_LOOKAHEAD = "32";
+  public static final String DEFAULT_LEFT_CONTEXT = "0";
+  public static final String DEFAULT_PARALLELISM = "1";
 
   /** Exact mode's overflow policies as users type them. */
   public enum Overflow {
@@ -79,7 +81,7 @@ public final class JobOptions {
 
   @Option(
       names = "--left-context",
-      defaultValue = "0",
+      defaultValue = DEFAULT_LEFT_CONTEXT,
       description = "L: past steps a chunk's window reaches (context mode)")
   public int leftContext;
 
@@ -101,7 +103,10 @@ public final class JobOptions {
       description = "longest sequence id accepted, in UTF-8 bytes (longer: a dead letter)")
   public int maxSequenceIdBytes;
 
-  @Option(names = "--parallelism", defaultValue = "1", description = "job parallelism")
+  @Option(
+      names = "--parallelism",
+      defaultValue = DEFAULT_PARALLELISM,
+      description = "job parallelism")
   public int parallelism;
 
   @Option(

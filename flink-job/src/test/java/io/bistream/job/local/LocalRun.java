@@ -31,6 +31,9 @@ public final class LocalRun {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final int RESTARTS = 3;
 
+  /** The idle timeout of local runs (and {@code local}'s default): short, as local inputs end. */
+  public static final String IDLE_TIMEOUT = "5s";
+
   private LocalRun() {}
 
   /**
@@ -48,7 +51,7 @@ public final class LocalRun {
             "--output-topic", out,
             "--model", model);
     o.deadLetterTopic = JobOptions.defaultDeadLetterTopic(in);
-    o.idleTimeout = Duration.ofSeconds(5);
+    o.idleTimeout = new JobOptions.DurationConverter().convert(IDLE_TIMEOUT);
     o.reorderTimeout = Duration.ofSeconds(2);
     o.checkpointInterval = Duration.ofMillis(500);
     o.checkpointDir = kafka.scratchDirectory("checkpoints-").toUri().toString();
