@@ -27,10 +27,10 @@ locked() { # mode, command...
 }
 
 echo "building with -Ponednn-trial..." >&2
-(cd "$ROOT" && locked -s mvn -B -q -pl flink-job -am -Ponednn-trial -Dquick -DskipTests \
+(cd "$ROOT" && locked -s mvn -B -q -pl cli -am -Ponednn-trial -Dquick -DskipTests \
   -Dspotless.check.skip=true test-compile)
 
-ALL="$ROOT/flink-job/target/test-classes:$ROOT/flink-job/target/classes:$(cat "$ROOT/flink-job/target/onednn-trial-classpath.txt")"
+ALL="$ROOT/cli/target/test-classes:$ROOT/cli/target/classes:$(cat "$ROOT/cli/target/onednn-trial-classpath.txt")"
 # JavaCPP loads the first build it finds in Nd4jCpu's extension list ("-onednn-avx2" comes before
 # the plain one), so which jar is on the class path decides; each run sees only its own.
 DEFAULT_CP="$(tr ':' '\n' <<<"$ALL" | grep -v -- '-onednn-avx2\.jar$' | paste -sd:)"

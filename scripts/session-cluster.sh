@@ -61,7 +61,7 @@ case "$SCENARIO" in
     exit 2
     ;;
 esac
-MODEL="$ROOT/flink-job/src/main/resources/demo/model.json"
+MODEL="$ROOT/cli/src/main/resources/demo/model.json"
 # The demo model's input width, read from its InputLayer (batch_input_shape [null, null, D]).
 WIDTH="$(tr -d ' \n' <"$MODEL" | grep -o '"batch_input_shape":\[null,null,[0-9]*\]' \
   | head -n 1 | grep -o '[0-9]*\]$' | tr -d ']')"

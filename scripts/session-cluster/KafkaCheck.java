@@ -29,7 +29,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
 
 /**
  * Kafka side of scripts/session-cluster.sh, run with Java's source launcher on the broker's own
- * kafka-clients: creates the topics and produces DESIGN §5 input, then reads the output topic with
+ * kafka-clients: creates the topics and produces input records (docs/schemas/), then reads the output topic with
  * read_committed until every sequence has ended and checks what arrived.
  *
  * <p>The fault scenarios (SCENARIO=faults) use the other commands: the same input, stamped with

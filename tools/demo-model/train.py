@@ -6,7 +6,7 @@ Task ("rise ahead"): at step t, will x0 rise by more than 0.5 within the next 8 
 The window is cut at the sequence end (the last step has no future: label 0). The label
 depends on the future, so a bidirectional model should beat a causal one of the same size.
 
-Inputs follow DemoCommand.generate (flink-job/src/main/java/io/bistream/cli/DemoCommand.java),
+Inputs follow DemoCommand.generate (cli/src/main/java/io/bistream/cli/DemoCommand.java),
 the generator the demo streams, so the model sees the distribution it was trained on:
     x0[i] = sin(f1*i + p1) + sin(f2*i + p2) + N(0, 0.1^2)   f ~ U[0.05, 0.3) rad/step,
                                                              p ~ U[0, 2*pi)
@@ -19,11 +19,11 @@ return_sequences) -> TimeDistributed(Dense 2, softmax), input [None, None, 4].
 Causal baseline: LSTM 32 -> LSTM 32 -> Dense 2 (same output width per layer, more weights).
 
 Writes, next to the Java code that uses them:
-    flink-job/src/main/resources/demo/model.json, weights.bin     the TF.js layers model
-    flink-job/src/test/resources/demo-model/probe_x.npy           [8, 120, 4] float32
-    flink-job/src/test/resources/demo-model/probe_y.npy           [8, 120, 2] torch softmax
-    flink-job/src/test/resources/demo-model/probe_labels.npy      [8, 120] int32
-    flink-job/src/test/resources/demo-model/metrics.json          accuracies (both models)
+    cli/src/main/resources/demo/model.json, weights.bin     the TF.js layers model
+    cli/src/test/resources/demo-model/probe_x.npy           [8, 120, 4] float32
+    cli/src/test/resources/demo-model/probe_y.npy           [8, 120, 2] torch softmax
+    cli/src/test/resources/demo-model/probe_labels.npy      [8, 120] int32
+    cli/src/test/resources/demo-model/metrics.json          accuracies (both models)
 
 Run from the repository root:  /usr/bin/python3 tools/demo-model/train.py
 """
@@ -39,8 +39,8 @@ import torch
 from torch import nn
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-MODEL_DIR = os.path.join(ROOT, "flink-job", "src", "main", "resources", "demo")
-TEST_DIR = os.path.join(ROOT, "flink-job", "src", "test", "resources", "demo-model")
+MODEL_DIR = os.path.join(ROOT, "cli", "src", "main", "resources", "demo")
+TEST_DIR = os.path.join(ROOT, "cli", "src", "test", "resources", "demo-model")
 
 D = 4
 HORIZON = 8

@@ -1,5 +1,5 @@
 // Generates TensorFlow.js-computed golden fixtures for the BiStream STREAMING engine
-// (DESIGN.md §4, modes `stateful`, `lookahead` and `context`).
+// (docs/architecture.md, "Streaming modes": modes `stateful`, `lookahead` and `context`).
 //
 //   cd model-core/src/test/resources/golden/tfjs && npm ci && node generate_streaming.mjs
 //
@@ -254,7 +254,7 @@ function statefulViaPlumbing(plain, x, C, lastStepModel) {
 }
 
 // --------------------------------------------------------------------------------------------
-// lookahead(C, R): LC-BLSTM as DESIGN.md §4. For the chunk [s, s+c) the window is [s, e),
+// lookahead(C, R): LC-BLSTM as docs/architecture.md defines it. For the chunk [s, s+c) the window is [s, e),
 // e = min(T, s+C+R). Layer by layer over the whole window:
 //   forward  : from the state carried at s, over window steps 0..c-1 (return_state: that state,
 //              after step s+c-1, is what is carried to the next chunk), then on from that state
@@ -311,7 +311,7 @@ function lookahead(plain, x, C, R, lastStepModel, check = null, carryAfterWindow
 
 // --------------------------------------------------------------------------------------------
 // context(L, C, R): context-sensitive chunks (Chen & Huo 2015; Kaldi nnet3 chunk width with extra
-// left/right context), as DESIGN.md §4. For the chunk [s, s+c) the window is [a, e),
+// left/right context), as docs/architecture.md defines it. For the chunk [s, s+c) the window is [a, e),
 // a = max(0, s-L), e = min(T, s+C+R). Main route: the plain model's predict() on the window alone
 // (every layer from zero states in both directions, nothing carried), of which the c steps of the
 // chunk, window steps s-a .. s-a+c-1, are kept.

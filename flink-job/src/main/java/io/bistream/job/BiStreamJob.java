@@ -34,9 +34,9 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.ProducerRecord;
 
 /**
- * The BiStream pipeline (DESIGN.md §6): Kafka source, parse and validate (dead letters to a side
- * output), key by sequence id, {@link SequenceOperator}, one exactly-once Kafka sink for outputs
- * and dead letters.
+ * The BiStream pipeline (docs/architecture.md, "The path of a record"): Kafka source, parse and
+ * validate (dead letters to a side output), key by sequence id, {@link SequenceOperator}, one
+ * exactly-once Kafka sink for outputs and dead letters.
  *
  * <p>The constructor takes the source and sink so tests and the local mode plug in their own;
  * {@link #build} adds the topology to an environment.

@@ -28,6 +28,11 @@ public final class BiStreamJobMain implements Callable<Integer> {
   @Mixin JobOptions options;
 
   public static void main(String[] args) {
+    System.exit(run(args));
+  }
+
+  /** Runs the job's command line and returns the exit code (tests call this instead of main). */
+  public static int run(String... args) {
     CommandLine cli = new CommandLine(new BiStreamJobMain());
     // As ./bistream run: a bad option value (--restore, --start-from) is one line, no stack trace.
     cli.setExecutionExceptionHandler(
@@ -38,7 +43,7 @@ public final class BiStreamJobMain implements Callable<Integer> {
           commandLine.getErr().println("error: " + e.getMessage());
           return 2;
         });
-    System.exit(cli.execute(args));
+    return cli.execute(args);
   }
 
   @Override

@@ -25,13 +25,16 @@ import picocli.CommandLine.Option;
  */
 public final class JobOptions {
 
-  /** Streaming modes as users type them. */
-  public enum Mode {
-    exact,
-    lookahead,
-    stateful,
-    context
-  }
+  /**
+   * Defaults of options the CLI's {@code local} (the same job on an embedded broker) offers too,
+   * for its option annotations to share.
+   */
+  public static final String DEFAULT_MODE = "exact";
+
+  public static final String DEFAULT_CHUNK = "32";
+  public static final String DEFAULT_LOOKAHEAD = "32";
+  public static final String DEFAULT_LEFT_CONTEXT = "0";
+  public static final String DEFAULT_PARALLELISM = "1";
 
   /** What the sink promises: {@code --delivery}. */
   public enum Delivery {
@@ -61,7 +64,10 @@ public final class JobOptions {
   @Option(names = "--bootstrap-servers", required = true, description = "Kafka bootstrap servers")
   public String bootstrapServers;
 
-  @Option(names = "--input-topic", required = true, description = "input topic (DESIGN §5)")
+  @Option(
+      names = "--input-topic",
+      required = true,
+      description = "input topic (records: docs/schemas/)")
   public String inputTopic;
 
   @Option(names = "--output-topic", required = true, description = "output topic")
@@ -77,22 +83,24 @@ public final class JobOptions {
 
   @Option(
       names = "--mode",
-      defaultValue = "exact",
-      description = "exact, lookahead, stateful or context")
-  public Mode mode;
+      defaultValue = DEFAULT_MODE,
+      converter = ModeConverter.class,
+      completionCandidates = ModeNames.class,
+      description = "${COMPLETION-CANDIDATES}")
+  public StreamConfig.Mode mode;
 
-  @Option(names = "--chunk", defaultValue = "32", description = "chunk length C (steps)")
+  @Option(names = "--chunk", defaultValue = DEFAULT_CHUNK, description = "chunk length C (steps)")
   public int chunk;
 
   @Option(
       names = {"--lookahead", "--right-context"},
-      defaultValue = "32",
+      defaultValue = DEFAULT_LOOKAHEAD,
       description = "R: future steps a chunk's window reaches (lookahead and context modes)")
   public int lookahead;
 
   @Option(
       names = "--left-context",
-      defaultValue = "0",
+      defaultValue = DEFAULT_LEFT_CONTEXT,
       description = "L: past steps a chunk's window reaches (context mode)")
   public int leftContext;
 
@@ -114,7 +122,10 @@ public final class JobOptions {
       description = "longest sequence id accepted, in UTF-8 bytes (longer: a dead letter)")
   public int maxSequenceIdBytes;
 
-  @Option(names = "--parallelism", defaultValue = "1", description = "job parallelism")
+  @Option(
+      names = "--parallelism",
+      defaultValue = DEFAULT_PARALLELISM,
+      description = "job parallelism")
   public int parallelism;
 
   @Option(
@@ -245,7 +256,7 @@ public final class JobOptions {
   public JobSettings settings() {
     StreamConfig stream =
         new StreamConfig(
-            StreamConfig.Mode.valueOf(mode.name().toUpperCase(Locale.ROOT)),
+            mode,
             chunk,
             lookahead,
             maxSequenceSteps,
@@ -258,7 +269,7 @@ public final class JobOptions {
         stream,
         inputTopic,
         outputTopic,
-        deadLetterTopic != null ? deadLetterTopic : inputTopic + "-dead-letters",
+        deadLetterTopic != null ? deadLetterTopic : defaultDeadLetterTopic(inputTopic),
         idleTimeout,
         reorderWindow,
         reorderTimeout,
@@ -408,6 +419,42 @@ public final class JobOptions {
       }
       throw new IllegalArgumentException(
           "--delivery must be exactly-once or at-least-once, found '" + value + "'");
+    }
+  }
+
+  /** The dead-letter topic of an input topic when none is named: {@code <input>-dead-letters}. */
+  public static String defaultDeadLetterTopic(String inputTopic) {
+    return inputTopic + "-dead-letters";
+  }
+
+  /**
+   * Options as the command line gives them, every option not in {@code args} at its default.
+   *
+   * @throws picocli.CommandLine.ParameterException naming a bad or missing option
+   */
+  public static JobOptions parse(String... args) {
+    JobOptions o = new JobOptions();
+    new picocli.CommandLine(o).parseArgs(args);
+    return o;
+  }
+
+  /** A streaming mode by the name users type ({@link StreamConfig.Mode#userName}). */
+  public static final class ModeConverter implements ITypeConverter<StreamConfig.Mode> {
+    @Override
+    public StreamConfig.Mode convert(String value) {
+      try {
+        return StreamConfig.Mode.named(value);
+      } catch (IllegalArgumentException e) {
+        throw new picocli.CommandLine.TypeConversionException(e.getMessage());
+      }
+    }
+  }
+
+  /** The streaming modes' names, for help ({@code ${COMPLETION-CANDIDATES}}) and completion. */
+  public static final class ModeNames implements Iterable<String> {
+    @Override
+    public java.util.Iterator<String> iterator() {
+      return StreamConfig.Mode.userNames().iterator();
     }
   }
 

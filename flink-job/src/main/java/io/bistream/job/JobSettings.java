@@ -143,6 +143,6 @@ public record JobSettings(
   }
 
   public String modeName() {
-    return stream.mode().name().toLowerCase(java.util.Locale.ROOT);
+    return stream.mode().userName();
   }
 }

@@ -11,6 +11,7 @@ import com.networknt.schema.SpecVersion;
 import io.bistream.core.ModelFiles;
 import io.bistream.core.model.Model;
 import io.bistream.core.stream.OfflineStreaming;
+import io.bistream.core.stream.StreamConfig;
 import io.bistream.core.stream.StreamingEngine;
 import io.bistream.core.tensor.Tensor;
 import io.bistream.job.local.EmbeddedKafka;
@@ -152,7 +153,7 @@ class BiStreamJobIntegrationTest {
   private static JobOptions options(String mode) throws java.io.IOException {
     topicCounter++;
     JobOptions o = LocalRun.options(kafka, MODEL, "in-" + topicCounter, "out-" + topicCounter);
-    o.mode = JobOptions.Mode.valueOf(mode);
+    o.mode = StreamConfig.Mode.named(mode);
     o.chunk = 4;
     o.lookahead = 3;
     o.idleTimeout = Duration.ofSeconds(3);
@@ -305,7 +306,8 @@ class BiStreamJobIntegrationTest {
     for (String seq : clean.keySet()) {
       assertThat(restarted.get(seq).keySet()).isEqualTo(clean.get(seq).keySet());
       for (Long t : clean.get(seq).keySet()) {
-        // Within float rounding (DESIGN.md §4): the two runs batch sequences differently.
+        // Within float rounding (docs/architecture.md, "Streaming modes"): the two runs batch
+        // sequences differently.
         assertThat(restarted.get(seq).get(t))
             .containsExactly(clean.get(seq).get(t), org.assertj.core.data.Offset.offset(1e-5f));
       }
@@ -338,10 +340,10 @@ class BiStreamJobIntegrationTest {
     // several checkpoints had all of it to store.
     int sequences = 32;
     int steps = 256;
-    int width = 64;
     int perRecord = 16;
     JobOptions o = options("exact");
-    o.model = "src/main/resources/bench/model.json";
+    o.model = "../cli/src/main/resources/bench/model.json"; // the bench fixture (cli module)
+    int width = ModelCache.get(o.model).inputs().get(0).shape()[1];
     o.parallelism = 1;
     o.perChunkOutput = true;
     o.idleTimeout = Duration.ofMinutes(5);

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.jar.JarFile;
 import java.util.stream.Stream;
@@ -13,15 +14,30 @@ import org.junit.jupiter.api.Test;
 /** The packaged job jar holds what a cluster needs and none of Flink itself. */
 class JobJarIT {
 
-  @Test
-  void jobJarContainsTheMainClassConnectorAndNativesButNoFlinkRuntime() throws Exception {
-    Path jar;
-    try (Stream<Path> files = Files.list(Path.of("target"))) {
-      jar = files.filter(p -> p.toString().endsWith("-job.jar")).findFirst().orElseThrow();
+  /** The job jar `package` built in target/ (a -job.jar), or the one -Dbistream.job.jar names. */
+  private static Path jobJar() throws Exception {
+    String named = System.getProperty("bistream.job.jar");
+    if (named != null) {
+      return Path.of(named);
     }
+    try (Stream<Path> files = Files.list(Path.of("target"))) {
+      return files.filter(p -> p.toString().endsWith("-job.jar")).findFirst().orElseThrow();
+    }
+  }
+
+  private static Set<String> entries(Path jar) throws Exception {
     Set<String> entries = new HashSet<>();
     try (JarFile j = new JarFile(jar.toFile())) {
       j.stream().forEach(e -> entries.add(e.getName()));
+    }
+    return entries;
+  }
+
+  @Test
+  void jobJarContainsTheMainClassConnectorAndNativesButNoFlinkRuntime() throws Exception {
+    Path jar = jobJar();
+    Set<String> entries = entries(jar);
+    try (JarFile j = new JarFile(jar.toFile())) {
       assertThat(j.getManifest().getMainAttributes().getValue("Main-Class"))
           .isEqualTo("io.bistream.job.BiStreamJobMain");
     }
@@ -47,5 +63,30 @@ class JobJarIT {
                     && (e.endsWith(".dll")
                         || e.endsWith(".dylib")
                         || e.matches(".*/(windows|macosx)-[^/]*/.*")));
+  }
+
+  /**
+   * What only the CLI needs stays in the cli module (docs/architecture.md): its commands, the bench
+   * peers (ONNX Runtime, DL4J), Kafka's test kit behind the local mode, and the bundled demo and
+   * bench models.
+   */
+  @Test
+  void jobJarHoldsNoCliBenchPeerTestKitOrFixture() throws Exception {
+    Set<String> entries = entries(jobJar());
+    assertThat(entries).contains("io/bistream/job/BiStreamJobMain.class");
+    List<String> forbidden =
+        List.of(
+            "io/bistream/cli/",
+            "io/bistream/job/local/",
+            "org/apache/kafka/common/test/",
+            "ai/onnxruntime/",
+            "org/deeplearning4j/",
+            "org/knowm/xchart/",
+            "bench/",
+            "demo/",
+            "simplelogger.properties");
+    assertThat(entries)
+        .as("entries of the job jar under %s", forbidden)
+        .noneMatch(e -> forbidden.stream().anyMatch(e::startsWith));
   }
 }

@@ -36,4 +36,17 @@ class JobOptionsModeTest {
     assertThatThrownBy(() -> stream("--mode", "context", "--left-context", "-1"))
         .hasMessage("left-context must be 0 or more steps, found -1");
   }
+
+  @Test
+  void modeTakesEachStreamingModeByItsUserNameAndRefusesOthersNamingThem() {
+    for (StreamConfig.Mode m : StreamConfig.Mode.values()) {
+      assertThat(stream("--mode", m.userName()).mode()).isEqualTo(m);
+    }
+    assertThat(StreamConfig.Mode.userNames())
+        .containsExactly("exact", "lookahead", "stateful", "context");
+    assertThatThrownBy(() -> stream("--mode", "offline"))
+        .hasMessageContaining("--mode")
+        .hasMessageContaining("[exact, lookahead, stateful, context]")
+        .hasMessageContaining("found 'offline'");
+  }
 }

@@ -3,7 +3,6 @@ package io.bistream.job;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.bistream.cli.BiStreamCli;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -93,8 +92,7 @@ class JobOptionsRestoreTest {
       try {
         System.setErr(new PrintStream(err, true));
         code =
-            BiStreamCli.run(
-                "run",
+            BiStreamJobMain.run(
                 "--bootstrap-servers",
                 "localhost:9",
                 "--input-topic",

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.bistream.core.ModelFiles;
 import io.bistream.core.model.Model;
+import io.bistream.core.stream.StreamConfig;
 import io.bistream.job.JobOptions;
 import io.bistream.job.local.EmbeddedKafka;
 import io.bistream.job.local.LocalRun;
@@ -105,7 +106,7 @@ class JobRescaleTest {
     List<JobOptions> all = new ArrayList<>();
     for (String mode : MODES) {
       JobOptions o = LocalRun.options(kafka, MODEL, run + "-in-" + mode, run + "-out-" + mode);
-      o.mode = JobOptions.Mode.valueOf(mode);
+      o.mode = StreamConfig.Mode.named(mode);
       o.chunk = 4;
       o.lookahead = 3;
       o.parallelism = parallelism;

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.bistream.core.stream.StreamConfig;
 import io.bistream.job.JobOptions;
 import io.bistream.job.local.EmbeddedKafka;
 import io.bistream.job.local.LocalRun;
@@ -301,7 +302,7 @@ class ProcessCrashFaultTest {
       return cached;
     }
     JobOptions o = LocalRun.options(kafka, MODEL, "ref-" + mode + "-in", "ref-" + mode + "-out");
-    o.mode = JobOptions.Mode.valueOf(mode);
+    o.mode = StreamConfig.Mode.named(mode);
     o.chunk = 8;
     o.lookahead = 8;
     o.idleTimeout = Duration.ofMinutes(5);

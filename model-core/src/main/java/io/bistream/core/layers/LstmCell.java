@@ -17,9 +17,9 @@ package io.bistream.core.layers;
  * steps as one GEMM, the step's product through {@link Nd4jMatMul} (a vectorised Java loop for few
  * rows, one BLAS GEMM for many), gates through {@link Activation#applyFast}, states updated in
  * place. Both replaced the fused libnd4j {@code lstmLayer} op, which spends ~90 µs per
- * direction-step at batch 1 (PERF-NOTES.md) where these loops need a few. With a mask or an ONNX
- * clip threshold (every {@code z} block clipped before its activation), the shared loop of {@link
- * RecurrentCell} runs.
+ * direction-step at batch 1 (docs/benchmarks.md, "ND4J per-call costs and threads") where these
+ * loops need a few. With a mask or an ONNX clip threshold (every {@code z} block clipped before its
+ * activation), the shared loop of {@link RecurrentCell} runs.
  */
 public final class LstmCell extends RecurrentCell {
 

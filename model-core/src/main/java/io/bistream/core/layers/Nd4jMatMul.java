@@ -18,10 +18,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * <p>The GEMM is called through ND4J's own binding of it ({@code openblas_nolapack}, what ND4J's
  * BLAS level 3 uses) on native buffers, not through {@code Nd4j.gemm}: at the shapes of a
  * recurrence step ([32, 128] x [128, 512]) ND4J's op dispatch around the same SGEMM costs 25-40 µs
- * of ~120 µs per call (measured here; PERF-NOTES.md has why {@code mmuli} is slower still). Weight
- * matrices are uploaded once per layer and JVM; operand and result buffers are reused per shape and
- * thread, so a product costs one native call and two bulk copies. Accumulation runs inside the GEMM
- * ({@code beta = 1}).
+ * of ~120 µs per call (measured here; docs/benchmarks.md, "ND4J per-call costs and threads", has
+ * why {@code mmuli} is slower still). Weight matrices are uploaded once per layer and JVM; operand
+ * and result buffers are reused per shape and thread, so a product costs one native call and two
+ * bulk copies. Accumulation runs inside the GEMM ({@code beta = 1}).
  */
 public final class Nd4jMatMul implements MatMul {
 

@@ -1,7 +1,8 @@
 package io.bistream.core.stream;
 
 /**
- * How a sequence is streamed through a bidirectional model (DESIGN.md §4).
+ * How a sequence is streamed through a bidirectional model (docs/architecture.md, "Streaming
+ * modes").
  *
  * @param mode exact, lookahead, stateful or context
  * @param chunk C: the chunk length of lookahead, stateful and context (ignored by exact)
@@ -29,7 +30,38 @@ public record StreamConfig(
      * right context): each chunk is computed over L past and R future steps from zero states;
      * nothing is carried between chunks.
      */
-    CONTEXT
+    CONTEXT;
+
+    /** The name users type and read: {@code exact}, {@code lookahead}, {@code stateful}, ... */
+    public String userName() {
+      return name().toLowerCase(java.util.Locale.ROOT);
+    }
+
+    /** The {@link #userName}: whatever shows a mode to a user shows this. */
+    @Override
+    public String toString() {
+      return userName();
+    }
+
+    /** Every mode's {@link #userName}, in declaration order. */
+    public static java.util.List<String> userNames() {
+      return java.util.Arrays.stream(values()).map(Mode::userName).toList();
+    }
+
+    /**
+     * The mode a user named (case-insensitive).
+     *
+     * @throws IllegalArgumentException naming what was found and the modes there are
+     */
+    public static Mode named(String name) {
+      for (Mode m : values()) {
+        if (m.userName().equalsIgnoreCase(name)) {
+          return m;
+        }
+      }
+      throw new IllegalArgumentException(
+          "expected a streaming mode, one of " + userNames() + "; found '" + name + "'");
+    }
   }
 
   /** Exact mode's policy when a sequence exceeds {@code maxSequenceSteps}. */
@@ -42,7 +74,7 @@ public record StreamConfig(
 
   public StreamConfig {
     if (mode == null) {
-      throw new IllegalArgumentException("mode is required: exact, lookahead, stateful or context");
+      throw new IllegalArgumentException("a mode is required, one of " + Mode.userNames());
     }
     if (chunk < 1) {
       throw new IllegalArgumentException("chunk must be at least 1 step, found " + chunk);
@@ -66,7 +98,7 @@ public record StreamConfig(
           "left-context applies to context mode only; found left-context "
               + leftContext
               + " with mode "
-              + mode.name().toLowerCase(java.util.Locale.ROOT));
+              + mode.userName());
     }
   }
 

@@ -22,7 +22,8 @@ import java.util.Map;
 import java.util.function.IntPredicate;
 
 /**
- * Runs a sequence model over sequences that arrive chunk by chunk (DESIGN.md §4).
+ * Runs a sequence model over sequences that arrive chunk by chunk (docs/architecture.md, "Streaming
+ * modes").
  *
  * <ul>
  *   <li><b>exact</b>: the causal prefix of the model (per-step layers, unidirectional recurrent

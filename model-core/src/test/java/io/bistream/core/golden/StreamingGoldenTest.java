@@ -21,9 +21,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * Streaming modes against TF.js references (golden/tfjs/streaming, written by
  * generate_streaming.mjs): stateful = a TF.js stateful model's predict on successive chunks;
- * lookahead = the LC-BLSTM definition of DESIGN.md §4 computed with TF.js layers; context = TF.js
- * predict on each chunk's window [max(0, s-L), min(T, s+C+R)) alone, the chunk's steps kept. Each
- * case is fed in several arrival sizes: how steps arrive must not change the outputs.
+ * lookahead = the LC-BLSTM definition of docs/architecture.md computed with TF.js layers; context =
+ * TF.js predict on each chunk's window [max(0, s-L), min(T, s+C+R)) alone, the chunk's steps kept.
+ * Each case is fed in several arrival sizes: how steps arrive must not change the outputs.
  */
 class StreamingGoldenTest {
 

@@ -65,7 +65,8 @@ class TokenIdInputTest {
     Tensor ids = tensor(c.get("inputs").get(0));
     Tensor expected = tensor(c.get("outputs").get(0));
     Model model = ModelFiles.load(modelFile());
-    // Exact mode equals offline; so does lookahead whose R covers the whole sequence (DESIGN §4).
+    // Exact mode equals offline; so does lookahead whose R covers the whole sequence
+    // (docs/architecture.md, "Streaming modes").
     StreamConfig[] configs = {
       new StreamConfig(StreamConfig.Mode.EXACT, 3, 0, 1_000, null),
       new StreamConfig(StreamConfig.Mode.LOOKAHEAD, 3, ids.dim(1), 1_000, null)

@@ -15,7 +15,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** Properties of the streaming engine that hold for any model (DESIGN.md §4). */
+/**
+ * Properties of the streaming engine that hold for any model (docs/architecture.md, "Streaming
+ * modes").
+ */
 class StreamingEngineTest {
 
   static final int D = 3;

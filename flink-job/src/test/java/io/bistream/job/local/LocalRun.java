@@ -31,41 +31,33 @@ public final class LocalRun {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final int RESTARTS = 3;
 
+  /** The idle timeout of local runs (and {@code local}'s default): short, as local inputs end. */
+  public static final String IDLE_TIMEOUT = "5s";
+
   private LocalRun() {}
 
   /**
-   * Options for a job against the embedded broker; callers adjust mode and timeouts. Checkpoints go
-   * to a directory of the broker's: the default JobManager storage refuses any checkpoint over 5
-   * MB, which exact mode's buffers pass with a few dozen sequences.
+   * Options for a job against the embedded broker: the job's defaults ({@code run}'s), with
+   * timeouts, intervals and offsets suited to short local runs; callers adjust mode and timeouts.
+   * Checkpoints go to a directory of the broker's: the default JobManager storage refuses any
+   * checkpoint over 5 MB, which exact mode's buffers pass with a few dozen sequences.
    */
   public static JobOptions options(EmbeddedKafka kafka, String model, String in, String out)
       throws IOException {
-    JobOptions o = new JobOptions();
-    o.bootstrapServers = kafka.bootstrapServers();
-    o.inputTopic = in;
-    o.outputTopic = out;
-    o.deadLetterTopic = in + "-dead-letters";
-    o.model = model;
-    o.mode = JobOptions.Mode.exact;
-    o.chunk = 32;
-    o.lookahead = 32;
-    o.maxSequenceSteps = 100_000;
-    o.overflow = JobOptions.Overflow.reject;
-    o.maxSequenceIdBytes = 1024;
-    o.parallelism = 1;
-    o.idleTimeout = Duration.ofSeconds(5);
-    o.reorderWindow = 64;
+    JobOptions o =
+        JobOptions.parse(
+            "--bootstrap-servers", kafka.bootstrapServers(),
+            "--input-topic", in,
+            "--output-topic", out,
+            "--model", model);
+    o.deadLetterTopic = JobOptions.defaultDeadLetterTopic(in);
+    o.idleTimeout = new JobOptions.DurationConverter().convert(IDLE_TIMEOUT);
     o.reorderTimeout = Duration.ofSeconds(2);
-    o.batchSize = 64;
-    o.batchMaxWait = Duration.ofMillis(20);
     o.checkpointInterval = Duration.ofMillis(500);
-    o.stateBackend = "hashmap";
     o.checkpointDir = kafka.scratchDirectory("checkpoints-").toUri().toString();
-    o.transactionTimeout = Duration.ofMinutes(15);
     // Local topics hold exactly this run's input (bench reuses names after deleting topics, and
     // a group's offsets could outlive them): read it all.
     o.startFrom = "earliest";
-    o.maxParallelism = 128;
     return o;
   }
 

@@ -1,6 +1,7 @@
 package io.bistream.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.bistream.core.stream.StreamConfig;
 import io.bistream.job.JobOptions;
 import io.bistream.job.ModelCache;
 import io.bistream.job.local.EmbeddedKafka;
@@ -60,28 +61,33 @@ final class LocalCommand implements Callable<Integer> {
 
   @Option(
       names = "--mode",
-      defaultValue = "exact",
-      description = "exact, lookahead, stateful or context")
-  JobOptions.Mode mode;
+      defaultValue = JobOptions.DEFAULT_MODE,
+      converter = JobOptions.ModeConverter.class,
+      completionCandidates = JobOptions.ModeNames.class,
+      description = "${COMPLETION-CANDIDATES}")
+  StreamConfig.Mode mode;
 
-  @Option(names = "--chunk", defaultValue = "32", description = "chunk length C")
+  @Option(
+      names = "--chunk",
+      defaultValue = JobOptions.DEFAULT_CHUNK,
+      description = "chunk length C")
   int chunk;
 
   @Option(
       names = {"--lookahead", "--right-context"},
-      defaultValue = "32",
+      defaultValue = JobOptions.DEFAULT_LOOKAHEAD,
       description = "R: future steps a chunk's window reaches (lookahead and context modes)")
   int lookahead;
 
   @Option(
       names = "--left-context",
-      defaultValue = "0",
+      defaultValue = JobOptions.DEFAULT_LEFT_CONTEXT,
       description = "L: past steps a chunk's window reaches (context mode)")
   int leftContext;
 
   @Option(
       names = "--idle-timeout",
-      defaultValue = "5s",
+      defaultValue = LocalRun.IDLE_TIMEOUT,
       converter = JobOptions.DurationConverter.class,
       description = "ends sequences without an end marker")
   Duration idleTimeout;
@@ -92,7 +98,10 @@ final class LocalCommand implements Callable<Integer> {
   @Option(names = "--partitions", defaultValue = "2", description = "partitions per topic")
   int partitions;
 
-  @Option(names = "--parallelism", defaultValue = "1", description = "job parallelism")
+  @Option(
+      names = "--parallelism",
+      defaultValue = JobOptions.DEFAULT_PARALLELISM,
+      description = "job parallelism")
   int parallelism;
 
   @Override

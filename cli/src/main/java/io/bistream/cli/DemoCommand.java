@@ -2,6 +2,7 @@ package io.bistream.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.bistream.core.stream.StreamConfig;
 import io.bistream.job.JobOptions;
 import io.bistream.job.local.EmbeddedKafka;
 import io.bistream.job.local.LocalRun;
@@ -43,7 +44,7 @@ import picocli.CommandLine.Option;
 final class DemoCommand implements Callable<Integer> {
 
   private static final ObjectMapper JSON = new ObjectMapper();
-  private static final List<String> MODES = List.of("exact", "lookahead", "stateful", "context");
+  private static final List<String> MODES = StreamConfig.Mode.userNames();
 
   @Option(names = "--sequences", defaultValue = "120", description = "interleaved sequences")
   int sequences;
@@ -84,10 +85,10 @@ final class DemoCommand implements Callable<Integer> {
       List<JobOptions> pipelines = new ArrayList<>();
       for (String mode : MODES) {
         JobOptions o = LocalRun.options(kafka, model.toString(), "demo-in", "demo-out-" + mode);
-        o.mode = JobOptions.Mode.valueOf(mode);
+        o.mode = StreamConfig.Mode.named(mode);
         o.chunk = chunk;
         o.lookahead = lookahead;
-        o.leftContext = o.mode == JobOptions.Mode.context ? leftContext : 0;
+        o.leftContext = o.mode == StreamConfig.Mode.CONTEXT ? leftContext : 0;
         o.deadLetterTopic = "demo-dead-letters-" + mode;
         // Every demo sequence ends with an end marker; the idle timeout is only the safety net.
         // It counts in record time, so a job behind its input does not trigger it, but the
@@ -333,7 +334,7 @@ final class DemoCommand implements Callable<Integer> {
     s.append(
         "| mode | p50 ms | p95 ms | p99 ms | max |dev| vs exact | mean |dev| | argmax = exact |\n");
     s.append("|---|---|---|---|---|---|---|\n");
-    Map<String, float[]> exact = ys.get("exact");
+    Map<String, float[]> exact = ys.get(StreamConfig.Mode.EXACT.userName());
     for (String mode : MODES) {
       double[] l = latency.get(mode);
       double max = 0;
@@ -360,11 +361,11 @@ final class DemoCommand implements Callable<Integer> {
               Locale.ROOT,
               "| %s%s | %.0f | %.0f | %.0f | %.2e | %.2e | %.1f%% |%n",
               mode,
-              switch (mode) {
-                case "exact" -> "";
-                case "lookahead" -> " (C=" + chunk + ", R=" + lookahead + ")";
-                case "context" -> " (L=" + leftContext + ", C=" + chunk + ", R=" + lookahead + ")";
-                default -> " (C=" + chunk + ")";
+              switch (StreamConfig.Mode.named(mode)) {
+                case EXACT -> "";
+                case LOOKAHEAD -> " (C=" + chunk + ", R=" + lookahead + ")";
+                case CONTEXT -> " (L=" + leftContext + ", C=" + chunk + ", R=" + lookahead + ")";
+                case STATEFUL -> " (C=" + chunk + ")";
               },
               l[0],
               l[1],

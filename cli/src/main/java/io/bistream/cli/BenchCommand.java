@@ -115,8 +115,9 @@ final class BenchCommand implements Callable<Integer> {
       split = ",",
       defaultValue = "exact,lookahead,stateful",
       paramLabel = "MODE",
-      description = "--pipeline: the modes to run, comma-separated; default all three")
-  List<JobOptions.Mode> modes;
+      converter = JobOptions.ModeConverter.class,
+      description = "--pipeline: the modes to run, comma-separated; default ${DEFAULT-VALUE}")
+  List<StreamConfig.Mode> modes;
 
   @Option(
       names = "--broker-dir",

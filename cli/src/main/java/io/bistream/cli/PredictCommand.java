@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -29,14 +30,8 @@ import picocli.CommandLine.Option;
     })
 final class PredictCommand implements Callable<Integer> {
 
-  /** Offline prediction, or one of the streaming modes (DESIGN.md §4). */
-  enum Mode {
-    offline,
-    exact,
-    lookahead,
-    stateful,
-    context
-  }
+  /** {@code --mode} for the whole model at once, {@link Model#predict}. */
+  static final String OFFLINE = "offline";
 
   @Mixin ModelOptions modelOptions;
 
@@ -48,9 +43,11 @@ final class PredictCommand implements Callable<Integer> {
 
   @Option(
       names = "--mode",
-      defaultValue = "offline",
-      description = "offline (default), exact, lookahead, stateful or context")
-  Mode mode;
+      defaultValue = OFFLINE,
+      converter = ModeOrOffline.class,
+      completionCandidates = ModeNames.class,
+      description = "${COMPLETION-CANDIDATES} (default ${DEFAULT-VALUE})")
+  StreamConfig.Mode mode; // null: offline
 
   @Option(
       names = "--chunk",
@@ -73,7 +70,7 @@ final class PredictCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    if (mode == Mode.offline && leftContext != 0) {
+    if (mode == null && leftContext != 0) {
       // the streaming modes' StreamConfig refuses it the same way
       throw new IllegalArgumentException(
           "left-context applies to context mode only; found left-context "
@@ -92,7 +89,7 @@ final class PredictCommand implements Callable<Integer> {
               + "; predict feeds only the sequence input");
     }
     List<Tensor> ys =
-        mode == Mode.offline
+        mode == null
             ? offline(m, x)
             : List.of(OfflineStreaming.run(new StreamingEngine(m, streamConfig()), x, chunk));
     for (int k = 0; k < ys.size(); k++) {
@@ -125,9 +122,8 @@ final class PredictCommand implements Callable<Integer> {
   }
 
   StreamConfig streamConfig() {
-    StreamConfig.Mode m = StreamConfig.Mode.valueOf(mode.name().toUpperCase(java.util.Locale.ROOT));
     return new StreamConfig(
-        m, chunk, lookahead, Long.MAX_VALUE, StreamConfig.Overflow.REJECT, leftContext);
+        mode, chunk, lookahead, Long.MAX_VALUE, StreamConfig.Overflow.REJECT, leftContext);
   }
 
   /**
@@ -144,5 +140,37 @@ final class PredictCommand implements Callable<Integer> {
     int dot = name.lastIndexOf('.');
     String stem = dot > 0 ? name.substring(0, dot) : name;
     return p.resolveSibling(stem + suffix + (dot > 0 ? name.substring(dot) : ""));
+  }
+
+  /** {@value #OFFLINE} (null), or a streaming mode by its name. */
+  static final class ModeOrOffline implements CommandLine.ITypeConverter<StreamConfig.Mode> {
+    @Override
+    public StreamConfig.Mode convert(String value) {
+      if (value.equalsIgnoreCase(OFFLINE)) {
+        return null;
+      }
+      try {
+        return StreamConfig.Mode.named(value);
+      } catch (IllegalArgumentException e) {
+        throw new CommandLine.TypeConversionException(
+            "expected "
+                + OFFLINE
+                + " or a streaming mode, one of "
+                + StreamConfig.Mode.userNames()
+                + "; found '"
+                + value
+                + "'");
+      }
+    }
+  }
+
+  /** {@value #OFFLINE} and the streaming modes' names, for help. */
+  static final class ModeNames implements Iterable<String> {
+    @Override
+    public java.util.Iterator<String> iterator() {
+      List<String> names = new java.util.ArrayList<>(List.of(OFFLINE));
+      names.addAll(StreamConfig.Mode.userNames());
+      return names.iterator();
+    }
   }
 }

@@ -61,7 +61,7 @@ final class PipelineBench {
 
   private final int sequences;
   private final int steps;
-  private final List<JobOptions.Mode> modes;
+  private final List<StreamConfig.Mode> modes;
   private final boolean perChunkOutput;
   private final boolean binaryFloats;
   private final File json;
@@ -70,7 +70,7 @@ final class PipelineBench {
   PipelineBench(
       int sequences,
       int steps,
-      List<JobOptions.Mode> modes,
+      List<StreamConfig.Mode> modes,
       boolean perChunkOutput,
       boolean binaryFloats,
       File json,
@@ -139,7 +139,7 @@ final class PipelineBench {
     ArrayNode rows = JSON.createArrayNode();
     Input input = input(x); // the same records for every run
     try (EmbeddedKafka kafka = EmbeddedKafka.start(brokerDir)) {
-      for (JobOptions.Mode mode : modes) {
+      for (StreamConfig.Mode mode : modes) {
         JobOptions timed = jobOptions(kafka, modelFile, mode, "");
         StreamConfig config = timed.settings().stream(); // the job's own, for the engine alone too
         double engine = engineRate(model, config, x);
@@ -162,7 +162,7 @@ final class PipelineBench {
             state,
             warmUps);
         rows.addObject()
-            .put("mode", mode.name())
+            .put("mode", mode.userName())
             .put("job_steps_per_s", Math.round(job.stepsPerS()))
             .put("engine_steps_per_s", Math.round(engine))
             .put("kafka_only_steps_per_s", Math.round(job.kafkaStepsPerS()))
@@ -198,7 +198,7 @@ final class PipelineBench {
    * run, ~41k while the compiler stayed busy, 54-63k once it had settled); a sustained job is past
    * that. Returns the number of runs.
    */
-  private int warmUp(EmbeddedKafka kafka, Path model, JobOptions.Mode mode, Input input)
+  private int warmUp(EmbeddedKafka kafka, Path model, StreamConfig.Mode mode, Input input)
       throws Exception {
     CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
     for (int run = 1; run <= MAX_WARM_UPS; run++) {
@@ -248,7 +248,7 @@ final class PipelineBench {
 
   /** The job's options for one mode, on topics named with {@code prefix}. */
   private JobOptions jobOptions(
-      EmbeddedKafka kafka, Path model, JobOptions.Mode mode, String prefix) throws IOException {
+      EmbeddedKafka kafka, Path model, StreamConfig.Mode mode, String prefix) throws IOException {
     JobOptions o =
         LocalRun.options(
             kafka,

@@ -3,7 +3,7 @@ package io.bistream.cli;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** The {@code ./bistream} command line: one subcommand per task (DESIGN.md §7). */
+/** The {@code ./bistream} command line: one subcommand per task (docs/architecture.md). */
 @Command(
     name = "bistream",
     mixinStandardHelpOptions = true,

@@ -57,7 +57,13 @@ final class EvaluateCommand implements Callable<Integer> {
   Path plot;
 
   /** Deviation of one streaming configuration from offline. */
-  record Row(String mode, int l, int r, double maxAbs, double meanAbs, double argmaxAgreement) {}
+  record Row(
+      StreamConfig.Mode mode,
+      int l,
+      int r,
+      double maxAbs,
+      double meanAbs,
+      double argmaxAgreement) {}
 
   @Override
   public Integer call() throws Exception {
@@ -99,8 +105,8 @@ final class EvaluateCommand implements Callable<Integer> {
           Locale.ROOT,
           "%-10s %6s %6s %14.3e %14.3e %9.2f%%%n",
           r.mode(),
-          r.mode().equals("context") ? String.valueOf(r.l()) : "-",
-          r.mode().equals("stateful") ? "-" : String.valueOf(r.r()),
+          r.mode() == StreamConfig.Mode.CONTEXT ? String.valueOf(r.l()) : "-",
+          r.mode() == StreamConfig.Mode.STATEFUL ? "-" : String.valueOf(r.r()),
           r.maxAbs(),
           r.meanAbs(),
           100 * r.argmaxAgreement());
@@ -127,7 +133,7 @@ final class EvaluateCommand implements Callable<Integer> {
       agree += argmax(a, r * f, f) == argmax(b, r * f, f) ? 1 : 0;
     }
     return new Row(
-        cfg.mode().name().toLowerCase(Locale.ROOT),
+        cfg.mode(),
         cfg.leftContext(),
         cfg.lookahead(),
         max,
@@ -161,11 +167,11 @@ final class EvaluateCommand implements Callable<Integer> {
     // context mode: mean deviation over R, one series per left context L
     Map<Integer, List<Row>> context = new TreeMap<>();
     for (Row row : rows) {
-      if (row.mode().equals("stateful")) {
+      if (row.mode() == StreamConfig.Mode.STATEFUL) {
         stateful = Math.max(row.meanAbs(), 1e-12);
         continue;
       }
-      if (row.mode().equals("context")) {
+      if (row.mode() == StreamConfig.Mode.CONTEXT) {
         context.computeIfAbsent(row.l(), k -> new ArrayList<>()).add(row);
         continue;
       }
