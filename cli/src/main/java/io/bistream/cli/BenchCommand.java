@@ -84,6 +84,13 @@ final class BenchCommand implements Callable<Integer> {
   boolean pipeline;
 
   @Option(
+      names = "--floor",
+      description =
+          "--pipeline: also one-step records on the demo model, each mode beside trivial jobs"
+              + " with the same source, keyBy and sink (the floor)")
+  boolean floor;
+
+  @Option(
       names = "--kernels",
       description = "the step kernels alone beside an SGEMM and the whole model (bench kernels)")
   boolean kernels;
@@ -149,7 +156,15 @@ final class BenchCommand implements Callable<Integer> {
                 + (Files.exists(brokerDir) ? "one it cannot write into or a file" : "nothing"));
       }
       return new PipelineBench(
-              sequences, pipelineSteps, modes, perChunkOutput, binaryFloats, json, brokerDir)
+              sequences,
+              pipelineSteps,
+              modes,
+              perChunkOutput,
+              binaryFloats,
+              json,
+              brokerDir,
+              floor,
+              quick)
           .run();
     }
     if (kernels) {

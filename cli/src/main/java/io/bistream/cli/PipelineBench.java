@@ -58,6 +58,10 @@ final class PipelineBench {
   private static final double JIT_SETTLED = 0.15;
   private static final int MAX_WARM_UPS = 12;
   private static final long MEMORY_DIR_BYTES = 2L << 30;
+  private static final int FLOOR_SEQUENCES = 1000;
+  private static final int FLOOR_STEPS = 1500;
+  private static final int QUICK_FLOOR_SEQUENCES = 200;
+  private static final int QUICK_FLOOR_STEPS = 750;
 
   private final int sequences;
   private final int steps;
@@ -66,6 +70,9 @@ final class PipelineBench {
   private final boolean binaryFloats;
   private final File json;
   private final Path brokerDir;
+  private final boolean floor;
+  private final int floorSequences;
+  private final int floorSteps;
 
   PipelineBench(
       int sequences,
@@ -74,7 +81,9 @@ final class PipelineBench {
       boolean perChunkOutput,
       boolean binaryFloats,
       File json,
-      Path brokerDir) {
+      Path brokerDir,
+      boolean floor,
+      boolean quick) {
     this.sequences = sequences;
     this.steps = steps;
     this.modes = modes;
@@ -82,6 +91,9 @@ final class PipelineBench {
     this.binaryFloats = binaryFloats;
     this.json = json;
     this.brokerDir = brokerDir != null ? brokerDir : memoryDirectory();
+    this.floor = floor;
+    this.floorSequences = quick ? QUICK_FLOOR_SEQUENCES : FLOOR_SEQUENCES;
+    this.floorSteps = quick ? QUICK_FLOOR_STEPS : FLOOR_STEPS;
   }
 
   /**
@@ -137,14 +149,16 @@ final class PipelineBench {
         "state B/seq",
         "warm-ups");
     ArrayNode rows = JSON.createArrayNode();
-    Input input = input(x); // the same records for every run
+    // the same records for every run
+    Input input = input(x, sequences, steps, d, STEPS_PER_RECORD, binaryFloats);
     try (EmbeddedKafka kafka = EmbeddedKafka.start(brokerDir)) {
       for (StreamConfig.Mode mode : modes) {
         JobOptions timed = jobOptions(kafka, modelFile, mode, "");
         StreamConfig config = timed.settings().stream(); // the job's own, for the engine alone too
         double engine = engineRate(model, config, x);
-        int warmUps = warmUp(kafka, modelFile, mode, input);
-        JobRun job = jobRun(kafka, timed, input);
+        int warmUps =
+            warmUp(kafka, mode.userName(), p -> jobOptions(kafka, modelFile, mode, p), input, JOB);
+        JobRun job = jobRun(kafka, timed, input, JOB);
         double[] latency = job.latencies();
         double p50 = DemoCommand.pct(latency, 50);
         double p99 = DemoCommand.pct(latency, 99);
@@ -170,6 +184,9 @@ final class PipelineBench {
             .put("latency_p99_ms", p99)
             .put("state_bytes_per_sequence", state)
             .put("warm_up_runs", warmUps);
+      }
+      if (floor) {
+        floorRows(kafka, rows);
       }
     }
     System.out.println(
@@ -198,20 +215,21 @@ final class PipelineBench {
    * run, ~41k while the compiler stayed busy, 54-63k once it had settled); a sustained job is past
    * that. Returns the number of runs.
    */
-  private int warmUp(EmbeddedKafka kafka, Path model, StreamConfig.Mode mode, Input input)
+  private int warmUp(
+      EmbeddedKafka kafka, String what, Options options, Input input, Starter starter)
       throws Exception {
     CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
     for (int run = 1; run <= MAX_WARM_UPS; run++) {
       long compiledMs = jit.getTotalCompilationTime();
       long start = System.nanoTime();
-      jobRun(kafka, jobOptions(kafka, model, mode, "warm-up-" + run + "-"), input);
+      jobRun(kafka, options.on("warm-up-" + run + "-"), input, starter);
       double ms = (System.nanoTime() - start) / 1e6;
       if ((jit.getTotalCompilationTime() - compiledMs) / ms < JIT_SETTLED) {
         return run;
       }
     }
     System.out.printf(
-        "note: the JIT had not settled after %d warm-up runs of %s%n", MAX_WARM_UPS, mode);
+        "note: the JIT had not settled after %d warm-up runs of %s%n", MAX_WARM_UPS, what);
     return MAX_WARM_UPS;
   }
 
@@ -263,12 +281,25 @@ final class PipelineBench {
     return o;
   }
 
-  /** Runs the job with options {@code o} on new topics. */
-  private JobRun jobRun(EmbeddedKafka kafka, JobOptions o, Input input) throws Exception {
+  /** The options of one run, on topics named with {@code prefix}. */
+  private interface Options {
+    JobOptions on(String prefix) throws IOException;
+  }
+
+  /** Starts one run of a pipeline. */
+  private interface Starter {
+    JobClient start(JobOptions o) throws Exception;
+  }
+
+  private static final Starter JOB = o -> LocalRun.start(List.of(o), "bistream-" + o.inputTopic);
+
+  /** Runs the pipeline {@code starter} starts with options {@code o}, on new topics. */
+  private JobRun jobRun(EmbeddedKafka kafka, JobOptions o, Input input, Starter starter)
+      throws Exception {
     String in = o.inputTopic;
     String out = o.outputTopic;
     kafka.createTopics(4, in, out, o.deadLetterTopic);
-    JobClient job = LocalRun.start(List.of(o), "bistream-" + in);
+    JobClient job = starter.start(o);
     List<ConsumerRecord<String, String>> records;
     long start;
     double seconds;
@@ -284,7 +315,7 @@ final class PipelineBench {
     } finally {
       LocalRun.cancel(job); // also: no idle job checkpointing next to the Kafka-only run
     }
-    double stepsTotal = sequences * (double) steps;
+    double stepsTotal = input.steps();
     String replay = out + "-replay";
     double kafkaSeconds = kafkaSeconds(kafka, replay, records);
     // A run leaves hundreds of MB of logs; the next run should not find the broker carrying them.
@@ -292,7 +323,10 @@ final class PipelineBench {
     return new JobRun(stepsTotal / seconds, start, records, stepsTotal / kafkaSeconds);
   }
 
-  /** Steps an output record holds: "y" or "y_f32" one, "ys" or "ys_f32" a chunk of rows. */
+  /**
+   * Steps an output record holds: "ys" or "ys_f32" a chunk of rows, any other with a "t" one (an
+   * end record none).
+   */
   private static int outputSteps(JsonNode n) {
     if (n.has("ys")) {
       return n.get("ys").size();
@@ -302,7 +336,7 @@ final class PipelineBench {
       int bytes = b64.length() / 4 * 3 - (b64.endsWith("==") ? 2 : b64.endsWith("=") ? 1 : 0);
       return bytes / (Float.BYTES * n.get("width").asInt());
     }
-    return n.has("y") || n.has("y_f32") ? 1 : 0;
+    return n.has("t") ? 1 : 0; // "y", "y_f32", or the floor's output (FloorJob)
   }
 
   /**
@@ -347,27 +381,103 @@ final class PipelineBench {
     return (System.nanoTime() - start) / 1e9;
   }
 
-  /** The input records (key, value) and the sequence ids they carry. */
-  private record Input(List<Map.Entry<String, String>> records, Set<String> ids) {}
+  /** The input records (key, value), the sequence ids they carry and their steps in all. */
+  private record Input(List<Map.Entry<String, String>> records, Set<String> ids, long steps) {}
 
-  /** The input records, interleaved round by round, formatted before any clock starts. */
-  private Input input(float[] x) {
-    int d = BenchEngines.D;
+  /**
+   * The records of {@code n} sequences of {@code t} steps of width {@code d} from {@code x}, {@code
+   * perRecord} steps per record, interleaved round by round, formatted before any clock starts.
+   */
+  private static Input input(float[] x, int n, int t, int d, int perRecord, boolean binary) {
     Set<String> ids = new LinkedHashSet<>();
     List<Map.Entry<String, String>> batch = new ArrayList<>();
-    for (int s = 0; s < steps; s += STEPS_PER_RECORD) {
-      for (int r = 0; r < sequences; r++) {
+    for (int s = 0; s < t; s += perRecord) {
+      for (int r = 0; r < n; r++) {
         String id = "b-" + r;
         ids.add(id);
-        int k = Math.min(STEPS_PER_RECORD, steps - s);
+        int k = Math.min(perRecord, t - s);
         String record =
-            binaryFloats
-                ? InputEvent.binaryJson(id, s, x, r * steps + s, k, d, s + k == steps)
-                : InputEvent.json(id, s, x, r * steps + s, k, d, s + k == steps);
+            binary
+                ? InputEvent.binaryJson(id, s, x, r * t + s, k, d, s + k == t)
+                : InputEvent.json(id, s, x, r * t + s, k, d, s + k == t);
         batch.add(new AbstractMap.SimpleEntry<>(id, record));
       }
     }
-    return new Input(batch, ids);
+    return new Input(batch, ids, (long) n * t);
+  }
+
+  /**
+   * {@code --floor}: one step per JSON record on the bundled demo model, {@value #FLOOR_SEQUENCES}
+   * sequences of {@value #FLOOR_STEPS} steps produced in one burst (a backlog the job drains), the
+   * job in each mode beside its floor ({@link FloorJob}) without and with the job's JSON parsing.
+   * Each row follows its own warm-up runs on a fifth of the sequences.
+   */
+  private void floorRows(EmbeddedKafka kafka, ArrayNode rows) throws Exception {
+    Path model = DemoCommand.extractBundledModel();
+    int width = ModelFiles.load(model).inputs().get(0).shape()[1];
+    float[] x = new float[floorSequences * floorSteps * width];
+    Random rnd = new Random(13);
+    for (int i = 0; i < x.length; i++) {
+      x[i] = (float) rnd.nextGaussian();
+    }
+    Input input = input(x, floorSequences, floorSteps, width, 1, false);
+    Input warm = input(x, floorSequences / 5, floorSteps, width, 1, false);
+    System.out.printf(
+        "%nfloor: %,d one-step JSON records (%d sequences x %d steps, the demo model, D=%d) in one"
+            + " burst, parallelism 1, exactly-once sink, checkpoints every 500 ms; the job's"
+            + " default C and R%n",
+        input.steps(), floorSequences, floorSteps, width);
+    System.out.printf(
+        "%-14s %12s %11s %13s %9s %9s %8s%n",
+        "pipeline", "records/s", "vs floor", "vs floor+json", "p50 ms", "p99 ms", "warm-ups");
+    double bare = 0;
+    double parsing = 0;
+    List<String> names = new ArrayList<>(List.of("floor", "floor-json"));
+    modes.forEach(m -> names.add(m.userName()));
+    for (String name : names) {
+      StreamConfig.Mode mode =
+          modes.stream().filter(m -> m.userName().equals(name)).findFirst().orElse(null);
+      Options options =
+          p -> {
+            JobOptions o =
+                LocalRun.options(
+                    kafka,
+                    model.toString(),
+                    "floor-" + p + "in-" + name,
+                    "floor-" + p + "out-" + name);
+            if (mode != null) {
+              o.mode = mode;
+            }
+            return o;
+          };
+      Starter starter = mode != null ? JOB : o -> FloorJob.start(o, name.equals("floor-json"));
+      int warmUps = warmUp(kafka, name, options, warm, starter);
+      JobRun run = jobRun(kafka, options.on(""), input, starter);
+      double[] latency = run.latencies();
+      if (name.equals("floor")) {
+        bare = run.stepsPerS();
+      } else if (name.equals("floor-json")) {
+        parsing = run.stepsPerS();
+      }
+      System.out.printf(
+          "%-14s %,12.0f %10.2fx %13s %9.0f %9.0f %8d%n",
+          name,
+          run.stepsPerS(),
+          run.stepsPerS() / bare,
+          parsing == 0 ? "-" : String.format("%.2fx", run.stepsPerS() / parsing),
+          DemoCommand.pct(latency, 50),
+          DemoCommand.pct(latency, 99),
+          warmUps);
+      rows.addObject()
+          .put("workload", "one-step-records")
+          .put("pipeline", name)
+          .put("records_per_s", Math.round(run.stepsPerS()))
+          .put("vs_floor", run.stepsPerS() / bare)
+          .put("vs_floor_json", parsing == 0 ? null : run.stepsPerS() / parsing)
+          .put("latency_p50_ms", DemoCommand.pct(latency, 50))
+          .put("latency_p99_ms", DemoCommand.pct(latency, 99))
+          .put("warm_up_runs", warmUps);
+    }
   }
 
   /**

@@ -170,7 +170,7 @@ public final class BiStreamJob {
    * The source's Kafka consumer properties: every {@code --kafka-property} (SASL, SSL, ...), and
    * {@code read_committed} unless the user set another isolation level.
    */
-  static Properties sourceProperties(JobSettings settings) {
+  public static Properties sourceProperties(JobSettings settings) {
     Properties props = new Properties();
     props.putAll(settings.kafkaProperties());
     props.putIfAbsent("isolation.level", "read_committed");
