@@ -27,6 +27,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.flink.api.common.functions.MapFunction;
 import org.apache.flink.configuration.Configuration;
@@ -179,6 +180,12 @@ class BiStreamJobIntegrationTest {
   /** seq -> t -> y, checking each (seq, t) appears once; end records checked separately. */
   private static Map<String, Map<Long, float[]>> outputs(List<ConsumerRecord<String, String>> out)
       throws Exception {
+    return outputs(out, inputs.keySet());
+  }
+
+  /** As above, checking the end records and output counts of {@code sequences} only. */
+  private static Map<String, Map<Long, float[]>> outputs(
+      List<ConsumerRecord<String, String>> out, Set<String> sequences) throws Exception {
     Map<String, Map<Long, float[]>> bySeq = new HashMap<>();
     Map<String, Long> ends = new HashMap<>();
     for (ConsumerRecord<String, String> r : out) {
@@ -201,6 +208,9 @@ class BiStreamJobIntegrationTest {
       assertThat(previous).as("no duplicate output for %s t=%s", seq, n.get("t")).isNull();
     }
     for (Map.Entry<String, float[]> in : inputs.entrySet()) {
+      if (!sequences.contains(in.getKey())) {
+        continue;
+      }
       int t = in.getValue().length / D;
       assertThat(ends.get(in.getKey())).as("end record of %s", in.getKey()).isEqualTo(t);
       assertThat(bySeq.get(in.getKey())).as("outputs of %s", in.getKey()).hasSize(t);
@@ -210,7 +220,16 @@ class BiStreamJobIntegrationTest {
 
   private static void assertMatchesEngine(
       Map<String, Map<Long, float[]>> actual, StreamingEngine engineOrNull) {
+    assertMatchesEngine(actual, engineOrNull, inputs.keySet());
+  }
+
+  /** As above, for the sequences in {@code sequences} only. */
+  private static void assertMatchesEngine(
+      Map<String, Map<Long, float[]>> actual, StreamingEngine engineOrNull, Set<String> sequences) {
     for (Map.Entry<String, float[]> in : inputs.entrySet()) {
+      if (!sequences.contains(in.getKey())) {
+        continue;
+      }
       int t = in.getValue().length / D;
       Tensor x = new Tensor(in.getValue(), new int[] {1, t, D});
       float[] expected =
@@ -391,6 +410,48 @@ class BiStreamJobIntegrationTest {
       assertThat(kafka.readCommitted(o.deadLetterTopic, Duration.ofSeconds(1))).isEmpty();
     } finally {
       LocalRun.cancel(job);
+    }
+  }
+
+  @Test
+  void atLeastOnceOutputsAreVisibleBeforeAnyCheckpointAndExactlyOnceOnesOnlyAfterOne()
+      throws Exception {
+    long atLeastOnceMs = 0;
+    for (JobOptions.Delivery delivery :
+        List.of(JobOptions.Delivery.AT_LEAST_ONCE, JobOptions.Delivery.EXACTLY_ONCE)) {
+      JobOptions o = options("lookahead");
+      o.delivery = delivery;
+      o.checkpointInterval = Duration.ofHours(1); // no checkpoint completes during the test
+      kafka.createTopics(2, o.inputTopic, o.outputTopic, o.deadLetterTopic);
+      kafka.produce(o.inputTopic, records);
+      StreamExecutionEnvironment env = LocalRun.environment(o);
+      BiStreamJobMain.build(o, env);
+      long start = System.nanoTime();
+      JobClient job = env.executeAsync("it-" + o.inputTopic);
+      try {
+        if (delivery == JobOptions.Delivery.AT_LEAST_ONCE) {
+          // Only the sequences with an end marker: an idle timeout waits for the input's offsets
+          // to be committed, which happens at a checkpoint (docs/operations.md, "Timeouts").
+          Set<String> marked = new TreeSet<>();
+          for (String seq : inputs.keySet()) {
+            if (Integer.parseInt(seq.substring(seq.indexOf('-') + 1)) % 2 == 0) {
+              marked.add(seq);
+            }
+          }
+          List<ConsumerRecord<String, String>> out =
+              LocalRun.awaitEnded(
+                  kafka, job, o.outputTopic, marked, Duration.ofSeconds(60), n -> {});
+          atLeastOnceMs = (System.nanoTime() - start) / 1_000_000;
+          assertMatchesEngine(
+              outputs(out, marked), new StreamingEngine(model, o.settings().stream()), marked);
+        } else {
+          // as long as every output took to show at least once, and two seconds more
+          Thread.sleep(atLeastOnceMs + 2000);
+          assertThat(kafka.readCommitted(o.outputTopic, Duration.ofSeconds(1))).isEmpty();
+        }
+      } finally {
+        LocalRun.cancel(job);
+      }
     }
   }
 }
