@@ -41,8 +41,8 @@ class HelpDefaultsTest {
   }
 
   /**
-   * The default an option shows: its default value, else the field's initial value (a flag's
-   * {@code false} is no default worth showing).
+   * The default an option shows: its default value, else the field's initial value (a flag's {@code
+   * false} is no default worth showing).
    */
   private static String defaultOf(OptionSpec option) {
     if (option.usageHelp() || option.versionHelp()) {

@@ -127,7 +127,8 @@ class QuietTerminalTest {
     }
     // The JVM's own notice about the incubator module is not BiStream's to silence.
     String text =
-        Files.readString(terminal).replace("WARNING: Using incubator modules: jdk.incubator.vector\n", "");
+        Files.readString(terminal)
+            .replace("WARNING: Using incubator modules: jdk.incubator.vector\n", "");
     return new Terminal(p.exitValue(), text);
   }
 }

@@ -62,7 +62,8 @@ class OperatorNamesTest {
     if (namedInFull) {
       assertThat(names).anyMatch(n -> n.endsWith(in + "-" + out));
     }
-    for (String role : List.of("kafka-input-", "validate-", "bistream-sequences-", "kafka-output-")) {
+    for (String role :
+        List.of("kafka-input-", "validate-", "bistream-sequences-", "kafka-output-")) {
       assertThat(uids).contains(role + in + "-" + out, role + in + "-" + otherOut);
     }
     assertThat(names)
@@ -72,9 +73,13 @@ class OperatorNamesTest {
 
   private static JobOptions options(String in, String out) {
     return JobOptions.parse(
-        "--bootstrap-servers", "broker:9093",
-        "--input-topic", in,
-        "--output-topic", out,
-        "--model", SequenceOperatorTest.MODEL);
+        "--bootstrap-servers",
+        "broker:9093",
+        "--input-topic",
+        in,
+        "--output-topic",
+        out,
+        "--model",
+        SequenceOperatorTest.MODEL);
   }
 }
