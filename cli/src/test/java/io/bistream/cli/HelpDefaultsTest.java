@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.OptionSpec;
@@ -15,6 +16,7 @@ class HelpDefaultsTest {
   void everyCommandsHelpShowsTheDefaultOfEveryOptionThatHasOne() {
     CommandLine cli = new CommandLine(new BiStreamCli());
     List<String> missing = new ArrayList<>();
+    List<String> twice = new ArrayList<>();
     int checked = 0;
     for (CommandLine command : cli.getSubcommands().values()) {
       String name = command.getCommandName();
@@ -34,10 +36,18 @@ class HelpDefaultsTest {
         if (!help.out().contains(lines) || !lines.contains("Default: " + value)) {
           missing.add(name + " " + option.longestName() + " (default " + value + ")");
         }
+        // Said once: a description that names this default too says it twice.
+        String description = String.join(" ", option.description());
+        if (description.contains("${DEFAULT-VALUE}")
+            || description.toLowerCase(Locale.ROOT).contains("default")
+                && description.contains(value)) {
+          twice.add(name + " " + option.longestName());
+        }
       }
     }
     assertThat(checked).as("options with a default").isGreaterThan(20);
     assertThat(missing).as("options whose help does not show their default").isEmpty();
+    assertThat(twice).as("options whose description names the default shown below it").isEmpty();
   }
 
   /**
