@@ -1,6 +1,7 @@
 package io.bistream.cli;
 
 import java.io.IOException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
@@ -55,20 +56,26 @@ final class Logs implements AutoCloseable {
   static Logs toFile(String command) {
     String configured = System.getenv(DIR_VARIABLE);
     Path dir = Path.of(configured != null ? configured : System.getProperty("java.io.tmpdir"));
-    Path file =
-        dir.resolve(
-                "bistream-"
-                    + command
-                    + "-"
-                    + TIME.format(LocalDateTime.now())
-                    + "-"
-                    + ProcessHandle.current().pid()
-                    + ".log")
-            .toAbsolutePath();
+    String stem =
+        "bistream-"
+            + command
+            + "-"
+            + TIME.format(LocalDateTime.now())
+            + "-"
+            + ProcessHandle.current().pid();
+    Path file;
     try {
       Files.createDirectories(dir);
-      Files.deleteIfExists(file);
-      Files.createFile(file);
+      // A new file: a second run within the same second in this process gets "-2", and so on.
+      for (int n = 1; ; n++) {
+        file = dir.resolve(stem + (n == 1 ? "" : "-" + n) + ".log").toAbsolutePath();
+        try {
+          Files.createFile(file);
+          break;
+        } catch (FileAlreadyExistsException e) {
+          // the next number
+        }
+      }
     } catch (IOException e) {
       throw new IllegalArgumentException(
           "cannot write a log file in "

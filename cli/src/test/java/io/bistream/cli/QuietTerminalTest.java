@@ -36,6 +36,7 @@ class QuietTerminalTest {
           "JobManager log files are unavailable",
           "characters length limit",
           "RetriableCommitFailedException",
+          "StatusLogger",
           " WARN ",
           " INFO ",
           "\tat ",
