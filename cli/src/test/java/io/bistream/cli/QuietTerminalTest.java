@@ -20,12 +20,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class QuietTerminalTest {
 
-  private static final String MODEL =
-      Path.of("../model-core/src/test/resources/golden/tfjs/models/bilstm_concat/model.json")
-          .toAbsolutePath()
-          .normalize()
-          .toString();
-
   /** Lines seen on a newcomer's terminal before issue 19, each from a library. */
   private static final List<String> NOISE =
       List.of(
@@ -56,28 +50,18 @@ class QuietTerminalTest {
                 "{\"seq\":\"b\",\"t\":1,\"x\":[0,0,1],\"end\":true}"),
             StandardCharsets.UTF_8);
     Path logs = Files.createDirectories(dir.resolve("logs"));
-    Terminal t =
-        run(
-            logs,
-            "local",
-            "--model",
-            MODEL,
-            "--input-file",
-            in.toString(),
-            "--output-file",
-            dir.resolve("out.jsonl").toString());
+    Terminal t = run(logs, LocalCommandTest.local(dir, in).toArray(String[]::new));
 
     assertThat(t.code).as(t.text).isZero();
     assertThat(t.text).contains("records: 4 read, 4 produced");
     for (String noise : NOISE) {
       assertThat(t.text).as("terminal").doesNotContain(noise);
     }
-    Matcher named = Pattern.compile("(?m)^logs: (.+\\.log)$").matcher(t.text);
-    assertThat(named.find()).as("a line naming the log file in:\n" + t.text).isTrue();
-    Path log = Path.of(named.group(1));
+    Path log = logFile(t);
     assertThat(log.getParent()).isEqualTo(logs);
-    String logged = Files.readString(log);
-    assertThat(logged).contains("org.apache.flink.").contains("Formatting metadata directory");
+    assertThat(Files.readString(log))
+        .contains("org.apache.flink.")
+        .contains("Formatting metadata directory");
   }
 
   @Test
@@ -99,11 +83,14 @@ class QuietTerminalTest {
     assertThat(t.code).as(t.text).isEqualTo(2);
     assertThat(t.text).contains("error: ").contains("no-such-model.json");
     assertThat(t.text).doesNotContain("\tat ").doesNotContain("Exception:");
+    assertThat(Files.readString(logFile(t))).contains("no-such-model.json").contains("\tat ");
+  }
+
+  /** The log file the command named on its terminal. */
+  private static Path logFile(Terminal t) {
     Matcher named = Pattern.compile("(?m)^logs: (.+\\.log)$").matcher(t.text);
-    assertThat(named.find()).as(t.text).isTrue();
-    assertThat(Files.readString(Path.of(named.group(1))))
-        .contains("no-such-model.json")
-        .contains("\tat ");
+    assertThat(named.find()).as("a line naming the log file in:\n" + t.text).isTrue();
+    return Path.of(named.group(1));
   }
 
   /** A command's exit code and everything it wrote to the terminal (stdout and stderr). */
