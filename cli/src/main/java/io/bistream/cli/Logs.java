@@ -98,6 +98,9 @@ final class Logs implements AutoCloseable {
                     .addAttribute("pattern", "%d{HH:mm:ss.SSS} [%t] %level %c - %msg%n")));
     // The libraries' warnings and errors, and what BiStream itself says about its pipelines.
     b.add(b.newLogger("io.bistream", Level.INFO));
+    // Kafka's sink registers some metrics twice per subtask; Flink warns at each (~90 lines a
+    // demo).
+    b.add(b.newLogger("org.apache.flink.metrics", Level.ERROR));
     b.add(b.newRootLogger(Level.WARN).add(b.newAppenderRef("file")));
     Configurator.reconfigure(b.build());
     System.err.println("logs: " + file);
