@@ -29,11 +29,7 @@ final class Logs implements AutoCloseable {
   private static final DateTimeFormatter TIME =
       DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss", Locale.ROOT);
 
-  private final Path file;
-
-  private Logs(Path file) {
-    this.file = file;
-  }
+  private Logs() {}
 
   /** Whether {@code command} (a parsed subcommand) starts Flink or the embedded broker. */
   static boolean startsFlinkOrKafka(CommandLine.ParseResult command) {
@@ -104,11 +100,7 @@ final class Logs implements AutoCloseable {
     b.add(b.newRootLogger(Level.WARN).add(b.newAppenderRef("file")));
     Configurator.reconfigure(b.build());
     System.err.println("logs: " + file);
-    return new Logs(file);
-  }
-
-  Path file() {
-    return file;
+    return new Logs();
   }
 
   /** Back to the terminal configuration (log4j2.properties), for later commands in this JVM. */
