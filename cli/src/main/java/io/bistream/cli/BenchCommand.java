@@ -77,8 +77,9 @@ final class BenchCommand implements Callable<Integer> {
       names = "--models",
       split = ",",
       paramLabel = "MODEL",
-      description = "the models to run, comma-separated: bilstm, bigru; default both")
-  List<String> models = List.of("bilstm", "bigru");
+      defaultValue = "bilstm,bigru",
+      description = "the models to run, comma-separated: bilstm, bigru")
+  List<String> models;
 
   @Option(names = "--pipeline", description = "the Flink job end to end instead (bench pipeline)")
   boolean pipeline;
@@ -95,16 +96,10 @@ final class BenchCommand implements Callable<Integer> {
       description = "the step kernels alone beside an SGEMM and the whole model (bench kernels)")
   boolean kernels;
 
-  @Option(
-      names = "--sequences",
-      defaultValue = "256",
-      description = "sequences for --pipeline; default ${DEFAULT-VALUE}")
+  @Option(names = "--sequences", defaultValue = "256", description = "sequences for --pipeline")
   int sequences;
 
-  @Option(
-      names = "--steps",
-      defaultValue = "2048",
-      description = "steps per sequence, --pipeline; default ${DEFAULT-VALUE}")
+  @Option(names = "--steps", defaultValue = "2048", description = "steps per sequence, --pipeline")
   int pipelineSteps;
 
   @Option(
@@ -123,7 +118,7 @@ final class BenchCommand implements Callable<Integer> {
       defaultValue = "exact,lookahead,stateful",
       paramLabel = "MODE",
       converter = JobOptions.ModeConverter.class,
-      description = "--pipeline: the modes to run, comma-separated; default ${DEFAULT-VALUE}")
+      description = "--pipeline: the modes to run, comma-separated")
   List<StreamConfig.Mode> modes;
 
   @Option(

@@ -46,7 +46,7 @@ final class PredictCommand implements Callable<Integer> {
       defaultValue = OFFLINE,
       converter = ModeOrOffline.class,
       completionCandidates = ModeNames.class,
-      description = "${COMPLETION-CANDIDATES} (default ${DEFAULT-VALUE})")
+      description = "${COMPLETION-CANDIDATES}")
   StreamConfig.Mode mode; // null: offline
 
   @Option(

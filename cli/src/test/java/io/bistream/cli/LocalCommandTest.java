@@ -127,20 +127,23 @@ class LocalCommandTest {
   }
 
   private CliRun local(Path in, String... extra) {
-    List<String> args =
-        new ArrayList<>(
-            List.of(
-                "local",
-                "--model",
-                MODEL,
-                "--input-file",
-                in.toString(),
-                "--output-file",
-                dir.resolve("out.jsonl").toString(),
-                "--dead-letter-file",
-                dir.resolve("dead.jsonl").toString()));
+    List<String> args = new ArrayList<>(local(dir, in));
     args.addAll(List.of(extra));
     return CliRun.of(args.toArray(String[]::new));
+  }
+
+  /** {@code local} on {@code in}, its output and dead-letter files in {@code dir}. */
+  static List<String> local(Path dir, Path in) {
+    return List.of(
+        "local",
+        "--model",
+        MODEL,
+        "--input-file",
+        in.toString(),
+        "--output-file",
+        dir.resolve("out.jsonl").toString(),
+        "--dead-letter-file",
+        dir.resolve("dead.jsonl").toString());
   }
 
   /** The dead-letter file, each record checked against docs/schemas/dead-letter.schema.json. */

@@ -67,16 +67,17 @@ public final class BiStreamJob {
   /** Adds the pipeline to {@code env}. */
   public void build(StreamExecutionEnvironment env) {
     // Stable uids per pipeline so savepoints survive job changes and several pipelines can share
-    // one job (the demo runs one per mode).
+    // one job (the demo runs one per mode). Names may change; uids never (state restores by them).
     String id = settings.inputTopic() + "-" + settings.outputTopic();
+    String name = nameOf(id);
     DataStream<ParsedRecord> parsed =
-        env.fromSource(source, WatermarkStrategy.noWatermarks(), "kafka-input-" + id)
+        env.fromSource(source, WatermarkStrategy.noWatermarks(), "kafka-" + name)
             .uid("kafka-input-" + id);
     SingleOutputStreamOperator<InputEvent> valid =
         parsed
             .process(new SplitDeadLetters(settings.deadLetterTopic()))
             .returns(TypeInformation.of(InputEvent.class))
-            .name("validate-" + id)
+            .name("validate-" + name)
             .uid("validate-" + id);
     DataStream<InputEvent> events =
         tap == null ? valid : valid.map(tap).returns(TypeInformation.of(InputEvent.class));
@@ -84,15 +85,33 @@ public final class BiStreamJob {
         events
             .keyBy(e -> e.seq, Types.STRING)
             .transform(
-                "bistream-sequences-" + id,
+                "bistream-sequences-" + name,
                 TypeInformation.of(OutputRecord.class),
                 new SequenceOperator(settings))
             .uid("bistream-sequences-" + id);
     outputs
         .union(valid.getSideOutput(DEAD_LETTERS))
         .sinkTo(sink)
-        .name("kafka-output-" + id)
+        .name("kafka-output-" + name)
         .uid("kafka-output-" + id);
+  }
+
+  /** The longest pipeline id operator names hold whole. */
+  static final int NAME_ID_LENGTH = 26;
+
+  /**
+   * The pipeline's id ({@code <input>-<output>}) as operator names show it: whole when it has at
+   * most {@value #NAME_ID_LENGTH} characters, else its start and a hash of the whole. Flink
+   * truncates operator names over 80 characters in metrics, with a warning, and the source's
+   * coordinator takes its task's name, "Source: kafka-<id> -> validate-<id>", which this bound
+   * keeps within 80 (docs/operations.md, "Metrics").
+   */
+  static String nameOf(String id) {
+    if (id.length() <= NAME_ID_LENGTH) {
+      return id;
+    }
+    String hash = String.format("%08x", id.hashCode());
+    return id.substring(0, NAME_ID_LENGTH - hash.length() - 1) + "~" + hash;
   }
 
   /**

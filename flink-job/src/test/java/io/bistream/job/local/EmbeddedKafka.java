@@ -1,6 +1,9 @@
 package io.bistream.job.local;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -26,6 +29,8 @@ import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.common.test.KafkaClusterTestKit;
 import org.apache.kafka.common.test.TestKitNodes;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A real, in-JVM, single-node KRaft Kafka broker (Kafka's own {@code KafkaClusterTestKit}) on
@@ -35,6 +40,11 @@ import org.apache.kafka.common.test.TestKitNodes;
  * transaction.max.timeout.ms} is one hour, above the sink's transaction timeout.
  */
 public final class EmbeddedKafka implements AutoCloseable {
+
+  private static final Logger LOG = LoggerFactory.getLogger(EmbeddedKafka.class);
+
+  /** The names of KafkaClusterTestKit's executor threads start so. */
+  private static final String TEST_KIT_THREADS = "kafka-cluster-test-kit-";
 
   private final KafkaClusterTestKit cluster;
   private final Path baseDir;
@@ -88,7 +98,7 @@ public final class EmbeddedKafka implements AutoCloseable {
               .setConfigProp("log.segment.delete.delay.ms", "1000")
               .setDeleteOnClose(true)
               .build();
-      cluster.format();
+      formatQuietly(cluster);
       cluster.startup();
       cluster.waitForReadyBrokers();
       return new EmbeddedKafka(cluster, dir);
@@ -101,6 +111,48 @@ public final class EmbeddedKafka implements AutoCloseable {
               + (parent == null ? "the temp directory" : parent)
               + " and that loopback ports can be opened",
           e);
+    }
+  }
+
+  /**
+   * Formats the broker's directories. Kafka's formatter prints what it does to {@code System.out}
+   * (the bootstrap metadata, one line per directory), which is no output of BiStream's: while it
+   * runs, what the test kit's threads (it formats on its executor, threads named {@value
+   * #TEST_KIT_THREADS}...) and this thread print goes to the log instead; other threads print as
+   * before.
+   */
+  private static void formatQuietly(KafkaClusterTestKit cluster) throws Exception {
+    PrintStream terminal = System.out;
+    Thread formatting = Thread.currentThread();
+    ByteArrayOutputStream said = new ByteArrayOutputStream();
+    OutputStream divert =
+        new OutputStream() {
+          @Override
+          public void write(int b) throws IOException {
+            target().write(b);
+          }
+
+          @Override
+          public void write(byte[] b, int off, int len) throws IOException {
+            target().write(b, off, len);
+          }
+
+          @Override
+          public void flush() {
+            terminal.flush();
+          }
+
+          private OutputStream target() {
+            Thread t = Thread.currentThread();
+            return t == formatting || t.getName().startsWith(TEST_KIT_THREADS) ? said : terminal;
+          }
+        };
+    System.setOut(new PrintStream(divert, true));
+    try {
+      cluster.format();
+    } finally {
+      System.setOut(terminal);
+      LOG.info("{}", said.toString().strip());
     }
   }
 
