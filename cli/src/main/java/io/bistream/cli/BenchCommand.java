@@ -92,6 +92,13 @@ final class BenchCommand implements Callable<Integer> {
   boolean floor;
 
   @Option(
+      names = "--long-sequence",
+      description =
+          "--pipeline: also one exact-mode sequence of 100,000 steps (--quick 30,000) on each state"
+              + " backend, its rate early and late")
+  boolean longSequence;
+
+  @Option(
       names = "--kernels",
       description = "the step kernels alone beside an SGEMM and the whole model (bench kernels)")
   boolean kernels;
@@ -159,6 +166,7 @@ final class BenchCommand implements Callable<Integer> {
               json,
               brokerDir,
               floor,
+              longSequence,
               quick)
           .run();
     }

@@ -11,6 +11,7 @@ import io.bistream.core.stream.SequenceState;
 import io.bistream.core.stream.StreamConfig;
 import io.bistream.core.stream.StreamingEngine;
 import io.bistream.core.tensor.Tensor;
+import io.bistream.job.BiStreamJob;
 import io.bistream.job.JobOptions;
 import io.bistream.job.KeyedSequence;
 import io.bistream.job.local.EmbeddedKafka;
@@ -29,6 +30,7 @@ import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -37,8 +39,10 @@ import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.core.memory.DataOutputSerializer;
+import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 
@@ -62,6 +66,8 @@ final class PipelineBench {
   private static final int FLOOR_STEPS = 1500;
   private static final int QUICK_FLOOR_SEQUENCES = 200;
   private static final int QUICK_FLOOR_STEPS = 750;
+  private static final int LONG_STEPS = 100_000;
+  private static final int QUICK_LONG_STEPS = 30_000;
 
   private final int sequences;
   private final int steps;
@@ -71,6 +77,8 @@ final class PipelineBench {
   private final File json;
   private final Path brokerDir;
   private final boolean floor;
+  private final boolean longSequence;
+  private final int longSteps;
   private final int floorSequences;
   private final int floorSteps;
 
@@ -83,6 +91,7 @@ final class PipelineBench {
       File json,
       Path brokerDir,
       boolean floor,
+      boolean longSequence,
       boolean quick) {
     this.sequences = sequences;
     this.steps = steps;
@@ -92,6 +101,8 @@ final class PipelineBench {
     this.json = json;
     this.brokerDir = brokerDir != null ? brokerDir : memoryDirectory();
     this.floor = floor;
+    this.longSequence = longSequence;
+    this.longSteps = quick ? QUICK_LONG_STEPS : LONG_STEPS;
     this.floorSequences = quick ? QUICK_FLOOR_SEQUENCES : FLOOR_SEQUENCES;
     this.floorSteps = quick ? QUICK_FLOOR_STEPS : FLOOR_STEPS;
   }
@@ -187,6 +198,9 @@ final class PipelineBench {
       }
       if (floor) {
         floorRows(kafka, rows);
+      }
+      if (longSequence) {
+        longSequenceRows(kafka, rows);
       }
     }
     System.out.println(
@@ -508,5 +522,103 @@ final class PipelineBench {
       total += buffer.length();
     }
     return total / probes;
+  }
+
+  /**
+   * {@code --long-sequence}: one exact-mode sequence of {@value #LONG_STEPS} one-step records
+   * ({@code --quick}: {@value #QUICK_LONG_STEPS}) on the demo model, produced before the job starts
+   * (a backlog), on each state backend. Exact mode buffers every step until the end marker, so the
+   * state grows all the way; the job's rate is read from the offsets its source commits at each
+   * checkpoint, early (10-30% of the steps) and late (80-100%): a state that costs more per step as
+   * it grows shows as a late rate below the early one.
+   */
+  private void longSequenceRows(EmbeddedKafka kafka, ArrayNode rows) throws Exception {
+    Path model = DemoCommand.extractBundledModel();
+    int width = ModelFiles.load(model).inputs().get(0).shape()[1];
+    float[] x = new float[longSteps * width];
+    Random rnd = new Random(17);
+    for (int i = 0; i < x.length; i++) {
+      x[i] = (float) rnd.nextGaussian();
+    }
+    Input input = input(x, 1, longSteps, width, 1, false);
+    System.out.printf(
+        "%nlong sequence: one exact-mode sequence of %,d one-step JSON records (the demo model, D=%d),"
+            + " produced before the job starts; checkpoints every 500 ms%n",
+        longSteps, width);
+    System.out.printf(
+        "%-9s %16s %16s %10s %10s%n",
+        "backend", "early steps/s", "late steps/s", "late/early", "total s");
+    for (String backend : List.of("hashmap", "rocksdb")) {
+      JobOptions o =
+          LocalRun.options(kafka, model.toString(), "long-in-" + backend, "long-out-" + backend);
+      o.mode = StreamConfig.Mode.EXACT;
+      o.stateBackend = backend;
+      o.maxSequenceSteps = longSteps;
+      kafka.createTopics(1, o.inputTopic, o.outputTopic, o.deadLetterTopic);
+      kafka.produce(o.inputTopic, input.records());
+      List<long[]> progress = new ArrayList<>(); // {nanos, committed offset}
+      long start = System.nanoTime();
+      JobClient job = JOB.start(o);
+      try (Admin admin = Admin.create(Map.of("bootstrap.servers", kafka.bootstrapServers()))) {
+        String group = BiStreamJob.groupId(o.settings());
+        long committed = 0;
+        while (committed < longSteps) {
+          Thread.sleep(50);
+          committed =
+              admin
+                  .listConsumerGroupOffsets(group)
+                  .partitionsToOffsetAndMetadata()
+                  .get()
+                  .values()
+                  .stream()
+                  .filter(Objects::nonNull)
+                  .mapToLong(OffsetAndMetadata::offset)
+                  .sum();
+          if (progress.isEmpty() || progress.get(progress.size() - 1)[1] != committed) {
+            progress.add(new long[] {System.nanoTime(), committed});
+          }
+          if (System.nanoTime() - start > 600_000_000_000L) {
+            throw new IllegalStateException(
+                "the job read " + committed + " of " + longSteps + " steps in 10 minutes");
+          }
+        }
+        LocalRun.awaitEnded(
+            kafka, job, o.outputTopic, input.ids(), Duration.ofMinutes(10), n -> {});
+      } finally {
+        LocalRun.cancel(job);
+      }
+      double total = (System.nanoTime() - start) / 1e9;
+      double early = rate(progress, 0.1 * longSteps, 0.3 * longSteps);
+      double late = rate(progress, 0.8 * longSteps, longSteps);
+      System.out.printf(
+          "%-9s %,16.0f %,16.0f %9.2fx %10.1f%n", backend, early, late, late / early, total);
+      rows.addObject()
+          .put("workload", "long-exact-sequence")
+          .put("backend", backend)
+          .put("steps", longSteps)
+          .put("early_steps_per_s", Math.round(early))
+          .put("late_steps_per_s", Math.round(late))
+          .put("total_s", total);
+      kafka.deleteTopics(o.inputTopic, o.outputTopic, o.deadLetterTopic);
+    }
+  }
+
+  /**
+   * Steps per second between the moments the committed offset passed {@code from} and {@code to},
+   * each moment interpolated between the samples around it.
+   */
+  private static double rate(List<long[]> progress, double from, double to) {
+    return (to - from) / ((passed(progress, to) - passed(progress, from)) / 1e9);
+  }
+
+  private static double passed(List<long[]> progress, double offset) {
+    for (int i = 1; i < progress.size(); i++) {
+      long[] a = progress.get(i - 1);
+      long[] b = progress.get(i);
+      if (b[1] >= offset) {
+        return a[0] + (b[0] - a[0]) * (offset - a[1]) / (double) (b[1] - a[1]);
+      }
+    }
+    return progress.get(progress.size() - 1)[0];
   }
 }
