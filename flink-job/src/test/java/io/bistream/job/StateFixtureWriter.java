@@ -24,10 +24,10 @@ final class StateFixtureWriter {
   static final String BEFORE_CONTEXT = "state/lookahead-before-context-mode.snapshot";
 
   /**
-   * Exact mode on the bilstm_concat model, as the job kept it in Flink POJOs ({@code KeyedSequence},
-   * a TTL'd {@code Tombstone}, {@code InputEvent}s in the reorder map): sequence "open" has steps
-   * 0..4 fed and steps 6..7 waiting in the reorder buffer for step 5; sequence "done" took steps
-   * 0..2 and ended (its tombstone).
+   * Exact mode on the bilstm_concat model, as the job kept it in Flink POJOs ({@code
+   * KeyedSequence}, a TTL'd {@code Tombstone}, {@code InputEvent}s in the reorder map): sequence
+   * "open" has steps 0..4 fed and steps 6..7 waiting in the reorder buffer for step 5; sequence
+   * "done" took steps 0..2 and ended (its tombstone).
    */
   static final String POJO_STATE = "state/exact-pojo-state.snapshot";
 
@@ -56,16 +56,20 @@ final class StateFixtureWriter {
   private static void writePojoState() throws Exception {
     var h =
         SequenceOperatorFaultTest.harness(
-            SequenceOperatorFaultTest.settings(SequenceOperatorTest.MODEL, StreamConfig.exact(), 1));
+            SequenceOperatorFaultTest.settings(
+                SequenceOperatorTest.MODEL, StreamConfig.exact(), 1));
     h.setProcessingTime(0);
     h.processElement(
-        SequenceOperatorFaultTest.record("open", 0, SequenceOperatorFaultTest.rows(0, 5), 3, false, 1),
+        SequenceOperatorFaultTest.record(
+            "open", 0, SequenceOperatorFaultTest.rows(0, 5), 3, false, 1),
         0);
     h.processElement(
-        SequenceOperatorFaultTest.record("open", 6, SequenceOperatorFaultTest.rows(6, 2), 3, false, 2),
+        SequenceOperatorFaultTest.record(
+            "open", 6, SequenceOperatorFaultTest.rows(6, 2), 3, false, 2),
         0);
     h.processElement(
-        SequenceOperatorFaultTest.record("done", 0, SequenceOperatorFaultTest.rows(0, 3), 3, true, 3),
+        SequenceOperatorFaultTest.record(
+            "done", 0, SequenceOperatorFaultTest.rows(0, 3), 3, true, 3),
         0);
     OperatorSubtaskState snapshot = h.snapshot(1, 1);
     h.close();

@@ -18,14 +18,14 @@ public class InputEvent {
   /** Kafka record timestamp (ms), for event-to-output latency. */
   public long timestamp;
 
-  /** Where the record came from, for dead letters: topic, partition, offset. */
+  /**
+   * Where the record is, for dead letters: topic, partition, offset. A record travels without its
+   * text; a dead letter raised after parsing names where to read it.
+   */
   public String topic;
 
   public int partition;
   public long offset;
-
-  /** The original record, truncated, for dead letters raised after parsing. */
-  public String original;
 
   public InputEvent() {}
 

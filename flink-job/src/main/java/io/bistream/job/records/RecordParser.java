@@ -605,8 +605,6 @@ public final class RecordParser implements Serializable {
       e.topic = topic;
       e.partition = partition;
       e.offset = offset;
-      // Dead letters raised after parsing (gaps, data after end) copy the record from here.
-      e.original = copy(value);
       return new Result(e, null, null, null);
     }
   }
