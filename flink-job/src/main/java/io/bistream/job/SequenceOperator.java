@@ -24,6 +24,7 @@ import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Histogram;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
@@ -77,6 +78,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   private static final Logger LOG = LoggerFactory.getLogger(SequenceOperator.class);
 
   private final JobSettings settings;
+  private final TypeSerializer<SequenceRecord> recordSerializer;
+  private final TypeSerializer<StepBlock> blockSerializer;
 
   private transient Model model;
   // One engine per streaming settings: sequences restored from a run with other settings finish
@@ -167,7 +170,17 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   }
 
   public SequenceOperator(JobSettings settings) {
+    this(settings, new SequenceRecordSerializer(), new StepBlock.Serializer());
+  }
+
+  /** With other serializers of the same state (tests count the bytes they write). */
+  SequenceOperator(
+      JobSettings settings,
+      TypeSerializer<SequenceRecord> recordSerializer,
+      TypeSerializer<StepBlock> blockSerializer) {
     this.settings = settings;
+    this.recordSerializer = recordSerializer;
+    this.blockSerializer = blockSerializer;
   }
 
   @Override
@@ -178,7 +191,12 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
 
   /** The keyed value state's descriptor: its serializer is this job's own, never POJO or Kryo. */
   static ValueStateDescriptor<SequenceRecord> sequenceDescriptor() {
-    return new ValueStateDescriptor<>("sequence-record", new SequenceRecordSerializer());
+    return sequenceDescriptor(new SequenceRecordSerializer());
+  }
+
+  private static ValueStateDescriptor<SequenceRecord> sequenceDescriptor(
+      TypeSerializer<SequenceRecord> serializer) {
+    return new ValueStateDescriptor<>("sequence-record", serializer);
   }
 
   static ListStateDescriptor<StepBlock> exactStepsDescriptor() {
@@ -197,8 +215,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     int width = engine(settings.stream()).inputWidth();
     order = new StepOrder(width, settings.reorderWindow());
     encoder = new OutputEncoder(settings);
-    sequence = getPartitionedState(sequenceDescriptor());
-    exactSteps = getPartitionedState(exactStepsDescriptor());
+    sequence = getPartitionedState(sequenceDescriptor(recordSerializer));
+    exactSteps = getPartitionedState(new ListStateDescriptor<>("exact-steps", blockSerializer));
     reorder = getPartitionedState(reorderDescriptor());
     reorderBuffer = new ReorderBuffer();
     orderSink = new OrderSink();
@@ -245,7 +263,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
         .applyToAllKeys(
             VoidNamespace.INSTANCE,
             VoidNamespaceSerializer.INSTANCE,
-            sequenceDescriptor(),
+            sequenceDescriptor(recordSerializer),
             (key, state) -> {
               SequenceRecord s = state.value();
               if (s != null && !s.ended) {
