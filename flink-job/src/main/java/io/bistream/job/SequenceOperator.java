@@ -370,8 +370,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     if (s == null) {
       s = newSequence();
       activeSequences++;
-      s.idleTimer = now() + settings.idleTimeout().toMillis();
-      timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, s.idleTimer);
+      s.idleTimer = arm(now() + settings.idleTimeout().toMillis(), 0);
     } else if (s.ended) {
       refuseAfterEnd(e, s);
       return;
@@ -391,8 +390,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     }
     if (s.bufferedSteps > 0 && s.reorderTimer == 0 && settings.reorderTimeout().toMillis() > 0) {
       s.reorderSince = e.timestamp;
-      s.reorderTimer = now() + settings.reorderTimeout().toMillis();
-      timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, s.reorderTimer);
+      s.reorderTimer = arm(now() + settings.reorderTimeout().toMillis(), s.idleTimer);
     } else if (s.bufferedSteps == 0 && s.reorderTimer != 0) {
       timers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, s.reorderTimer);
       s.reorderTimer = 0;
@@ -515,7 +513,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     if (time == s.reorderTimer) {
       long wait = waitLeft(s, s.reorderSince, settings.reorderTimeout().toMillis());
       if (wait > 0) {
-        s.reorderTimer = rearm(wait);
+        s.reorderTimer = arm(now() + wait, s.idleTimer);
         save(seq, s);
         return;
       }
@@ -527,7 +525,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       long wait =
           Math.max(s.lastSeenAt + timeout - now(), waitLeft(s, s.lastSeenTimestamp, timeout));
       if (wait > 0) {
-        s.idleTimer = rearm(wait);
+        s.idleTimer = arm(now() + wait, s.reorderTimer);
         save(seq, s);
         return;
       }
@@ -571,10 +569,14 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     return liveness.consumedEverything(s.partition, now()) ? 0 : Math.max(1, timeoutMillis / 4);
   }
 
-  private long rearm(long wait) {
-    long at = now() + wait;
-    timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, at);
-    return at;
+  /**
+   * Registers a timer of the current sequence at {@code at}, or a millisecond later when its other
+   * timer is at {@code at}: Flink keeps one timer per key and time, and each must fire.
+   */
+  private long arm(long at, long other) {
+    long when = at == other ? at + 1 : at;
+    timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, when);
+    return when;
   }
 
   @Override

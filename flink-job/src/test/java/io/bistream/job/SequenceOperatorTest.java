@@ -191,6 +191,47 @@ class SequenceOperatorTest {
   }
 
   @Test
+  void shouldKeepOneIdleTimerPerSequenceAndReArmItWhenItFiresOnAnActiveSequence() throws Exception {
+    var h = harness(settings(1));
+    h.setProcessingTime(0);
+    h.processElement(step("busy", 0, x(0), false), 0);
+    h.setProcessingTime(20_000);
+    h.processElement(step("busy", 1, x(1), false), 0);
+    h.processElement(step("busy", 2, x(2), false), 0);
+    assertThat(h.numProcessingTimeTimers()).as("records register no timer").isEqualTo(1);
+    h.setProcessingTime(30_000); // a timeout after the first record, 10 s after the latest
+    assertThat(values(h.extractOutputValues(), "out")).isEmpty();
+    assertThat(h.numProcessingTimeTimers()).as("re-armed for the rest").isEqualTo(1);
+    h.setProcessingTime(49_999);
+    assertThat(values(h.extractOutputValues(), "out")).isEmpty();
+    h.setProcessingTime(50_000); // a whole timeout after the latest record
+    List<JsonNode> out = values(h.extractOutputValues(), "out");
+    assertThat(out.get(out.size() - 1).toString())
+        .isEqualTo("{\"seq\":\"busy\",\"end\":true,\"steps\":3,\"why\":\"idle_timeout\"}");
+    h.close();
+  }
+
+  @Test
+  void shouldNameWhereARecordRefusedAfterParsingIsInsteadOfCopyingIt() throws Exception {
+    var h = harness(settings(1));
+    h.processElement(step("a", 0, x(0), true), 0);
+    InputEvent late = step("a", 1, x(1), false);
+    late.partition = 2;
+    late.offset = 4711;
+    h.processElement(late, 0);
+    List<JsonNode> dlq = values(h.extractOutputValues(), "dlq");
+    assertThat(dlq).hasSize(1);
+    JsonNode d = dlq.get(0);
+    assertThat(d.get("reason").asText()).isEqualTo("data_after_end");
+    assertThat(d.get("topic").asText()).isEqualTo("in");
+    assertThat(d.get("partition").asInt()).isEqualTo(2);
+    assertThat(d.get("offset").asLong()).isEqualTo(4711);
+    assertThat(d.get("record").isNull()).as("no copy of the record travels with it").isTrue();
+    BiStreamJobIntegrationTest.assertValid("dead-letter", d.toString());
+    h.close();
+  }
+
+  @Test
   void shouldNotEndASequenceWhoseLaterRecordsAreStillQueuedBehindABacklog() throws Exception {
     var h = harness(settings(1));
     h.setProcessingTime(0);
