@@ -880,8 +880,4 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   InternalTimerService<VoidNamespace> timerService() {
     return timers;
   }
-
-  SequenceRecord newSequenceRecord(StreamConfig c) {
-    return newSequence();
-  }
 }

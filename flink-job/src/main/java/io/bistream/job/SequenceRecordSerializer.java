@@ -23,7 +23,7 @@ import org.apache.flink.core.memory.DataOutputView;
  * the new one (and give older state a value that means the same as before), add the version's line
  * above and a case to {@code SequenceRecordSerializerTest}.
  */
-public final class SequenceRecordSerializer extends TypeSerializer<SequenceRecord> {
+public final class SequenceRecordSerializer extends StateSerializer<SequenceRecord> {
 
   private static final long serialVersionUID = 1L;
 
@@ -58,11 +58,6 @@ public final class SequenceRecordSerializer extends TypeSerializer<SequenceRecor
   }
 
   @Override
-  public TypeSerializer<SequenceRecord> duplicate() {
-    return this; // stateless
-  }
-
-  @Override
   public SequenceRecord createInstance() {
     return new SequenceRecord();
   }
@@ -70,16 +65,6 @@ public final class SequenceRecordSerializer extends TypeSerializer<SequenceRecor
   @Override
   public SequenceRecord copy(SequenceRecord from) {
     return from.copy();
-  }
-
-  @Override
-  public SequenceRecord copy(SequenceRecord from, SequenceRecord reuse) {
-    return from.copy();
-  }
-
-  @Override
-  public int getLength() {
-    return -1;
   }
 
   @Override
@@ -190,16 +175,6 @@ public final class SequenceRecordSerializer extends TypeSerializer<SequenceRecor
   }
 
   @Override
-  public SequenceRecord deserialize(SequenceRecord reuse, DataInputView in) throws IOException {
-    return deserialize(in);
-  }
-
-  @Override
-  public void copy(DataInputView in, DataOutputView out) throws IOException {
-    serialize(deserialize(in), out);
-  }
-
-  @Override
   public boolean equals(Object o) {
     return o instanceof SequenceRecordSerializer other && other.version == version;
   }
@@ -215,29 +190,6 @@ public final class SequenceRecordSerializer extends TypeSerializer<SequenceRecor
   }
 
   // ------------------------------------------------------------------ arrays
-
-  static void writeFloats(float[] a, DataOutputView out) throws IOException {
-    if (a == null) {
-      out.writeInt(-1);
-      return;
-    }
-    out.writeInt(a.length);
-    for (float v : a) {
-      out.writeFloat(v);
-    }
-  }
-
-  static float[] readFloats(DataInputView in) throws IOException {
-    int n = in.readInt();
-    if (n < 0) {
-      return null;
-    }
-    float[] a = new float[n];
-    for (int i = 0; i < n; i++) {
-      a[i] = in.readFloat();
-    }
-    return a;
-  }
 
   private static void writeInts(int[] a, DataOutputView out) throws IOException {
     if (a == null) {

@@ -3,7 +3,6 @@ package io.bistream.job;
 import java.io.IOException;
 import java.util.List;
 import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
-import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.core.memory.DataInputView;
 import org.apache.flink.core.memory.DataOutputView;
@@ -57,18 +56,13 @@ record StepBlock(float[] in, float[] mask, float[] fwd, float[] raw) {
   }
 
   /** The four arrays, length-prefixed; format version 1. */
-  public static final class Serializer extends TypeSerializer<StepBlock> {
+  public static final class Serializer extends StateSerializer<StepBlock> {
 
     private static final long serialVersionUID = 1L;
 
     @Override
     public boolean isImmutableType() {
       return true; // never changed once written
-    }
-
-    @Override
-    public TypeSerializer<StepBlock> duplicate() {
-      return this;
     }
 
     @Override
@@ -82,40 +76,16 @@ record StepBlock(float[] in, float[] mask, float[] fwd, float[] raw) {
     }
 
     @Override
-    public StepBlock copy(StepBlock from, StepBlock reuse) {
-      return from;
-    }
-
-    @Override
-    public int getLength() {
-      return -1;
-    }
-
-    @Override
     public void serialize(StepBlock b, DataOutputView out) throws IOException {
-      SequenceRecordSerializer.writeFloats(b.in, out);
-      SequenceRecordSerializer.writeFloats(b.mask, out);
-      SequenceRecordSerializer.writeFloats(b.fwd, out);
-      SequenceRecordSerializer.writeFloats(b.raw, out);
+      writeFloats(b.in, out);
+      writeFloats(b.mask, out);
+      writeFloats(b.fwd, out);
+      writeFloats(b.raw, out);
     }
 
     @Override
     public StepBlock deserialize(DataInputView in) throws IOException {
-      return new StepBlock(
-          SequenceRecordSerializer.readFloats(in),
-          SequenceRecordSerializer.readFloats(in),
-          SequenceRecordSerializer.readFloats(in),
-          SequenceRecordSerializer.readFloats(in));
-    }
-
-    @Override
-    public StepBlock deserialize(StepBlock reuse, DataInputView in) throws IOException {
-      return deserialize(in);
-    }
-
-    @Override
-    public void copy(DataInputView in, DataOutputView out) throws IOException {
-      serialize(deserialize(in), out);
+      return new StepBlock(readFloats(in), readFloats(in), readFloats(in), readFloats(in));
     }
 
     @Override

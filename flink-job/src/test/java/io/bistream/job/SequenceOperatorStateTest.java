@@ -55,13 +55,15 @@ class SequenceOperatorStateTest {
     return h;
   }
 
-  @Test
-  void statePojosWrittenByTheJobBeforeTypedStateRestoreWithTheOutputsOfAnUninterruptedRun()
+  @org.junit.jupiter.params.ParameterizedTest
+  @org.junit.jupiter.params.provider.ValueSource(
+      strings = {StateFixtureWriter.POJO_STATE, StateFixtureWriter.TYPED_V2_STATE})
+  void stateWrittenByEarlierVersionsRestoresWithTheOutputsOfAnUninterruptedRun(String fixture)
       throws Exception {
-    // src/test/resources/state/README.md: "open" fed 0..4 with 6..7 buffered, "done" ended.
+    // src/test/resources/state/README.md: "open" fed 0..4 with 6..7 buffered, "done" ended;
+    // written by the job with Flink POJO state (e699bd2), and with the typed state, version 2.
     OperatorSubtaskState old =
-        OperatorSnapshotUtil.readStateHandle(
-            Path.of("src/test/resources", StateFixtureWriter.POJO_STATE).toString());
+        OperatorSnapshotUtil.readStateHandle(Path.of("src/test/resources", fixture).toString());
     long writtenAt = 0; // the harness's TTL clock when the fixture was written
     var h =
         harness(

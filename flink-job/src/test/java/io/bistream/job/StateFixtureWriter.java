@@ -31,11 +31,15 @@ final class StateFixtureWriter {
    */
   static final String POJO_STATE = "state/exact-pojo-state.snapshot";
 
+  /** The same sequences in the typed state, format version 2 ({@link SequenceRecordSerializer}). */
+  static final String TYPED_V2_STATE = "state/exact-typed-v2-state.snapshot";
+
   private StateFixtureWriter() {}
 
   public static void main(String[] args) throws Exception {
-    if (args.length > 0 && args[0].equals("pojo")) {
-      writePojoState();
+    if (args.length > 0 && (args[0].equals("pojo") || args[0].equals("typed-v2"))) {
+      // "pojo" was run at e699bd2, "typed-v2" when SequenceRecordSerializer.CURRENT was 2.
+      writeExactState(args[0].equals("pojo") ? POJO_STATE : TYPED_V2_STATE);
       return;
     }
     var h =
@@ -53,7 +57,7 @@ final class StateFixtureWriter {
     System.out.println("wrote " + out);
   }
 
-  private static void writePojoState() throws Exception {
+  private static void writeExactState(String fixture) throws Exception {
     var h =
         SequenceOperatorFaultTest.harness(
             SequenceOperatorFaultTest.settings(
@@ -73,7 +77,7 @@ final class StateFixtureWriter {
         0);
     OperatorSubtaskState snapshot = h.snapshot(1, 1);
     h.close();
-    Path out = Path.of("src/test/resources").resolve(POJO_STATE);
+    Path out = Path.of("src/test/resources").resolve(fixture);
     OperatorSnapshotUtil.writeStateHandle(snapshot, out.toString());
     System.out.println("wrote " + out);
   }
