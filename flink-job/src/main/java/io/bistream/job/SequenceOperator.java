@@ -22,9 +22,8 @@ import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
-import org.apache.flink.api.common.typeinfo.TypeInformation;
-import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
+import org.apache.flink.api.common.typeutils.base.LongSerializer;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Histogram;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
@@ -204,7 +203,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   }
 
   static MapStateDescriptor<Long, InputEvent> reorderDescriptor() {
-    return new MapStateDescriptor<>("reorder", Types.LONG, TypeInformation.of(InputEvent.class));
+    return new MapStateDescriptor<>(
+        "reorder", LongSerializer.INSTANCE, new ReorderPieceSerializer());
   }
 
   @Override

@@ -3,7 +3,6 @@ package io.bistream.job;
 import io.bistream.core.stream.StreamConfig;
 import java.io.IOException;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
-import org.apache.flink.api.common.typeutils.TypeSerializerSchemaCompatibility;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.core.memory.DataInputView;
 import org.apache.flink.core.memory.DataOutputView;
@@ -229,58 +228,25 @@ public final class SequenceRecordSerializer extends StateSerializer<SequenceReco
     return a;
   }
 
-  /**
-   * The serializer's configuration in a checkpoint: the format version the state was written in.
-   * State of an older version is compatible after migration (read in its version, written in the
-   * current one); a newer version than this job knows is refused with Flink's incompatibility
-   * error.
-   */
-  public static final class Snapshot implements TypeSerializerSnapshot<SequenceRecord> {
-
-    private int version;
+  /** The serializer's configuration in a checkpoint: the state format version. */
+  public static final class Snapshot extends VersionedSnapshot<SequenceRecord> {
 
     public Snapshot() {
       this(CURRENT);
     }
 
     Snapshot(int version) {
-      this.version = version;
-    }
-
-    int version() {
-      return version;
+      super(version);
     }
 
     @Override
-    public int getCurrentVersion() {
-      return 1; // of this snapshot's own layout: one int, the state format version
+    int current() {
+      return CURRENT;
     }
 
     @Override
-    public void writeSnapshot(DataOutputView out) throws IOException {
-      out.writeInt(version);
-    }
-
-    @Override
-    public void readSnapshot(int readVersion, DataInputView in, ClassLoader classLoader)
-        throws IOException {
-      version = in.readInt();
-    }
-
-    @Override
-    public TypeSerializer<SequenceRecord> restoreSerializer() {
+    TypeSerializer<SequenceRecord> serializer(int version) {
       return new SequenceRecordSerializer(version);
-    }
-
-    @Override
-    public TypeSerializerSchemaCompatibility<SequenceRecord> resolveSchemaCompatibility(
-        TypeSerializerSnapshot<SequenceRecord> old) {
-      if (!(old instanceof Snapshot o) || o.version > version) {
-        return TypeSerializerSchemaCompatibility.incompatible();
-      }
-      return o.version == version
-          ? TypeSerializerSchemaCompatibility.compatibleAsIs()
-          : TypeSerializerSchemaCompatibility.compatibleAfterMigration();
     }
   }
 }

@@ -2,7 +2,7 @@ package io.bistream.job;
 
 import java.io.IOException;
 import java.util.List;
-import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
+import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.core.memory.DataInputView;
 import org.apache.flink.core.memory.DataOutputView;
@@ -104,12 +104,20 @@ record StepBlock(float[] in, float[] mask, float[] fwd, float[] raw) {
     }
   }
 
-  /**
-   * Version 1 of the block format; a later one adds a case like {@link SequenceRecordSerializer}.
-   */
-  public static final class Snapshot extends SimpleTypeSerializerSnapshot<StepBlock> {
+  /** Version 1 of the block format. */
+  public static final class Snapshot extends VersionedSnapshot<StepBlock> {
     public Snapshot() {
-      super(Serializer::new);
+      super(1);
+    }
+
+    @Override
+    int current() {
+      return 1;
+    }
+
+    @Override
+    TypeSerializer<StepBlock> serializer(int version) {
+      return new Serializer();
     }
   }
 }

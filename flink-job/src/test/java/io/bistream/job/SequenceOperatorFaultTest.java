@@ -397,7 +397,9 @@ class SequenceOperatorFaultTest {
         .isInstanceOf(SequenceRecordSerializer.class);
     assertThat(SequenceOperator.exactStepsDescriptor().getElementSerializer())
         .isInstanceOf(StepBlock.Serializer.class);
-    // The reorder buffer's pieces, and the POJOs of earlier versions read to migrate them.
+    assertThat(SequenceOperator.reorderDescriptor().getValueSerializer())
+        .isInstanceOf(ReorderPieceSerializer.class);
+    // The shuffled records, and the state POJOs of earlier versions, read to migrate them.
     for (Class<?> c : List.of(InputEvent.class, KeyedSequence.class, Tombstone.class)) {
       assertThat(org.apache.flink.api.common.typeinfo.TypeInformation.of(c))
           .as(c.getSimpleName())
