@@ -7,9 +7,10 @@ import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.streaming.util.OperatorSnapshotUtil;
 
 /**
- * Writes the operator-state fixtures that {@link SequenceOperatorContextTest} restores: keyed state
- * as a given version of the job wrote it. Run once on the version whose state the fixture keeps,
- * then commit the file; later versions must still restore it (README.md beside it).
+ * Writes the operator-state fixtures that {@link SequenceOperatorContextTest} and {@link
+ * SequenceOperatorStateTest} restore: keyed state as a given version of the job wrote it. Run once
+ * on the version whose state the fixture keeps, then commit the file; later versions must still
+ * restore it (README.md beside it).
  *
  * <pre>
  * mvn -B -o -pl flink-job -am test-compile dependency:build-classpath -Dmdep.includeScope=test \

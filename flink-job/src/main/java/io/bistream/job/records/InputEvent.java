@@ -3,9 +3,10 @@ package io.bistream.job.records;
 import java.util.Arrays;
 
 /**
- * One parsed input record (DESIGN.md §5): {@code steps} consecutive steps of sequence {@code seq}
- * starting at step {@code t}, and/or the end of the sequence. A Flink POJO (public fields, no-arg
- * constructor) so no Kryo is involved; {@code values} holds {@code steps x width} floats.
+ * One parsed input record (docs/schemas/input-record.schema.json): {@code steps} consecutive steps
+ * of sequence {@code seq} starting at step {@code t}, and/or the end of the sequence. A Flink POJO
+ * (public fields, no-arg constructor) so no Kryo is involved; {@code values} holds {@code steps x
+ * width} floats.
  */
 public class InputEvent {
 
@@ -35,9 +36,10 @@ public class InputEvent {
   }
 
   /**
-   * The DESIGN §5 input record for {@code count} consecutive steps of {@code seq} from step {@code
-   * t}: rows {@code [from, from + count)} of {@code x} (rows of {@code width} values), with {@code
-   * "end": true} when they are the sequence's last. What the demo and the benchmarks produce.
+   * The input record (docs/schemas/input-record.schema.json) for {@code count} consecutive steps of
+   * {@code seq} from step {@code t}: rows {@code [from, from + count)} of {@code x} (rows of {@code
+   * width} values), with {@code "end": true} when they are the sequence's last. What the demo and
+   * the benchmarks produce.
    */
   public static String json(
       String seq, long t, float[] x, int from, int count, int width, boolean end) {

@@ -19,7 +19,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** Real serialized bytes in, events or dead letters out (DESIGN.md §5). */
+/** Real serialized bytes in, events or dead letters out (docs/schemas). */
 class RecordParserTest {
 
   private static final ObjectMapper JSON = new ObjectMapper();
