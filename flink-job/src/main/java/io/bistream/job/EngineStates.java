@@ -52,7 +52,9 @@ final class EngineStates {
             | (s.pool == null ? 0 : HAS_POOL);
     float[][] arrays = new float[STATES + 2 * stages + (s.pool == null ? 0 : 1)][];
     // Exact mode appends raw steps (for a degrade) to the blocks; other modes keep them here.
-    float[] pending = steps.raw().length > 0 ? steps.raw() : s.pending.clone();
+    // The engine drops consumed steps from the front of this buffer in place: a copy.
+    boolean raw = steps.raw().length > 0;
+    float[] pending = raw ? steps.raw() : s.pending.clone();
     arrays[PENDING] = pending;
     arrays[IN] = steps.in();
     arrays[MASK] = steps.mask();
@@ -75,7 +77,7 @@ final class EngineStates {
     counters[STAGES] = stages;
     counters[PRESENCE] = presence;
     counters[CHUNK_START] = s.chunkStart;
-    counters[PENDING_LENGTH] = pending.length;
+    counters[PENDING_LENGTH] = raw ? pending.length : s.pendingLength;
     counters[IN_LENGTH] = steps.in().length;
     counters[MASK_LENGTH] = steps.mask().length;
     counters[FWD_LENGTH] = steps.fwd().length;
@@ -107,14 +109,16 @@ final class EngineStates {
       s.backward[i] = (presence & (4L << (2 * i))) != 0 ? a[STATES + 2 * i + 1] : null;
     }
     s.pool = (presence & HAS_POOL) != 0 ? a[STATES + 2 * stages] : null;
-    float[] pending = prefix(a[PENDING], c[PENDING_LENGTH]);
+    boolean toBlock = appends && !s.degraded;
     StepBlock block =
         new StepBlock(
             prefix(a[IN], c[IN_LENGTH]),
             prefix(a[MASK], c[MASK_LENGTH]),
             prefix(a[FWD], c[FWD_LENGTH]),
-            appends && !s.degraded ? pending : new float[0]);
-    s.pending = appends && !s.degraded ? new float[0] : pending;
+            toBlock ? prefix(a[PENDING], c[PENDING_LENGTH]) : new float[0]);
+    // Kept with its spare room, as the engine left it: no copy per engine call.
+    s.pending = toBlock ? new float[0] : a[PENDING];
+    s.pendingLength = toBlock ? 0 : Math.toIntExact(c[PENDING_LENGTH]);
     return block.isEmpty() ? null : block;
   }
 

@@ -91,8 +91,13 @@ final class SequenceRecord {
   /** Exact mode went past max-sequence-steps and continues in lookahead mode. */
   boolean degraded;
 
-  /** Raw steps a lookahead, stateful or context window still needs (empty in exact mode). */
+  /**
+   * Raw steps a lookahead, stateful or context window still needs, the first {@code pendingLength}
+   * values of {@code pending} (none in exact mode).
+   */
   float[] pending = new float[0];
+
+  int pendingLength;
 
   /** Last-step models: the last output before the tail layers, or null. */
   float[] candidate;
@@ -175,6 +180,7 @@ final class SequenceRecord {
     pooledSteps = o.pooledSteps;
     degraded = o.degraded;
     pending = o.pending;
+    pendingLength = o.pendingLength;
     candidate = o.candidate;
     firstBackward = o.firstBackward;
     forward = o.forward;

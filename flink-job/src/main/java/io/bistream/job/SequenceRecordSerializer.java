@@ -102,7 +102,10 @@ public final class SequenceRecordSerializer extends StateSerializer<SequenceReco
     out.writeLong(s.chunkStart);
     out.writeLong(s.pooledSteps);
     out.writeBoolean(s.degraded);
-    writeFloats(s.pending, out);
+    out.writeInt(s.pendingLength); // as writeFloats: the length, then the values
+    for (int i = 0; i < s.pendingLength; i++) {
+      out.writeFloat(s.pending[i]);
+    }
     writeFloats(s.candidate, out);
     writeFloats(s.firstBackward, out);
     writeStages(s.forward, out);
@@ -165,9 +168,7 @@ public final class SequenceRecordSerializer extends StateSerializer<SequenceReco
     s.forward = readStages(in);
     s.backward = readStages(in);
     s.pool = readFloats(in);
-    if (s.pending == null) {
-      s.pending = new float[0];
-    }
+    s.pendingLength = s.pending.length;
     // Version 1 did not keep it: 0 leaves the idle decision to the input's own time alone.
     s.lastSeenAt = version >= 2 ? in.readLong() : 0;
     return s;

@@ -37,6 +37,7 @@ class SequenceRecordSerializerTest {
     s.chunkStart = 12;
     s.pooledSteps = 5;
     s.pending = new float[] {0.5f, -1.25f};
+    s.pendingLength = 2;
     s.candidate = new float[] {2f};
     s.forward = new float[][] {{1f, 2f}, null};
     s.backward = new float[][] {null, {3f}};
