@@ -372,7 +372,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       activeSequences++;
       s.idleTimer = arm(now() + settings.idleTimeout().toMillis(), 0);
     } else if (s.ended) {
-      refuseAfterEnd(e, s);
+      order.refuseAfterEnd(s, e, settings.stream().maxSequenceSteps(), orderSink);
       return;
     }
     current = s;
@@ -450,46 +450,6 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     @Override
     public void duplicate() {
       duplicates.inc();
-    }
-  }
-
-  /** Refuses a record of a sequence that ended, naming why it ended. */
-  private void refuseAfterEnd(InputEvent e, SequenceRecord gone) {
-    Tombstone.Why why = gone.why == null ? Tombstone.Why.END_MARKER : gone.why;
-    switch (why) {
-      case STATE_LOST ->
-          deadLetter(e, DeadLetter.Reason.STATE_LOST, StepOrder.stateLostDetail(e.seq, -1));
-      case MAX_STEPS ->
-          deadLetter(
-              e,
-              DeadLetter.Reason.SEQUENCE_TOO_LONG,
-              "sequence "
-                  + e.seq
-                  + " was ended after "
-                  + gone.endedSteps
-                  + " steps: exact mode's --max-sequence-steps ("
-                  + settings.stream().maxSequenceSteps()
-                  + ") was reached with --overflow reject");
-      case ENGINE_ERROR ->
-          deadLetter(
-              e,
-              DeadLetter.Reason.ENGINE_ERROR,
-              "sequence "
-                  + e.seq
-                  + " was ended after "
-                  + gone.endedSteps
-                  + " steps because the model failed on its steps (see its first engine_error"
-                  + " dead letter)");
-      default ->
-          deadLetter(
-              e,
-              DeadLetter.Reason.DATA_AFTER_END,
-              "sequence "
-                  + e.seq
-                  + " already ended after "
-                  + gone.endedSteps
-                  + " steps"
-                  + (gone.why == null ? "" : " (" + why.code() + ")"));
     }
   }
 

@@ -128,6 +128,46 @@ final class StepOrder {
   }
 
   /**
+   * Refuses record {@code e} of sequence {@code gone}, which ended (its tombstone), naming why:
+   * {@code data_after_end} after an end marker or a timeout, {@code sequence_too_long} after exact
+   * mode's limit ({@code maxSteps}), {@code engine_error} after a model failure, {@code state_lost}
+   * when the job never held its first steps.
+   */
+  void refuseAfterEnd(SequenceRecord gone, InputEvent e, long maxSteps, Sink sink)
+      throws Exception {
+    Tombstone.Why why = gone.why == null ? Tombstone.Why.END_MARKER : gone.why;
+    String ended = "sequence " + e.seq + " was ended after " + gone.endedSteps + " steps";
+    switch (why) {
+      case STATE_LOST -> sink.refuse(e, DeadLetter.Reason.STATE_LOST, stateLostDetail(e.seq, -1));
+      case MAX_STEPS ->
+          sink.refuse(
+              e,
+              DeadLetter.Reason.SEQUENCE_TOO_LONG,
+              ended
+                  + ": exact mode's --max-sequence-steps ("
+                  + maxSteps
+                  + ") was reached with --overflow reject");
+      case ENGINE_ERROR ->
+          sink.refuse(
+              e,
+              DeadLetter.Reason.ENGINE_ERROR,
+              ended
+                  + " because the model failed on its steps (see its first engine_error dead"
+                  + " letter)");
+      default ->
+          sink.refuse(
+              e,
+              DeadLetter.Reason.DATA_AFTER_END,
+              "sequence "
+                  + e.seq
+                  + " already ended after "
+                  + gone.endedSteps
+                  + " steps"
+                  + (gone.why == null ? "" : " (" + why.code() + ")"));
+    }
+  }
+
+  /**
    * A timeout of sequence {@code s}: the reorder deadline ({@code idle} false) or the idle timeout.
    * Buffered steps are {@code gap_not_filled} dead letters and the sequence ends after its
    * contiguous steps ({@code s.endAt} is set there); a sequence that never had step 0 is {@code

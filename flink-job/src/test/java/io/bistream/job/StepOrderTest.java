@@ -209,4 +209,22 @@ class StepOrderTest {
     assertThat(order.expire(s, false, buffer, sink)).isEqualTo(Tombstone.Why.STATE_LOST);
     assertThat(refused).containsExactly("state_lost@1");
   }
+
+  @Test
+  void shouldRefuseARecordOfAnEndedSequenceNamingWhyItEnded() throws Exception {
+    InputEvent late = steps(7, 1, 0, false);
+    for (Tombstone.Why why : Tombstone.Why.values()) {
+      SequenceRecord gone = new SequenceRecord();
+      gone.end(why, 7, 1_000);
+      order.refuseAfterEnd(gone, late, 64, sink);
+    }
+    assertThat(refused)
+        .containsExactly(
+            "data_after_end@7", // end marker
+            "data_after_end@7", // idle timeout
+            "data_after_end@7", // gap not filled
+            "sequence_too_long@7",
+            "engine_error@7",
+            "state_lost@7");
+  }
 }
