@@ -99,9 +99,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   private transient long batchDeadline;
   // The sequence whose record StepOrder is taking in.
   private transient SequenceRecord current;
-  // Input progress per source partition: Kafka time reached and when it was last seen.
-  private transient Map<Integer, PartitionProgress> progress;
-  private transient long openedAt;
+  private transient InputClock input;
   private transient InputLiveness liveness; // null without a broker (harness tests)
 
   private transient Counter recordsIn;
@@ -113,12 +111,6 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   private transient boolean restored;
   private transient long activeSequences;
   private transient long bufferedSteps;
-
-  /** How far this subtask has read one input partition. */
-  private static final class PartitionProgress {
-    long maxTimestamp = Long.MIN_VALUE; // latest Kafka timestamp processed
-    long processedAt; // processing time of the latest record processed
-  }
 
   /** Steps {@code [from, from + count)} of record {@code event}, queued for the engine. */
   private record Segment(InputEvent event, int from, int count) {}
@@ -222,8 +214,6 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     orderSink = new OrderSink();
     timers = getInternalTimerService("sequence-timers", VoidNamespaceSerializer.INSTANCE, this);
     batch = new LinkedHashMap<>();
-    progress = new HashMap<>();
-    openedAt = now();
     if (settings.bootstrapServers() != null) {
       long shortest =
           Math.min(settings.idleTimeout().toMillis(), settings.reorderTimeout().toMillis());
@@ -235,6 +225,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
               BiStreamJob.groupId(settings),
               Math.max(50, (shortest > 0 ? shortest : settings.idleTimeout().toMillis()) / 4));
     }
+    input = new InputClock(now(), liveness == null ? null : liveness::consumedEverything);
     if (restored) {
       new PojoStateMigration(this).run();
       countRestoredState();
@@ -312,9 +303,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   public void processElement(StreamRecord<InputEvent> element) throws Exception {
     InputEvent e = element.getValue();
     recordsIn.inc();
-    PartitionProgress p = progress.computeIfAbsent(e.partition, k -> new PartitionProgress());
-    p.maxTimestamp = Math.max(p.maxTimestamp, e.timestamp);
-    p.processedAt = now();
+    input.processed(e.partition, e.timestamp, now());
     try {
       accept(e);
     } catch (RuntimeException ex) {
@@ -471,7 +460,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     }
     boolean idle;
     if (time == s.reorderTimer) {
-      long wait = waitLeft(s, s.reorderSince, settings.reorderTimeout().toMillis());
+      long wait =
+          input.waitLeft(s.partition, s.reorderSince, settings.reorderTimeout().toMillis(), now());
       if (wait > 0) {
         s.reorderTimer = arm(now() + wait, s.idleTimer);
         save(seq, s);
@@ -483,7 +473,9 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       long timeout = settings.idleTimeout().toMillis();
       // At least a whole timeout since its latest record was taken in, and in the input's time.
       long wait =
-          Math.max(s.lastSeenAt + timeout - now(), waitLeft(s, s.lastSeenTimestamp, timeout));
+          Math.max(
+              s.lastSeenAt + timeout - now(),
+              input.waitLeft(s.partition, s.lastSeenTimestamp, timeout, now()));
       if (wait > 0) {
         s.idleTimer = arm(now() + wait, s.reorderTimer);
         save(seq, s);
@@ -503,30 +495,6 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     }
     ready(seq, s).end = why;
     flush();
-  }
-
-  /**
-   * Milliseconds to wait before the timeout of {@code timeoutMillis} since Kafka time {@code since}
-   * may be judged again, or 0 when it has passed: records of the sequence's partition stamped at
-   * least the timeout later were processed (the gap is in the data), or nothing was processed from
-   * that partition for the whole timeout and the input is quiet: the job consumed everything the
-   * partition holds (a stalled source or an unreachable broker is not a quiet producer; {@link
-   * InputLiveness}). Records without a timestamp fall back to the processing-time timer alone.
-   */
-  private long waitLeft(SequenceRecord s, long since, long timeoutMillis) {
-    if (since <= 0) {
-      return 0;
-    }
-    PartitionProgress p = progress.get(s.partition);
-    if (p != null && p.maxTimestamp - since >= timeoutMillis) {
-      return 0;
-    }
-    long quietFor = now() - (p == null ? openedAt : p.processedAt);
-    long wait = Math.max(0, timeoutMillis - quietFor);
-    if (wait > 0 || liveness == null) {
-      return wait;
-    }
-    return liveness.consumedEverything(s.partition, now()) ? 0 : Math.max(1, timeoutMillis / 4);
   }
 
   /**
