@@ -13,7 +13,7 @@ import io.bistream.core.stream.StreamingEngine;
 import io.bistream.core.tensor.Tensor;
 import io.bistream.job.BiStreamJob;
 import io.bistream.job.JobOptions;
-import io.bistream.job.KeyedSequence;
+import io.bistream.job.StateSize;
 import io.bistream.job.local.EmbeddedKafka;
 import io.bistream.job.local.LocalRun;
 import io.bistream.job.records.InputEvent;
@@ -34,11 +34,7 @@ import java.util.Objects;
 import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import org.apache.flink.api.common.serialization.SerializerConfigImpl;
-import org.apache.flink.api.common.typeinfo.TypeInformation;
-import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.core.execution.JobClient;
-import org.apache.flink.core.memory.DataOutputSerializer;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -495,14 +491,11 @@ final class PipelineBench {
   }
 
   /**
-   * Mean serialized size of the job's per-sequence state ({@link KeyedSequence}, Flink's POJO
-   * serializer) for sequences halfway through, fed in record-sized pieces.
+   * Mean bytes of keyed state per sequence ({@link StateSize}: the job's own serializers) for
+   * sequences halfway through, fed in record-sized pieces.
    */
   private long stateBytes(Model model, StreamConfig config, float[] x) throws Exception {
     StreamingEngine engine = new StreamingEngine(model, config);
-    TypeSerializer<KeyedSequence> serializer =
-        TypeInformation.of(KeyedSequence.class).createSerializer(new SerializerConfigImpl());
-    DataOutputSerializer buffer = new DataOutputSerializer(1 << 16);
     int d = BenchEngines.D;
     int probes = Math.min(sequences, 8);
     long total = 0;
@@ -513,13 +506,7 @@ final class PipelineBench {
         int at = (r * steps + t) * d;
         engine.advance(s, Arrays.copyOfRange(x, at, at + k * d), k, false);
       }
-      SequenceState.Snapshot snap = s.snapshot();
-      KeyedSequence ks = new KeyedSequence();
-      ks.counters = snap.counters();
-      ks.arrays = snap.arrays();
-      buffer.clear();
-      serializer.serialize(ks, buffer);
-      total += buffer.length();
+      total += StateSize.of(s.snapshot(), config);
     }
     return total / probes;
   }

@@ -299,6 +299,9 @@ public final class JobOptions {
           "--state-backend must be hashmap or rocksdb, found '" + stateBackend + "'");
     }
     conf.setString("state.backend.type", stateBackend);
+    // RocksDB checkpoints write only what changed: exact mode's steps are appended, never
+    // rewritten (docs/operations.md, "State"). The hashmap backend ignores it.
+    conf.setString("execution.checkpointing.incremental", "true");
     if (maxParallelism < parallelism || maxParallelism > 32768) {
       throw new IllegalArgumentException(
           "--max-parallelism must be between --parallelism ("

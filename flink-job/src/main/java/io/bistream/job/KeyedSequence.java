@@ -1,9 +1,9 @@
 package io.bistream.job;
 
 /**
- * What Flink keeps per sequence id in keyed state: the streaming engine's state as plain arrays
- * ({@link io.bistream.core.stream.SequenceState.Snapshot}), plus the job's own bookkeeping for
- * ordering and timers. A Flink POJO: serialized with Flink's own array serializers, never Kryo.
+ * What the job kept per sequence id in keyed state before {@link SequenceRecord} (a Flink POJO: the
+ * engine's positional snapshot arrays plus bookkeeping). Read only to migrate restored state
+ * ({@link PojoStateMigration}); its class name and fields are part of that state's format.
  */
 public class KeyedSequence {
 

@@ -1,37 +1,29 @@
 package io.bistream.job;
 
-import com.fasterxml.jackson.core.JsonFactory;
-import com.fasterxml.jackson.core.JsonGenerator;
-import com.fasterxml.jackson.core.StreamWriteFeature;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bistream.core.model.Model;
 import io.bistream.core.stream.Emission;
 import io.bistream.core.stream.SequenceState;
 import io.bistream.core.stream.StreamConfig;
 import io.bistream.core.stream.StreamingEngine;
 import io.bistream.job.records.DeadLetter;
-import io.bistream.job.records.Float32;
 import io.bistream.job.records.InputEvent;
 import io.bistream.job.records.OutputRecord;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.NavigableMap;
 import java.util.TreeMap;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
-import org.apache.flink.api.common.state.StateTtlConfig;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
-import org.apache.flink.api.common.typeinfo.TypeInformation;
-import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.common.typeutils.TypeSerializer;
+import org.apache.flink.api.common.typeutils.base.LongSerializer;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Histogram;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
@@ -48,37 +40,34 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The keyed heart of the job: per sequence id, orders steps, drops duplicates, feeds the streaming
- * engine and emits outputs, end records and dead letters.
+ * The keyed heart of the job, as Flink glue: per sequence id it keeps state and timers, lets {@link
+ * StepOrder} order the steps, feeds the streaming engine and emits what {@link OutputEncoder}
+ * writes: outputs, end records and dead letters.
  *
- * <p>Keyed state holds the engine's arrays, the reorder buffer and the bookkeeping ({@link
- * KeyedSequence}), including the streaming settings the sequence started with: a job restored with
- * other settings finishes open sequences in theirs. Ready steps of many sequences are collected in
- * memory and advanced through the engine in one batched call when {@code batchSize} sequences are
- * waiting, after {@code batchMaxWait}, and always before a checkpoint barrier passes ({@link
- * #prepareSnapshotPreBarrier}), so no step lives outside Flink state at a checkpoint. A sequence
- * the model fails on becomes {@code engine_error} dead letters; the rest of its batch is advanced
- * again from intact state. No input fails the task.
- *
- * <p>A step is taken once: a replay with the same values is a duplicate, with other values a {@code
- * conflicting_duplicate} dead letter (the first value is kept), checked against the reorder buffer
- * and hashes of the last fed steps ({@link #MAX_RECENT}). Records overlapping buffered ones are
- * merged step by step.
+ * <p>State per sequence (docs/operations.md, "State"): a {@link SequenceRecord} value (ordering,
+ * timers, the streaming settings it started with, the engine's recurrent states and bounded
+ * windows), exact mode's growing step buffers as an append-only list of {@link StepBlock}s (read
+ * once, at the end), and the reorder buffer as a map from first step to waiting piece (touched only
+ * out of order). So a step costs the same state work however many steps are buffered, on every
+ * backend. Ready steps of many sequences are collected in memory and advanced through the engine in
+ * one batched call when {@code batchSize} sequences are waiting, after {@code batchMaxWait}, and
+ * always before a checkpoint barrier passes ({@link #prepareSnapshotPreBarrier}), so no step lives
+ * outside Flink state at a checkpoint. A sequence the model fails on becomes {@code engine_error}
+ * dead letters; the rest of its batch is advanced again from intact state. No input fails the task.
  *
  * <p>Every sequence the job opened gets exactly one end record, {@code {"seq","end":true,
- * "steps":N,"why":...}} (end marker, idle timeout, gap not filled, max steps, engine error); state
- * and timers are cleared then, and a small {@link Tombstone} with a TTL refuses later records
- * naming why the sequence ended. A sequence first seen after its first steps (the job started after
- * it, or lost its state) never gets guessed outputs: its records are {@code state_lost} dead
- * letters, and it has no end record as it produced no output.
+ * "steps":N,"why":...}}; its state becomes a tombstone then, which refuses later records naming why
+ * the sequence ended until a timer removes it after {@code --ended-retention}. A sequence first
+ * seen after its first steps never gets guessed outputs: its records are {@code state_lost} dead
+ * letters.
  *
  * <p>Idle and reorder timeouts measure the absence of data in the input's own time (Kafka record
  * timestamps), not the job's: a processing-time timer only prompts a check, and a sequence ends
  * when records of its partition stamped a whole timeout after its latest record have been
  * processed, or when nothing was processed from its partition for a whole timeout and the job has
- * consumed all of that partition ({@link InputLiveness}: a stalled source or an unreachable broker
- * is not a quiet producer). A job that is behind its input keeps re-arming the timer instead of
- * ending sequences whose later records are still queued (docs/operations.md, "Timeouts").
+ * consumed all of that partition ({@link InputLiveness}). Each sequence has one idle timer,
+ * registered when it starts: a record only notes its time, and the timer, when it fires, re-arms
+ * for the rest of the timeout if the sequence was active (docs/operations.md, "Timeouts").
  */
 public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     implements OneInputStreamOperator<InputEvent, OutputRecord>,
@@ -86,42 +75,31 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
 
   private static final long serialVersionUID = 1L;
   private static final Logger LOG = LoggerFactory.getLogger(SequenceOperator.class);
-  private static final ObjectMapper JSON = new ObjectMapper();
-  // The longest text of a float and its comma: -1.2345678E-38,
-  private static final int MAX_FLOAT_CHARS = 16;
-  private static final JsonFactory OUTPUT_JSON =
-      JsonFactory.builder().enable(StreamWriteFeature.USE_FAST_DOUBLE_WRITER).build();
-
-  /**
-   * Most fed steps per sequence whose value hashes are kept to tell a replay from a conflicting
-   * duplicate: the reorder window, at least {@value #MIN_RECENT} and at most {@value #MAX_RECENT}
-   * (4 bytes each per open sequence). Older replays are counted as duplicates unchecked.
-   */
-  static final int MIN_RECENT = 16;
-
-  static final int MAX_RECENT = 1024;
 
   private final JobSettings settings;
+  private final TypeSerializer<SequenceRecord> recordSerializer;
+  private final TypeSerializer<StepBlock> blockSerializer;
 
   private transient Model model;
   // One engine per streaming settings: sequences restored from a run with other settings finish
   // in theirs (docs/operations.md, "Restore").
   private transient Map<StreamConfig, StreamingEngine> engines;
-  private transient int width;
   private transient boolean loggedOtherConfig;
-  private transient ValueState<KeyedSequence> sequence;
+  private transient StepOrder order;
+  private transient OutputEncoder encoder;
+  private transient ValueState<SequenceRecord> sequence;
+  private transient ListState<StepBlock> exactSteps;
   private transient MapState<Long, InputEvent> reorder;
-  private transient ValueState<Tombstone> tombstone;
-  // The tombstone of state written before Tombstone existed: the step count only.
-  private transient ValueState<Long> legacyEnded;
+  private transient StepOrder.Buffer reorderBuffer;
+  private transient StepOrder.Sink orderSink;
   private transient InternalTimerService<VoidNamespace> timers;
-  // Sequences with steps ready for the engine, in arrival order: id -> steps and end flag.
+  // Sequences with steps ready for the engine, in arrival order: id -> state, steps, end flag.
+  // Their state is written when the batch is advanced.
   private transient Map<String, Ready> batch;
   private transient long batchDeadline;
-  // Input progress per source partition: Kafka time reached and when it was last seen.
-  private transient Map<Integer, PartitionProgress> progress;
-  private transient long openedAt;
-  private transient int outputBytes;
+  // The sequence whose record StepOrder is taking in.
+  private transient SequenceRecord current;
+  private transient InputClock input;
   private transient InputLiveness liveness; // null without a broker (harness tests)
 
   private transient Counter recordsIn;
@@ -134,22 +112,28 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   private transient long activeSequences;
   private transient long bufferedSteps;
 
-  /** How far this subtask has read one input partition. */
-  private static final class PartitionProgress {
-    long maxTimestamp = Long.MIN_VALUE; // latest Kafka timestamp processed
-    long processedAt; // processing time of the latest record processed
-  }
-
   /** Steps {@code [from, from + count)} of record {@code event}, queued for the engine. */
   private record Segment(InputEvent event, int from, int count) {}
 
-  /** Steps of one sequence waiting for the next batched engine call, with their records. */
+  /** One sequence waiting for the next batched engine call: its state, steps and records. */
   private static final class Ready {
+    final SequenceRecord record;
     final List<Segment> segments = new ArrayList<>();
     int steps;
     Tombstone.Why end; // set when the sequence ends after these steps
 
+    Ready(SequenceRecord record) {
+      this.record = record;
+    }
+
+    /** The steps, contiguous: a record's own array when one record holds them all. */
     float[] rows(int width) {
+      if (segments.size() == 1) {
+        Segment g = segments.get(0);
+        if (g.from == 0 && g.event.values.length == g.count * width) {
+          return g.event.values;
+        }
+      }
       float[] x = new float[steps * width];
       int at = 0;
       for (Segment g : segments) {
@@ -161,10 +145,33 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   }
 
   /** One sequence of a batched engine call. */
-  private record Work(String seq, KeyedSequence state, Ready ready, StreamingEngine engine) {}
+  private static final class Work {
+    final String seq;
+    final SequenceRecord state;
+    final Ready ready;
+    final StreamingEngine engine;
+    SequenceState engineState;
+
+    Work(String seq, SequenceRecord state, Ready ready, StreamingEngine engine) {
+      this.seq = seq;
+      this.state = state;
+      this.ready = ready;
+      this.engine = engine;
+    }
+  }
 
   public SequenceOperator(JobSettings settings) {
+    this(settings, new SequenceRecordSerializer(), new StepBlock.Serializer());
+  }
+
+  /** With other serializers of the same state (tests count the bytes they write). */
+  SequenceOperator(
+      JobSettings settings,
+      TypeSerializer<SequenceRecord> recordSerializer,
+      TypeSerializer<StepBlock> blockSerializer) {
     this.settings = settings;
+    this.recordSerializer = recordSerializer;
+    this.blockSerializer = blockSerializer;
   }
 
   @Override
@@ -173,30 +180,40 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     restored = context.isRestored();
   }
 
+  /** The keyed value state's descriptor: its serializer is this job's own, never POJO or Kryo. */
+  static ValueStateDescriptor<SequenceRecord> sequenceDescriptor() {
+    return sequenceDescriptor(new SequenceRecordSerializer());
+  }
+
+  private static ValueStateDescriptor<SequenceRecord> sequenceDescriptor(
+      TypeSerializer<SequenceRecord> serializer) {
+    return new ValueStateDescriptor<>("sequence-record", serializer);
+  }
+
+  static ListStateDescriptor<StepBlock> exactStepsDescriptor() {
+    return new ListStateDescriptor<>("exact-steps", new StepBlock.Serializer());
+  }
+
+  static MapStateDescriptor<Long, InputEvent> reorderDescriptor() {
+    return new MapStateDescriptor<>(
+        "reorder", LongSerializer.INSTANCE, new ReorderPieceSerializer());
+  }
+
   @Override
   public void open() throws Exception {
     super.open();
     model = ModelCache.get(settings.model());
     engines = new HashMap<>();
-    width = engine(settings.stream()).inputWidth();
-    var sequenceDescriptor = new ValueStateDescriptor<>("sequence", KeyedSequence.class);
-    var reorderDescriptor =
-        new MapStateDescriptor<>("reorder", Types.LONG, TypeInformation.of(InputEvent.class));
-    sequence = getPartitionedState(sequenceDescriptor);
-    reorder = getPartitionedState(reorderDescriptor);
-    StateTtlConfig ttl = StateTtlConfig.newBuilder(settings.endedRetention()).build();
-    ValueStateDescriptor<Tombstone> tombstoneDescriptor =
-        new ValueStateDescriptor<>("tombstone", Tombstone.class);
-    tombstoneDescriptor.enableTimeToLive(ttl);
-    tombstone = getPartitionedState(tombstoneDescriptor);
-    ValueStateDescriptor<Long> endedDescriptor = new ValueStateDescriptor<>("ended", Types.LONG);
-    endedDescriptor.enableTimeToLive(ttl);
-    legacyEnded = getPartitionedState(endedDescriptor);
+    int width = engine(settings.stream()).inputWidth();
+    order = new StepOrder(width, settings.reorderWindow());
+    encoder = new OutputEncoder(settings);
+    sequence = getPartitionedState(sequenceDescriptor(recordSerializer));
+    exactSteps = getPartitionedState(new ListStateDescriptor<>("exact-steps", blockSerializer));
+    reorder = getPartitionedState(reorderDescriptor());
+    reorderBuffer = new ReorderBuffer();
+    orderSink = new OrderSink();
     timers = getInternalTimerService("sequence-timers", VoidNamespaceSerializer.INSTANCE, this);
     batch = new LinkedHashMap<>();
-    progress = new HashMap<>();
-    openedAt = now();
-    outputBytes = maxOutputBytes(settings);
     if (settings.bootstrapServers() != null) {
       long shortest =
           Math.min(settings.idleTimeout().toMillis(), settings.reorderTimeout().toMillis());
@@ -208,8 +225,10 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
               BiStreamJob.groupId(settings),
               Math.max(50, (shortest > 0 ? shortest : settings.idleTimeout().toMillis()) / 4));
     }
+    input = new InputClock(now(), liveness == null ? null : liveness::consumedEverything);
     if (restored) {
-      countRestoredState(sequenceDescriptor, reorderDescriptor);
+      new PojoStateMigration(this).run();
+      countRestoredState();
     }
     var metrics = getMetricGroup();
     recordsIn = metrics.counter("bistreamRecordsIn");
@@ -228,26 +247,19 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
 
   /**
    * Sets the gauges to what this subtask was given by a restore or a rescale: its open sequences
-   * and their buffered steps (a pass over its keys, once).
+   * and the steps in their reorder buffers (a pass over its keys, once).
    */
-  private void countRestoredState(
-      ValueStateDescriptor<KeyedSequence> sequenceDescriptor,
-      MapStateDescriptor<Long, InputEvent> reorderDescriptor)
-      throws Exception {
+  private void countRestoredState() throws Exception {
     getKeyedStateBackend()
         .applyToAllKeys(
             VoidNamespace.INSTANCE,
             VoidNamespaceSerializer.INSTANCE,
-            sequenceDescriptor,
-            (key, state) -> activeSequences++);
-    getKeyedStateBackend()
-        .applyToAllKeys(
-            VoidNamespace.INSTANCE,
-            VoidNamespaceSerializer.INSTANCE,
-            reorderDescriptor,
+            sequenceDescriptor(recordSerializer),
             (key, state) -> {
-              for (InputEvent e : state.values()) {
-                bufferedSteps += e.steps;
+              SequenceRecord s = state.value();
+              if (s != null && !s.ended) {
+                activeSequences++;
+                bufferedSteps += s.bufferedSteps;
               }
             });
   }
@@ -266,27 +278,23 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   }
 
   /** The settings sequence {@code s} runs in: those it started with. */
-  private StreamConfig config(KeyedSequence s) {
-    if (s.mode == null) {
+  private StreamConfig config(SequenceRecord s) {
+    if (s.config == null) {
       return settings.stream(); // state from before the settings were kept per sequence
     }
-    StreamConfig c =
-        new StreamConfig(
-            StreamConfig.Mode.valueOf(s.mode),
-            s.chunk,
-            s.lookahead,
-            s.maxSequenceSteps,
-            StreamConfig.Overflow.valueOf(s.overflow),
-            s.leftContext);
-    if (!loggedOtherConfig && !c.equals(settings.stream())) {
+    if (!loggedOtherConfig && !s.config.equals(settings.stream())) {
       loggedOtherConfig = true;
       LOG.warn(
           "Sequences restored from state run under the streaming settings they started with ({}),"
               + " not this job's ({}); new sequences use this job's. Logged once.",
-          c,
+          s.config,
           settings.stream());
     }
-    return c;
+    return s.config;
+  }
+
+  JobSettings settings() {
+    return settings;
   }
 
   // ------------------------------------------------------------------ input
@@ -295,9 +303,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   public void processElement(StreamRecord<InputEvent> element) throws Exception {
     InputEvent e = element.getValue();
     recordsIn.inc();
-    PartitionProgress p = progress.computeIfAbsent(e.partition, k -> new PartitionProgress());
-    p.maxTimestamp = Math.max(p.maxTimestamp, e.timestamp);
-    p.processedAt = now();
+    input.processed(e.partition, e.timestamp, now());
     try {
       accept(e);
     } catch (RuntimeException ex) {
@@ -311,13 +317,27 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     }
   }
 
+  /** The state of the current key's sequence: in the batch when waiting there, else in state. */
+  private SequenceRecord load(String seq) throws Exception {
+    Ready r = batch.get(seq);
+    return r != null ? r.record : sequence.value();
+  }
+
+  /** Writes {@code s} unless it waits in the batch, which writes it after the engine call. */
+  private void save(String seq, SequenceRecord s) throws Exception {
+    if (!batch.containsKey(seq)) {
+      sequence.update(s);
+    }
+  }
+
   /**
    * A record the job could not handle (a defect, or input no check foresaw): it and its sequence
    * end as {@code engine_error} dead letters, never a task failure that would replay it forever.
    */
   private void failed(InputEvent e, RuntimeException ex) throws Exception {
-    KeyedSequence s = sequence.value();
     Ready r = batch.remove(e.seq);
+    SequenceRecord s = r != null ? r.record : current != null ? current : sequence.value();
+    current = null;
     boolean queued = r != null && r.segments.stream().anyMatch(g -> g.event == e);
     if (!queued) {
       LOG.warn("The job failed on a record of sequence {}", e.seq, ex);
@@ -329,438 +349,166 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
               + (ex.getMessage() == null ? "" : ": " + ex.getMessage())
               + "; its sequence is ended");
     }
-    if (s != null) {
-      engineError(new Work(e.seq, s, r == null ? new Ready() : r, null), ex);
+    if (s != null && !s.ended) {
+      engineError(new Work(e.seq, s, r == null ? new Ready(s) : r, null), ex);
     }
   }
 
   private void accept(InputEvent e) throws Exception {
-    KeyedSequence s = sequence.value();
+    SequenceRecord s = load(e.seq);
     if (s == null) {
-      Tombstone gone = tombstone.value();
-      if (gone == null && legacyEnded.value() != null) {
-        gone = new Tombstone();
-        gone.steps = legacyEnded.value();
-      }
-      if (gone != null) {
-        refuseAfterEnd(e, gone);
-        return;
-      }
       s = newSequence();
       activeSequences++;
-      sequence.update(s); // kept at once, so a failure below still ends it visibly
+      s.idleTimer = arm(now() + settings.idleTimeout().toMillis(), 0);
+    } else if (s.ended) {
+      order.refuseAfterEnd(s, e, settings.stream().maxSequenceSteps(), orderSink);
+      return;
     }
+    current = s;
     // Any record of the sequence, even a duplicate or one it refuses, shows it is not idle.
     s.partition = e.partition;
     s.lastSeenTimestamp = Math.max(s.lastSeenTimestamp, e.timestamp);
-    if (s.endAt >= 0 && e.t + e.steps > s.endAt && e.steps > 0) {
-      deadLetter(
-          e,
-          DeadLetter.Reason.DATA_AFTER_END,
-          "steps from " + e.t + " arrive after the end marker at step " + s.endAt);
-      sequence.update(s);
+    s.lastSeenAt = now();
+    int bufferedBefore = s.bufferedSteps;
+    StepOrder.Outcome outcome = order.accept(s, e, reorderBuffer, orderSink);
+    bufferedSteps += s.bufferedSteps - bufferedBefore;
+    current = null;
+    if (outcome == StepOrder.Outcome.STATE_LOST) {
+      clear(e.seq, s, 0, Tombstone.Why.STATE_LOST);
       return;
     }
-    if (e.end) {
-      long endAt = e.t + e.steps;
-      if (endAt < s.nextT) {
-        deadLetter(
-            e,
-            DeadLetter.Reason.BAD_RECORD,
-            "end at step "
-                + endAt
-                + " but steps up to "
-                + (s.nextT - 1)
-                + " were already received");
-        sequence.update(s);
-        return;
-      }
-      s.endAt = endAt;
-    }
-    if (e.steps > 0 && e.t > s.nextT && e.t - s.nextT > settings.reorderWindow()) {
-      if (s.nextT == 0) {
-        stateLost(s, e);
-        return;
-      }
-      deadLetter(
-          e,
-          DeadLetter.Reason.TOO_FAR_AHEAD,
-          "step "
-              + e.t
-              + " is "
-              + (e.t - s.nextT)
-              + " steps ahead of the next expected step "
-              + s.nextT
-              + "; the reorder window is "
-              + settings.reorderWindow());
-    } else if (e.steps > 0) {
-      take(s, e);
-    }
-    if (s.endAt >= 0 && s.nextT == s.endAt) {
-      ready(e.seq).end = Tombstone.Why.END_MARKER;
-    }
-    touchIdleTimer(s);
-    sequence.update(s);
-  }
-
-  /**
-   * Takes in the steps of {@code e}: steps already fed are compared with what was fed (a replay is
-   * a duplicate, other values a conflicting duplicate); the rest is fed when it continues the
-   * sequence, or merged step by step into the reorder buffer, where a step already buffered is
-   * compared the same way. The first value of a step is always the one kept.
-   */
-  private void take(KeyedSequence s, InputEvent e) throws Exception {
-    Conflicts conflicts = new Conflicts();
-    int fedOverlap = (int) Math.max(0, Math.min(e.t + e.steps, s.nextT) - e.t);
-    compareFed(s, e, 0, fedOverlap, conflicts);
-    boolean bufferEmpty = reorder.isEmpty();
-    if (fedOverlap < e.steps && e.t + fedOverlap == s.nextT && bufferEmpty) {
-      feed(s, e, fedOverlap, e.steps - fedOverlap); // in order: the common path
-    } else if (fedOverlap < e.steps) {
-      TreeMap<Long, InputEvent> buffered = buffered();
-      merge(e, fedOverlap, buffered, conflicts);
-      drainReorderBuffer(s, buffered, conflicts);
-      if (!buffered.isEmpty() && s.reorderTimer == 0 && settings.reorderTimeout().toMillis() > 0) {
-        s.reorderSince = e.timestamp;
-        s.reorderTimer = now() + settings.reorderTimeout().toMillis();
-        timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, s.reorderTimer);
-      }
-    }
-    if (conflicts.count > 0) {
-      deadLetter(
-          e,
-          DeadLetter.Reason.CONFLICTING_DUPLICATE,
-          conflicts.count
-              + " step(s) of this record, the first at step "
-              + conflicts.first
-              + ", repeat steps of sequence "
-              + e.seq
-              + " already received with other values; the first values are kept");
-    }
-  }
-
-  /** Steps of one record that repeat earlier ones with other values. */
-  private static final class Conflicts {
-    int count;
-    long first = -1;
-
-    void add(long t) {
-      if (count++ == 0) {
-        first = t;
-      }
-    }
-  }
-
-  /** Compares steps {@code [from, to)} of {@code e}, already fed, with the fed values' hashes. */
-  private void compareFed(KeyedSequence s, InputEvent e, int from, int to, Conflicts conflicts) {
-    for (int i = from; i < to; i++) {
-      long t = e.t + i;
-      if (s.recent != null && t >= s.recentFrom && t >= s.nextT - s.recent.length) {
-        if (s.recent[(int) (t % s.recent.length)] != hash(e.values, i * width, width)) {
-          conflicts.add(t);
-          continue;
-        }
-      }
-      duplicates.inc(); // a replay, or older than the hashes kept: counted as a duplicate
-    }
-  }
-
-  /**
-   * Puts steps {@code from..} of {@code e} into the reorder buffer where no buffered record holds
-   * them, as pieces of {@code e}; steps some buffered record holds are compared with it.
-   */
-  private void merge(
-      InputEvent e, int from, TreeMap<Long, InputEvent> buffered, Conflicts conflicts)
-      throws Exception {
-    long t = e.t + from;
-    long end = e.t + e.steps;
-    Map.Entry<Long, InputEvent> before = buffered.floorEntry(t);
-    List<InputEvent> holders = new ArrayList<>();
-    if (before != null && before.getValue().t + before.getValue().steps > t) {
-      holders.add(before.getValue());
-    }
-    holders.addAll(buffered.subMap(t, false, end, false).values());
-    for (InputEvent b : holders) {
-      if (b.t > t) {
-        bufferPiece(e, t, b.t, buffered);
-      }
-      long overlapEnd = Math.min(end, b.t + b.steps);
-      for (long u = Math.max(t, b.t); u < overlapEnd; u++) {
-        if (sameStep(e, (int) (u - e.t), b, (int) (u - b.t))) {
-          duplicates.inc();
-        } else {
-          conflicts.add(u);
-        }
-      }
-      t = Math.max(t, overlapEnd);
-    }
-    if (t < end) {
-      bufferPiece(e, t, end, buffered);
-    }
-  }
-
-  /** Buffers steps {@code [from, to)} of {@code e} (step indices of the sequence). */
-  private void bufferPiece(InputEvent e, long from, long to, TreeMap<Long, InputEvent> buffered)
-      throws Exception {
-    InputEvent piece = e;
-    if (from != e.t || to != e.t + e.steps) {
-      piece = new InputEvent();
-      piece.seq = e.seq;
-      piece.t = from;
-      piece.steps = (int) (to - from);
-      int at = (int) (from - e.t) * width;
-      piece.values = Arrays.copyOfRange(e.values, at, at + piece.steps * width);
-      piece.timestamp = e.timestamp;
-      piece.topic = e.topic;
-      piece.partition = e.partition;
-      piece.offset = e.offset;
-      piece.original = e.original;
-    }
-    reorder.put(from, piece);
-    buffered.put(from, piece);
-    bufferedSteps += piece.steps;
-  }
-
-  private boolean sameStep(InputEvent a, int i, InputEvent b, int j) {
-    for (int k = 0; k < width; k++) {
-      if (Float.floatToIntBits(a.values[i * width + k])
-          != Float.floatToIntBits(b.values[j * width + k])) {
-        return false;
-      }
-    }
-    return true;
-  }
-
-  /** A 32-bit hash of one step's values (FNV-1a over the float bits, then a final mix). */
-  static int hash(float[] values, int from, int count) {
-    int h = 0x811C9DC5;
-    for (int i = from; i < from + count; i++) {
-      h = (h ^ Float.floatToIntBits(values[i])) * 0x01000193;
-    }
-    h ^= h >>> 16;
-    h *= 0x85EBCA6B;
-    return h ^ (h >>> 13);
-  }
-
-  /** Queues steps {@code [from, from + count)} of {@code e}: they continue the sequence. */
-  private void feed(KeyedSequence s, InputEvent e, int from, int count) {
-    if (count <= 0) {
-      return;
-    }
-    if (s.recent == null) {
-      s.recent = new int[Math.min(MAX_RECENT, Math.max(MIN_RECENT, settings.reorderWindow()))];
-      s.recentFrom = e.t + from;
-    }
-    for (int i = from; i < from + count; i++) {
-      s.recent[(int) ((e.t + i) % s.recent.length)] = hash(e.values, i * width, width);
-    }
-    Ready r = ready(e.seq);
-    r.segments.add(new Segment(e, from, count));
-    r.steps += count;
-    s.nextT = e.t + from + count;
-    s.lastTimestamp = Math.max(s.lastTimestamp, e.timestamp);
-  }
-
-  private TreeMap<Long, InputEvent> buffered() throws Exception {
-    TreeMap<Long, InputEvent> buffered = new TreeMap<>();
-    for (Map.Entry<Long, InputEvent> entry : reorder.entries()) {
-      buffered.put(entry.getKey(), entry.getValue());
-    }
-    return buffered;
-  }
-
-  /** Feeds buffered steps that continue the sequence now. */
-  private void drainReorderBuffer(
-      KeyedSequence s, TreeMap<Long, InputEvent> buffered, Conflicts conflicts) throws Exception {
-    while (!buffered.isEmpty() && buffered.firstKey() <= s.nextT) {
-      InputEvent b = buffered.pollFirstEntry().getValue();
-      reorder.remove(b.t);
-      bufferedSteps -= b.steps;
-      // Pieces never overlap fed steps; a record buffered by an earlier version might.
-      int fedOverlap = (int) Math.max(0, Math.min(b.t + b.steps, s.nextT) - b.t);
-      compareFed(s, b, 0, fedOverlap, conflicts);
-      feed(s, b, fedOverlap, b.steps - fedOverlap);
-    }
-    if (buffered.isEmpty() && s.reorderTimer != 0) {
+    if (s.bufferedSteps > 0 && s.reorderTimer == 0 && settings.reorderTimeout().toMillis() > 0) {
+      s.reorderSince = e.timestamp;
+      s.reorderTimer = arm(now() + settings.reorderTimeout().toMillis(), s.idleTimer);
+    } else if (s.bufferedSteps == 0 && s.reorderTimer != 0) {
       timers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, s.reorderTimer);
       s.reorderTimer = 0;
     }
+    if (outcome == StepOrder.Outcome.END_REACHED) {
+      ready(e.seq, s).end = Tombstone.Why.END_MARKER;
+    }
+    save(e.seq, s);
   }
 
-  private Ready ready(String seq) {
-    return batch.computeIfAbsent(seq, k -> new Ready());
+  private Ready ready(String seq, SequenceRecord s) {
+    return batch.computeIfAbsent(seq, k -> new Ready(s));
   }
 
-  /** Refuses a record of a sequence that ended, naming why it ended. */
-  private void refuseAfterEnd(InputEvent e, Tombstone gone) {
-    Tombstone.Why why = gone.reason();
-    switch (why) {
-      case STATE_LOST -> deadLetter(e, DeadLetter.Reason.STATE_LOST, stateLostDetail(e.seq, -1));
-      case MAX_STEPS ->
-          deadLetter(
-              e,
-              DeadLetter.Reason.SEQUENCE_TOO_LONG,
-              "sequence "
-                  + e.seq
-                  + " was ended after "
-                  + gone.steps
-                  + " steps: exact mode's --max-sequence-steps ("
-                  + settings.stream().maxSequenceSteps()
-                  + ") was reached with --overflow reject");
-      case ENGINE_ERROR ->
-          deadLetter(
-              e,
-              DeadLetter.Reason.ENGINE_ERROR,
-              "sequence "
-                  + e.seq
-                  + " was ended after "
-                  + gone.steps
-                  + " steps because the model failed on its steps (see its first engine_error"
-                  + " dead letter)");
-      default ->
-          deadLetter(
-              e,
-              DeadLetter.Reason.DATA_AFTER_END,
-              "sequence "
-                  + e.seq
-                  + " already ended after "
-                  + gone.steps
-                  + " steps"
-                  + (gone.why == null ? "" : " (" + why.code() + ")"));
+  /** The reorder buffer of the current key, in its map state. */
+  private final class ReorderBuffer implements StepOrder.Buffer {
+    @Override
+    public NavigableMap<Long, InputEvent> load() throws Exception {
+      TreeMap<Long, InputEvent> all = new TreeMap<>();
+      for (Map.Entry<Long, InputEvent> entry : reorder.entries()) {
+        all.put(entry.getKey(), entry.getValue());
+      }
+      return all;
+    }
+
+    @Override
+    public void put(InputEvent piece) throws Exception {
+      reorder.put(piece.t, piece);
+    }
+
+    @Override
+    public void remove(long t) throws Exception {
+      reorder.remove(t);
+    }
+
+    @Override
+    public void clear() {
+      reorder.clear();
     }
   }
 
-  private String stateLostDetail(String seq, long firstT) {
-    return "this job holds no state for sequence "
-        + seq
-        + (firstT > 0 ? " before step " + firstT : "")
-        + ": it started after the sequence did, or its state was lost; restore with --restore"
-        + " latest";
-  }
+  /** Carries out what StepOrder decides for the current key's sequence ({@link #current}). */
+  private final class OrderSink implements StepOrder.Sink {
+    @Override
+    public void feed(InputEvent e, int from, int count) {
+      Ready r = ready(e.seq, current);
+      r.segments.add(new Segment(e, from, count));
+      r.steps += count;
+      current.lastTimestamp = Math.max(current.lastTimestamp, e.timestamp);
+    }
 
-  /**
-   * The sequence's first steps never reached this job (it started after them, or lost its state):
-   * its records are dead letters, never guessed outputs, and so are its later records (the
-   * tombstone). No end record: it produced no output.
-   */
-  private void stateLost(KeyedSequence s, InputEvent e) throws Exception {
-    TreeMap<Long, InputEvent> buffered = buffered();
-    long first = buffered.isEmpty() ? Long.MAX_VALUE : buffered.firstKey();
-    if (e != null) {
-      first = Math.min(first, e.t);
+    @Override
+    public void refuse(InputEvent e, DeadLetter.Reason reason, String detail) {
+      deadLetter(e, reason, detail);
     }
-    for (InputEvent b : buffered.values()) {
-      deadLetter(b, DeadLetter.Reason.STATE_LOST, stateLostDetail(b.seq, first));
+
+    @Override
+    public void duplicate() {
+      duplicates.inc();
     }
-    if (e != null) {
-      deadLetter(e, DeadLetter.Reason.STATE_LOST, stateLostDetail(e.seq, first));
-    }
-    clear(s, 0, Tombstone.Why.STATE_LOST);
   }
 
   // ------------------------------------------------------------------ timers
 
   @Override
   public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
-    KeyedSequence s = sequence.value();
+    String seq = timer.getKey();
+    SequenceRecord s = load(seq);
     if (s == null) {
       return;
     }
     long time = timer.getTimestamp();
-    String seq = timer.getKey();
-    boolean hasBuffered;
-    boolean idle = false;
+    if (s.ended) {
+      if (time >= s.retainUntil) {
+        sequence.clear(); // the retention of the ended id is over
+      }
+      return;
+    }
+    boolean idle;
     if (time == s.reorderTimer) {
-      long wait = waitLeft(s, s.reorderSince, settings.reorderTimeout().toMillis());
+      long wait =
+          input.waitLeft(s.partition, s.reorderSince, settings.reorderTimeout().toMillis(), now());
       if (wait > 0) {
-        s.reorderTimer = rearm(wait);
-        sequence.update(s);
+        s.reorderTimer = arm(now() + wait, s.idleTimer);
+        save(seq, s);
         return;
       }
       s.reorderTimer = 0;
-      hasBuffered = true;
+      idle = false;
     } else if (time == s.idleTimer) {
-      long wait = waitLeft(s, s.lastSeenTimestamp, settings.idleTimeout().toMillis());
+      long timeout = settings.idleTimeout().toMillis();
+      // At least a whole timeout since its latest record was taken in, and in the input's time.
+      long wait =
+          Math.max(
+              s.lastSeenAt + timeout - now(),
+              input.waitLeft(s.partition, s.lastSeenTimestamp, timeout, now()));
       if (wait > 0) {
-        s.idleTimer = rearm(wait);
-        sequence.update(s);
+        s.idleTimer = arm(now() + wait, s.reorderTimer);
+        save(seq, s);
         return;
       }
       s.idleTimer = 0;
       idle = true;
-      hasBuffered = !reorder.isEmpty();
     } else {
       return;
     }
-    if (s.nextT == 0 && (hasBuffered || s.endAt > 0)) {
-      stateLost(s, null); // not one step from 0 on: nothing to compute, nothing to guess
+    int bufferedBefore = s.bufferedSteps;
+    Tombstone.Why why = order.expire(s, idle, reorderBuffer, orderSink);
+    bufferedSteps += s.bufferedSteps - bufferedBefore;
+    if (why == Tombstone.Why.STATE_LOST) {
+      clear(seq, s, 0, why);
       return;
     }
-    // The gap before buffered steps (or before an end marker) was never filled: they are dead
-    // letters and the sequence ends where its contiguous steps end.
-    boolean gap = hasBuffered || s.endAt > s.nextT;
-    gapNotFilled(
-        s,
-        idle
-            ? "the sequence went idle before the gap was filled"
-            : "the steps before it never arrived within the reorder timeout");
-    s.endAt = s.nextT;
-    ready(seq).end = gap ? Tombstone.Why.GAP_NOT_FILLED : Tombstone.Why.IDLE_TIMEOUT;
-    sequence.update(s);
+    ready(seq, s).end = why;
     flush();
   }
 
   /**
-   * Milliseconds to wait before the timeout of {@code timeoutMillis} since Kafka time {@code since}
-   * may be judged again, or 0 when it has passed: records of the sequence's partition stamped at
-   * least the timeout later were processed (the gap is in the data), or nothing was processed from
-   * that partition for the whole timeout and the input is quiet: the job consumed everything the
-   * partition holds (a stalled source or an unreachable broker is not a quiet producer; {@link
-   * InputLiveness}). Records without a timestamp fall back to the processing-time timer alone.
+   * Registers a timer of the current sequence at {@code at}, or a millisecond later when its other
+   * timer is at {@code at}: Flink keeps one timer per key and time, and each must fire.
    */
-  private long waitLeft(KeyedSequence s, long since, long timeoutMillis) {
-    if (since <= 0) {
-      return 0;
-    }
-    PartitionProgress p = progress.get(s.partition);
-    if (p != null && p.maxTimestamp - since >= timeoutMillis) {
-      return 0;
-    }
-    long quietFor = now() - (p == null ? openedAt : p.processedAt);
-    long wait = Math.max(0, timeoutMillis - quietFor);
-    if (wait > 0 || liveness == null) {
-      return wait;
-    }
-    return liveness.consumedEverything(s.partition, now()) ? 0 : Math.max(1, timeoutMillis / 4);
-  }
-
-  private long rearm(long wait) {
-    long at = now() + wait;
-    timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, at);
-    return at;
+  private long arm(long at, long other) {
+    long when = at == other ? at + 1 : at;
+    timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, when);
+    return when;
   }
 
   @Override
   public void onEventTime(InternalTimer<String, VoidNamespace> timer) {}
-
-  private void gapNotFilled(KeyedSequence s, String why) throws Exception {
-    for (InputEvent b : reorder.values()) {
-      deadLetter(
-          b,
-          DeadLetter.Reason.GAP_NOT_FILLED,
-          "step " + b.t + " waited for step " + s.nextT + ": " + why);
-      bufferedSteps -= b.steps;
-    }
-    reorder.clear();
-  }
-
-  private void touchIdleTimer(KeyedSequence s) {
-    if (s.idleTimer != 0) {
-      timers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, s.idleTimer);
-    }
-    s.idleTimer = now() + settings.idleTimeout().toMillis();
-    timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, s.idleTimer);
-  }
 
   // ------------------------------------------------------------------ batched engine calls
 
@@ -791,18 +539,19 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     Map<StreamingEngine, List<Work>> byEngine = new LinkedHashMap<>();
     for (Map.Entry<String, Ready> w : waiting.entrySet()) {
       setCurrentKey(w.getKey());
-      KeyedSequence s = sequence.value();
-      if (s == null) {
+      SequenceRecord s = w.getValue().record;
+      if (s.ended) {
         continue; // ended in the meantime
       }
-      Work work;
+      Work work = new Work(w.getKey(), s, w.getValue(), null);
       try {
         work = new Work(w.getKey(), s, w.getValue(), engine(config(s)));
+        work.engineState = restore(work);
       } catch (RuntimeException ex) {
-        engineError(new Work(w.getKey(), s, w.getValue(), null), ex);
+        engineError(work, ex);
         continue;
       }
-      if (work.engine.wouldReject(restore(work), w.getValue().steps)) {
+      if (work.engine.wouldReject(work.engineState, w.getValue().steps)) {
         maxStepsReached(work);
         continue;
       }
@@ -832,9 +581,10 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       for (Work w : works) {
         setCurrentKey(w.seq);
         try {
+          w.engineState = restore(w);
           StreamingEngine.Feed f = feed(w);
           List<Emission> out = engine.advanceAll(List.of(f)).get(0);
-          complete(w, f.state(), out);
+          complete(w, out);
         } catch (RuntimeException alone) {
           engineError(w, alone);
         }
@@ -844,59 +594,58 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     chunkMicros.update((System.nanoTime() - start) / 1000);
     for (int i = 0; i < works.size(); i++) {
       setCurrentKey(works.get(i).seq);
-      complete(works.get(i), feeds.get(i).state(), emitted.get(i));
+      complete(works.get(i), emitted.get(i));
     }
   }
 
   private StreamingEngine.Feed feed(Work w) {
     return new StreamingEngine.Feed(
-        restore(w), w.ready.rows(width), w.ready.steps, w.ready.end != null);
+        w.engineState, w.ready.rows(w.engine.inputWidth()), w.ready.steps, w.ready.end != null);
   }
 
   /**
-   * The engine state of {@code w}'s sequence. The engine takes over the step buffers of a snapshot
-   * and appends past their length in place, which leaves the snapshot intact, but it also drops
-   * consumed steps from the front of the pending buffer in place: that one buffer (at most a chunk
-   * and its lookahead, plus the left context in context mode, or once a whole sequence when exact
-   * mode degrades) is copied first, so a failed batch leaves every sequence's keyed state as it
-   * was.
+   * The engine state of {@code w}'s sequence for this engine call. While exact mode's buffers only
+   * grow, the call starts from empty buffers and its additions are appended to the list state; the
+   * whole buffers are read only when the sequence ends or degrades to lookahead in this call.
    */
-  private SequenceState restore(Work w) {
-    KeyedSequence s = w.state;
-    StreamConfig c = w.engine.config();
-    long[] counters = s.counters;
-    float[][] arrays = s.arrays;
-    boolean degraded = counters.length > 3 && counters[3] != 0;
-    boolean drains =
-        c.mode() != StreamConfig.Mode.EXACT
-            || degraded
-            || (c.overflow() == StreamConfig.Overflow.DEGRADE_TO_LOOKAHEAD
-                && counters[0] + w.ready.steps > c.maxSequenceSteps());
-    if (drains && arrays.length > 0 && arrays[0].length > 0) {
-      arrays = arrays.clone();
-      arrays[0] = arrays[0].clone();
+  private SequenceState restore(Work w) throws Exception {
+    SequenceRecord s = w.state;
+    StepBlock steps = StepBlock.EMPTY;
+    if (s.appendsSteps(settings.stream())) {
+      StreamConfig c = w.engine.config();
+      boolean degrades =
+          c.overflow() == StreamConfig.Overflow.DEGRADE_TO_LOOKAHEAD
+              && s.received + w.ready.steps > c.maxSequenceSteps();
+      if (w.ready.end != null || degrades) {
+        Iterable<StepBlock> blocks = exactSteps.get();
+        steps = blocks == null ? StepBlock.EMPTY : StepBlock.concat(blocks);
+      }
     }
-    return SequenceState.restore(new SequenceState.Snapshot(counters, arrays));
+    return EngineStates.restore(s, steps);
   }
 
   /** Emits what the engine released for {@code w} and keeps or ends its state. */
-  private void complete(Work w, SequenceState engineState, List<Emission> emitted)
-      throws Exception {
+  private void complete(Work w, List<Emission> emitted) throws Exception {
     long now = now();
     String mode = w.engine.config().mode().name().toLowerCase(java.util.Locale.ROOT);
     for (Emission em : emitted) {
-      emit(w.seq, em, mode);
+      encoder.outputs(w.seq, em, mode, this::send);
       latencyMillis.update(Math.max(0, now - w.state.lastTimestamp));
     }
+    SequenceState engineState = w.engineState;
     if (engineState.ended()) {
       emitEnd(w.seq, engineState.receivedSteps(), w.ready.end);
-      clear(w.state, engineState.receivedSteps(), w.ready.end);
-    } else {
-      SequenceState.Snapshot snap = engineState.snapshot();
-      w.state.counters = snap.counters();
-      w.state.arrays = snap.arrays();
-      sequence.update(w.state);
+      clear(w.seq, w.state, engineState.receivedSteps(), w.ready.end);
+      return;
     }
+    boolean appended = w.state.appendsSteps(settings.stream());
+    StepBlock added = EngineStates.keep(w.state, engineState.snapshot(), appended);
+    if (appended && w.state.degraded) {
+      exactSteps.clear(); // degraded to lookahead: the exact buffers are dropped
+    } else if (added != null) {
+      exactSteps.add(added);
+    }
+    sequence.update(w.state);
   }
 
   /**
@@ -906,7 +655,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
    */
   private void engineError(Work w, RuntimeException ex) throws Exception {
     LOG.warn("The model failed on sequence {}; the sequence is ended", w.seq, ex);
-    long taken = w.state.counters.length > 0 ? w.state.counters[0] : 0;
+    long taken = w.state.received;
     String what =
         ex.getClass().getSimpleName() + (ex.getMessage() == null ? "" : ": " + ex.getMessage());
     InputEvent last = null;
@@ -930,14 +679,14 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
               + taken
               + " steps");
     }
-    for (InputEvent b : reorder.values()) {
+    for (InputEvent b : order.buffered(w.state, reorderBuffer)) {
       deadLetter(
           b,
           DeadLetter.Reason.ENGINE_ERROR,
           "sequence " + w.seq + " was ended by a model failure before this step: " + what);
     }
     emitEnd(w.seq, taken, Tombstone.Why.ENGINE_ERROR);
-    clear(w.state, taken, Tombstone.Why.ENGINE_ERROR);
+    clear(w.seq, w.state, taken, Tombstone.Why.ENGINE_ERROR);
   }
 
   /**
@@ -946,7 +695,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
    * sequence ends with the steps taken in before.
    */
   private void maxStepsReached(Work w) throws Exception {
-    long taken = w.state.counters[0];
+    long taken = w.state.received;
     String detail =
         "exact mode buffers at most "
             + w.engine.config().maxSequenceSteps()
@@ -962,165 +711,101 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
         deadLetter(g.event, DeadLetter.Reason.SEQUENCE_TOO_LONG, detail);
       }
     }
-    for (InputEvent b : reorder.values()) {
+    for (InputEvent b : order.buffered(w.state, reorderBuffer)) {
       deadLetter(b, DeadLetter.Reason.SEQUENCE_TOO_LONG, detail);
     }
     emitEnd(w.seq, taken, Tombstone.Why.MAX_STEPS);
-    clear(w.state, taken, Tombstone.Why.MAX_STEPS);
-  }
-
-  private void emit(String seq, Emission em, String sequenceMode) throws IOException {
-    String mode = em.degraded() ? "lookahead" : sequenceMode;
-    if (settings.perChunkOutput()) {
-      // A chunk larger than a Kafka request (exact mode's is the whole sequence) leaves in
-      // several "ys" records, each small enough at the widest float text (or at base64's 4
-      // characters per 3 bytes of float32).
-      int rowBytes =
-          settings.binaryFloats()
-              ? (em.width() * 16 + 2) / 3 + 1
-              : em.width() * MAX_FLOAT_CHARS + 4;
-      int perRecord = Math.max(1, outputBytes / rowBytes);
-      for (int from = 0; from < em.steps(); from += perRecord) {
-        int count = Math.min(perRecord, em.steps() - from);
-        send(
-            settings.outputTopic(),
-            seq,
-            output(seq, em, from, count, "ys", mode, settings.binaryFloats()));
-      }
-      return;
-    }
-    for (int r = 0; r < em.steps(); r++) {
-      send(settings.outputTopic(), seq, output(seq, em, r, 1, "y", mode, settings.binaryFloats()));
-    }
-  }
-
-  /**
-   * Bytes an output record's values may take: 90% of the producer's {@code max.request.size} (1 MiB
-   * unless set with {@code --kafka-property}), the rest left for key, fields and headers.
-   */
-  private static int maxOutputBytes(JobSettings settings) {
-    int bytes = 1 << 20;
-    try {
-      bytes =
-          Integer.parseInt(settings.kafkaProperties().getOrDefault("max.request.size", "").trim());
-    } catch (NumberFormatException e) {
-      // unset, or not a number: the Kafka producer refuses the latter with its own message
-    }
-    return Math.max(4096, (int) (bytes * 0.9) - 256);
-  }
-
-  /**
-   * One output record, streamed straight to UTF-8: {@code seq}, {@code t}, then either one step's
-   * values ({@code "y"}) or several rows from {@code t} ({@code "ys"}), {@code mode}, {@code
-   * degraded}. Values are JSON numbers written with Jackson's Schubfach writer (the shortest text
-   * that reads back as the same float; JDK 17's {@code Float.toString} took ~4x the engine's time
-   * in the job, bench --pipeline and JFR), or with {@code --binary-floats} one base64 string of
-   * little-endian float32 ({@code "y_f32"}, or {@code "ys_f32"} plus the row {@code "width"}).
-   */
-  private static byte[] output(
-      String seq, Emission em, int from, int count, String field, String mode, boolean binary)
-      throws IOException {
-    int width = em.width();
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream(64 + count * width * (binary ? 6 : 12));
-    try (JsonGenerator g = OUTPUT_JSON.createGenerator(bytes)) {
-      g.writeStartObject();
-      g.writeStringField("seq", seq);
-      g.writeNumberField("t", em.firstStep() + from);
-      if (binary) {
-        // The JDK's encoder and a raw (ASCII, nothing to escape) string: 1.2-1.6x Jackson's
-        // writeBinary on 1-64 KB, which took 19% of this operator's time in stateful mode.
-        byte[] b64 = Float32.base64Ascii(em.values(), from * width, count * width);
-        g.writeFieldName(field + "_f32");
-        g.writeRawUTF8String(b64, 0, b64.length);
-        if (field.equals("ys")) {
-          g.writeNumberField("width", width);
-        }
-      } else {
-        g.writeFieldName(field);
-        if (field.equals("ys")) {
-          g.writeStartArray();
-        }
-        for (int r = from; r < from + count; r++) {
-          g.writeStartArray();
-          for (int j = r * width; j < (r + 1) * width; j++) {
-            g.writeNumber(em.values()[j]);
-          }
-          g.writeEndArray();
-        }
-        if (field.equals("ys")) {
-          g.writeEndArray();
-        }
-      }
-      g.writeStringField("mode", mode);
-      if (em.degraded()) {
-        g.writeBooleanField("degraded", true);
-      }
-      g.writeEndObject();
-    }
-    return bytes.toByteArray();
+    clear(w.seq, w.state, taken, Tombstone.Why.MAX_STEPS);
   }
 
   /** The sequence's one end record: steps taken in and why it ended. */
   private void emitEnd(String seq, long steps, Tombstone.Why why) {
-    ObjectNode n = JSON.createObjectNode();
-    n.put("seq", seq);
-    n.put("end", true);
-    n.put("steps", steps);
-    n.put("why", why.code());
-    send(settings.outputTopic(), seq, n.toString().getBytes(StandardCharsets.UTF_8));
+    send(encoder.end(seq, steps, why));
   }
 
-  private void send(String topic, String key, byte[] value) {
+  private void send(OutputRecord r) {
     recordsOut.inc();
-    output.collect(new StreamRecord<>(new OutputRecord(topic, key, value)));
+    output.collect(new StreamRecord<>(r));
   }
 
-  /** Removes everything of the current sequence; a TTL'd tombstone refuses data after end. */
-  private void clear(KeyedSequence s, long steps, Tombstone.Why why) throws Exception {
+  /**
+   * Ends the current sequence: its timers and buffers go, its state becomes a tombstone that
+   * refuses later records until a timer removes it after the ended-sequence retention.
+   */
+  private void clear(String seq, SequenceRecord s, long steps, Tombstone.Why why) throws Exception {
     if (s.idleTimer != 0) {
       timers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, s.idleTimer);
     }
     if (s.reorderTimer != 0) {
       timers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, s.reorderTimer);
     }
-    for (InputEvent b : reorder.values()) {
-      bufferedSteps -= b.steps;
+    if (s.bufferedSteps > 0) {
+      bufferedSteps -= s.bufferedSteps;
+      reorder.clear();
     }
-    reorder.clear();
-    sequence.clear();
-    legacyEnded.clear();
-    tombstone.update(new Tombstone(steps, why));
+    if (s.appendsSteps(settings.stream())) {
+      exactSteps.clear();
+    }
+    batch.remove(seq);
+    long retainUntil = now() + settings.endedRetention().toMillis();
+    s.end(why, steps, retainUntil);
+    sequence.update(s);
+    timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, retainUntil);
     activeSequences = Math.max(0, activeSequences - 1);
   }
 
   /** A sequence in the job's current streaming settings, which it keeps to its end. */
-  private KeyedSequence newSequence() {
-    KeyedSequence s = new KeyedSequence();
+  private SequenceRecord newSequence() {
+    SequenceRecord s = new SequenceRecord();
     StreamConfig c = settings.stream();
-    s.mode = c.mode().name();
-    s.chunk = c.chunk();
-    s.lookahead = c.lookahead();
-    s.maxSequenceSteps = c.maxSequenceSteps();
-    s.overflow = c.overflow().name();
-    s.leftContext = c.leftContext();
-    SequenceState.Snapshot snap = engine(c).newSequence().snapshot();
-    s.counters = snap.counters();
-    s.arrays = snap.arrays();
+    s.config = c;
+    EngineStates.keep(s, engine(c).newSequence().snapshot(), s.appendsSteps(c));
     return s;
   }
 
   private void deadLetter(InputEvent e, DeadLetter.Reason reason, String detail) {
     deadLetters.get(reason).inc();
-    output.collect(
-        new StreamRecord<>(
-            new OutputRecord(
-                settings.deadLetterTopic(),
-                e.seq,
-                DeadLetter.json(
-                    reason, detail, e.seq, e.topic, e.partition, e.offset, e.original))));
+    output.collect(new StreamRecord<>(encoder.deadLetter(e, reason, detail)));
   }
 
-  private long now() {
+  long now() {
     return getProcessingTimeService().getCurrentProcessingTime();
+  }
+
+  // ------------------------------------------------------------------ state views
+
+  /**
+   * Ids of the open sequences ({@code ended} false) or of the ended ones still retained, in a keyed
+   * state backend of this operator (tests and state inspection).
+   */
+  public static java.util.Set<String> sequences(
+      org.apache.flink.runtime.state.KeyedStateBackend<String> backend, boolean ended)
+      throws Exception {
+    java.util.Set<String> ids = new java.util.TreeSet<>();
+    backend.applyToAllKeys(
+        VoidNamespace.INSTANCE,
+        VoidNamespaceSerializer.INSTANCE,
+        sequenceDescriptor(),
+        (key, state) -> {
+          SequenceRecord s = state.value();
+          if (s != null && s.ended == ended) {
+            ids.add(key);
+          }
+        });
+    return ids;
+  }
+
+  // ------------------------------------------------------------------ state of earlier versions
+
+  ValueState<SequenceRecord> sequenceState() {
+    return sequence;
+  }
+
+  ListState<StepBlock> exactStepsState() {
+    return exactSteps;
+  }
+
+  InternalTimerService<VoidNamespace> timerService() {
+    return timers;
   }
 }

@@ -1,9 +1,9 @@
 package io.bistream.job;
 
 /**
- * What remains in keyed state after a sequence ended, for the ended-sequence retention (a state
- * TTL): how many steps it took in and why it ended, so later records of the sequence are refused
- * with a dead letter that says why. A Flink POJO.
+ * Why a sequence ended ({@link Why}), and the ended-sequence tombstone as the job kept it before
+ * {@link SequenceRecord}: a Flink POJO in a state with a TTL, read only to migrate restored state
+ * ({@link PojoStateMigration}). Tombstones are now {@link SequenceRecord}s removed by a timer.
  */
 public class Tombstone {
 

@@ -77,7 +77,6 @@ class SequenceOperatorTest {
     e.values = x == null ? new float[0] : x;
     e.end = end;
     e.topic = "in";
-    e.original = "{}";
     return e;
   }
 
@@ -147,9 +146,9 @@ class SequenceOperatorTest {
     }
     assertThat(out.get(t).toString())
         .isEqualTo("{\"seq\":\"s\",\"end\":true,\"steps\":6,\"why\":\"end_marker\"}");
-    // Only the ended-sequence tombstone (with a TTL) remains; no timer is left.
+    // Only the ended-sequence tombstone remains, with the timer that removes it.
     assertThat(h.numKeyedStateEntries()).isEqualTo(1);
-    assertThat(h.numProcessingTimeTimers()).isZero();
+    assertThat(h.numProcessingTimeTimers()).isEqualTo(1);
     h.close();
   }
 
@@ -170,7 +169,7 @@ class SequenceOperatorTest {
     assertThat(out).hasSize(3);
     assertThat(out.get(2).get("steps").asLong()).isEqualTo(2);
     assertThat(h.numKeyedStateEntries()).isEqualTo(1);
-    assertThat(h.numProcessingTimeTimers()).isZero();
+    assertThat(h.numProcessingTimeTimers()).isEqualTo(1); // the tombstone's
     h.close();
   }
 
@@ -187,7 +186,48 @@ class SequenceOperatorTest {
     assertThat(out).hasSize(3);
     assertThat(out.get(2).get("end").asBoolean()).isTrue();
     assertThat(h.numKeyedStateEntries()).isEqualTo(1);
-    assertThat(h.numProcessingTimeTimers()).isZero();
+    assertThat(h.numProcessingTimeTimers()).isEqualTo(1); // the tombstone's
+    h.close();
+  }
+
+  @Test
+  void shouldKeepOneIdleTimerPerSequenceAndReArmItWhenItFiresOnAnActiveSequence() throws Exception {
+    var h = harness(settings(1));
+    h.setProcessingTime(0);
+    h.processElement(step("busy", 0, x(0), false), 0);
+    h.setProcessingTime(20_000);
+    h.processElement(step("busy", 1, x(1), false), 0);
+    h.processElement(step("busy", 2, x(2), false), 0);
+    assertThat(h.numProcessingTimeTimers()).as("records register no timer").isEqualTo(1);
+    h.setProcessingTime(30_000); // a timeout after the first record, 10 s after the latest
+    assertThat(values(h.extractOutputValues(), "out")).isEmpty();
+    assertThat(h.numProcessingTimeTimers()).as("re-armed for the rest").isEqualTo(1);
+    h.setProcessingTime(49_999);
+    assertThat(values(h.extractOutputValues(), "out")).isEmpty();
+    h.setProcessingTime(50_000); // a whole timeout after the latest record
+    List<JsonNode> out = values(h.extractOutputValues(), "out");
+    assertThat(out.get(out.size() - 1).toString())
+        .isEqualTo("{\"seq\":\"busy\",\"end\":true,\"steps\":3,\"why\":\"idle_timeout\"}");
+    h.close();
+  }
+
+  @Test
+  void shouldNameWhereARecordRefusedAfterParsingIsInsteadOfCopyingIt() throws Exception {
+    var h = harness(settings(1));
+    h.processElement(step("a", 0, x(0), true), 0);
+    InputEvent late = step("a", 1, x(1), false);
+    late.partition = 2;
+    late.offset = 4711;
+    h.processElement(late, 0);
+    List<JsonNode> dlq = values(h.extractOutputValues(), "dlq");
+    assertThat(dlq).hasSize(1);
+    JsonNode d = dlq.get(0);
+    assertThat(d.get("reason").asText()).isEqualTo("data_after_end");
+    assertThat(d.get("topic").asText()).isEqualTo("in");
+    assertThat(d.get("partition").asInt()).isEqualTo(2);
+    assertThat(d.get("offset").asLong()).isEqualTo(4711);
+    assertThat(d.get("record").isNull()).as("no copy of the record travels with it").isTrue();
+    BiStreamJobIntegrationTest.assertValid("dead-letter", d.toString());
     h.close();
   }
 
@@ -214,7 +254,7 @@ class SequenceOperatorTest {
     assertThat(s.get(2).toString())
         .isEqualTo("{\"seq\":\"s\",\"end\":true,\"steps\":2,\"why\":\"end_marker\"}");
     assertThat(h.numKeyedStateEntries()).isEqualTo(2); // the two tombstones
-    assertThat(h.numProcessingTimeTimers()).isZero();
+    assertThat(h.numProcessingTimeTimers()).isEqualTo(2); // and their timers
     h.close();
   }
 

@@ -7,9 +7,10 @@ import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.streaming.util.OperatorSnapshotUtil;
 
 /**
- * Writes the operator-state fixtures that {@link SequenceOperatorContextTest} restores: keyed state
- * as a given version of the job wrote it. Run once on the version whose state the fixture keeps,
- * then commit the file; later versions must still restore it (README.md beside it).
+ * Writes the operator-state fixtures that {@link SequenceOperatorContextTest} and {@link
+ * SequenceOperatorStateTest} restore: keyed state as a given version of the job wrote it. Run once
+ * on the version whose state the fixture keeps, then commit the file; later versions must still
+ * restore it (README.md beside it).
  *
  * <pre>
  * mvn -B -o -pl flink-job -am test-compile dependency:build-classpath -Dmdep.includeScope=test \
@@ -23,9 +24,25 @@ final class StateFixtureWriter {
   /** Lookahead(2, 1) on the bilstm_concat model; sequence "r" holds steps 0..2, still open. */
   static final String BEFORE_CONTEXT = "state/lookahead-before-context-mode.snapshot";
 
+  /**
+   * Exact mode on the bilstm_concat model, as the job kept it in Flink POJOs ({@code
+   * KeyedSequence}, a TTL'd {@code Tombstone}, {@code InputEvent}s in the reorder map): sequence
+   * "open" has steps 0..4 fed and steps 6..7 waiting in the reorder buffer for step 5; sequence
+   * "done" took steps 0..2 and ended (its tombstone).
+   */
+  static final String POJO_STATE = "state/exact-pojo-state.snapshot";
+
+  /** The same sequences in the typed state, format version 2 ({@link SequenceRecordSerializer}). */
+  static final String TYPED_V2_STATE = "state/exact-typed-v2-state.snapshot";
+
   private StateFixtureWriter() {}
 
   public static void main(String[] args) throws Exception {
+    if (args.length > 0 && (args[0].equals("pojo") || args[0].equals("typed-v2"))) {
+      // "pojo" was run at e699bd2, "typed-v2" when SequenceRecordSerializer.CURRENT was 2.
+      writeExactState(args[0].equals("pojo") ? POJO_STATE : TYPED_V2_STATE);
+      return;
+    }
     var h =
         SequenceOperatorFaultTest.harness(
             SequenceOperatorFaultTest.settings(
@@ -37,6 +54,31 @@ final class StateFixtureWriter {
     h.close();
     Path out = Path.of("src/test/resources").resolve(BEFORE_CONTEXT);
     Files.createDirectories(out.getParent());
+    OperatorSnapshotUtil.writeStateHandle(snapshot, out.toString());
+    System.out.println("wrote " + out);
+  }
+
+  private static void writeExactState(String fixture) throws Exception {
+    var h =
+        SequenceOperatorFaultTest.harness(
+            SequenceOperatorFaultTest.settings(
+                SequenceOperatorTest.MODEL, StreamConfig.exact(), 1));
+    h.setProcessingTime(0);
+    h.processElement(
+        SequenceOperatorFaultTest.record(
+            "open", 0, SequenceOperatorFaultTest.rows(0, 5), 3, false, 1),
+        0);
+    h.processElement(
+        SequenceOperatorFaultTest.record(
+            "open", 6, SequenceOperatorFaultTest.rows(6, 2), 3, false, 2),
+        0);
+    h.processElement(
+        SequenceOperatorFaultTest.record(
+            "done", 0, SequenceOperatorFaultTest.rows(0, 3), 3, true, 3),
+        0);
+    OperatorSubtaskState snapshot = h.snapshot(1, 1);
+    h.close();
+    Path out = Path.of("src/test/resources").resolve(fixture);
     OperatorSnapshotUtil.writeStateHandle(snapshot, out.toString());
     System.out.println("wrote " + out);
   }

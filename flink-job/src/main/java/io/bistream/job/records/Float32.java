@@ -6,8 +6,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 
 /**
- * The binary float encoding of records (DESIGN §5): little-endian IEEE float32, carried in JSON as
- * base64 ({@code "xs_f32"} in, {@code "y_f32"}/{@code "ys_f32"} out).
+ * The binary float encoding of records (docs/schemas/input-record.schema.json): little-endian IEEE
+ * float32, carried in JSON as base64 ({@code "xs_f32"} in, {@code "y_f32"}/{@code "ys_f32"} out).
  */
 public final class Float32 {
 

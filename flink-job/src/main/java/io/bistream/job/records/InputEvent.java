@@ -3,9 +3,10 @@ package io.bistream.job.records;
 import java.util.Arrays;
 
 /**
- * One parsed input record (DESIGN.md §5): {@code steps} consecutive steps of sequence {@code seq}
- * starting at step {@code t}, and/or the end of the sequence. A Flink POJO (public fields, no-arg
- * constructor) so no Kryo is involved; {@code values} holds {@code steps x width} floats.
+ * One parsed input record (docs/schemas/input-record.schema.json): {@code steps} consecutive steps
+ * of sequence {@code seq} starting at step {@code t}, and/or the end of the sequence. A Flink POJO
+ * (public fields, no-arg constructor) so no Kryo is involved; {@code values} holds {@code steps x
+ * width} floats.
  */
 public class InputEvent {
 
@@ -18,14 +19,14 @@ public class InputEvent {
   /** Kafka record timestamp (ms), for event-to-output latency. */
   public long timestamp;
 
-  /** Where the record came from, for dead letters: topic, partition, offset. */
+  /**
+   * Where the record is, for dead letters: topic, partition, offset. A record travels without its
+   * text; a dead letter raised after parsing names where to read it.
+   */
   public String topic;
 
   public int partition;
   public long offset;
-
-  /** The original record, truncated, for dead letters raised after parsing. */
-  public String original;
 
   public InputEvent() {}
 
@@ -35,9 +36,10 @@ public class InputEvent {
   }
 
   /**
-   * The DESIGN §5 input record for {@code count} consecutive steps of {@code seq} from step {@code
-   * t}: rows {@code [from, from + count)} of {@code x} (rows of {@code width} values), with {@code
-   * "end": true} when they are the sequence's last. What the demo and the benchmarks produce.
+   * The input record (docs/schemas/input-record.schema.json) for {@code count} consecutive steps of
+   * {@code seq} from step {@code t}: rows {@code [from, from + count)} of {@code x} (rows of {@code
+   * width} values), with {@code "end": true} when they are the sequence's last. What the demo and
+   * the benchmarks produce.
    */
   public static String json(
       String seq, long t, float[] x, int from, int count, int width, boolean end) {

@@ -24,8 +24,9 @@ import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 
 /**
- * Parses and validates input records (DESIGN.md §5). Valid records become an {@link InputEvent};
- * anything else becomes a dead-letter JSON naming the reason: the caller never sees an exception.
+ * Parses and validates input records (docs/schemas/input-record.schema.json). Valid records become
+ * an {@link InputEvent}; anything else becomes a dead-letter JSON naming the reason: the caller
+ * never sees an exception.
  *
  * <pre>
  * {"seq":"s-17","t":1042,"x":[0.1,0.2]}          one step
@@ -605,8 +606,6 @@ public final class RecordParser implements Serializable {
       e.topic = topic;
       e.partition = partition;
       e.offset = offset;
-      // Dead letters raised after parsing (gaps, data after end) copy the record from here.
-      e.original = copy(value);
       return new Result(e, null, null, null);
     }
   }

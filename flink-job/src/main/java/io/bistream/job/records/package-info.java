@@ -1,2 +1,2 @@
-/** Kafka record formats: input parsing and validation, outputs, dead letters (DESIGN.md §5). */
+/** Kafka record formats: input parsing and validation, outputs, dead letters (docs/schemas). */
 package io.bistream.job.records;

@@ -1,0 +1,160 @@
+package io.bistream.job;
+
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.StreamWriteFeature;
+import io.bistream.core.stream.Emission;
+import io.bistream.job.records.DeadLetter;
+import io.bistream.job.records.Float32;
+import io.bistream.job.records.InputEvent;
+import io.bistream.job.records.OutputRecord;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.function.Consumer;
+
+/**
+ * The keyed operator's records for Kafka (docs/schemas): outputs of released steps, the end record
+ * of a sequence, and dead letters of records refused after parsing.
+ */
+final class OutputEncoder {
+
+  // The longest text of a float and its comma: -1.2345678E-38,
+  private static final int MAX_FLOAT_CHARS = 16;
+  private static final JsonFactory JSON =
+      JsonFactory.builder().enable(StreamWriteFeature.USE_FAST_DOUBLE_WRITER).build();
+
+  private final String outputTopic;
+  private final String deadLetterTopic;
+  private final boolean perChunk;
+  private final boolean binary;
+  private final int outputBytes;
+
+  OutputEncoder(JobSettings settings) {
+    this.outputTopic = settings.outputTopic();
+    this.deadLetterTopic = settings.deadLetterTopic();
+    this.perChunk = settings.perChunkOutput();
+    this.binary = settings.binaryFloats();
+    this.outputBytes = maxOutputBytes(settings);
+  }
+
+  /**
+   * The output records of {@code em}: one per step ({@code "y"}), or with {@code
+   * --per-chunk-output} as few {@code "ys"} records as fit a Kafka request (exact mode's chunk is
+   * the whole sequence).
+   */
+  void outputs(String seq, Emission em, String sequenceMode, Consumer<OutputRecord> out) {
+    String mode = em.degraded() ? "lookahead" : sequenceMode;
+    if (perChunk) {
+      // Each record small enough at the widest float text, or at base64's 4 characters per 3
+      // bytes of float32.
+      int rowBytes = binary ? (em.width() * 16 + 2) / 3 + 1 : em.width() * MAX_FLOAT_CHARS + 4;
+      int perRecord = Math.max(1, outputBytes / rowBytes);
+      for (int from = 0; from < em.steps(); from += perRecord) {
+        int count = Math.min(perRecord, em.steps() - from);
+        out.accept(new OutputRecord(outputTopic, seq, output(seq, em, from, count, "ys", mode)));
+      }
+      return;
+    }
+    for (int r = 0; r < em.steps(); r++) {
+      out.accept(new OutputRecord(outputTopic, seq, output(seq, em, r, 1, "y", mode)));
+    }
+  }
+
+  /** The sequence's one end record: {@code {"seq","end":true,"steps":N,"why":...}}. */
+  OutputRecord end(String seq, long steps, Tombstone.Why why) {
+    try {
+      ByteArrayOutputStream bytes = new ByteArrayOutputStream(64 + seq.length());
+      try (JsonGenerator g = JSON.createGenerator(bytes)) {
+        g.writeStartObject();
+        g.writeStringField("seq", seq);
+        g.writeBooleanField("end", true);
+        g.writeNumberField("steps", steps);
+        g.writeStringField("why", why.code());
+        g.writeEndObject();
+      }
+      return new OutputRecord(outputTopic, seq, bytes.toByteArray());
+    } catch (IOException e) {
+      throw new UncheckedIOException(e); // in memory: does not happen
+    }
+  }
+
+  /**
+   * A dead letter for record {@code e}, refused after parsing. It names where the record is (topic,
+   * partition, offset) instead of copying it: records travel through the job without their text.
+   */
+  OutputRecord deadLetter(InputEvent e, DeadLetter.Reason reason, String detail) {
+    return new OutputRecord(
+        deadLetterTopic,
+        e.seq,
+        DeadLetter.json(reason, detail, e.seq, e.topic, e.partition, e.offset, null)
+            .getBytes(StandardCharsets.UTF_8));
+  }
+
+  /**
+   * Bytes an output record's values may take: 90% of the producer's {@code max.request.size} (1 MiB
+   * unless set with {@code --kafka-property}), the rest left for key, fields and headers.
+   */
+  private static int maxOutputBytes(JobSettings settings) {
+    int bytes = 1 << 20;
+    try {
+      bytes =
+          Integer.parseInt(settings.kafkaProperties().getOrDefault("max.request.size", "").trim());
+    } catch (NumberFormatException e) {
+      // unset, or not a number: the Kafka producer refuses the latter with its own message
+    }
+    return Math.max(4096, (int) (bytes * 0.9) - 256);
+  }
+
+  /**
+   * One output record, streamed straight to UTF-8: {@code seq}, {@code t}, then either one step's
+   * values ({@code "y"}) or several rows from {@code t} ({@code "ys"}), {@code mode}, {@code
+   * degraded}. Values are JSON numbers written with Jackson's Schubfach writer (the shortest text
+   * that reads back as the same float; JDK 17's {@code Float.toString} took ~4x the engine's time
+   * in the job, bench --pipeline and JFR), or with {@code --binary-floats} one base64 string of
+   * little-endian float32 ({@code "y_f32"}, or {@code "ys_f32"} plus the row {@code "width"}).
+   */
+  private byte[] output(String seq, Emission em, int from, int count, String field, String mode) {
+    int width = em.width();
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream(64 + count * width * (binary ? 6 : 12));
+    try (JsonGenerator g = JSON.createGenerator(bytes)) {
+      g.writeStartObject();
+      g.writeStringField("seq", seq);
+      g.writeNumberField("t", em.firstStep() + from);
+      if (binary) {
+        // The JDK's encoder and a raw (ASCII, nothing to escape) string: 1.2-1.6x Jackson's
+        // writeBinary on 1-64 KB, which took 19% of this operator's time in stateful mode.
+        byte[] b64 = Float32.base64Ascii(em.values(), from * width, count * width);
+        g.writeFieldName(field + "_f32");
+        g.writeRawUTF8String(b64, 0, b64.length);
+        if (field.equals("ys")) {
+          g.writeNumberField("width", width);
+        }
+      } else {
+        g.writeFieldName(field);
+        if (field.equals("ys")) {
+          g.writeStartArray();
+        }
+        for (int r = from; r < from + count; r++) {
+          g.writeStartArray();
+          for (int j = r * width; j < (r + 1) * width; j++) {
+            g.writeNumber(em.values()[j]);
+          }
+          g.writeEndArray();
+        }
+        if (field.equals("ys")) {
+          g.writeEndArray();
+        }
+      }
+      g.writeStringField("mode", mode);
+      if (em.degraded()) {
+        g.writeBooleanField("degraded", true);
+      }
+      g.writeEndObject();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e); // in memory: does not happen
+    }
+    return bytes.toByteArray();
+  }
+}

@@ -1,0 +1,123 @@
+package io.bistream.job;
+
+import java.io.IOException;
+import java.util.List;
+import org.apache.flink.api.common.typeutils.TypeSerializer;
+import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
+import org.apache.flink.core.memory.DataInputView;
+import org.apache.flink.core.memory.DataOutputView;
+
+/**
+ * Steps exact mode added to a sequence's buffers in one engine call, one entry of the sequence's
+ * append-only list state: the input rows of the first bidirectional stage ({@code in}, rows of its
+ * width), their mask (one value per step), that stage's forward outputs ({@code fwd}), and the raw
+ * steps kept for a degrade to lookahead ({@code raw}; empty unless {@code --overflow degrade}). The
+ * blocks of a sequence, in order, are its whole buffers; they are read once, when it ends.
+ */
+record StepBlock(float[] in, float[] mask, float[] fwd, float[] raw) {
+
+  static final StepBlock EMPTY =
+      new StepBlock(new float[0], new float[0], new float[0], new float[0]);
+
+  boolean isEmpty() {
+    return in.length == 0 && mask.length == 0 && fwd.length == 0 && raw.length == 0;
+  }
+
+  /** The blocks one after the other. */
+  static StepBlock concat(Iterable<StepBlock> blocks) {
+    int in = 0;
+    int mask = 0;
+    int fwd = 0;
+    int raw = 0;
+    List<StepBlock> all = new java.util.ArrayList<>();
+    for (StepBlock b : blocks) {
+      all.add(b);
+      in += b.in.length;
+      mask += b.mask.length;
+      fwd += b.fwd.length;
+      raw += b.raw.length;
+    }
+    if (all.size() == 1) {
+      return all.get(0);
+    }
+    StepBlock c = new StepBlock(new float[in], new float[mask], new float[fwd], new float[raw]);
+    int[] at = new int[4];
+    for (StepBlock b : all) {
+      System.arraycopy(b.in, 0, c.in, at[0], b.in.length);
+      System.arraycopy(b.mask, 0, c.mask, at[1], b.mask.length);
+      System.arraycopy(b.fwd, 0, c.fwd, at[2], b.fwd.length);
+      System.arraycopy(b.raw, 0, c.raw, at[3], b.raw.length);
+      at[0] += b.in.length;
+      at[1] += b.mask.length;
+      at[2] += b.fwd.length;
+      at[3] += b.raw.length;
+    }
+    return c;
+  }
+
+  /** The four arrays, length-prefixed; format version 1. */
+  public static final class Serializer extends StateSerializer<StepBlock> {
+
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public boolean isImmutableType() {
+      return true; // never changed once written
+    }
+
+    @Override
+    public StepBlock createInstance() {
+      return EMPTY;
+    }
+
+    @Override
+    public StepBlock copy(StepBlock from) {
+      return from;
+    }
+
+    @Override
+    public void serialize(StepBlock b, DataOutputView out) throws IOException {
+      writeFloats(b.in, out);
+      writeFloats(b.mask, out);
+      writeFloats(b.fwd, out);
+      writeFloats(b.raw, out);
+    }
+
+    @Override
+    public StepBlock deserialize(DataInputView in) throws IOException {
+      return new StepBlock(readFloats(in), readFloats(in), readFloats(in), readFloats(in));
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof Serializer;
+    }
+
+    @Override
+    public int hashCode() {
+      return Serializer.class.hashCode();
+    }
+
+    @Override
+    public TypeSerializerSnapshot<StepBlock> snapshotConfiguration() {
+      return new Snapshot();
+    }
+  }
+
+  /** Version 1 of the block format. */
+  public static final class Snapshot extends VersionedSnapshot<StepBlock> {
+    public Snapshot() {
+      super(1);
+    }
+
+    @Override
+    int current() {
+      return 1;
+    }
+
+    @Override
+    TypeSerializer<StepBlock> serializer(int version) {
+      return new Serializer();
+    }
+  }
+}

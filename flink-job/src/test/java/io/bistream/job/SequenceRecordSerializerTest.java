@@ -1,0 +1,132 @@
+package io.bistream.job;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.bistream.core.stream.StreamConfig;
+import org.apache.flink.api.common.typeutils.TypeSerializer;
+import org.apache.flink.api.common.typeutils.TypeSerializerSchemaCompatibility;
+import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
+import org.apache.flink.core.memory.DataInputDeserializer;
+import org.apache.flink.core.memory.DataOutputSerializer;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The typed state's format versions: state written by version 1 (before {@code lastSeenAt}) is read
+ * back through the snapshot Flink keeps with it and migrates to the current version.
+ */
+class SequenceRecordSerializerTest {
+
+  private static SequenceRecord open() {
+    SequenceRecord s = new SequenceRecord();
+    s.config = StreamConfig.lookahead(4, 2);
+    s.nextT = 17;
+    s.endAt = 20;
+    s.recent = new int[] {1, -2, 3};
+    s.recentFrom = 14;
+    s.bufferedSteps = 2;
+    s.partition = 3;
+    s.lastTimestamp = 1_000;
+    s.lastSeenTimestamp = 1_100;
+    s.lastSeenAt = 99_000;
+    s.reorderSince = 1_050;
+    s.idleTimer = 130_000;
+    s.reorderTimer = 105_000;
+    s.received = 17;
+    s.emitted = 12;
+    s.chunkStart = 12;
+    s.pooledSteps = 5;
+    s.pending = new float[] {0.5f, -1.25f};
+    s.pendingLength = 2;
+    s.candidate = new float[] {2f};
+    s.forward = new float[][] {{1f, 2f}, null};
+    s.backward = new float[][] {null, {3f}};
+    s.pool = new float[] {7f, 8f};
+    return s;
+  }
+
+  private static byte[] write(TypeSerializer<SequenceRecord> serializer, SequenceRecord s)
+      throws Exception {
+    DataOutputSerializer out = new DataOutputSerializer(256);
+    serializer.serialize(s, out);
+    return out.getCopyOfBuffer();
+  }
+
+  /** The snapshot as a checkpoint holds it, read back as a restoring job reads it. */
+  private static TypeSerializerSnapshot<SequenceRecord> stored(TypeSerializer<SequenceRecord> s)
+      throws Exception {
+    DataOutputSerializer out = new DataOutputSerializer(64);
+    TypeSerializerSnapshot.writeVersionedSnapshot(out, s.snapshotConfiguration());
+    return TypeSerializerSnapshot.readVersionedSnapshot(
+        new DataInputDeserializer(out.getCopyOfBuffer()),
+        SequenceRecordSerializerTest.class.getClassLoader());
+  }
+
+  private static TypeSerializerSnapshot<SequenceRecord> stored(int version) throws Exception {
+    return stored(new SequenceRecordSerializer(version));
+  }
+
+  @Test
+  void stateWrittenByVersionOneRestoresInVersionTwoAfterMigration() throws Exception {
+    SequenceRecord written = open();
+    byte[] v1 = write(new SequenceRecordSerializer(1), written);
+    TypeSerializerSnapshot<SequenceRecord> old = stored(1);
+
+    TypeSerializerSchemaCompatibility<SequenceRecord> c =
+        new SequenceRecordSerializer().snapshotConfiguration().resolveSchemaCompatibility(old);
+    assertThat(c.isCompatibleAfterMigration()).isTrue();
+
+    // Flink reads with the serializer the snapshot restores, then writes with the current one.
+    SequenceRecord read = old.restoreSerializer().deserialize(new DataInputDeserializer(v1));
+    assertThat(read).usingRecursiveComparison().ignoringFields("lastSeenAt").isEqualTo(written);
+    assertThat(read.lastSeenAt).as("the field version 1 did not have").isZero();
+    SequenceRecordSerializer current = new SequenceRecordSerializer();
+    SequenceRecord migrated = current.deserialize(new DataInputDeserializer(write(current, read)));
+    assertThat(migrated).usingRecursiveComparison().isEqualTo(read);
+    assertThat(write(current, written).length).isEqualTo(v1.length + Long.BYTES);
+  }
+
+  @Test
+  void theCurrentVersionReadsItsOwnStateAsIs() throws Exception {
+    SequenceRecordSerializer current = new SequenceRecordSerializer();
+    assertThat(
+            current
+                .snapshotConfiguration()
+                .resolveSchemaCompatibility(stored(current))
+                .isCompatibleAsIs())
+        .isTrue();
+    SequenceRecord s = open();
+    assertThat(current.deserialize(new DataInputDeserializer(write(current, s))))
+        .usingRecursiveComparison()
+        .isEqualTo(s);
+  }
+
+  @Test
+  void aTombstoneKeepsOnlyWhyWhenAndHowManySteps() throws Exception {
+    SequenceRecord s = open();
+    s.end(Tombstone.Why.GAP_NOT_FILLED, 17, 600_000);
+    SequenceRecordSerializer current = new SequenceRecordSerializer();
+    byte[] bytes = write(current, s);
+    SequenceRecord read = current.deserialize(new DataInputDeserializer(bytes));
+    assertThat(read.ended).isTrue();
+    assertThat(read.why).isEqualTo(Tombstone.Why.GAP_NOT_FILLED);
+    assertThat(read.endedSteps).isEqualTo(17);
+    assertThat(read.retainUntil).isEqualTo(600_000);
+    assertThat(read.recent).isNull();
+    assertThat(bytes.length).isLessThan(40);
+  }
+
+  @Test
+  void stateOfAVersionNewerThanTheJobIsRefusedNotMisread() throws Exception {
+    SequenceRecordSerializer.Snapshot newer =
+        new SequenceRecordSerializer.Snapshot(SequenceRecordSerializer.CURRENT + 1);
+    assertThat(
+            new SequenceRecordSerializer()
+                .snapshotConfiguration()
+                .resolveSchemaCompatibility(newer)
+                .isIncompatible())
+        .isTrue();
+    assertThatThrownBy(newer::restoreSerializer)
+        .hasMessageContaining("format version " + (SequenceRecordSerializer.CURRENT + 1));
+  }
+}
