@@ -541,8 +541,8 @@ final class PipelineBench {
     System.out.printf(
         "%nlong sequence: one exact-mode sequence of %,d one-step JSON records (the demo model, D=%d),"
             + " produced before the job starts, then its end marker; checkpoints every %d ms; early:"
-            + " steps 10-30%%, late: 70-90%%, as the job takes them in (its keyed operator holds"
-            + " back the records before it)%n",
+            + " steps 30-50%%, late: 70-90%%, as the job takes them in (its keyed operator holds"
+            + " back the records before it once the network buffers between them are full)%n",
         longSteps, width, LONG_CHECKPOINT_MS);
     System.out.printf(
         "%-9s %16s %16s %10s %10s%n",
@@ -550,7 +550,7 @@ final class PipelineBench {
     for (String backend : List.of("hashmap", "rocksdb")) {
       longRun(kafka, model, backend, "warm-up-", steps, id, end); // the JIT, on this backend's path
       LongRun run = longRun(kafka, model, backend, "", steps, id, end);
-      double early = rate(run.progress(), 0.1 * longSteps, 0.3 * longSteps);
+      double early = rate(run.progress(), 0.3 * longSteps, 0.5 * longSteps);
       double late = rate(run.progress(), 0.7 * longSteps, 0.9 * longSteps);
       System.out.printf(
           "%-9s %,16.0f %,16.0f %9.2fx %10.1f%n",
