@@ -99,6 +99,13 @@ final class BenchCommand implements Callable<Integer> {
   boolean longSequence;
 
   @Option(
+      names = "--paced",
+      description =
+          "--pipeline: also latency under load: 3,000 sequences (--quick 600) each sending a step"
+              + " every 50 ms, lookahead C=R=16, written and visible latency beside the ideal")
+  boolean paced;
+
+  @Option(
       names = "--kernels",
       description = "the step kernels alone beside an SGEMM and the whole model (bench kernels)")
   boolean kernels;
@@ -167,6 +174,7 @@ final class BenchCommand implements Callable<Integer> {
               brokerDir,
               floor,
               longSequence,
+              paced,
               quick)
           .run();
     }

@@ -27,6 +27,7 @@ import java.time.Duration;
 import java.util.AbstractMap;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -65,6 +66,11 @@ final class PipelineBench {
   private static final int LONG_STEPS = 100_000;
   private static final int QUICK_LONG_STEPS = 30_000;
   private static final int LONG_CHECKPOINT_MS = 200;
+  private static final int PACED_SEQUENCES = 3000;
+  private static final int QUICK_PACED_SEQUENCES = 600;
+  private static final int PACED_STEPS = 400;
+  private static final int PACED_INTERVAL_MS = 50;
+  private static final int PACED_CHUNK = 16;
 
   private final int sequences;
   private final int steps;
@@ -75,6 +81,8 @@ final class PipelineBench {
   private final Path brokerDir;
   private final boolean floor;
   private final boolean longSequence;
+  private final boolean paced;
+  private final int pacedSequences;
   private final int longSteps;
   private final int floorSequences;
   private final int floorSteps;
@@ -89,6 +97,7 @@ final class PipelineBench {
       Path brokerDir,
       boolean floor,
       boolean longSequence,
+      boolean paced,
       boolean quick) {
     this.sequences = sequences;
     this.steps = steps;
@@ -99,6 +108,8 @@ final class PipelineBench {
     this.brokerDir = brokerDir != null ? brokerDir : memoryDirectory();
     this.floor = floor;
     this.longSequence = longSequence;
+    this.paced = paced;
+    this.pacedSequences = quick ? QUICK_PACED_SEQUENCES : PACED_SEQUENCES;
     this.longSteps = quick ? QUICK_LONG_STEPS : LONG_STEPS;
     this.floorSequences = quick ? QUICK_FLOOR_SEQUENCES : FLOOR_SEQUENCES;
     this.floorSteps = quick ? QUICK_FLOOR_STEPS : FLOOR_STEPS;
@@ -160,7 +171,8 @@ final class PipelineBench {
     // the same records for every run
     Input input = input(x, sequences, steps, d, STEPS_PER_RECORD, binaryFloats);
     try (EmbeddedKafka kafka = EmbeddedKafka.start(brokerDir)) {
-      for (StreamConfig.Mode mode : modes) {
+      for (StreamConfig.Mode mode :
+          System.getenv("SKIPLARGE") != null ? List.<StreamConfig.Mode>of() : modes) {
         JobOptions timed = jobOptions(kafka, modelFile, mode, "");
         StreamConfig config = timed.settings().stream(); // the job's own, for the engine alone too
         double engine = engineRate(model, config, x);
@@ -198,6 +210,9 @@ final class PipelineBench {
       }
       if (longSequence) {
         longSequenceRows(kafka, rows);
+      }
+      if (paced) {
+        pacedRows(kafka, rows);
       }
     }
     System.out.println(
@@ -656,5 +671,144 @@ final class PipelineBench {
       }
     }
     return progress.get(progress.size() - 1)[0];
+  }
+
+  /**
+   * {@code --paced}: latency under load. {@value #PACED_SEQUENCES} sequences ({@code --quick}:
+   * {@value #QUICK_PACED_SEQUENCES}) open at once, each sending one step every {@value
+   * #PACED_INTERVAL_MS} ms for {@value #PACED_STEPS} steps (60k one-step JSON records/s on the demo
+   * model), lookahead C = R = {@value #PACED_CHUNK}. The stream starts once a warm-up sequence has
+   * passed the job end to end. Per step: written latency (its output record's timestamp minus the
+   * time it was sent), visible latency (when a read_committed reader saw it) and the ideal wait
+   * (the send time of the step that releases it, {@link DemoLatency}, minus its own).
+   */
+  private void pacedRows(EmbeddedKafka kafka, ArrayNode rows) throws Exception {
+    Path model = DemoCommand.extractBundledModel();
+    int width = ModelFiles.load(model).inputs().get(0).shape()[1];
+    int n = pacedSequences;
+    JobOptions o = LocalRun.options(kafka, model.toString(), "paced-in", "paced-out");
+    o.mode = StreamConfig.Mode.LOOKAHEAD;
+    o.chunk = PACED_CHUNK;
+    o.lookahead = PACED_CHUNK;
+    kafka.createTopics(4, o.inputTopic, o.outputTopic, o.deadLetterTopic);
+    float[] x = new float[n * PACED_STEPS * width];
+    Random rnd = new Random(19);
+    for (int i = 0; i < x.length; i++) {
+      x[i] = (float) rnd.nextGaussian();
+    }
+    long[][] sentAt = new long[n][PACED_STEPS];
+    Set<String> ids = new LinkedHashSet<>();
+    for (int i = 0; i < n; i++) {
+      ids.add("p-" + i);
+    }
+    System.out.printf(
+        "%npaced: %,d sequences, one step each every %d ms (%,d one-step JSON records/s) for %d"
+            + " steps, the demo model, lookahead C=R=%d, checkpoints every %d ms%n",
+        n,
+        PACED_INTERVAL_MS,
+        n * 1000 / PACED_INTERVAL_MS,
+        PACED_STEPS,
+        PACED_CHUNK,
+        o.checkpointInterval.toMillis());
+    JobClient job = JOB.start(o);
+    try (OutputFollower follower =
+            new OutputFollower(kafka.bootstrapServers(), List.of(o.outputTopic));
+        KafkaProducer<String, String> producer = kafka.producer()) {
+      float[] warm = Arrays.copyOf(x, 2 * PACED_CHUNK * width);
+      EmbeddedKafka.send(
+          producer,
+          o.inputTopic,
+          List.of(
+              new AbstractMap.SimpleEntry<>(
+                  "warm-up",
+                  InputEvent.json("warm-up", 0, warm, 0, 2 * PACED_CHUNK, width, true))));
+      follower.awaitEnded(
+          Map.of(o.outputTopic, Set.of("warm-up")), job, Duration.ofMinutes(2), k -> {});
+      // The same load for a quarter of the steps on other sequences first, untimed: the JIT
+      pace(producer, o.inputTopic, "w-", PACED_STEPS / 4, x, width, new long[n][PACED_STEPS]);
+      long lateRounds = pace(producer, o.inputTopic, "p-", PACED_STEPS, x, width, sentAt);
+      follower.awaitEnded(Map.of(o.outputTopic, ids), job, Duration.ofMinutes(5), k -> {});
+      List<Double> written = new ArrayList<>();
+      List<Double> visible = new ArrayList<>();
+      List<Double> ideal = new ArrayList<>();
+      long[][] ideals = new long[n][];
+      for (OutputFollower.Seen seen : follower.records(o.outputTopic)) {
+        JsonNode r = JSON.readTree(seen.record().value());
+        String seq = r.path("seq").asText();
+        if (!r.has("t") || !seq.startsWith("p-")) {
+          continue;
+        }
+        int i = Integer.parseInt(seq.substring(2));
+        int first = r.get("t").asInt();
+        if (ideals[i] == null) {
+          ideals[i] = DemoLatency.idealWaits(o.mode, o.chunk, o.lookahead, sentAt[i]);
+        }
+        for (int t = first; t < first + outputSteps(r); t++) {
+          written.add((double) (seen.record().timestamp() - sentAt[i][t]));
+          visible.add((double) (seen.seenAt() - sentAt[i][t]));
+          ideal.add((double) ideals[i][t]);
+        }
+      }
+      System.out.printf("%-10s %9s %9s %9s%n", "latency ms", "p50", "p90", "p99");
+      ObjectNode row = rows.addObject().put("workload", "paced-lookahead").put("sequences", n);
+      Map<String, List<Double>> latencies = new LinkedHashMap<>();
+      latencies.put("ideal", ideal);
+      latencies.put("written", written);
+      latencies.put("visible", visible);
+      for (var e : latencies.entrySet()) {
+        double[] v = e.getValue().stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        double p50 = DemoCommand.pct(v, 50);
+        double p90 = DemoCommand.pct(v, 90);
+        double p99 = DemoCommand.pct(v, 99);
+        System.out.printf("%-10s %,9.0f %,9.0f %,9.0f%n", e.getKey(), p50, p90, p99);
+        row.put(e.getKey() + "_p50_ms", p50)
+            .put(e.getKey() + "_p90_ms", p90)
+            .put(e.getKey() + "_p99_ms", p99);
+      }
+      System.out.printf(
+          "output steps %,d of %,d; rounds the producer sent late: %d of %d%n",
+          written.size(), (long) n * PACED_STEPS, lateRounds, PACED_STEPS);
+      row.put("late_rounds", lateRounds);
+    } finally {
+      LocalRun.cancel(job);
+    }
+  }
+
+  /**
+   * Sends {@code steps} rounds of one step per sequence ({@code prefix + i}), a round every {@value
+   * #PACED_INTERVAL_MS} ms, noting each step's send time in {@code sentAt}; returns the rounds that
+   * left late (the producer behind its pace).
+   */
+  private long pace(
+      KafkaProducer<String, String> producer,
+      String topic,
+      String prefix,
+      int steps,
+      float[] x,
+      int width,
+      long[][] sentAt)
+      throws InterruptedException {
+    int n = sentAt.length;
+    long late = 0;
+    long start = System.currentTimeMillis();
+    for (int t = 0; t < steps; t++) {
+      List<Map.Entry<String, String>> round = new ArrayList<>(n);
+      long now = System.currentTimeMillis();
+      for (int i = 0; i < n; i++) {
+        String id = prefix + i;
+        sentAt[i][t] = now;
+        round.add(
+            new AbstractMap.SimpleEntry<>(
+                id, InputEvent.json(id, t, x, i * PACED_STEPS + t, 1, width, t == steps - 1)));
+      }
+      EmbeddedKafka.send(producer, topic, round);
+      long sleep = start + (t + 1L) * PACED_INTERVAL_MS - System.currentTimeMillis();
+      if (sleep > 0) {
+        Thread.sleep(sleep);
+      } else {
+        late++;
+      }
+    }
+    return late;
   }
 }
