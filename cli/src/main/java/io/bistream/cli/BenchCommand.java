@@ -585,7 +585,12 @@ final class BenchCommand implements Callable<Integer> {
 
   /** {@code [n, t, D]} standard normal values. */
   static float[] input(int n, int t, Random rnd) {
-    float[] x = new float[n * t * D];
+    return gaussian(n * t * D, rnd);
+  }
+
+  /** {@code length} values drawn from the standard normal distribution. */
+  static float[] gaussian(int length, Random rnd) {
+    float[] x = new float[length];
     for (int i = 0; i < x.length; i++) {
       x[i] = (float) rnd.nextGaussian();
     }

@@ -107,7 +107,7 @@ final class DemoCommand implements Callable<Integer> {
     try {
       model = extractBundledModel();
       Model loaded = ModelCache.get(model.toString());
-      width = loaded.inputs().get(0).shape()[1];
+      width = inputWidth(loaded);
       inputs = generate(width);
       warmEngines(loaded, inputs, width);
       startup.mark("model loaded, engines warmed (beside the broker's start)");
@@ -715,6 +715,16 @@ final class DemoCommand implements Callable<Integer> {
       }
     }
     return best;
+  }
+
+  /** Values per step of {@code model}'s (first) input. */
+  static int inputWidth(Model model) {
+    return model.inputs().get(0).shape()[1];
+  }
+
+  /** Values per step of the model in {@code file}. */
+  static int inputWidth(Path file) throws IOException {
+    return inputWidth(ModelCache.get(file.toString()));
   }
 
   /** Copies the bundled model (tools/demo-model/train.py wrote it) to a temporary directory. */

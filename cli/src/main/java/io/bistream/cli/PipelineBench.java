@@ -439,12 +439,8 @@ final class PipelineBench {
    */
   private void floorRows(EmbeddedKafka kafka, ArrayNode rows) throws Exception {
     Path model = DemoCommand.extractBundledModel();
-    int width = ModelFiles.load(model).inputs().get(0).shape()[1];
-    float[] x = new float[floorSequences * floorSteps * width];
-    Random rnd = new Random(13);
-    for (int i = 0; i < x.length; i++) {
-      x[i] = (float) rnd.nextGaussian();
-    }
+    int width = DemoCommand.inputWidth(model);
+    float[] x = BenchCommand.gaussian(floorSequences * floorSteps * width, new Random(13));
     Input input = input(x, floorSequences, floorSteps, width, 1, false);
     Input warm = input(x, floorSequences / 5, floorSteps, width, 1, false);
     System.out.printf(
@@ -536,12 +532,8 @@ final class PipelineBench {
    */
   private void longSequenceRows(EmbeddedKafka kafka, ArrayNode rows) throws Exception {
     Path model = DemoCommand.extractBundledModel();
-    int width = ModelFiles.load(model).inputs().get(0).shape()[1];
-    float[] x = new float[longSteps * width];
-    Random rnd = new Random(17);
-    for (int i = 0; i < x.length; i++) {
-      x[i] = (float) rnd.nextGaussian();
-    }
+    int width = DemoCommand.inputWidth(model);
+    float[] x = BenchCommand.gaussian(longSteps * width, new Random(17));
     // The steps without the end marker, which follows once they are all read: the whole sequence
     // is computed at the end, and that is not the per-step cost measured here.
     Input input = input(x, 1, longSteps, width, 1, false);
@@ -683,18 +675,14 @@ final class PipelineBench {
    */
   private void pacedRows(EmbeddedKafka kafka, ArrayNode rows) throws Exception {
     Path model = DemoCommand.extractBundledModel();
-    int width = ModelFiles.load(model).inputs().get(0).shape()[1];
+    int width = DemoCommand.inputWidth(model);
     int n = pacedSequences;
     JobOptions o = LocalRun.options(kafka, model.toString(), "paced-in", "paced-out");
     o.mode = StreamConfig.Mode.LOOKAHEAD;
     o.chunk = PACED_CHUNK;
     o.lookahead = PACED_CHUNK;
     kafka.createTopics(4, o.inputTopic, o.outputTopic, o.deadLetterTopic);
-    float[] x = new float[n * PACED_STEPS * width];
-    Random rnd = new Random(19);
-    for (int i = 0; i < x.length; i++) {
-      x[i] = (float) rnd.nextGaussian();
-    }
+    float[] x = BenchCommand.gaussian(n * PACED_STEPS * width, new Random(19));
     long[][] sentAt = new long[n][PACED_STEPS];
     Set<String> ids = new LinkedHashSet<>();
     for (int i = 0; i < n; i++) {
