@@ -450,7 +450,7 @@ final class PipelineBench {
         input.steps(), floorSequences, floorSteps, width);
     System.out.printf(
         "%-14s %12s %11s %13s %9s %9s %8s%n",
-        "pipeline", "records/s", "vs floor", "vs floor+json", "p50 ms", "p99 ms", "warm-ups");
+        "pipeline", "records/s", "vs floor", "vs floor-json", "p50 ms", "p99 ms", "warm-ups");
     double bare = 0;
     double parsing = 0;
     List<String> names = new ArrayList<>(List.of("floor", "floor-json"));
