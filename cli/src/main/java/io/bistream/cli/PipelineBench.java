@@ -453,11 +453,13 @@ final class PipelineBench {
         "pipeline", "records/s", "vs floor", "vs floor-json", "p50 ms", "p99 ms", "warm-ups");
     double bare = 0;
     double parsing = 0;
-    List<String> names = new ArrayList<>(List.of("floor", "floor-json"));
-    modes.forEach(m -> names.add(m.userName()));
-    for (String name : names) {
-      StreamConfig.Mode mode =
-          modes.stream().filter(m -> m.userName().equals(name)).findFirst().orElse(null);
+    List<FloorRow> pipelines = new ArrayList<>();
+    pipelines.add(new FloorRow("floor", null, o -> FloorJob.start(o, false)));
+    pipelines.add(new FloorRow("floor-json", null, o -> FloorJob.start(o, true)));
+    modes.forEach(m -> pipelines.add(new FloorRow(m.userName(), m, JOB)));
+    for (FloorRow pipeline : pipelines) {
+      String name = pipeline.name();
+      Starter starter = pipeline.starter();
       Options options =
           p -> {
             JobOptions o =
@@ -466,18 +468,19 @@ final class PipelineBench {
                     model.toString(),
                     "floor-" + p + "in-" + name,
                     "floor-" + p + "out-" + name);
-            if (mode != null) {
-              o.mode = mode;
+            if (pipeline.mode() != null) {
+              o.mode = pipeline.mode();
             }
             return o;
           };
-      Starter starter = mode != null ? JOB : o -> FloorJob.start(o, name.equals("floor-json"));
       int warmUps = warmUp(kafka, name, options, warm, starter);
       JobRun run = jobRun(kafka, options.on(""), input, starter);
       double[] latency = run.latencies();
-      if (name.equals("floor")) {
+      double p50 = DemoCommand.pct(latency, 50);
+      double p99 = DemoCommand.pct(latency, 99);
+      if (pipelines.indexOf(pipeline) == 0) {
         bare = run.stepsPerS();
-      } else if (name.equals("floor-json")) {
+      } else if (pipelines.indexOf(pipeline) == 1) {
         parsing = run.stepsPerS();
       }
       System.out.printf(
@@ -486,8 +489,8 @@ final class PipelineBench {
           run.stepsPerS(),
           run.stepsPerS() / bare,
           parsing == 0 ? "-" : String.format("%.2fx", run.stepsPerS() / parsing),
-          DemoCommand.pct(latency, 50),
-          DemoCommand.pct(latency, 99),
+          p50,
+          p99,
           warmUps);
       rows.addObject()
           .put("workload", "one-step-records")
@@ -495,11 +498,14 @@ final class PipelineBench {
           .put("records_per_s", Math.round(run.stepsPerS()))
           .put("vs_floor", run.stepsPerS() / bare)
           .put("vs_floor_json", parsing == 0 ? null : run.stepsPerS() / parsing)
-          .put("latency_p50_ms", DemoCommand.pct(latency, 50))
-          .put("latency_p99_ms", DemoCommand.pct(latency, 99))
+          .put("latency_p50_ms", p50)
+          .put("latency_p99_ms", p99)
           .put("warm_up_runs", warmUps);
     }
   }
+
+  /** A pipeline of the floor rows: the floor (mode null) or the job in {@code mode}. */
+  private record FloorRow(String name, StreamConfig.Mode mode, Starter starter) {}
 
   /**
    * Mean bytes of keyed state per sequence ({@link StateSize}: the job's own serializers) for
