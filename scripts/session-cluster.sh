@@ -21,7 +21,7 @@
 #                     same log dir),
 #   broker-outage     kill -9 of the broker mid-stream, started again OUTAGE seconds later, longer
 #                     than the jobs' --idle-timeout; the producer's records are stamped as if it
-#                     never paused.
+#                     never paused, and it writes again RECONNECT seconds after the broker is back.
 # Each faulted run's committed outputs (read_committed) are compared with the reference's; one
 # "FAULT fault=... mode=... result=OK|FAILED" line per fault and mode. Exit status 0 only if all
 # are OK. FaultsIT (flink-job, `mvn verify`) runs it.
@@ -30,7 +30,7 @@
 #        SCENARIO=faults scripts/session-cluster.sh
 #                                            (env: SEQUENCES=6 STEPS=80 TIMEOUT=400 PACE_MS=30
 #                                             FAULTS="taskmanager-kill broker-restart broker-outage"
-#                                             OUTAGE=15 OUTAGE_IDLE_TIMEOUT=5s)
+#                                             OUTAGE=15 OUTAGE_IDLE_TIMEOUT=5s RECONNECT=2.5)
 #        JOB_JAR=path/to/flink-job-*-job.jar runs another build of the job.
 set -euo pipefail
 
@@ -52,6 +52,7 @@ case "$SCENARIO" in
     PACE_MS="${PACE_MS:-30}"
     OUTAGE="${OUTAGE:-15}"
     OUTAGE_IDLE_TIMEOUT="${OUTAGE_IDLE_TIMEOUT:-5s}"
+    RECONNECT="${RECONNECT:-2.5}"
     CHECKPOINT_INTERVAL="${CHECKPOINT_INTERVAL:-1s}"
     # One job per mode, parallelism 1: a slot each.
     SLOTS=3
@@ -466,12 +467,15 @@ $(tail -n 20 "$RUNS/$run/submit-${MODES[$i]}.out")"
           info "broker pid $KAFKA_PID stopped (SIGTERM) in $(($(now_ms) - fault_ms)) ms;" \
             "starting it again"
         else
+          # The producer cannot reach the broker from here on: it holds its records until the
+          # broker is back, their timestamps running on as if it never paused. It holds before
+          # the kill, every record it sent acknowledged, so no record reaches the jobs after the
+          # outage before it writes again (RECONNECT). (kill -9: a graceful stop takes up to tens
+          # of seconds on a loaded machine, the producer going on meanwhile.)
+          touch "$RUNS/$run/hold"
+          wait_for "the producer holding" 60 grep -q held "$RUNS/$run/produced-0"
           kill -9 "$KAFKA_PID"
           fault_ms=$(now_ms)
-          # The producer cannot reach the broker from here on: it holds its records until the
-          # broker is back, their timestamps running on as if it never paused. (A graceful stop
-          # takes up to tens of seconds on a loaded machine, the producer going on meanwhile.)
-          touch "$RUNS/$run/hold"
           local n total
           read -r n total _ <"$RUNS/$run/produced-0"
           [[ $n -lt $total ]] || fail "$fault: the producer had sent its whole input before the" \
@@ -489,6 +493,11 @@ $(tail -n 20 "$RUNS/$run/submit-${MODES[$i]}.out")"
         fi
         start_broker
         resumed_ms=$(now_ms)
+        if [[ $fault == broker-outage ]]; then
+          # A producer reconnects a while after the broker is back; within the idle timeout it
+          # is not a quiet producer (the outage never counts as quiet time).
+          sleep "$RECONNECT"
+        fi
         rm -f "$RUNS/$run/hold"
         info "broker pid $KAFKA_PID listening again on $BOOTSTRAP after $((resumed_ms - fault_ms)) ms"
         wait "$producer" || fail "$fault: producing the input's second half failed"

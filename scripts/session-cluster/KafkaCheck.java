@@ -282,10 +282,10 @@ public final class KafkaCheck {
    * i leaves no earlier than (i - first) * PACE_MS after the start. Waits for a broker that is
    * down (a producer keeps trying), and writes how many records it sent to PROGRESS_FILE.
    *
-   * <p>While HOLD_FILE exists the producer holds its next record ("held" in PROGRESS_FILE); it
-   * goes on at once when the file is gone, the next record stamped one tick after the last: the
-   * input's time runs on as if the producer never paused, the records of an outage held back (a
-   * producer that cannot reach its broker).
+   * <p>While HOLD_FILE exists the producer holds its next record, every record before it
+   * acknowledged ("held" in PROGRESS_FILE); it goes on at once when the file is gone, the next
+   * record stamped one tick after the last: the input's time runs on as if the producer never
+   * paused, the records of an outage held back (a producer that cannot reach its broker).
    */
   static void input(String bootstrap, String seqPrefix, int sequences, int steps, int width,
       int fromPct, int toPct, long baseMs, long tickMs, long paceMs, Path progress, Path hold,
@@ -311,6 +311,7 @@ public final class KafkaCheck {
       long next = System.currentTimeMillis();
       for (int i = from; i < to; i++) {
         if (Files.exists(hold)) {
+          producer.flush(); // nothing in flight while held
           writeAtomically(progress, (i - from) + " " + (to - from) + " held");
           while (Files.exists(hold)) {
             Thread.sleep(20);

@@ -1,7 +1,6 @@
 package io.bistream.job;
 
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -29,8 +28,9 @@ import org.slf4j.LoggerFactory;
  * (docs/operations.md, "Timeouts").
  *
  * <p>The Kafka source commits its offsets when a checkpoint completes, so a partition counts as
- * consumed at the latest one checkpoint interval after its last record. Answers are cached per
- * partition for {@code cacheMillis}, so many timers firing together ask the broker once.
+ * consumed at the latest one checkpoint interval after its last record. After a request the broker
+ * did not answer, it counts as unreachable for a request timeout without being asked again: the
+ * task thread would otherwise wait out the request timeout on every probe during an outage.
  */
 final class InputLiveness implements AutoCloseable {
 
@@ -39,25 +39,15 @@ final class InputLiveness implements AutoCloseable {
 
   private final String topic;
   private final String groupId;
-  private final long cacheMillis;
   private final Properties properties;
   private Admin admin;
   private KafkaConsumer<byte[], byte[]> consumer;
-  // Until then the broker counts as unreachable without asking again: every partition's timers
-  // would otherwise each wait out the request timeout on the task thread during an outage.
-  private long unreachableUntil = Long.MIN_VALUE;
-  // partition -> [answer (1 quiet, 0 not), time asked]
-  private final Map<Integer, long[]> answers = new HashMap<>();
+  private long unreachableUntil = Long.MIN_VALUE; // until then the broker counts as unreachable
 
   InputLiveness(
-      String bootstrapServers,
-      Map<String, String> kafkaProperties,
-      String topic,
-      String groupId,
-      long cacheMillis) {
+      String bootstrapServers, Map<String, String> kafkaProperties, String topic, String groupId) {
     this.topic = topic;
     this.groupId = groupId;
-    this.cacheMillis = cacheMillis;
     properties = new Properties();
     properties.putAll(kafkaProperties);
     properties.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
@@ -68,25 +58,18 @@ final class InputLiveness implements AutoCloseable {
 
   /**
    * True when the broker answered and the group's committed offset of {@code partition} has reached
-   * its end (as in the class comment); false when the broker did not answer or the job is behind.
-   * Cached for {@code cacheMillis} of {@code nowMillis}.
+   * its end (as in the class comment), false when the job is behind, null when the broker did not
+   * answer at {@code nowMillis} or within a request timeout before it.
    */
-  boolean consumedEverything(int partition, long nowMillis) {
-    long[] cached = answers.get(partition);
-    if (cached != null && nowMillis - cached[1] < cacheMillis) {
-      return cached[0] == 1;
-    }
+  Boolean consumedEverything(int partition, long nowMillis) {
     if (nowMillis < unreachableUntil) {
-      return false;
+      return null;
     }
     Boolean answer = ask(partition);
     if (answer == null) {
-      unreachableUntil = nowMillis + Math.max(cacheMillis, REQUEST_TIMEOUT_MS);
-      return false;
+      unreachableUntil = nowMillis + REQUEST_TIMEOUT_MS;
     }
-    boolean quiet = answer;
-    answers.put(partition, new long[] {quiet ? 1 : 0, nowMillis});
-    return quiet;
+    return answer;
   }
 
   /** True or false as the broker says; null when it did not answer. */

@@ -64,10 +64,11 @@ import org.slf4j.LoggerFactory;
  * <p>Idle and reorder timeouts measure the absence of data in the input's own time (Kafka record
  * timestamps), not the job's: a processing-time timer only prompts a check, and a sequence ends
  * when records of its partition stamped a whole timeout after its latest record have been
- * processed, or when nothing was processed from its partition for a whole timeout and the job has
- * consumed all of that partition ({@link InputLiveness}). Each sequence has one idle timer,
- * registered when it starts: a record only notes its time, and the timer, when it fires, re-arms
- * for the rest of the timeout if the sequence was active (docs/operations.md, "Timeouts").
+ * processed, or when nothing was processed from its partition for a whole timeout in which the
+ * broker kept answering that the job had consumed all of that partition ({@link InputClock}, {@link
+ * InputLiveness}). Each sequence has one idle timer, registered when it starts: a record only notes
+ * its time, and the timer, when it fires, re-arms for the rest of the timeout if the sequence was
+ * active (docs/operations.md, "Timeouts").
  */
 public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     implements OneInputStreamOperator<InputEvent, OutputRecord>,
@@ -214,18 +215,23 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     orderSink = new OrderSink();
     timers = getInternalTimerService("sequence-timers", VoidNamespaceSerializer.INSTANCE, this);
     batch = new LinkedHashMap<>();
+    long shortest =
+        Math.min(settings.idleTimeout().toMillis(), settings.reorderTimeout().toMillis());
+    long probeMillis =
+        Math.max(50, (shortest > 0 ? shortest : settings.idleTimeout().toMillis()) / 4);
     if (settings.bootstrapServers() != null) {
-      long shortest =
-          Math.min(settings.idleTimeout().toMillis(), settings.reorderTimeout().toMillis());
       liveness =
           new InputLiveness(
               settings.bootstrapServers(),
               settings.kafkaProperties(),
               settings.inputTopic(),
-              BiStreamJob.groupId(settings),
-              Math.max(50, (shortest > 0 ? shortest : settings.idleTimeout().toMillis()) / 4));
+              BiStreamJob.groupId(settings));
     }
-    input = new InputClock(now(), liveness == null ? null : liveness::consumedEverything);
+    input =
+        new InputClock(now(), probeMillis, liveness == null ? null : liveness::consumedEverything);
+    if (liveness != null) {
+      probeInput(probeMillis);
+    }
     if (restored) {
       new PojoStateMigration(this).run();
       countRestoredState();
@@ -243,6 +249,19 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     chunkMicros = metrics.histogram("chunkComputeMicros", new DescriptiveStatisticsHistogram(1000));
     latencyMillis =
         metrics.histogram("eventToOutputMillis", new DescriptiveStatisticsHistogram(1000));
+  }
+
+  /** Asks the broker about quiet input partitions every {@code probeMillis} (InputClock#probe). */
+  private void probeInput(long probeMillis) {
+    getProcessingTimeService()
+        .registerTimer(
+            now() + probeMillis,
+            at -> {
+              if (liveness != null) { // not closed
+                input.probe(now());
+                probeInput(probeMillis);
+              }
+            });
   }
 
   /**
