@@ -3,7 +3,7 @@ package io.bistream.job;
 /**
  * What the job kept per sequence id in keyed state before {@link SequenceRecord} (a Flink POJO: the
  * engine's positional snapshot arrays plus bookkeeping). Read only to migrate restored state
- * ({@link PojoStateMigration}); its class name and fields are part of that state's format.
+ * ({@link StateMigration}); its class name and fields are part of that state's format.
  */
 public class KeyedSequence {
 

@@ -16,7 +16,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.NavigableMap;
 import java.util.TreeMap;
-import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
@@ -89,7 +88,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   private transient StepOrder order;
   private transient OutputEncoder encoder;
   private transient ValueState<SequenceRecord> sequence;
-  private transient ListState<StepBlock> exactSteps;
+  private transient MapState<Long, StepBlock> exactBlocks;
   private transient MapState<Long, InputEvent> reorder;
   private transient StepOrder.Buffer reorderBuffer;
   private transient StepOrder.Sink orderSink;
@@ -191,7 +190,26 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     return new ValueStateDescriptor<>("sequence-record", serializer);
   }
 
-  static ListStateDescriptor<StepBlock> exactStepsDescriptor() {
+  /**
+   * Exact mode's buffered steps: one entry per engine call that added steps, keyed by the steps the
+   * sequence had taken in before it (each such call takes in at least one, so keys only grow). A
+   * map rather than a list: on RocksDB a list is one value per sequence that every compaction
+   * rewrites whole, so a long sequence's later steps cost more than its first (docs/operations.md,
+   * "State").
+   */
+  static MapStateDescriptor<Long, StepBlock> exactBlocksDescriptor() {
+    return exactBlocksDescriptor(new StepBlock.Serializer());
+  }
+
+  private static MapStateDescriptor<Long, StepBlock> exactBlocksDescriptor(
+      TypeSerializer<StepBlock> serializer) {
+    return new MapStateDescriptor<>("exact-blocks", LongSerializer.INSTANCE, serializer);
+  }
+
+  /**
+   * Where exact mode kept its steps before {@link #exactBlocksDescriptor} ({@link StateMigration}).
+   */
+  static ListStateDescriptor<StepBlock> exactStepsListDescriptor() {
     return new ListStateDescriptor<>("exact-steps", new StepBlock.Serializer());
   }
 
@@ -209,7 +227,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     order = new StepOrder(width, settings.reorderWindow());
     encoder = new OutputEncoder(settings);
     sequence = getPartitionedState(sequenceDescriptor(recordSerializer));
-    exactSteps = getPartitionedState(new ListStateDescriptor<>("exact-steps", blockSerializer));
+    exactBlocks = getPartitionedState(exactBlocksDescriptor(blockSerializer));
     reorder = getPartitionedState(reorderDescriptor());
     reorderBuffer = new ReorderBuffer();
     orderSink = new OrderSink();
@@ -233,7 +251,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       probeInput(probeMillis);
     }
     if (restored) {
-      new PojoStateMigration(this).run();
+      new StateMigration(this).run();
       countRestoredState();
     }
     var metrics = getMetricGroup();
@@ -636,8 +654,11 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
           c.overflow() == StreamConfig.Overflow.DEGRADE_TO_LOOKAHEAD
               && s.received + w.ready.steps > c.maxSequenceSteps();
       if (w.ready.end != null || degrades) {
-        Iterable<StepBlock> blocks = exactSteps.get();
-        steps = blocks == null ? StepBlock.EMPTY : StepBlock.concat(blocks);
+        TreeMap<Long, StepBlock> blocks = new TreeMap<>();
+        for (Map.Entry<Long, StepBlock> b : exactBlocks.entries()) {
+          blocks.put(b.getKey(), b.getValue());
+        }
+        steps = StepBlock.concat(blocks.values());
       }
     }
     return EngineStates.restore(s, steps);
@@ -658,11 +679,12 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       return;
     }
     boolean appended = w.state.appendsSteps(settings.stream());
+    long receivedBefore = w.state.received;
     StepBlock added = EngineStates.keep(w.state, engineState.snapshot(), appended);
     if (appended && w.state.degraded) {
-      exactSteps.clear(); // degraded to lookahead: the exact buffers are dropped
+      exactBlocks.clear(); // degraded to lookahead: the exact buffers are dropped
     } else if (added != null) {
-      exactSteps.add(added);
+      exactBlocks.put(receivedBefore, added);
     }
     sequence.update(w.state);
   }
@@ -763,7 +785,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       reorder.clear();
     }
     if (s.appendsSteps(settings.stream())) {
-      exactSteps.clear();
+      exactBlocks.clear();
     }
     batch.remove(seq);
     long retainUntil = now() + settings.endedRetention().toMillis();
@@ -820,8 +842,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     return sequence;
   }
 
-  ListState<StepBlock> exactStepsState() {
-    return exactSteps;
+  MapState<Long, StepBlock> exactBlocksState() {
+    return exactBlocks;
   }
 
   InternalTimerService<VoidNamespace> timerService() {

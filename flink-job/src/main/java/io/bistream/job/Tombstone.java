@@ -3,7 +3,7 @@ package io.bistream.job;
 /**
  * Why a sequence ended ({@link Why}), and the ended-sequence tombstone as the job kept it before
  * {@link SequenceRecord}: a Flink POJO in a state with a TTL, read only to migrate restored state
- * ({@link PojoStateMigration}). Tombstones are now {@link SequenceRecord}s removed by a timer.
+ * ({@link StateMigration}). Tombstones are now {@link SequenceRecord}s removed by a timer.
  */
 public class Tombstone {
 

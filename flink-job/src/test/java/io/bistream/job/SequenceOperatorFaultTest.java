@@ -395,7 +395,7 @@ class SequenceOperatorFaultTest {
   void keyedStateUsesTheJobsOwnSerializersAndFlinkPojosNeverKryo() {
     assertThat(SequenceOperator.sequenceDescriptor().getSerializer())
         .isInstanceOf(SequenceRecordSerializer.class);
-    assertThat(SequenceOperator.exactStepsDescriptor().getElementSerializer())
+    assertThat(SequenceOperator.exactBlocksDescriptor().getValueSerializer())
         .isInstanceOf(StepBlock.Serializer.class);
     assertThat(SequenceOperator.reorderDescriptor().getValueSerializer())
         .isInstanceOf(ReorderPieceSerializer.class);

@@ -57,11 +57,16 @@ class SequenceOperatorStateTest {
 
   @org.junit.jupiter.params.ParameterizedTest
   @org.junit.jupiter.params.provider.ValueSource(
-      strings = {StateFixtureWriter.POJO_STATE, StateFixtureWriter.TYPED_V2_STATE})
+      strings = {
+        StateFixtureWriter.POJO_STATE,
+        StateFixtureWriter.TYPED_V2_STATE,
+        StateFixtureWriter.BLOCKS_STATE
+      })
   void stateWrittenByEarlierVersionsRestoresWithTheOutputsOfAnUninterruptedRun(String fixture)
       throws Exception {
     // src/test/resources/state/README.md: "open" fed 0..4 with 6..7 buffered, "done" ended;
-    // written by the job with Flink POJO state (e699bd2), and with the typed state, version 2.
+    // written by the job with Flink POJO state (e699bd2), with the typed state, version 2 (steps
+    // in a list), and with exact mode's steps in a map of blocks.
     OperatorSubtaskState old =
         OperatorSnapshotUtil.readStateHandle(Path.of("src/test/resources", fixture).toString());
     long writtenAt = 0; // the harness's TTL clock when the fixture was written
@@ -162,9 +167,9 @@ class SequenceOperatorStateTest {
     var backend = h.getOperator().<String>getKeyedStateBackend();
     assertThat(SequenceOperator.sequences(backend, true)).hasSize(tombstones);
     assertThat(SequenceOperator.sequences(backend, false)).isEmpty();
-    try (var lists =
-        backend.getKeys("exact-steps", org.apache.flink.runtime.state.VoidNamespace.INSTANCE)) {
-      assertThat(lists).as("no exact-mode steps left").isEmpty();
+    try (var blocks =
+        backend.getKeys("exact-blocks", org.apache.flink.runtime.state.VoidNamespace.INSTANCE)) {
+      assertThat(blocks).as("no exact-mode steps left").isEmpty();
     }
     try (var maps =
         backend.getKeys("reorder", org.apache.flink.runtime.state.VoidNamespace.INSTANCE)) {

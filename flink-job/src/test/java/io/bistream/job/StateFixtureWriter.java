@@ -3,6 +3,7 @@ package io.bistream.job;
 import io.bistream.core.stream.StreamConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.streaming.util.OperatorSnapshotUtil;
 
@@ -35,12 +36,18 @@ final class StateFixtureWriter {
   /** The same sequences in the typed state, format version 2 ({@link SequenceRecordSerializer}). */
   static final String TYPED_V2_STATE = "state/exact-typed-v2-state.snapshot";
 
+  /** The same again, exact mode's steps in a map of blocks ({@code exact-blocks}), not a list. */
+  static final String BLOCKS_STATE = "state/exact-blocks-state.snapshot";
+
   private StateFixtureWriter() {}
 
   public static void main(String[] args) throws Exception {
-    if (args.length > 0 && (args[0].equals("pojo") || args[0].equals("typed-v2"))) {
-      // "pojo" was run at e699bd2, "typed-v2" when SequenceRecordSerializer.CURRENT was 2.
-      writeExactState(args[0].equals("pojo") ? POJO_STATE : TYPED_V2_STATE);
+    // "pojo" was run at e699bd2, "typed-v2" when SequenceRecordSerializer.CURRENT was 2 and the
+    // steps a list, "blocks" when they became a map.
+    Map<String, String> exact =
+        Map.of("pojo", POJO_STATE, "typed-v2", TYPED_V2_STATE, "blocks", BLOCKS_STATE);
+    if (args.length > 0 && exact.containsKey(args[0])) {
+      writeExactState(exact.get(args[0]));
       return;
     }
     var h =

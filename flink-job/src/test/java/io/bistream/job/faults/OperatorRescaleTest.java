@@ -133,9 +133,9 @@ class OperatorRescaleTest {
     assertThat(ClusterRuns.keys(h, "reorder"))
         .as("sequences with buffered steps")
         .isEqualTo(buffering);
-    // Exact mode's fed steps are a list per sequence beside its value.
+    // Exact mode's fed steps are a map of blocks per sequence beside its value.
     assertThat(h.numKeyedStateEntries())
-        .isEqualTo(open.size() + buffering.size() + ClusterRuns.keys(h, "exact-steps").size());
+        .isEqualTo(open.size() + buffering.size() + ClusterRuns.keys(h, "exact-blocks").size());
     // Every open sequence has its idle timer; one with buffered steps also its reorder deadline.
     assertThat(h.numProcessingTimeTimers()).isEqualTo(open.size() + buffering.size());
   }

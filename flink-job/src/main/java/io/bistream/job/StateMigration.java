@@ -5,6 +5,7 @@ import io.bistream.core.stream.StreamConfig;
 import io.bistream.job.records.InputEvent;
 import java.util.List;
 import java.util.stream.Stream;
+import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.StateTtlConfig;
 import org.apache.flink.api.common.state.ValueState;
@@ -15,24 +16,53 @@ import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 
 /**
- * Moves keyed state written before the typed {@link SequenceRecord} (Flink POJOs: {@link
- * KeyedSequence}, and {@link Tombstone} or a step count in states with a TTL) into the current
- * layout, once, when a job restores: open sequences continue with the same outputs, ended ones keep
- * refusing later records for a whole {@code --ended-retention} from the restore. The old states are
- * read with background TTL cleanup off (it is what cost a record ~40% of the keyed thread) and
- * emptied.
+ * Moves keyed state written by earlier versions of the job into the current layout, once, when a
+ * job restores: open sequences continue with the same outputs, ended ones keep refusing later
+ * records for a whole {@code --ended-retention} from the restore. Two earlier layouts:
+ *
+ * <ul>
+ *   <li>Flink POJOs, before the typed {@link SequenceRecord}: {@link KeyedSequence}, and {@link
+ *       Tombstone} or a step count in states with a TTL. They are read with background TTL cleanup
+ *       off (it is what cost a record ~40% of the keyed thread).
+ *   <li>Exact mode's steps as one list per sequence ({@code exact-steps}), before the map of blocks
+ *       ({@link SequenceOperator#exactBlocksDescriptor}).
+ * </ul>
+ *
+ * The old states are emptied.
  */
-final class PojoStateMigration {
+final class StateMigration {
 
   private final SequenceOperator op;
   private final KeyedStateBackend<String> backend;
 
-  PojoStateMigration(SequenceOperator op) {
+  StateMigration(SequenceOperator op) {
     this.op = op;
     this.backend = op.getKeyedStateBackend();
   }
 
   void run() throws Exception {
+    fromPojos();
+    fromStepLists();
+  }
+
+  /**
+   * Each list entry becomes a block keyed by its place in the list: entries hold at least one step
+   * each, so the blocks the sequence adds later (keyed by the steps taken in before) come after.
+   */
+  private void fromStepLists() throws Exception {
+    ListState<StepBlock> lists = state(SequenceOperator.exactStepsListDescriptor());
+    for (String key : keys("exact-steps")) {
+      op.setCurrentKey(key);
+      long place = 0;
+      Iterable<StepBlock> blocks = lists.get();
+      for (StepBlock b : blocks == null ? List.<StepBlock>of() : blocks) {
+        op.exactBlocksState().put(place++, b);
+      }
+      lists.clear();
+    }
+  }
+
+  private void fromPojos() throws Exception {
     JobSettings settings = op.settings();
     StateTtlConfig ttl =
         StateTtlConfig.newBuilder(settings.endedRetention()).disableCleanupInBackground().build();
@@ -59,7 +89,7 @@ final class PojoStateMigration {
         StepBlock steps =
             EngineStates.keep(s, engine.snapshot(), s.appendsSteps(settings.stream()));
         if (steps != null) {
-          op.exactStepsState().add(steps);
+          op.exactBlocksState().put(0L, steps); // the only block: every step taken in so far
         }
         op.sequenceState().update(s);
       }
