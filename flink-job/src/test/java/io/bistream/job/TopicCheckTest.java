@@ -111,6 +111,16 @@ class TopicCheckTest {
   }
 
   @Test
+  void shouldNameBootstrapServersThatDoNotResolve() {
+    TopicCheck check =
+        new TopicCheck("no-such-broker.invalid:9092", Map.of(), Duration.ofSeconds(2));
+    assertThatThrownBy(() -> check.check(JobSettings.of("m", STREAM, "in", "out", "dlq")))
+        .isInstanceOf(TopicCheck.TopicsNotReady.class)
+        .hasMessageContaining("could not connect to Kafka at no-such-broker.invalid:9092")
+        .hasMessageContaining("--bootstrap-servers");
+  }
+
+  @Test
   void asksWithTheJobsOwnKafkaPropertiesAndItsTimeoutUnlessTheUserSetOne() {
     Map<String, String> job =
         Map.of(
