@@ -11,6 +11,7 @@ import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 /**
  * The job's main class: {@code ./bistream run ...} runs it on a local MiniCluster, and {@code flink
@@ -27,6 +28,13 @@ public final class BiStreamJobMain implements Callable<Integer> {
 
   @Mixin JobOptions options;
 
+  @Option(
+      names = "--skip-topic-check",
+      description =
+          "submit without first checking that the topics exist or will be created (for a client"
+              + " that cannot reach Kafka)")
+  boolean skipTopicCheck;
+
   public static void main(String[] args) {
     System.exit(run(args));
   }
@@ -34,10 +42,11 @@ public final class BiStreamJobMain implements Callable<Integer> {
   /** Runs the job's command line and returns the exit code (tests call this instead of main). */
   public static int run(String... args) {
     CommandLine cli = new CommandLine(new BiStreamJobMain());
-    // As ./bistream run: a bad option value (--restore, --start-from) is one line, no stack trace.
+    // As ./bistream run: a bad option value (--restore, --start-from) or a missing topic is one
+    // line, no stack trace.
     cli.setExecutionExceptionHandler(
         (e, commandLine, parseResult) -> {
-          if (!(e instanceof IllegalArgumentException)) {
+          if (!(e instanceof IllegalArgumentException || e instanceof TopicCheck.TopicsNotReady)) {
             throw e;
           }
           commandLine.getErr().println("error: " + e.getMessage());
@@ -70,7 +79,16 @@ public final class BiStreamJobMain implements Callable<Integer> {
               + " over 5 MB; exact mode passes that with a few dozen long sequences, and every"
               + " checkpoint then fails and restarts the job.");
     }
-    build(options, env);
+    JobSettings settings = build(options, env);
+    if (!skipTopicCheck) {
+      // Before submitting: a missing topic is one line now, not a job failing a minute later.
+      String found =
+          new TopicCheck(
+                  options.bootstrapServers, settings.kafkaProperties(), TopicCheck.DEFAULT_TIMEOUT)
+              .check(settings);
+      System.out.println("bistream run: topics on " + options.bootstrapServers + ": " + found);
+      LOG.info("topics on {}: {}", options.bootstrapServers, found);
+    }
     env.execute("bistream " + options.inputTopic + " -> " + options.outputTopic);
     return 0;
   }

@@ -4,6 +4,9 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.net.BindException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -46,12 +49,17 @@ public final class EmbeddedKafka implements AutoCloseable {
   /** The names of KafkaClusterTestKit's executor threads start so. */
   private static final String TEST_KIT_THREADS = "kafka-cluster-test-kit-";
 
+  /** The extra listener of a broker started on a fixed port ({@link #start(Path, int, Map)}). */
+  private static final String FIXED_PORT_LISTENER = "CLIENTS";
+
   private final KafkaClusterTestKit cluster;
   private final Path baseDir;
+  private final int port;
 
-  private EmbeddedKafka(KafkaClusterTestKit cluster, Path baseDir) {
+  private EmbeddedKafka(KafkaClusterTestKit cluster, Path baseDir, int port) {
     this.cluster = cluster;
     this.baseDir = baseDir;
+    this.port = port;
   }
 
   /** A new empty directory, named from {@code prefix}, deleted with the broker's on close. */
@@ -69,6 +77,26 @@ public final class EmbeddedKafka implements AutoCloseable {
    * temporary directory when null).
    */
   public static EmbeddedKafka start(Path parent) {
+    return start(parent, 0, Map.of());
+  }
+
+  /**
+   * As {@link #start(Path)}, with clients reaching the broker at {@code localhost:port} (0: a free
+   * port the system picks) and {@code brokerConfig} over the broker settings below (such as {@code
+   * auto.create.topics.enable}).
+   *
+   * <p>The test kit binds its own listeners to ports it picks before the broker starts; a fixed
+   * port is one more listener, {@value #FIXED_PORT_LISTENER}, that clients are given.
+   *
+   * @throws IllegalArgumentException naming the port when it is in use
+   */
+  public static EmbeddedKafka start(Path parent, int port, Map<String, String> brokerConfig) {
+    if (port < 0 || port > 65535) {
+      throw new IllegalArgumentException("port must be between 0 and 65535, found " + port);
+    }
+    if (port != 0) {
+      requireFree(port);
+    }
     Path dir = null;
     try {
       dir =
@@ -82,7 +110,7 @@ public final class EmbeddedKafka implements AutoCloseable {
               .setNumControllerNodes(1)
               .setBaseDirectory(dir)
               .build();
-      KafkaClusterTestKit cluster =
+      KafkaClusterTestKit.Builder builder =
           new KafkaClusterTestKit.Builder(nodes)
               .setConfigProp("offsets.topic.replication.factor", "1")
               .setConfigProp("offsets.topic.num.partitions", "4")
@@ -96,14 +124,40 @@ public final class EmbeddedKafka implements AutoCloseable {
               // of its log tasks plus a minute
               .setConfigProp("log.initial.task.delay.ms", "100")
               .setConfigProp("log.segment.delete.delay.ms", "1000")
-              .setDeleteOnClose(true)
-              .build();
+              .setDeleteOnClose(true);
+      if (port != 0) {
+        String broker = nodes.brokerListenerName().value();
+        String controller = nodes.controllerListenerName().value();
+        builder
+            .setConfigProp(
+                "listeners",
+                broker
+                    + "://localhost:0,"
+                    + controller
+                    + "://localhost:0,"
+                    + FIXED_PORT_LISTENER
+                    + "://localhost:"
+                    + port)
+            .setConfigProp(
+                "listener.security.protocol.map",
+                broker
+                    + ":PLAINTEXT,"
+                    + controller
+                    + ":PLAINTEXT,"
+                    + FIXED_PORT_LISTENER
+                    + ":PLAINTEXT");
+      }
+      brokerConfig.forEach(builder::setConfigProp);
+      KafkaClusterTestKit cluster = builder.build();
       formatQuietly(cluster);
       cluster.startup();
       cluster.waitForReadyBrokers();
-      return new EmbeddedKafka(cluster, dir);
+      return new EmbeddedKafka(cluster, dir, port);
     } catch (Exception e) {
       deleteQuietly(dir);
+      if (port != 0 && causedBy(e, BindException.class)) {
+        throw portInUse(port);
+      }
       throw new IllegalStateException(
           "could not start the embedded Kafka broker: "
               + e
@@ -112,6 +166,35 @@ public final class EmbeddedKafka implements AutoCloseable {
               + " and that loopback ports can be opened",
           e);
     }
+  }
+
+  /**
+   * Refuses a port another process listens on, before the broker starts: Kafka would fail deep in
+   * its start-up instead.
+   */
+  private static void requireFree(int port) {
+    try (ServerSocket probe = new ServerSocket()) {
+      probe.bind(new InetSocketAddress("localhost", port));
+    } catch (IOException e) {
+      throw portInUse(port);
+    }
+  }
+
+  private static IllegalArgumentException portInUse(int port) {
+    return new IllegalArgumentException(
+        "port "
+            + port
+            + " on localhost is in use (another Kafka broker?): stop what listens there, or"
+            + " choose another port");
+  }
+
+  private static boolean causedBy(Throwable e, Class<? extends Throwable> type) {
+    for (Throwable c = e; c != null; c = c.getCause() == c ? null : c.getCause()) {
+      if (type.isInstance(c)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**
@@ -156,8 +239,9 @@ public final class EmbeddedKafka implements AutoCloseable {
     }
   }
 
+  /** Where clients connect: {@code localhost:port} on a fixed port, else the test kit's. */
   public String bootstrapServers() {
-    return cluster.bootstrapServers();
+    return port != 0 ? "localhost:" + port : cluster.bootstrapServers();
   }
 
   /** Creates topics and waits until they exist. */
