@@ -364,13 +364,21 @@ public final class RecordParser implements Serializable {
     return r;
   }
 
-  /** An {@code "idle_timeout_ms"} in [1, the job's maximum], exactly; -1 for anything else. */
+  /**
+   * An {@code "idle_timeout_ms"} in [1, the job's maximum]; -1 for anything else. As for {@code t}
+   * (and JSON Schema's integer), a number with no fractional part counts: {@code 6e4} is 60000.
+   */
   private long idleTimeout(JsonNode v) {
-    if (!v.isIntegralNumber() || !v.canConvertToLong()) {
+    if (v.isIntegralNumber()) {
+      return v.canConvertToLong() && v.longValue() >= 1 && v.longValue() <= maxIdleTimeoutMs
+          ? v.longValue()
+          : -1;
+    }
+    if (!v.isNumber()) {
       return -1;
     }
-    long ms = v.longValue();
-    return ms >= 1 && ms <= maxIdleTimeoutMs ? ms : -1;
+    double d = v.doubleValue(); // within the maximum (hours: far below 2^53) doubles are exact
+    return d == Math.rint(d) && d >= 1 && d <= maxIdleTimeoutMs ? (long) d : -1;
   }
 
   /**
