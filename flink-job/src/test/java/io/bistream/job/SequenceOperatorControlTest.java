@@ -72,6 +72,24 @@ class SequenceOperatorControlTest {
     return runs;
   }
 
+  @Test
+  void aControlRecordAndAnIdleTimeoutCrossTheShuffleAsFlinkSerializesRecords() throws Exception {
+    var serializer =
+        org.apache.flink.api.common.typeinfo.TypeInformation.of(InputEvent.class)
+            .createSerializer(new org.apache.flink.api.common.serialization.SerializerConfigImpl());
+    InputEvent reset = control("c", InputEvent.Control.RESET, 9);
+    InputEvent data = record("c", 0, rows(0, 1), D, false, 10);
+    data.idleTimeoutMs = 3_600_000;
+    for (InputEvent e : List.of(reset, data)) {
+      var out = new org.apache.flink.core.memory.DataOutputSerializer(64);
+      serializer.serialize(e, out);
+      InputEvent read =
+          serializer.deserialize(
+              new org.apache.flink.core.memory.DataInputDeserializer(out.getCopyOfBuffer()));
+      assertThat(read).usingRecursiveComparison().isEqualTo(e);
+    }
+  }
+
   // ------------------------------------------------------------------ flush
 
   @Test
