@@ -265,6 +265,94 @@ class SequenceOperatorControlTest {
     h.close();
   }
 
+  // ------------------------------------------------------------------ docs/operations.md
+
+  private static String xs(float[] rows) {
+    StringBuilder b = new StringBuilder("[");
+    for (int i = 0; i < rows.length / D; i++) {
+      b.append(i == 0 ? "" : ",")
+          .append(
+              java.util.Arrays.toString(java.util.Arrays.copyOfRange(rows, i * D, (i + 1) * D)));
+    }
+    return b.append("]").toString();
+  }
+
+  @Test
+  void theWorkedExampleOfTheOperationsGuideGivesTheRecordsItShows() throws Exception {
+    // docs/operations.md, "Control records and end reasons": the same records, parsed as the
+    // job parses them, with the values elided there.
+    float[] a1 = rows(0, 3);
+    float[] a2 = rows(20, 2);
+    String[] in = {
+      "{\"seq\":\"a\",\"t\":0,\"xs\":" + xs(a1) + ",\"idle_timeout_ms\":3600000}",
+      "{\"seq\":\"b\",\"t\":0,\"xs\":" + xs(rows(0, 2)) + "}",
+      "{\"seq\":\"b\",\"t\":3,\"x\":" + java.util.Arrays.toString(rows(3, 1)) + "}",
+      "{\"seq\":\"b\",\"control\":\"flush\"}",
+      "{\"seq\":\"b\",\"t\":2,\"x\":" + java.util.Arrays.toString(rows(2, 1)) + "}",
+      "{\"seq\":\"a\",\"control\":\"reset\"}",
+      "{\"seq\":\"a\",\"t\":0,\"xs\":" + xs(a2) + ",\"end\":true}",
+      "{\"seq\":\"c\",\"control\":\"restart\"}"
+    };
+    var parser = new io.bistream.job.records.RecordParser(D, 1 << 20, 4096);
+    var h = SequenceOperatorFaultTest.harness(settings(MODEL, StreamConfig.exact(), 64));
+    List<String> parserDeadLetters = new ArrayList<>();
+    for (int offset = 0; offset < in.length; offset++) {
+      var r =
+          parser.parse(
+              null,
+              in[offset].getBytes(java.nio.charset.StandardCharsets.UTF_8),
+              "in",
+              0,
+              offset,
+              1_000 + offset);
+      if (r.event() != null) {
+        h.processElement(r.event(), 0);
+      } else {
+        parserDeadLetters.add(r.deadLetter());
+      }
+    }
+    h.prepareSnapshotPreBarrier(1);
+    List<OutputRecord> raw = h.extractOutputValues();
+    assertSchemas(raw);
+    assertThat(
+            values(raw, "out", null).stream()
+                .map(n -> n.has("end") ? n.toString() : n.get("seq").asText() + "@" + n.get("t"))
+                .toList())
+        .containsExactly(
+            "b@0",
+            "b@1",
+            "{\"seq\":\"b\",\"end\":true,\"steps\":2,\"why\":\"flush\"}",
+            "{\"seq\":\"a\",\"end\":true,\"steps\":3,\"why\":\"reset\"}",
+            "a@0",
+            "a@1",
+            "{\"seq\":\"a\",\"end\":true,\"steps\":2,\"why\":\"end_marker\"}");
+    assertThat(outputs(values(raw, "out", "b"))).containsExactly(predict(MODEL, rows(0, 2), 2, D));
+    assertThat(outputs(runs(values(raw, "out", "a")).get(1)))
+        .containsExactly(predict(MODEL, a2, 2, D));
+    List<String> dead = new ArrayList<>();
+    for (JsonNode n : values(raw, "dlq", null)) {
+      ((com.fasterxml.jackson.databind.node.ObjectNode) n).remove(List.of("topic", "partition"));
+      dead.add(n.toString());
+    }
+    for (String d : parserDeadLetters) {
+      var n =
+          (com.fasterxml.jackson.databind.node.ObjectNode)
+              new com.fasterxml.jackson.databind.ObjectMapper().readTree(d);
+      n.remove(List.of("topic", "partition"));
+      dead.add(n.toString());
+    }
+    assertThat(dead)
+        .containsExactlyInAnyOrder(
+            "{\"reason\":\"gap_not_filled\",\"detail\":\"step 3 waited for step 2: the sequence was"
+                + " flushed before the gap was filled\",\"seq\":\"b\",\"offset\":2,\"record\":null}",
+            "{\"reason\":\"data_after_end\",\"detail\":\"sequence b already ended after 2 steps"
+                + " (flush)\",\"seq\":\"b\",\"offset\":4,\"record\":null}",
+            "{\"reason\":\"bad_record\",\"detail\":\"unknown control \\\"restart\\\": expected"
+                + " \\\"reset\\\" (start the sequence again at step 0) or \\\"flush\\\" (end it"
+                + " now)\",\"seq\":\"c\",\"offset\":7,\"record\":\"{\\\"seq\\\":\\\"c\\\",\\\"control\\\":\\\"restart\\\"}\"}");
+    h.close();
+  }
+
   // ------------------------------------------------------------------ restore
 
   @Test
