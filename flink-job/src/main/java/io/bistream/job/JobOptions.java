@@ -142,6 +142,15 @@ public final class JobOptions {
       description = "end a sequence with no data for this long (e.g. 30s, 500ms, 5m)")
   public Duration idleTimeout;
 
+  @Option(
+      names = "--max-idle-timeout",
+      defaultValue = "24h",
+      converter = DurationConverter.class,
+      description =
+          "the longest idle timeout a record may ask for its sequence (\"idle_timeout_ms\");"
+              + " a record asking more is a bad_record dead letter")
+  public Duration maxIdleTimeout = JobSettings.DEFAULT_MAX_IDLE_TIMEOUT;
+
   @Option(names = "--reorder-window", defaultValue = "64", description = "steps")
   public int reorderWindow;
 
@@ -282,7 +291,8 @@ public final class JobOptions {
         4096,
         maxSequenceIdBytes,
         bootstrapServers,
-        kafkaProperties);
+        kafkaProperties,
+        maxIdleTimeout);
   }
 
   /** Flink configuration: checkpoints on, exactly once, no Kryo fallback, chosen backend. */

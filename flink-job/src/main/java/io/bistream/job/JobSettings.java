@@ -19,6 +19,8 @@ import java.util.Map;
  * @param perChunkOutput one output record per chunk ({@code "ys"}) instead of one per step
  * @param binaryFloats output values as base64 little-endian float32 ({@code "y_f32"}, {@code
  *     "ys_f32"}) instead of JSON numbers
+ * @param maxIdleTimeout the longest idle timeout a record may ask for its sequence ({@code
+ *     "idle_timeout_ms"}); a longer one is refused as a bad record
  * @param endedRetention how long an ended sequence's id is remembered to refuse data after end
  * @param maxRecordBytes longest input record value accepted (longer: an {@code oversize} dead
  *     letter)
@@ -45,7 +47,8 @@ public record JobSettings(
     int maxStepsPerRecord,
     int maxSequenceIdBytes,
     String bootstrapServers,
-    Map<String, String> kafkaProperties)
+    Map<String, String> kafkaProperties,
+    Duration maxIdleTimeout)
     implements Serializable {
 
   public JobSettings {
@@ -68,7 +71,63 @@ public record JobSettings(
         maxSequenceIdBytes > 0,
         "--max-sequence-id-bytes must be positive, found " + maxSequenceIdBytes);
     kafkaProperties = Map.copyOf(kafkaProperties);
+    require(
+        maxIdleTimeout != null && maxIdleTimeout.compareTo(idleTimeout) >= 0,
+        "--max-idle-timeout ("
+            + maxIdleTimeout
+            + ") must be at least --idle-timeout ("
+            + idleTimeout
+            + ")");
   }
+
+  /** As above with the default {@code --max-idle-timeout}: 24 h, or the idle timeout if longer. */
+  public JobSettings(
+      String model,
+      StreamConfig stream,
+      String inputTopic,
+      String outputTopic,
+      String deadLetterTopic,
+      Duration idleTimeout,
+      int reorderWindow,
+      Duration reorderTimeout,
+      int batchSize,
+      Duration batchMaxWait,
+      boolean perChunkOutput,
+      boolean binaryFloats,
+      Duration endedRetention,
+      int maxRecordBytes,
+      int maxStepsPerRecord,
+      int maxSequenceIdBytes,
+      String bootstrapServers,
+      Map<String, String> kafkaProperties) {
+    this(
+        model,
+        stream,
+        inputTopic,
+        outputTopic,
+        deadLetterTopic,
+        idleTimeout,
+        reorderWindow,
+        reorderTimeout,
+        batchSize,
+        batchMaxWait,
+        perChunkOutput,
+        binaryFloats,
+        endedRetention,
+        maxRecordBytes,
+        maxStepsPerRecord,
+        maxSequenceIdBytes,
+        bootstrapServers,
+        kafkaProperties,
+        idleTimeout == null
+            ? null
+            : idleTimeout.compareTo(DEFAULT_MAX_IDLE_TIMEOUT) > 0
+                ? idleTimeout
+                : DEFAULT_MAX_IDLE_TIMEOUT);
+  }
+
+  /** The default of {@code --max-idle-timeout}. */
+  public static final Duration DEFAULT_MAX_IDLE_TIMEOUT = Duration.ofHours(24);
 
   private static void require(boolean ok, String message) {
     if (!ok) {
@@ -139,6 +198,8 @@ public record JobSettings(
         + bootstrapServers
         + ", kafkaProperties="
         + Secrets.mask(kafkaProperties)
+        + ", maxIdleTimeout="
+        + maxIdleTimeout
         + "]";
   }
 

@@ -342,7 +342,11 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     recordsIn.inc();
     input.processed(e.partition, e.timestamp, now());
     try {
-      accept(e);
+      if (e.control != null) {
+        control(e);
+      } else {
+        accept(e);
+      }
     } catch (RuntimeException ex) {
       failed(e, ex);
     }
@@ -396,10 +400,18 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     if (s == null) {
       s = newSequence();
       activeSequences++;
-      s.idleTimer = arm(now() + settings.idleTimeout().toMillis(), 0);
+      s.idleTimeoutMs = e.idleTimeoutMs;
+      s.idleTimer = arm(now() + s.idleTimeoutMillis(settings), 0);
     } else if (s.ended) {
       order.refuseAfterEnd(s, e, settings.stream().maxSequenceSteps(), orderSink);
       return;
+    } else if (e.idleTimeoutMs > 0 && e.idleTimeoutMs != s.idleTimeoutMs) {
+      // A record asks another idle timeout: it counts from this record on.
+      s.idleTimeoutMs = e.idleTimeoutMs;
+      if (s.idleTimer != 0) {
+        timers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, s.idleTimer);
+      }
+      s.idleTimer = arm(now() + s.idleTimeoutMs, s.reorderTimer);
     }
     current = s;
     // Any record of the sequence, even a duplicate or one it refuses, shows it is not idle.
@@ -425,6 +437,82 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       ready(e.seq, s).end = Tombstone.Why.END_MARKER;
     }
     save(e.seq, s);
+  }
+
+  /**
+   * A control record (docs/operations.md, "Control records and end reasons"), applied where it
+   * stands among its sequence's records: the steps taken in before it are first advanced through
+   * the engine, as they would be had the sequence gone on, so what it releases does not depend on
+   * batching.
+   */
+  private void control(InputEvent e) throws Exception {
+    flush();
+    setCurrentKey(e.seq);
+    SequenceRecord s = sequence.value();
+    if (e.control == InputEvent.Control.RESET) {
+      reset(e, s);
+      return;
+    }
+    if (s == null) {
+      deadLetter(
+          e,
+          DeadLetter.Reason.BAD_RECORD,
+          "nothing to flush: this job holds no state for sequence "
+              + e.seq
+              + " (it never started here, or it ended longer than --ended-retention ago)");
+      return;
+    }
+    if (s.ended) {
+      order.refuseAfterEnd(s, e, settings.stream().maxSequenceSteps(), orderSink);
+      return;
+    }
+    s.partition = e.partition;
+    s.lastSeenTimestamp = Math.max(s.lastSeenTimestamp, e.timestamp);
+    s.lastSeenAt = now();
+    int bufferedBefore = s.bufferedSteps;
+    current = s;
+    Tombstone.Why why = order.flush(s, reorderBuffer, orderSink);
+    current = null;
+    bufferedSteps += s.bufferedSteps - bufferedBefore;
+    if (why == Tombstone.Why.STATE_LOST) {
+      clear(e.seq, s, 0, why);
+      return;
+    }
+    ready(e.seq, s).end = why;
+    flush();
+  }
+
+  /**
+   * A reset: an open sequence's buffered steps are {@code gap_not_filled} dead letters, it gets its
+   * end record ({@code "why":"reset"}, the steps taken in) and all its state goes, with no
+   * tombstone, so its next record starts it again at step 0. An ended sequence's tombstone goes
+   * too: its id may start again at once. A sequence the job holds nothing of is already where a
+   * reset puts it.
+   */
+  private void reset(InputEvent e, SequenceRecord s) throws Exception {
+    if (s == null) {
+      return;
+    }
+    if (s.ended) {
+      timers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, s.retainUntil);
+      sequence.clear();
+      return;
+    }
+    int bufferedBefore = s.bufferedSteps;
+    order.reset(s, reorderBuffer, orderSink);
+    bufferedSteps += s.bufferedSteps - bufferedBefore;
+    emitEnd(e.seq, s.received, Tombstone.Why.RESET);
+    if (s.idleTimer != 0) {
+      timers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, s.idleTimer);
+    }
+    if (s.reorderTimer != 0) {
+      timers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, s.reorderTimer);
+    }
+    if (s.appendsSteps(settings.stream())) {
+      exactBlocks.clear();
+    }
+    sequence.clear();
+    activeSequences = Math.max(0, activeSequences - 1);
   }
 
   private Ready ready(String seq, SequenceRecord s) {
@@ -507,7 +595,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       s.reorderTimer = 0;
       idle = false;
     } else if (time == s.idleTimer) {
-      long timeout = settings.idleTimeout().toMillis();
+      long timeout = s.idleTimeoutMillis(settings);
       // At least a whole timeout since its latest record was taken in, and in the input's time.
       long wait =
           Math.max(

@@ -65,6 +65,12 @@ final class SequenceRecord {
   /** Processing time the latest record of the sequence was taken in (format version 2). */
   long lastSeenAt;
 
+  /**
+   * The idle timeout its records asked ({@code "idle_timeout_ms"}, format version 3), or 0: the
+   * job's {@code --idle-timeout}.
+   */
+  long idleTimeoutMs;
+
   /** Kafka timestamp of the record that started the reorder wait. */
   long reorderSince;
 
@@ -124,6 +130,11 @@ final class SequenceRecord {
     return c.mode() == StreamConfig.Mode.EXACT && !degraded;
   }
 
+  /** Its idle timeout in milliseconds: its own when a record asked one, else the job's. */
+  long idleTimeoutMillis(JobSettings settings) {
+    return idleTimeoutMs > 0 ? idleTimeoutMs : settings.idleTimeout().toMillis();
+  }
+
   /** Turns this record into the tombstone of a sequence that ended. */
   void end(Tombstone.Why why, long steps, long retainUntil) {
     SequenceRecord blank = new SequenceRecord();
@@ -171,6 +182,7 @@ final class SequenceRecord {
     lastTimestamp = o.lastTimestamp;
     lastSeenTimestamp = o.lastSeenTimestamp;
     lastSeenAt = o.lastSeenAt;
+    idleTimeoutMs = o.idleTimeoutMs;
     reorderSince = o.reorderSince;
     idleTimer = o.idleTimer;
     reorderTimer = o.reorderTimer;

@@ -16,6 +16,9 @@ import org.apache.flink.core.memory.DataOutputView;
  *   <li>Version 1: the tombstone or the open sequence's fields.
  *   <li>Version 2: adds {@code lastSeenAt} after them (the idle timer is registered once and checks
  *       it when it fires).
+ *   <li>Version 3: adds {@code idleTimeoutMs} after it (a sequence's own idle timeout, 0 for the
+ *       job's: what state of versions 1 and 2 means). Tombstones are unchanged; their {@code why}
+ *       may now also be {@code flush}.
  * </ul>
  *
  * To add a field: append it, raise {@link #CURRENT}, read it only when {@code version} is at least
@@ -27,7 +30,7 @@ public final class SequenceRecordSerializer extends StateSerializer<SequenceReco
   private static final long serialVersionUID = 1L;
 
   /** The format this version of the job writes. */
-  static final int CURRENT = 2;
+  static final int CURRENT = 3;
 
   private static final byte OPEN = 0;
   private static final byte ENDED = 1;
@@ -114,6 +117,9 @@ public final class SequenceRecordSerializer extends StateSerializer<SequenceReco
     if (version >= 2) {
       out.writeLong(s.lastSeenAt);
     }
+    if (version >= 3) {
+      out.writeLong(s.idleTimeoutMs);
+    }
   }
 
   @Override
@@ -171,6 +177,8 @@ public final class SequenceRecordSerializer extends StateSerializer<SequenceReco
     s.pendingLength = s.pending.length;
     // Version 1 did not keep it: 0 leaves the idle decision to the input's own time alone.
     s.lastSeenAt = version >= 2 ? in.readLong() : 0;
+    // Before version 3 every sequence had the job's idle timeout.
+    s.idleTimeoutMs = version >= 3 ? in.readLong() : 0;
     return s;
   }
 

@@ -28,8 +28,9 @@ import java.util.NavigableMap;
  *   <li>A sequence whose first record is beyond the window from step 0, or whose buffered steps
  *       time out before step 0 arrived, never had its first steps here: every record is {@code
  *       state_lost}.
- *   <li>At a timeout ({@link #expire}) the buffered steps are {@code gap_not_filled} and the
- *       sequence ends where its contiguous steps end.
+ *   <li>At a timeout ({@link #expire}) or a {@code flush} control record ({@link #flush}) the
+ *       buffered steps are {@code gap_not_filled} and the sequence ends where its contiguous steps
+ *       end; a {@code reset} ({@link #reset}) drops them the same way.
  * </ul>
  */
 final class StepOrder {
@@ -182,10 +183,49 @@ final class StepOrder {
       return Tombstone.Why.STATE_LOST;
     }
     boolean gap = hasBuffered || s.endAt > s.nextT;
-    String why =
+    dropBuffered(
+        s,
+        buffer,
+        sink,
         idle
             ? "the sequence went idle before the gap was filled"
-            : "the steps before it never arrived within the reorder timeout";
+            : "the steps before it never arrived within the reorder timeout");
+    s.endAt = s.nextT;
+    return gap ? Tombstone.Why.GAP_NOT_FILLED : Tombstone.Why.IDLE_TIMEOUT;
+  }
+
+  /**
+   * A {@code flush} control record of sequence {@code s}: it ends now, after its contiguous steps,
+   * as if its end marker arrived there ({@code s.endAt} is set there). Steps buffered after a gap
+   * are {@code gap_not_filled} dead letters; a sequence that never had step 0 is {@code
+   * state_lost}, as at a timeout.
+   *
+   * @return why the sequence ends: {@code FLUSH}, or {@code STATE_LOST}
+   */
+  Tombstone.Why flush(SequenceRecord s, Buffer buffer, Sink sink) throws Exception {
+    if (s.nextT == 0 && (s.bufferedSteps > 0 || s.endAt > 0)) {
+      stateLost(s, null, buffer, sink);
+      return Tombstone.Why.STATE_LOST;
+    }
+    dropBuffered(s, buffer, sink, "the sequence was flushed before the gap was filled");
+    s.endAt = s.nextT;
+    return Tombstone.Why.FLUSH;
+  }
+
+  /**
+   * A {@code reset} control record of sequence {@code s}: its buffered steps are {@code
+   * gap_not_filled} dead letters (they belong to the run the reset ends); the caller drops the
+   * rest.
+   */
+  void reset(SequenceRecord s, Buffer buffer, Sink sink) throws Exception {
+    dropBuffered(s, buffer, sink, "the sequence was reset before the gap was filled");
+  }
+
+  /**
+   * Every buffered piece of {@code s} is a {@code gap_not_filled} dead letter saying {@code why}.
+   */
+  private void dropBuffered(SequenceRecord s, Buffer buffer, Sink sink, String why)
+      throws Exception {
     if (s.bufferedSteps > 0) {
       for (InputEvent b : buffer.load().values()) {
         sink.refuse(
@@ -196,8 +236,6 @@ final class StepOrder {
       buffer.clear();
       s.bufferedSteps = 0;
     }
-    s.endAt = s.nextT;
-    return gap ? Tombstone.Why.GAP_NOT_FILLED : Tombstone.Why.IDLE_TIMEOUT;
   }
 
   /** Every buffered piece of {@code s}, in step order (empty when none). */

@@ -17,6 +17,13 @@ public class Tombstone {
     GAP_NOT_FILLED,
     /** Exact mode's --max-sequence-steps tripped with --overflow reject. */
     MAX_STEPS,
+    /** A {@code flush} control record ended it after the steps taken in before it. */
+    FLUSH,
+    /**
+     * A {@code reset} control record dropped what the job held of it; the id starts again at step 0
+     * with its next record. Steps fed but not yet output are dropped with it.
+     */
+    RESET,
     /** The model failed on its steps. */
     ENGINE_ERROR,
     /** The job holds no state for its first steps: no end record, every record refused. */

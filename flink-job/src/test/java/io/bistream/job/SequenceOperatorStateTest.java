@@ -60,13 +60,14 @@ class SequenceOperatorStateTest {
       strings = {
         StateFixtureWriter.POJO_STATE,
         StateFixtureWriter.TYPED_V2_STATE,
-        StateFixtureWriter.BLOCKS_STATE
+        StateFixtureWriter.BLOCKS_STATE,
+        StateFixtureWriter.V3_STATE
       })
   void stateWrittenByEarlierVersionsRestoresWithTheOutputsOfAnUninterruptedRun(String fixture)
       throws Exception {
     // src/test/resources/state/README.md: "open" fed 0..4 with 6..7 buffered, "done" ended;
     // written by the job with Flink POJO state (e699bd2), with the typed state, version 2 (steps
-    // in a list), and with exact mode's steps in a map of blocks.
+    // in a list), with exact mode's steps in a map of blocks, and in format version 3.
     OperatorSubtaskState old =
         OperatorSnapshotUtil.readStateHandle(Path.of("src/test/resources", fixture).toString());
     long writtenAt = 0; // the harness's TTL clock when the fixture was written
@@ -96,6 +97,29 @@ class SequenceOperatorStateTest {
     h.setProcessingTime(settings(MODEL, StreamConfig.exact(), 1).endedRetention().toMillis());
     assertThat(h.numKeyedStateEntries()).isZero();
     assertThat(h.numProcessingTimeTimers()).isZero();
+    h.close();
+  }
+
+  @org.junit.jupiter.params.ParameterizedTest
+  @org.junit.jupiter.params.provider.ValueSource(
+      strings = {StateFixtureWriter.BLOCKS_STATE, StateFixtureWriter.V3_STATE})
+  void aRestoredSequenceKeepsTheIdleTimeoutItsRecordsAskedAndOlderStateTheJobs(String fixture)
+      throws Exception {
+    // "open" (fed 0..4, 6..7 waiting for 5) asked one hour in the version 3 fixture; state of
+    // version 2 could not hold it and takes the job's 30 s.
+    boolean own = fixture.equals(StateFixtureWriter.V3_STATE);
+    OperatorSubtaskState old =
+        OperatorSnapshotUtil.readStateHandle(Path.of("src/test/resources", fixture).toString());
+    var h =
+        harness(new SequenceOperator(settings(MODEL, StreamConfig.exact(), 1)), false, old, 1_000);
+    h.processElement(record("open", 5, rows(5, 1), D, false, 4), 0); // fills the gap: 0..7
+    h.setProcessingTime(30_000);
+    assertThat(values(h.extractOutputValues(), "out", "open")).hasSize(own ? 0 : 9);
+    h.setProcessingTime(StateFixtureWriter.V3_IDLE_TIMEOUT_MS);
+    List<JsonNode> open = values(h.extractOutputValues(), "out", "open");
+    assertThat(outputs(open)).containsExactly(predict(MODEL, rows(0, 8), 8, D));
+    assertThat(SequenceOperatorFaultTest.end(open).get("why").asText()).isEqualTo("idle_timeout");
+    assertThat(values(h.extractOutputValues(), "dlq", null)).isEmpty();
     h.close();
   }
 

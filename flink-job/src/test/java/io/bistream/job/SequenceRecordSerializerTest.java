@@ -12,8 +12,9 @@ import org.apache.flink.core.memory.DataOutputSerializer;
 import org.junit.jupiter.api.Test;
 
 /**
- * The typed state's format versions: state written by version 1 (before {@code lastSeenAt}) is read
- * back through the snapshot Flink keeps with it and migrates to the current version.
+ * The typed state's format versions: state written by version 1 (before {@code lastSeenAt}) and
+ * version 2 (before {@code idleTimeoutMs}) is read back through the snapshot Flink keeps with it
+ * and migrates to the current version.
  */
 class SequenceRecordSerializerTest {
 
@@ -67,7 +68,7 @@ class SequenceRecordSerializerTest {
   }
 
   @Test
-  void stateWrittenByVersionOneRestoresInVersionTwoAfterMigration() throws Exception {
+  void stateWrittenByVersionOneRestoresInTheCurrentVersionAfterMigration() throws Exception {
     SequenceRecord written = open();
     byte[] v1 = write(new SequenceRecordSerializer(1), written);
     TypeSerializerSnapshot<SequenceRecord> old = stored(1);
@@ -83,7 +84,38 @@ class SequenceRecordSerializerTest {
     SequenceRecordSerializer current = new SequenceRecordSerializer();
     SequenceRecord migrated = current.deserialize(new DataInputDeserializer(write(current, read)));
     assertThat(migrated).usingRecursiveComparison().isEqualTo(read);
-    assertThat(write(current, written).length).isEqualTo(v1.length + Long.BYTES);
+    // lastSeenAt (version 2) and idleTimeoutMs (version 3)
+    assertThat(write(current, written).length).isEqualTo(v1.length + 2 * Long.BYTES);
+  }
+
+  @Test
+  void stateWrittenByVersionTwoRestoresWithTheJobsIdleTimeout() throws Exception {
+    SequenceRecord written = open();
+    written.idleTimeoutMs = 3_600_000; // version 2 cannot hold it
+    byte[] v2 = write(new SequenceRecordSerializer(2), written);
+    TypeSerializerSnapshot<SequenceRecord> old = stored(2);
+    assertThat(
+            new SequenceRecordSerializer()
+                .snapshotConfiguration()
+                .resolveSchemaCompatibility(old)
+                .isCompatibleAfterMigration())
+        .isTrue();
+
+    SequenceRecord read = old.restoreSerializer().deserialize(new DataInputDeserializer(v2));
+    assertThat(read).usingRecursiveComparison().ignoringFields("idleTimeoutMs").isEqualTo(written);
+    assertThat(read.idleTimeoutMs).as("0: the job's --idle-timeout, as in version 2").isZero();
+    SequenceRecordSerializer current = new SequenceRecordSerializer();
+    SequenceRecord migrated = current.deserialize(new DataInputDeserializer(write(current, read)));
+    assertThat(migrated).usingRecursiveComparison().isEqualTo(read);
+  }
+
+  @Test
+  void theCurrentVersionKeepsASequencesOwnIdleTimeout() throws Exception {
+    SequenceRecord s = open();
+    s.idleTimeoutMs = 3_600_000;
+    SequenceRecordSerializer current = new SequenceRecordSerializer();
+    assertThat(current.deserialize(new DataInputDeserializer(write(current, s))).idleTimeoutMs)
+        .isEqualTo(3_600_000);
   }
 
   @Test

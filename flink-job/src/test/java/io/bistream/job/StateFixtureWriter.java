@@ -39,13 +39,23 @@ final class StateFixtureWriter {
   /** The same again, exact mode's steps in a map of blocks ({@code exact-blocks}), not a list. */
   static final String BLOCKS_STATE = "state/exact-blocks-state.snapshot";
 
+  /**
+   * The same in {@link SequenceRecordSerializer} format version 3, "open" with its own idle timeout
+   * of one hour (its first record's {@code "idle_timeout_ms"}).
+   */
+  static final String V3_STATE = "state/exact-v3-state.snapshot";
+
+  /** The idle timeout "open" asks in {@link #V3_STATE}. */
+  static final long V3_IDLE_TIMEOUT_MS = 3_600_000;
+
   private StateFixtureWriter() {}
 
   public static void main(String[] args) throws Exception {
     // "pojo" was run at e699bd2, "typed-v2" when SequenceRecordSerializer.CURRENT was 2 and the
-    // steps a list, "blocks" when they became a map.
+    // steps a list, "blocks" when they became a map, "v3" when CURRENT was 3.
     Map<String, String> exact =
-        Map.of("pojo", POJO_STATE, "typed-v2", TYPED_V2_STATE, "blocks", BLOCKS_STATE);
+        Map.of(
+            "pojo", POJO_STATE, "typed-v2", TYPED_V2_STATE, "blocks", BLOCKS_STATE, "v3", V3_STATE);
     if (args.length > 0 && exact.containsKey(args[0])) {
       writeExactState(exact.get(args[0]));
       return;
@@ -71,10 +81,13 @@ final class StateFixtureWriter {
             SequenceOperatorFaultTest.settings(
                 SequenceOperatorTest.MODEL, StreamConfig.exact(), 1));
     h.setProcessingTime(0);
-    h.processElement(
+    var first =
         SequenceOperatorFaultTest.record(
-            "open", 0, SequenceOperatorFaultTest.rows(0, 5), 3, false, 1),
-        0);
+            "open", 0, SequenceOperatorFaultTest.rows(0, 5), 3, false, 1);
+    if (fixture.equals(V3_STATE)) {
+      first.idleTimeoutMs = V3_IDLE_TIMEOUT_MS;
+    }
+    h.processElement(first, 0);
     h.processElement(
         SequenceOperatorFaultTest.record(
             "open", 6, SequenceOperatorFaultTest.rows(6, 2), 3, false, 2),

@@ -211,6 +211,33 @@ class StepOrderTest {
   }
 
   @Test
+  void shouldEndAFlushedSequenceAfterItsContiguousStepsAndRefuseTheStepsBehindAGap()
+      throws Exception {
+    take(steps(0, 3, 0, false));
+    take(steps(4, 2, 1, false)); // waits for step 3
+    assertThat(order.flush(s, buffer, sink)).isEqualTo(Tombstone.Why.FLUSH);
+    assertThat(s.endAt).isEqualTo(3);
+    assertThat(s.bufferedSteps).isZero();
+    assertThat(refused).containsExactly("gap_not_filled@4");
+  }
+
+  @Test
+  void shouldCallAFlushedSequenceWithoutStepZeroStateLost() throws Exception {
+    take(steps(2, 1, 0, false));
+    assertThat(order.flush(s, buffer, sink)).isEqualTo(Tombstone.Why.STATE_LOST);
+    assertThat(refused).containsExactly("state_lost@2");
+  }
+
+  @Test
+  void shouldRefuseTheBufferedStepsOfAResetSequence() throws Exception {
+    take(steps(0, 1, 0, false));
+    take(steps(2, 1, 1, false));
+    order.reset(s, buffer, sink);
+    assertThat(s.bufferedSteps).isZero();
+    assertThat(refused).containsExactly("gap_not_filled@2");
+  }
+
+  @Test
   void shouldRefuseARecordOfAnEndedSequenceNamingWhyItEnded() throws Exception {
     InputEvent late = steps(7, 1, 0, false);
     for (Tombstone.Why why : Tombstone.Why.values()) {
@@ -224,6 +251,8 @@ class StepOrderTest {
             "data_after_end@7", // idle timeout
             "data_after_end@7", // gap not filled
             "sequence_too_long@7",
+            "data_after_end@7", // flush
+            "data_after_end@7", // reset (leaves no tombstone; refused as after an end if it did)
             "engine_error@7",
             "state_lost@7");
   }

@@ -16,6 +16,18 @@ public class InputEvent {
   public float[] values;
   public boolean end;
 
+  /**
+   * A control record for sequence {@code seq} (docs/operations.md, "Control records and end
+   * reasons"), which then carries no step and no {@code t}; null for a record of steps.
+   */
+  public Control control;
+
+  /**
+   * The idle timeout (ms) the record asks for its sequence ({@code "idle_timeout_ms"}), within the
+   * job's {@code --max-idle-timeout}; 0 when it asks none (the job's {@code --idle-timeout}).
+   */
+  public long idleTimeoutMs;
+
   /** Kafka record timestamp (ms), for event-to-output latency. */
   public long timestamp;
 
@@ -29,6 +41,24 @@ public class InputEvent {
   public long offset;
 
   public InputEvent() {}
+
+  /** What a control record asks for its sequence. */
+  public enum Control {
+    /** Drop what the job holds of the sequence; its next record starts it again at step 0. */
+    RESET,
+    /** End the sequence now, as if its end marker arrived after the steps taken in so far. */
+    FLUSH;
+
+    /** The {@code "control"} value that names it. */
+    public String code() {
+      return name().toLowerCase(java.util.Locale.ROOT);
+    }
+  }
+
+  /** The control record {@code {"seq":...,"control":...}} (docs/operations.md). */
+  public static String controlJson(String seq, Control control) {
+    return "{\"seq\":\"" + seq + "\",\"control\":\"" + control.code() + "\"}";
+  }
 
   /** Step {@code i} of this record as a row of {@code width} values. */
   public float[] step(int i, int width) {
@@ -66,6 +96,9 @@ public class InputEvent {
 
   @Override
   public String toString() {
+    if (control != null) {
+      return "InputEvent{" + seq + " control=" + control.code() + "}";
+    }
     return "InputEvent{" + seq + " t=" + t + " steps=" + steps + (end ? " end" : "") + "}";
   }
 }

@@ -33,6 +33,9 @@ import java.util.Base64;
  * {"seq":"s-17","t":1043,"xs":[[...],[...]]}     consecutive steps from t
  * {"seq":"s-17","t":1045,"end":true}             end of sequence (may carry x/xs)
  * {"seq":"s-17","t":1043,"xs_f32":"zczMPc3MTD4="} steps as base64 little-endian float32
+ * {"seq":"s-17","t":0,"x":[0.1,0.2],"idle_timeout_ms":3600000}  its own idle timeout
+ * {"seq":"s-17","control":"reset"}               control: start again at step 0
+ * {"seq":"s-17","control":"flush"}               control: end it now
  * </pre>
  *
  * <p>The rules beyond the shape of a record (docs/schemas/input-record.schema.json):
@@ -49,7 +52,13 @@ import java.util.Base64;
  */
 public final class RecordParser implements Serializable {
 
-  private static final long serialVersionUID = 2L;
+  private static final long serialVersionUID = 3L;
+
+  /** The default of {@code --max-idle-timeout}: 24 hours. */
+  public static final long DEFAULT_MAX_IDLE_TIMEOUT_MS = 24L * 60 * 60 * 1000;
+
+  /** The members a control record may have (docs/operations.md, "Control records"). */
+  private static final java.util.Set<String> CONTROL_MEMBERS = java.util.Set.of("seq", "control");
 
   // NaN/Infinity literals parse, so they are reported as not finite rather than as bad JSON.
   private static final ObjectMapper JSON =
@@ -71,19 +80,23 @@ public final class RecordParser implements Serializable {
   private final int maxSequenceIdBytes;
   // 0 when the model takes values; else valid ids are the integers in [0, tokenVocabulary)
   private final int tokenVocabulary;
+  // The largest "idle_timeout_ms" a record may ask (--max-idle-timeout)
+  private final long maxIdleTimeoutMs;
 
   /**
    * @param width values per step the model takes (1 for token ids)
    * @param maxSequenceIdBytes longest sequence id, in UTF-8 bytes
    * @param tokenVocabulary 0 for a model that takes values; the vocabulary size of its Embedding
    *     for a model that takes token ids
+   * @param maxIdleTimeoutMs the largest idle timeout a record may ask for its sequence
    */
   public RecordParser(
       int width,
       int maxRecordBytes,
       int maxStepsPerRecord,
       int maxSequenceIdBytes,
-      int tokenVocabulary) {
+      int tokenVocabulary,
+      long maxIdleTimeoutMs) {
     if (width < 1) {
       throw new IllegalArgumentException("a step must have at least one value, found " + width);
     }
@@ -92,11 +105,28 @@ public final class RecordParser implements Serializable {
     this.maxStepsPerRecord = maxStepsPerRecord;
     this.maxSequenceIdBytes = maxSequenceIdBytes;
     this.tokenVocabulary = tokenVocabulary;
+    this.maxIdleTimeoutMs = maxIdleTimeoutMs;
+  }
+
+  /** As above, with the default {@code --max-idle-timeout}. */
+  public RecordParser(
+      int width,
+      int maxRecordBytes,
+      int maxStepsPerRecord,
+      int maxSequenceIdBytes,
+      int tokenVocabulary) {
+    this(
+        width,
+        maxRecordBytes,
+        maxStepsPerRecord,
+        maxSequenceIdBytes,
+        tokenVocabulary,
+        DEFAULT_MAX_IDLE_TIMEOUT_MS);
   }
 
   /** A parser for a model that takes values, with the default sequence-id limit (1 KB). */
   public RecordParser(int width, int maxRecordBytes, int maxStepsPerRecord) {
-    this(width, maxRecordBytes, maxStepsPerRecord, 1024, 0);
+    this(width, maxRecordBytes, maxStepsPerRecord, 1024, 0, DEFAULT_MAX_IDLE_TIMEOUT_MS);
   }
 
   /**
@@ -111,7 +141,8 @@ public final class RecordParser implements Serializable {
         settings.maxRecordBytes(),
         settings.maxStepsPerRecord(),
         settings.maxSequenceIdBytes(),
-        engine.tokenVocabulary());
+        engine.tokenVocabulary(),
+        settings.maxIdleTimeout().toMillis());
   }
 
   /**
@@ -195,6 +226,33 @@ public final class RecordParser implements Serializable {
           "record key '" + keyText + "' differs from \"seq\" '" + seq + "'",
           seq);
     }
+    JsonNode control = n.get("control");
+    if (control != null) {
+      return control(n, control, seq, at);
+    }
+    JsonNode idle = n.get("idle_timeout_ms");
+    long idleTimeoutMs = 0;
+    if (idle != null) {
+      idleTimeoutMs = idleTimeout(idle);
+      if (idleTimeoutMs <= 0) {
+        return at.dead(
+            DeadLetter.Reason.BAD_RECORD,
+            "expected \"idle_timeout_ms\" as an integer number of milliseconds in [1, "
+                + maxIdleTimeoutMs
+                + "] (the job's --max-idle-timeout), found "
+                + found(idle),
+            seq);
+      }
+    }
+    Result steps = steps(n, seq, at);
+    if (steps.event() != null) {
+      steps.event().idleTimeoutMs = idleTimeoutMs;
+    }
+    return steps;
+  }
+
+  /** The steps and end of a data record (its sequence id checked). */
+  private Result steps(ObjectNode n, String seq, Origin at) {
     JsonNode tNode = n.get("t");
     long t = stepIndex(tNode);
     if (t < 0) {
@@ -264,6 +322,63 @@ public final class RecordParser implements Serializable {
       }
     }
     return at.event(seq, t, steps, values, end);
+  }
+
+  /**
+   * A control record: {@code "seq"} (or the key) and {@code "control"}, nothing else. A member of a
+   * data record in it is refused rather than ignored: a reset with steps, or a flush with a {@code
+   * t}, says something this job would not do.
+   */
+  private Result control(ObjectNode n, JsonNode control, String seq, Origin at) {
+    for (var names = n.fieldNames(); names.hasNext(); ) {
+      String name = names.next();
+      if (!CONTROL_MEMBERS.contains(name)) {
+        return at.dead(
+            DeadLetter.Reason.BAD_RECORD,
+            "a control record has only \"seq\" and \"control\", found \""
+                + abbreviate(name)
+                + "\" (a reset sequence starts again at step 0; give \"t\", steps and"
+                + " \"idle_timeout_ms\" on its next record)",
+            seq);
+      }
+    }
+    InputEvent.Control c = null;
+    if (control.isTextual()) {
+      for (InputEvent.Control known : InputEvent.Control.values()) {
+        if (known.code().equals(control.asText())) {
+          c = known;
+        }
+      }
+    }
+    if (c == null) {
+      return at.dead(
+          DeadLetter.Reason.BAD_RECORD,
+          "unknown control "
+              + found(control)
+              + ": expected \"reset\" (start the sequence again at step 0) or \"flush\" (end it"
+              + " now)",
+          seq);
+    }
+    Result r = at.event(seq, 0, 0, new float[0], false);
+    r.event().control = c;
+    return r;
+  }
+
+  /**
+   * An {@code "idle_timeout_ms"} in [1, the job's maximum]; -1 for anything else. As for {@code t}
+   * (and JSON Schema's integer), a number with no fractional part counts: {@code 6e4} is 60000.
+   */
+  private long idleTimeout(JsonNode v) {
+    if (v.isIntegralNumber()) {
+      return v.canConvertToLong() && v.longValue() >= 1 && v.longValue() <= maxIdleTimeoutMs
+          ? v.longValue()
+          : -1;
+    }
+    if (!v.isNumber()) {
+      return -1;
+    }
+    double d = v.doubleValue(); // within the maximum (hours: far below 2^53) doubles are exact
+    return d == Math.rint(d) && d >= 1 && d <= maxIdleTimeoutMs ? (long) d : -1;
   }
 
   /**

@@ -217,6 +217,141 @@ class RecordParserTest {
     assertThat(withT(t).event() != null).as("parser accepts " + record).isEqualTo(schemaAccepts);
   }
 
+  // ------------------------------------------------------------------ control and idle timeout
+
+  @Test
+  void parsesControlRecordsWithTheSequenceFromSeqOrFromTheKey() {
+    InputEvent reset = parse("s-17", "{\"seq\":\"s-17\",\"control\":\"reset\"}").event();
+    assertThat(reset.seq).isEqualTo("s-17");
+    assertThat(reset.control).isEqualTo(InputEvent.Control.RESET);
+    assertThat(reset.steps).isZero();
+    assertThat(reset.end).isFalse();
+    assertThat(reset.offset).as("where it is, for a dead letter").isEqualTo(41);
+    InputEvent flush = parse("s-18", "{\"control\":\"flush\"}").event();
+    assertThat(flush.seq).isEqualTo("s-18");
+    assertThat(flush.control).isEqualTo(InputEvent.Control.FLUSH);
+    assertThat(InputEvent.controlJson("s-17", InputEvent.Control.FLUSH))
+        .isEqualTo("{\"seq\":\"s-17\",\"control\":\"flush\"}");
+    assertThat(parse("a", "{\"seq\":\"a\",\"t\":0,\"x\":[1,2]}").event().control)
+        .as("a record of steps")
+        .isNull();
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @CsvSource(
+      delimiter = '|',
+      value = {
+        "{\"seq\":\"a\",\"control\":\"restart\"}          | unknown control \"restart\"",
+        "{\"seq\":\"a\",\"control\":\"RESET\"}            | unknown control \"RESET\"",
+        "{\"seq\":\"a\",\"control\":1}                    | unknown control 1",
+        "{\"seq\":\"a\",\"control\":null}                 | unknown control null",
+        "{\"seq\":\"a\",\"control\":\"reset\",\"t\":5}      | found \"t\"",
+        "{\"seq\":\"a\",\"control\":\"flush\",\"x\":[1,2]}  | found \"x\"",
+        "{\"seq\":\"a\",\"control\":\"flush\",\"end\":true} | found \"end\"",
+        "{\"seq\":\"a\",\"t\":0,\"x\":[1,2],\"control\":\"reset\"} | found \"t\"",
+        "{\"seq\":\"a\",\"control\":\"reset\",\"idle_timeout_ms\":5} | found \"idle_timeout_ms\""
+      })
+  void refusesAMalformedControlRecordAsABadRecordSayingWhatIsWrong(String value, String says)
+      throws Exception {
+    RecordParser.Result r = parse("a", value.trim());
+    assertThat(r.event()).isNull();
+    JsonNode dl = JSON.readTree(r.deadLetter());
+    assertThat(dl.get("reason").asText()).isEqualTo("bad_record");
+    assertThat(dl.get("seq").asText()).isEqualTo("a");
+    assertThat(dl.get("detail").asText()).contains(says.trim());
+    assertThat(dl.get("record").asText()).isEqualTo(value.trim());
+  }
+
+  @Test
+  void takesTheIdleTimeoutARecordAsksUpToTheJobsMaximum() {
+    RecordParser bounded = new RecordParser(2, 200, 3, 1024, 0, 3_600_000);
+    InputEvent e =
+        bounded
+            .parse(
+                null,
+                bytes("{\"seq\":\"a\",\"t\":0,\"x\":[1,2],\"idle_timeout_ms\":3600000}"),
+                "in",
+                0,
+                1,
+                1)
+            .event();
+    assertThat(e.idleTimeoutMs).isEqualTo(3_600_000);
+    InputEvent binary =
+        bounded
+            .parse(
+                null,
+                bytes("{\"seq\":\"a\",\"t\":0,\"xs_f32\":\"\",\"end\":true,\"idle_timeout_ms\":7}"),
+                "in",
+                0,
+                1,
+                1)
+            .event();
+    assertThat(binary.idleTimeoutMs).isEqualTo(7);
+    assertThat(
+            bounded
+                .parse(
+                    null,
+                    bytes("{\"seq\":\"a\",\"t\":0,\"x\":[1,2],\"idle_timeout_ms\":6e4}"),
+                    "in",
+                    0,
+                    1,
+                    1)
+                .event()
+                .idleTimeoutMs)
+        .as("a number with no fractional part, as JSON Schema's integer")
+        .isEqualTo(60_000);
+    assertThat(parse("a", "{\"seq\":\"a\",\"t\":0,\"x\":[1,2]}").event().idleTimeoutMs)
+        .as("none asked: the job's")
+        .isZero();
+  }
+
+  @ParameterizedTest(name = "idle_timeout_ms = {0}")
+  @ValueSource(
+      strings = {"3600001", "0", "-5", "1.5", "3.6e6001", "\"60000\"", "null", "1e30", "NaN"})
+  void refusesAnIdleTimeoutOutsideOneMillisecondToTheJobsMaximum(String ms) throws Exception {
+    RecordParser bounded = new RecordParser(2, 200, 3, 1024, 0, 3_600_000);
+    RecordParser.Result r =
+        bounded.parse(
+            null,
+            bytes("{\"seq\":\"a\",\"t\":0,\"x\":[1,2],\"idle_timeout_ms\":" + ms + "}"),
+            "in",
+            0,
+            1,
+            1);
+    assertThat(r.event()).isNull();
+    JsonNode dl = JSON.readTree(r.deadLetter());
+    assertThat(dl.get("reason").asText()).isEqualTo("bad_record");
+    assertThat(dl.get("detail").asText())
+        .contains("idle_timeout_ms")
+        .contains("3600000")
+        .contains("--max-idle-timeout");
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(
+      strings = {
+        "{\"seq\":\"a\",\"control\":\"reset\"}",
+        "{\"seq\":\"a\",\"control\":\"flush\"}",
+        "{\"seq\":\"a\",\"control\":\"pause\"}",
+        "{\"seq\":\"a\",\"control\":\"reset\",\"t\":0}",
+        "{\"seq\":\"a\",\"control\":\"flush\",\"end\":true}",
+        "{\"seq\":\"a\",\"t\":0,\"x\":[1,2],\"idle_timeout_ms\":60000}",
+        "{\"seq\":\"a\",\"t\":0,\"x\":[1,2],\"idle_timeout_ms\":0}",
+        "{\"seq\":\"a\",\"t\":0,\"x\":[1,2],\"idle_timeout_ms\":1.5}",
+        "{\"seq\":\"a\",\"t\":0,\"x\":[1,2],\"idle_timeout_ms\":6e4}",
+        "{\"seq\":\"a\"}"
+      })
+  void theInputSchemaAndTheParserAgreeOnControlRecordsAndIdleTimeouts(String record)
+      throws Exception {
+    JsonSchema schema =
+        JsonSchemaFactory.getInstance(SpecVersion.VersionFlag.V202012)
+            .getSchema(Files.newInputStream(Path.of("../docs/schemas/input-record.schema.json")));
+    boolean schemaAccepts = schema.validate(EXACT.readTree(record)).isEmpty();
+    assertThat(parse("a", record).event() != null)
+        .as("parser accepts " + record)
+        .isEqualTo(schemaAccepts);
+  }
+
   // ------------------------------------------------------------------ strict UTF-8
 
   private static byte[] bytes(String text) {
