@@ -80,52 +80,6 @@ public record JobSettings(
             + ")");
   }
 
-  /** As above with the default {@code --max-idle-timeout}: 24 h, or the idle timeout if longer. */
-  public JobSettings(
-      String model,
-      StreamConfig stream,
-      String inputTopic,
-      String outputTopic,
-      String deadLetterTopic,
-      Duration idleTimeout,
-      int reorderWindow,
-      Duration reorderTimeout,
-      int batchSize,
-      Duration batchMaxWait,
-      boolean perChunkOutput,
-      boolean binaryFloats,
-      Duration endedRetention,
-      int maxRecordBytes,
-      int maxStepsPerRecord,
-      int maxSequenceIdBytes,
-      String bootstrapServers,
-      Map<String, String> kafkaProperties) {
-    this(
-        model,
-        stream,
-        inputTopic,
-        outputTopic,
-        deadLetterTopic,
-        idleTimeout,
-        reorderWindow,
-        reorderTimeout,
-        batchSize,
-        batchMaxWait,
-        perChunkOutput,
-        binaryFloats,
-        endedRetention,
-        maxRecordBytes,
-        maxStepsPerRecord,
-        maxSequenceIdBytes,
-        bootstrapServers,
-        kafkaProperties,
-        idleTimeout == null
-            ? null
-            : idleTimeout.compareTo(DEFAULT_MAX_IDLE_TIMEOUT) > 0
-                ? idleTimeout
-                : DEFAULT_MAX_IDLE_TIMEOUT);
-  }
-
   /** The default of {@code --max-idle-timeout}. */
   public static final Duration DEFAULT_MAX_IDLE_TIMEOUT = Duration.ofHours(24);
 
@@ -156,7 +110,8 @@ public record JobSettings(
         4096,
         1024,
         null,
-        Map.of());
+        Map.of(),
+        DEFAULT_MAX_IDLE_TIMEOUT);
   }
 
   /** Every setting; values of secret Kafka properties masked ({@link Secrets}). */

@@ -61,7 +61,8 @@ class SequenceOperatorFaultTest {
         4096,
         1024,
         bootstrap,
-        Map.of());
+        Map.of(),
+        JobSettings.DEFAULT_MAX_IDLE_TIMEOUT);
   }
 
   static KeyedOneInputStreamOperatorTestHarness<String, InputEvent, OutputRecord> harness(

@@ -57,7 +57,8 @@ class SequenceOperatorTest {
         4096,
         1024,
         null,
-        kafkaProperties);
+        kafkaProperties,
+        JobSettings.DEFAULT_MAX_IDLE_TIMEOUT);
   }
 
   private static KeyedOneInputStreamOperatorTestHarness<String, InputEvent, OutputRecord> harness(
