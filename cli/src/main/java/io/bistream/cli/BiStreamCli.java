@@ -22,7 +22,8 @@ import picocli.CommandLine.Command;
       EvaluateCommand.class,
       io.bistream.job.BiStreamJobMain.class,
       LocalCommand.class,
-      BenchCommand.class
+      BenchCommand.class,
+      StateCommand.class
     })
 public final class BiStreamCli {
 
