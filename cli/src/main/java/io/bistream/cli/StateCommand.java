@@ -134,7 +134,8 @@ final class StateCommand implements Callable<Integer> {
 
   /**
    * The {@code _metadata} file of {@code pointer}: the path itself or the file in that directory.
-   * Any file system Flink reads (a local path, {@code file:}, {@code s3://} with its plugin).
+   * A local path or a {@code file:} URI, as Flink prints savepoint paths; other schemes go through
+   * Flink's file systems as on a restore.
    */
   static Path metadataFile(String pointer) throws IOException {
     Path path = new Path(pointer);
