@@ -15,6 +15,7 @@ class LogsTest {
     "local --model m --input-file i --output-file o, true",
     "run --bootstrap-servers b --input-topic i --output-topic o --model m, true",
     "bench --pipeline, true",
+    "state --savepoint p, true",
     "bench --quick, false",
     "bench --kernels, false",
     "predict --model m --input i --output o, false",
