@@ -133,8 +133,8 @@ final class StateCommand implements Callable<Integer> {
   // ------------------------------------------------------------------ finding the state
 
   /**
-   * The {@code _metadata} file of {@code pointer}: the path itself or the file in that directory.
-   * A local path or a {@code file:} URI, as Flink prints savepoint paths; other schemes go through
+   * The {@code _metadata} file of {@code pointer}: the path itself or the file in that directory. A
+   * local path or a {@code file:} URI, as Flink prints savepoint paths; other schemes go through
    * Flink's file systems as on a restore.
    */
   static Path metadataFile(String pointer) throws IOException {
@@ -478,7 +478,7 @@ final class StateCommand implements Callable<Integer> {
           out.printf("  model version  not kept in this state%n");
           out.printf(
               "  steps          %d seen: %d fed to the engine, %d waiting in the reorder buffer"
-                  + " (%d records)%n",
+                  + " (records: %d)%n",
               s.get("stepsSeen").asLong(),
               s.get("stepsFed").asLong(),
               s.get("reorderSteps").asLong(),
