@@ -23,7 +23,8 @@ import picocli.CommandLine.Command;
       io.bistream.job.BiStreamJobMain.class,
       LocalCommand.class,
       BenchCommand.class,
-      KafkaCommand.class
+      KafkaCommand.class,
+      StateCommand.class
     })
 public final class BiStreamCli {
 

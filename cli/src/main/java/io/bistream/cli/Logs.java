@@ -17,9 +17,10 @@ import picocli.CommandLine;
 
 /**
  * Where library logging goes. Commands that start Flink or the embedded broker ({@code demo},
- * {@code local}, {@code run}, {@code kafka}, {@code bench --pipeline}) send it to a new file, named
- * on the terminal, so that the terminal shows only BiStream's own output; the others leave it on
- * the terminal (warnings and errors, log4j2.properties). docs/operations.md, "Logs".
+ * {@code local}, {@code run}, {@code kafka}, {@code state}, {@code bench --pipeline}) send it to a
+ * new file, named on the terminal, so that the terminal shows only BiStream's own output; the
+ * others leave it on the terminal (warnings and errors, log4j2.properties). docs/operations.md,
+ * "Logs".
  */
 final class Logs implements AutoCloseable {
 
@@ -37,7 +38,7 @@ final class Logs implements AutoCloseable {
       return false;
     }
     return switch (command.commandSpec().name()) {
-      case "demo", "local", "run", "kafka" -> true;
+      case "demo", "local", "run", "kafka", "state" -> true;
       case "bench" -> command.matchedOptionValue("--pipeline", false);
       default -> false;
     };

@@ -16,6 +16,7 @@ class LogsTest {
     "run --bootstrap-servers b --input-topic i --output-topic o --model m, true",
     "bench --pipeline, true",
     "kafka --port 9092, true",
+    "state --savepoint p, true",
     "bench --quick, false",
     "bench --kernels, false",
     "predict --model m --input i --output o, false",
