@@ -588,7 +588,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
    */
   private void refuse(ModelUpdate u, String detail, String expected, String found) {
     int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
-    LOG.error(
+    LOG.warn(
         "Model record {} -> {} at {}/{}@{} refused by subtask {}: {}; expected {}, found {}",
         u.version,
         u.model,

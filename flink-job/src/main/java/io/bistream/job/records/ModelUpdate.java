@@ -40,22 +40,21 @@ public class ModelUpdate {
     u.offset = offset;
     u.text = value == null ? null : new String(value, StandardCharsets.UTF_8);
     if (value == null || value.length == 0) {
-      u.problem = "an empty record; expected {\"model\": URI, \"version\": V}";
+      u.problem = "an empty record";
       return u;
     }
     JsonNode n;
     try {
       n = JSON.readTree(value);
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      u.problem =
-          "not JSON (" + e.getOriginalMessage() + "); expected {\"model\": URI, \"version\": V}";
+      u.problem = "not JSON (" + e.getOriginalMessage() + ")";
       return u;
     } catch (java.io.IOException e) {
       u.problem = "not readable: " + e.getMessage();
       return u;
     }
     if (n == null || !n.isObject()) {
-      u.problem = "expected a JSON object {\"model\": URI, \"version\": V}, found " + n;
+      u.problem = "not a JSON object: " + n;
       return u;
     }
     u.model = text(n, "model");
