@@ -28,7 +28,11 @@ import java.util.Map;
 import java.util.stream.Stream;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
+import org.apache.flink.streaming.util.AbstractStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
+import org.apache.flink.streaming.util.OperatorSnapshotUtil;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -179,5 +183,135 @@ class SequenceOperatorModelsTest {
       assertThat(outputs(records)).as("%s in %s", seq, mode.mode()).containsExactly(lstm);
       assertThat(end(records).get("model_version").asText()).isEqualTo("initial");
     }
+  }
+
+  // ------------------------------------------------------------------ state of format version 4
+
+  private static OperatorSubtaskState v4() throws Exception {
+    return OperatorSnapshotUtil.readStateHandle(
+        Path.of("src/test/resources", StateFixtureWriter.V4_MODELS_STATE).toString());
+  }
+
+  /** Finishes "lstm" and "gru" of the v4 fixture (each fed 0..2) with steps 3..5 and the end. */
+  private static void finishV4(
+      KeyedTwoInputStreamOperatorTestHarness<String, InputEvent, ModelUpdate, OutputRecord> h,
+      String seq)
+      throws Exception {
+    h.processElement1(record(seq, 3, rows(3, 3), D, true, 10), 0);
+  }
+
+  private static void assertPinned(List<OutputRecord> out, String seq, String model, String version)
+      throws Exception {
+    List<JsonNode> records = values(out, "out", seq);
+    assertThat(outputs(records)).as(seq).containsExactly(predict(model, rows(0, 6), 6, D));
+    assertThat(end(records).get("steps").asLong()).isEqualTo(6);
+    assertThat(records)
+        .allSatisfy(r -> assertThat(r.get("model_version").asText()).isEqualTo(version));
+  }
+
+  @Test
+  void stateOfFormatVersionFourRestoresEachSequenceOnItsModelWithoutTheModelTopic()
+      throws Exception {
+    // The fixture's job ran with a model topic; this one (one input, no --model-topic) has only
+    // --model, yet "gru" finishes on the v2 model the broadcast state names, and v2 stays the
+    // newest: new sequences start on it.
+    var op = new SequenceOperator(settings(LSTM, StreamConfig.exact(), 1));
+    var h =
+        new org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness<>(
+            op, (InputEvent e) -> e.seq, Types.STRING);
+    h.initializeState(v4());
+    h.open();
+    assertThat(op.sequencesPerVersion()).isEqualTo(Map.of("initial", 1L, "v2", 1L));
+    h.processElement(record("lstm", 3, rows(3, 3), D, true, 10), 0);
+    h.processElement(record("gru", 3, rows(3, 3), D, true, 11), 0);
+    h.processElement(record("new", 0, rows(0, 6), D, true, 12), 0);
+    List<OutputRecord> out = h.extractOutputValues();
+    assertSchemas(out);
+    assertPinned(out, "lstm", LSTM, "initial");
+    assertPinned(out, "gru", GRU, "v2");
+    assertPinned(out, "new", GRU, "v2");
+    assertThat(op.loadedVersions()).containsExactly("v2");
+    h.close();
+  }
+
+  @Test
+  void aRescaleGivesEverySubtaskTheModelVersionsAndEachSequenceItsModel() throws Exception {
+    // As the v4 fixture (whose max parallelism 1 allows no rescale), restored on 2 subtasks: each
+    // holds the versions (broadcast state), counts only its own sequences, and finishes them on
+    // their models.
+    int max = 128;
+    var one =
+        new KeyedTwoInputStreamOperatorTestHarness<String, InputEvent, ModelUpdate, OutputRecord>(
+            new SequenceOperator(settings(LSTM, StreamConfig.exact(), 1)),
+            (InputEvent e) -> e.seq,
+            null,
+            Types.STRING,
+            max,
+            1,
+            0);
+    one.open();
+    one.processElement1(record("lstm", 0, rows(0, 3), D, false, 1), 0);
+    one.processElement2(update(GRU, "v2", 0), 0);
+    one.processElement1(record("gru", 0, rows(0, 3), D, false, 2), 0);
+    OperatorSubtaskState before = one.snapshot(1, 1);
+    List<OutputRecord> out = new ArrayList<>(one.extractOutputValues());
+    one.close();
+    for (int subtask = 0; subtask < 2; subtask++) {
+      var op = new SequenceOperator(settings(LSTM, StreamConfig.exact(), 1));
+      var h =
+          new KeyedTwoInputStreamOperatorTestHarness<String, InputEvent, ModelUpdate, OutputRecord>(
+              op, (InputEvent e) -> e.seq, null, Types.STRING, max, 2, subtask);
+      h.initializeState(
+          AbstractStreamOperatorTestHarness.repartitionOperatorState(before, max, 1, 2, subtask));
+      h.open();
+      Map<String, Long> expected = new java.util.HashMap<>();
+      List<String> mine = new ArrayList<>();
+      for (String seq : List.of("lstm", "gru", "new1", "new2", "new3")) {
+        if (KeyGroupRangeAssignment.assignKeyToParallelOperator(seq, max, 2) == subtask) {
+          mine.add(seq);
+          if (!seq.startsWith("new")) {
+            expected.put(seq.equals("lstm") ? "initial" : "v2", 1L);
+          }
+        }
+      }
+      assertThat(mine)
+          .as("a new sequence on subtask %d", subtask)
+          .anyMatch(k -> k.startsWith("new"));
+      assertThat(op.sequencesPerVersion()).isEqualTo(expected);
+      for (String seq : mine) {
+        if (seq.startsWith("new")) {
+          h.processElement1(record(seq, 0, rows(0, 6), D, true, 12), 0);
+        } else {
+          finishV4(h, seq);
+        }
+      }
+      assertThat(op.sequencesPerVersion()).isEmpty();
+      out.addAll(h.extractOutputValues());
+      h.close();
+    }
+    assertSchemas(out);
+    assertPinned(out, "lstm", LSTM, "initial");
+    assertPinned(out, "gru", GRU, "v2");
+    for (String seq : List.of("new1", "new2", "new3")) {
+      assertPinned(out, seq, GRU, "v2");
+    }
+  }
+
+  @Test
+  void aModelRecordOfAVersionTheJobHasMakesItTheNewestAgain() throws Exception {
+    // A rollback: v2, then the initial version's own record again.
+    var op = new SequenceOperator(settings(LSTM, StreamConfig.exact(), 1));
+    var h = harness(op);
+    h.open();
+    h.processElement2(update(GRU, "v2", 0), 0);
+    h.processElement1(record("gru", 0, rows(0, 6), D, true, 1), 0);
+    h.processElement2(update(LSTM, "initial", 1), 0);
+    h.processElement1(record("lstm", 0, rows(0, 6), D, true, 2), 0);
+    List<OutputRecord> out = h.extractOutputValues();
+    assertThat(values(out, "dlq", null)).isEmpty();
+    assertPinned(out, "gru", GRU, "v2");
+    assertPinned(out, "lstm", LSTM, "initial");
+    assertThat(op.loadedVersions()).containsExactly("initial");
+    h.close();
   }
 }
