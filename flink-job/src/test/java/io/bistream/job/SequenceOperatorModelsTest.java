@@ -314,4 +314,27 @@ class SequenceOperatorModelsTest {
     assertThat(op.loadedVersions()).containsExactly("initial");
     h.close();
   }
+
+  @Test
+  void theModelRecordSchemaAcceptsWhatTheJobTakesAndRejectsWhatItRefuses() throws Exception {
+    var schema =
+        com.networknt.schema.JsonSchemaFactory.getInstance(
+                com.networknt.schema.SpecVersion.VersionFlag.V202012)
+            .getSchema(
+                java.nio.file.Files.newInputStream(
+                    Path.of("../docs/schemas/model-record.schema.json")));
+    var json = new com.fasterxml.jackson.databind.ObjectMapper();
+    for (String text :
+        List.of(
+            "{\"model\":\"file:/models/v2/model.json\",\"version\":\"v2\"}",
+            "{\"model\":\"m.json\",\"version\":\"\"}",
+            "{\"model\":\"m.json\"}",
+            "{\"model\":\"m.json\",\"version\":2}",
+            "{\"model\":\"\",\"version\":\"v2\"}",
+            "{\"model\":\"m.json\",\"version\":\" \"}")) {
+      boolean taken =
+          ModelUpdate.parse(text.getBytes(StandardCharsets.UTF_8), "models", 0, 0).problem == null;
+      assertThat(schema.validate(json.readTree(text)).isEmpty()).as(text).isEqualTo(taken);
+    }
+  }
 }
