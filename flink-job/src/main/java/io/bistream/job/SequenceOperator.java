@@ -11,7 +11,6 @@ import io.bistream.job.records.ModelUpdate;
 import io.bistream.job.records.OutputRecord;
 import java.util.ArrayList;
 import java.util.EnumMap;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -98,18 +97,10 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   /** The key of the newest version in {@link #newestModelDescriptor}. */
   private static final String NEWEST = "newest";
 
-  // Model versions this subtask loaded: version -> model, and the URI it was acquired from.
-  private transient Map<String, Model> models;
-  private transient Map<String, String> modelUris;
-  // Open sequences of this subtask per model version (absent: none).
-  private transient Map<String, Long> users;
-  // The version new sequences start on.
-  private transient String newest;
+  // The model versions this subtask serves; their URIs in broadcast state.
+  private transient ModelVersions models;
   private transient BroadcastState<String, String> versions;
   private transient BroadcastState<String, String> newestState;
-  // Per model version one engine per streaming settings: sequences restored from a run with other
-  // settings finish in theirs (docs/operations.md, "Restore").
-  private transient Map<String, Map<StreamConfig, StreamingEngine>> engines;
   private transient boolean loggedOtherConfig;
   private transient StepOrder order;
   private transient OutputEncoder encoder;
@@ -261,12 +252,9 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   @Override
   public void open() throws Exception {
     super.open();
-    models = new HashMap<>();
-    modelUris = new HashMap<>();
-    users = new HashMap<>();
-    engines = new HashMap<>();
+    models = new ModelVersions(this::uriOf);
     openModels();
-    int width = engine(newest, settings.stream()).inputWidth();
+    int width = engine(models.newest(), settings.stream()).inputWidth();
     order = new StepOrder(width, settings.reorderWindow());
     encoder = new OutputEncoder(settings);
     sequence = getPartitionedState(sequenceDescriptor(recordSerializer));
@@ -306,7 +294,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       deadLetters.put(r, metrics.addGroup("deadLetterReason", r.code()).counter("deadLetters"));
     }
     metrics.gauge("activeSequences", () -> activeSequences);
-    metrics.gauge("modelVersionsLoaded", () -> models.size());
+    metrics.gauge("modelVersionsLoaded", () -> models.loadedVersions().size());
     metrics.gauge("bufferedSteps", () -> bufferedSteps);
     chunkMicros = metrics.histogram("chunkComputeMicros", new DescriptiveStatisticsHistogram(1000));
     latencyMillis =
@@ -352,10 +340,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       liveness.close();
       liveness = null;
     }
-    if (modelUris != null) {
-      modelUris.values().forEach(ModelCache::release);
-      modelUris.clear();
-      models.clear();
+    if (models != null) {
+      models.close();
     }
     super.close();
   }
@@ -369,7 +355,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
    */
   private void openModels() throws Exception {
     String own = settings.modelVersion();
-    newest = newestState.get(NEWEST);
+    String newest = newestState.get(NEWEST);
     String known = versions.get(own);
     if (known == null) {
       versions.put(own, settings.model());
@@ -388,7 +374,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       newest = own;
     }
     try {
-      model(newest);
+      models.model(newest);
     } catch (RuntimeException e) {
       if (newest.equals(own)) {
         throw e;
@@ -402,8 +388,9 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
           own,
           e);
       newest = own;
-      model(newest);
+      models.model(newest);
     }
+    models.makeNewest(newest);
     newestState.put(NEWEST, newest);
   }
 
@@ -412,74 +399,39 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     return s.modelVersion != null ? s.modelVersion : settings.modelVersion();
   }
 
-  /** The model of {@code version}, loaded from its URI in the broadcast state on first use. */
-  private Model model(String version) {
-    Model m = models.get(version);
-    if (m != null) {
-      return m;
-    }
+  /** The URI of {@code version}: the broadcast state's, or --model for the job's own version. */
+  private String uriOf(String version) {
     String uri;
     try {
       uri = versions.get(version);
     } catch (Exception e) {
       throw new IllegalStateException("model versions (broadcast state): " + e.getMessage(), e);
     }
-    if (uri == null && version.equals(settings.modelVersion())) {
-      uri = settings.model();
-    }
-    if (uri == null) {
-      throw new IllegalStateException(
-          "model version " + version + " is not in the job's model versions (broadcast state)");
-    }
-    try {
-      m = ModelCache.acquire(uri);
-    } catch (java.io.IOException e) {
-      throw new java.io.UncheckedIOException(
-          "model version " + version + " (" + uri + "): " + e.getMessage(), e);
-    }
-    models.put(version, m);
-    modelUris.put(version, uri);
-    return m;
+    return uri == null && version.equals(settings.modelVersion()) ? settings.model() : uri;
   }
 
   private StreamingEngine engine(String version, StreamConfig config) {
-    Model m = model(version);
-    return engines
-        .computeIfAbsent(version, v -> new HashMap<>())
-        .computeIfAbsent(config, c -> new StreamingEngine(m, c));
+    return models.engine(version, config);
   }
 
   /** One more open sequence on its version. */
   private void use(SequenceRecord s) {
-    users.merge(versionOf(s), 1L, Long::sum);
+    models.use(versionOf(s));
   }
 
   /** One open sequence less on its version, which goes when no longer used. */
   private void release(SequenceRecord s) {
-    String v = versionOf(s);
-    users.computeIfPresent(v, (k, n) -> n > 1 ? n - 1 : null);
-    unloadIfUnused(v);
-  }
-
-  /** Drops {@code version}'s model from this subtask unless it is the newest or still used. */
-  private void unloadIfUnused(String version) {
-    if (version.equals(newest) || users.containsKey(version) || !models.containsKey(version)) {
-      return;
-    }
-    models.remove(version);
-    engines.remove(version);
-    ModelCache.release(modelUris.remove(version));
-    LOG.info("Model version {} unloaded: no open sequence of this subtask uses it", version);
+    models.release(versionOf(s));
   }
 
   /** Open sequences of this subtask per model version (tests). */
   Map<String, Long> sequencesPerVersion() {
-    return Map.copyOf(users);
+    return models.users();
   }
 
   /** The versions this subtask holds loaded (tests). */
   java.util.Set<String> loadedVersions() {
-    return java.util.Set.copyOf(models.keySet());
+    return models.loadedVersions();
   }
 
   @Override
@@ -500,7 +452,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     } catch (RuntimeException ex) {
       refuse(
           u,
-          "the job failed on this model record; it goes on serving version " + newest,
+          "the job failed on this model record; it goes on serving version " + models.newest(),
           "a model record it can apply",
           ex.getClass().getSimpleName() + ": " + ex.getMessage());
     }
@@ -524,25 +476,23 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
           "model " + u.model);
       return;
     }
-    boolean loaded = models.containsKey(u.version);
+    boolean loaded = models.loaded(u.version);
     Model m;
     try {
-      m = loaded ? models.get(u.version) : ModelCache.acquire(u.model);
+      m = loaded ? models.model(u.version) : ModelCache.acquire(u.model);
     } catch (Exception e) {
       refuse(
           u,
-          "the model cannot be loaded; the job goes on serving version " + newest,
+          "the model cannot be loaded; the job goes on serving version " + models.newest(),
           "a model file BiStream can load",
           e.getClass().getSimpleName() + ": " + e.getMessage());
       return;
     }
-    StreamingEngine running = engine(newest, settings.stream());
+    StreamingEngine running = engine(models.newest(), settings.stream());
     String expected = inputOf(running);
     String found;
-    StreamingEngine next = null;
     try {
-      next = new StreamingEngine(m, settings.stream());
-      found = inputOf(next);
+      found = inputOf(new StreamingEngine(m, settings.stream()));
     } catch (RuntimeException e) {
       found = "a model the job's mode cannot run: " + e.getMessage();
     }
@@ -553,26 +503,22 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       refuse(
           u,
           "the model takes other input than the running version "
-              + newest
+              + models.newest()
               + "; the job goes on serving it",
           expected,
           found);
       return;
     }
     if (!loaded) {
-      models.put(u.version, m);
-      modelUris.put(u.version, u.model);
-      engines.computeIfAbsent(u.version, v -> new HashMap<>()).put(settings.stream(), next);
+      models.adopt(u.version, u.model, m);
     }
     versions.put(u.version, u.model);
     newestState.put(NEWEST, u.version);
-    String before = newest;
-    newest = u.version;
+    models.makeNewest(u.version);
     LOG.info(
         "Model version {} ({}) is the newest: new sequences start on it; open ones finish on theirs",
         u.version,
         u.model);
-    unloadIfUnused(before);
   }
 
   /** What a model takes, as a model record's dead letter names it. */
@@ -1191,8 +1137,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     SequenceRecord s = new SequenceRecord();
     StreamConfig c = settings.stream();
     s.config = c;
-    s.modelVersion = newest;
-    EngineStates.keep(s, engine(newest, c).newSequence().snapshot(), s.appendsSteps(c));
+    s.modelVersion = models.newest();
+    EngineStates.keep(s, engine(s.modelVersion, c).newSequence().snapshot(), s.appendsSteps(c));
     use(s);
     return s;
   }
