@@ -220,19 +220,7 @@ public final class BiStreamJob {
         .setGroupId(groupId(settings) + "-models")
         .setStartingOffsets(OffsetsInitializer.earliest())
         .setProperties(sourceProperties(settings))
-        .setDeserializer(
-            new KafkaRecordDeserializationSchema<ModelUpdate>() {
-              @Override
-              public void deserialize(
-                  ConsumerRecord<byte[], byte[]> r, Collector<ModelUpdate> out) {
-                out.collect(ModelUpdate.parse(r.value(), r.topic(), r.partition(), r.offset()));
-              }
-
-              @Override
-              public TypeInformation<ModelUpdate> getProducedType() {
-                return TypeInformation.of(ModelUpdate.class);
-              }
-            })
+        .setDeserializer(new ModelDeserializer())
         .build();
   }
 
@@ -250,6 +238,19 @@ public final class BiStreamJob {
     props.putAll(settings.kafkaProperties());
     props.putIfAbsent("isolation.level", "read_committed");
     return props;
+  }
+
+  /** Turns model topic records into model records; never throws on bad input. */
+  static final class ModelDeserializer implements KafkaRecordDeserializationSchema<ModelUpdate> {
+    @Override
+    public void deserialize(ConsumerRecord<byte[], byte[]> r, Collector<ModelUpdate> out) {
+      out.collect(ModelUpdate.parse(r.value(), r.topic(), r.partition(), r.offset()));
+    }
+
+    @Override
+    public TypeInformation<ModelUpdate> getProducedType() {
+      return TypeInformation.of(ModelUpdate.class);
+    }
   }
 
   /** Turns raw Kafka records into parsed records; never throws on bad input. */
