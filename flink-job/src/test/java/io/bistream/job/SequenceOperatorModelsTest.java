@@ -235,6 +235,31 @@ class SequenceOperatorModelsTest {
   }
 
   @Test
+  void stateOfFormatVersionThreeRestoresOnTheJobsModelWhenAModelTopicIsAdded() throws Exception {
+    // Written by a job without versions ("open" fed 0..4, 6..7 waiting for 5): restored into the
+    // two-input operator, "open" stays on --model after a model record moves new sequences.
+    var op = new SequenceOperator(settings(LSTM, StreamConfig.exact(), 1));
+    var h = harness(op);
+    h.initializeState(
+        OperatorSnapshotUtil.readStateHandle(
+            Path.of("src/test/resources", StateFixtureWriter.V3_STATE).toString()));
+    h.open();
+    assertThat(op.sequencesPerVersion()).isEqualTo(Map.of("initial", 1L));
+    h.processElement2(update(GRU, "v2", 0), 0);
+    h.processElement1(record("open", 5, rows(5, 1), D, false, 4), 0);
+    h.processElement1(record("open", 8, rows(8, 2), D, true, 5), 0);
+    h.processElement1(record("new", 0, rows(0, 6), D, true, 6), 0);
+    List<OutputRecord> out = h.extractOutputValues();
+    assertSchemas(out);
+    List<JsonNode> open = values(out, "out", "open");
+    assertThat(outputs(open)).containsExactly(predict(LSTM, rows(0, 10), 10, D));
+    assertThat(end(open).get("model_version").asText()).isEqualTo("initial");
+    assertPinned(out, "new", GRU, "v2");
+    assertThat(op.loadedVersions()).containsExactly("v2");
+    h.close();
+  }
+
+  @Test
   void aRescaleGivesEverySubtaskTheModelVersionsAndEachSequenceItsModel() throws Exception {
     // As the v4 fixture (whose max parallelism 1 allows no rescale), restored on 2 subtasks: each
     // holds the versions (broadcast state), counts only its own sequences, and finishes them on
