@@ -345,8 +345,8 @@ final class StateCommand implements Callable<Integer> {
       settings.put("maxSequenceSteps", c.maxSequenceSteps());
       settings.put("overflow", c.overflow().name().toLowerCase(Locale.ROOT));
     }
-    // Not kept per sequence yet: model upgrades (issue 20) will pin a version per sequence.
-    n.putNull("modelVersion");
+    // Null for state from before versions were kept: the job's --model-version.
+    n.put("modelVersion", s.modelVersion());
     n.put("stepsSeen", s.nextT() + s.reorderSteps());
     n.put("stepsFed", s.nextT());
     n.put("stepsReleased", s.emitted());
@@ -434,8 +434,8 @@ final class StateCommand implements Callable<Integer> {
         "SEEN: steps taken in (fed + waiting in the reorder buffer); OUT: outputs released; HELD:"
             + " steps fed without a released output; REORDER: steps waiting for a gap to fill;"
             + " EXACT: exact mode's buffered steps; IDLE: since its latest record, by the job's"
-            + " clock, at the time the snapshot was written. Age and model version are not kept"
-            + " in this state.");
+            + " clock, at the time the snapshot was written. Age is not kept in this state; --seq"
+            + " shows a sequence's model version.");
   }
 
   private static void header(ObjectNode report, PrintStream out) {
@@ -475,7 +475,11 @@ final class StateCommand implements Callable<Integer> {
                       st.get("maxSequenceSteps").asLong(),
                       st.get("overflow").asText(),
                       s.get("degraded").asBoolean() ? ", degraded to lookahead" : ""));
-          out.printf("  model version  not kept in this state%n");
+          out.printf(
+              "  model version  %s%n",
+              s.get("modelVersion").isNull()
+                  ? "the job's --model-version (not kept in state before format version 4)"
+                  : s.get("modelVersion").asText());
           out.printf(
               "  steps          %d seen: %d fed to the engine, %d waiting in the reorder buffer"
                   + " (records: %d)%n",

@@ -173,7 +173,7 @@ class StateCommandTest {
         }
         assertThat(a.get("bytes").asLong()).isPositive();
         assertThat(a.get("idleMillis").asLong()).isNotNegative();
-        assertThat(a.get("modelVersion").isNull()).isTrue();
+        assertThat(a.get("modelVersion").asText()).isEqualTo("initial"); // --model-version
       }
       for (JsonNode p : report.get("pipelines")) {
         assertThat(p.get("ended")).hasSize(1);

@@ -2,6 +2,7 @@ package io.bistream.job;
 
 import io.bistream.job.records.DeadLetter;
 import io.bistream.job.records.InputEvent;
+import io.bistream.job.records.ModelUpdate;
 import io.bistream.job.records.OutputRecord;
 import io.bistream.job.records.ParsedRecord;
 import io.bistream.job.records.RecordParser;
@@ -50,6 +51,7 @@ public final class BiStreamJob {
   private final Sink<OutputRecord> sink;
   private final JobSettings settings;
   private MapFunction<InputEvent, InputEvent> tap;
+  private Source<ModelUpdate, ?, ?> models;
 
   public BiStreamJob(
       Source<ParsedRecord, ?, ?> source, Sink<OutputRecord> sink, JobSettings settings) {
@@ -61,6 +63,15 @@ public final class BiStreamJob {
   /** Inserts a function on valid records before keying: failure injection in tests. */
   public BiStreamJob withTap(MapFunction<InputEvent, InputEvent> tap) {
     this.tap = tap;
+    return this;
+  }
+
+  /**
+   * The model control topic's records (docs/operations.md, "Model upgrades"): broadcast to every
+   * subtask of the keyed operator, its second input. Without them the job serves {@code --model}.
+   */
+  public BiStreamJob withModelUpdates(Source<ModelUpdate, ?, ?> models) {
+    this.models = models;
     return this;
   }
 
@@ -81,14 +92,30 @@ public final class BiStreamJob {
             .uid("validate-" + id);
     DataStream<InputEvent> events =
         tap == null ? valid : valid.map(tap).returns(TypeInformation.of(InputEvent.class));
-    DataStream<OutputRecord> outputs =
-        events
-            .keyBy(e -> e.seq, Types.STRING)
-            .transform(
-                "bistream-sequences-" + name,
-                TypeInformation.of(OutputRecord.class),
-                new SequenceOperator(settings))
-            .uid("bistream-sequences-" + id);
+    var keyed = events.keyBy(e -> e.seq, Types.STRING);
+    SingleOutputStreamOperator<OutputRecord> sequences;
+    if (models == null) {
+      sequences =
+          keyed.transform(
+              "bistream-sequences-" + name,
+              TypeInformation.of(OutputRecord.class),
+              new SequenceOperator(settings));
+    } else {
+      // One reader: the topic's order is the order of the versions.
+      DataStream<ModelUpdate> updates =
+          env.fromSource(models, WatermarkStrategy.noWatermarks(), "kafka-models-" + name)
+              .uid("kafka-models-" + id)
+              .setParallelism(1);
+      sequences =
+          keyed
+              .connect(updates.broadcast())
+              .transform(
+                  "bistream-sequences-" + name,
+                  TypeInformation.of(OutputRecord.class),
+                  new SequenceOperator(settings));
+    }
+    // The same uid either way: a savepoint restores with or without --model-topic.
+    DataStream<OutputRecord> outputs = sequences.uid("bistream-sequences-" + id);
     outputs
         .union(valid.getSideOutput(DEAD_LETTERS))
         .sinkTo(sink)
@@ -180,6 +207,23 @@ public final class BiStreamJob {
         .build();
   }
 
+  /**
+   * A Kafka source of the model topic's records (committed data only), always from the topic's
+   * start when the job has no state: it ends on the newest version the topic names. A restored job
+   * reads on from its checkpoint's offsets.
+   */
+  public static KafkaSource<ModelUpdate> modelSource(
+      String bootstrapServers, JobSettings settings) {
+    return KafkaSource.<ModelUpdate>builder()
+        .setBootstrapServers(bootstrapServers)
+        .setTopics(settings.modelTopic())
+        .setGroupId(groupId(settings) + "-models")
+        .setStartingOffsets(OffsetsInitializer.earliest())
+        .setProperties(sourceProperties(settings))
+        .setDeserializer(new ModelDeserializer())
+        .build();
+  }
+
   /** The consumer group of a pipeline: one per input and output topic pair. */
   public static String groupId(JobSettings settings) {
     return "bistream-" + settings.inputTopic() + "-" + settings.outputTopic();
@@ -194,6 +238,19 @@ public final class BiStreamJob {
     props.putAll(settings.kafkaProperties());
     props.putIfAbsent("isolation.level", "read_committed");
     return props;
+  }
+
+  /** Turns model topic records into model records; never throws on bad input. */
+  static final class ModelDeserializer implements KafkaRecordDeserializationSchema<ModelUpdate> {
+    @Override
+    public void deserialize(ConsumerRecord<byte[], byte[]> r, Collector<ModelUpdate> out) {
+      out.collect(ModelUpdate.parse(r.value(), r.topic(), r.partition(), r.offset()));
+    }
+
+    @Override
+    public TypeInformation<ModelUpdate> getProducedType() {
+      return TypeInformation.of(ModelUpdate.class);
+    }
   }
 
   /** Turns raw Kafka records into parsed records; never throws on bad input. */

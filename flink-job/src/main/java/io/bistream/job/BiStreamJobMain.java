@@ -122,6 +122,8 @@ public final class BiStreamJobMain implements Callable<Integer> {
                 o.delivery),
             s)
         .withTap(tap)
+        .withModelUpdates(
+            s.modelTopic() == null ? null : BiStreamJob.modelSource(o.bootstrapServers, s))
         .build(env);
     return s;
   }

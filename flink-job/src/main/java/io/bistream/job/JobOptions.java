@@ -82,6 +82,22 @@ public final class JobOptions {
   public String model;
 
   @Option(
+      names = "--model-version",
+      defaultValue = JobSettings.DEFAULT_MODEL_VERSION,
+      description =
+          "the version name of --model, shown in every output's \"model_version\" (default:"
+              + " ${DEFAULT-VALUE})")
+  public String modelVersion = JobSettings.DEFAULT_MODEL_VERSION;
+
+  @Option(
+      names = "--model-topic",
+      description =
+          "model control topic: records {\"model\":URI,\"version\":V} switch new sequences to"
+              + " that model while running; open sequences finish on theirs (docs/operations.md,"
+              + " \"Model upgrades\")")
+  public String modelTopic;
+
+  @Option(
       names = "--mode",
       defaultValue = DEFAULT_MODE,
       converter = ModeConverter.class,
@@ -292,7 +308,9 @@ public final class JobOptions {
         maxSequenceIdBytes,
         bootstrapServers,
         kafkaProperties,
-        maxIdleTimeout);
+        maxIdleTimeout,
+        modelVersion,
+        modelTopic);
   }
 
   /** Flink configuration: checkpoints on, exactly once, no Kryo fallback, chosen backend. */

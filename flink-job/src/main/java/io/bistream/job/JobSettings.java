@@ -28,6 +28,10 @@ import java.util.Map;
  * @param maxSequenceIdBytes longest sequence id accepted, in UTF-8 bytes
  * @param bootstrapServers the input's Kafka bootstrap servers, for the job's own checks of its
  *     input (null in tests without a broker)
+ * @param modelVersion the version name of {@code model}, the job's first model ({@code
+ *     --model-version}); outputs name it in {@code "model_version"}
+ * @param modelTopic the model control topic ({@code --model-topic}), or null: the job serves {@code
+ *     model} only (docs/operations.md, "Model upgrades")
  */
 public record JobSettings(
     String model,
@@ -48,7 +52,9 @@ public record JobSettings(
     int maxSequenceIdBytes,
     String bootstrapServers,
     Map<String, String> kafkaProperties,
-    Duration maxIdleTimeout)
+    Duration maxIdleTimeout,
+    String modelVersion,
+    String modelTopic)
     implements Serializable {
 
   public JobSettings {
@@ -78,7 +84,14 @@ public record JobSettings(
             + ") must be at least --idle-timeout ("
             + idleTimeout
             + ")");
+    require(
+        modelVersion != null && !modelVersion.isBlank(),
+        "--model-version is empty: it names the model in outputs");
+    require(modelTopic == null || !modelTopic.isBlank(), "--model-topic is empty");
   }
+
+  /** The default of {@code --model-version}: the name of the model {@code --model} gives. */
+  public static final String DEFAULT_MODEL_VERSION = "initial";
 
   /** The default of {@code --max-idle-timeout}. */
   public static final Duration DEFAULT_MAX_IDLE_TIMEOUT = Duration.ofHours(24);
@@ -111,7 +124,35 @@ public record JobSettings(
         1024,
         null,
         Map.of(),
-        DEFAULT_MAX_IDLE_TIMEOUT);
+        DEFAULT_MAX_IDLE_TIMEOUT,
+        DEFAULT_MODEL_VERSION,
+        null);
+  }
+
+  /** These settings with model control topic {@code topic} ({@code --model-topic}). */
+  public JobSettings withModelTopic(String topic) {
+    return new JobSettings(
+        model,
+        stream,
+        inputTopic,
+        outputTopic,
+        deadLetterTopic,
+        idleTimeout,
+        reorderWindow,
+        reorderTimeout,
+        batchSize,
+        batchMaxWait,
+        perChunkOutput,
+        binaryFloats,
+        endedRetention,
+        maxRecordBytes,
+        maxStepsPerRecord,
+        maxSequenceIdBytes,
+        bootstrapServers,
+        kafkaProperties,
+        maxIdleTimeout,
+        modelVersion,
+        topic);
   }
 
   /** Every setting; values of secret Kafka properties masked ({@link Secrets}). */
@@ -155,6 +196,10 @@ public record JobSettings(
         + Secrets.mask(kafkaProperties)
         + ", maxIdleTimeout="
         + maxIdleTimeout
+        + ", modelVersion="
+        + modelVersion
+        + ", modelTopic="
+        + modelTopic
         + "]";
   }
 

@@ -44,7 +44,12 @@ final class OutputEncoder {
    * --per-chunk-output} as few {@code "ys"} records as fit a Kafka request (exact mode's chunk is
    * the whole sequence).
    */
-  void outputs(String seq, Emission em, String sequenceMode, Consumer<OutputRecord> out) {
+  void outputs(
+      String seq,
+      Emission em,
+      String sequenceMode,
+      String modelVersion,
+      Consumer<OutputRecord> out) {
     String mode = em.degraded() ? "lookahead" : sequenceMode;
     if (perChunk) {
       // Each record small enough at the widest float text, or at base64's 4 characters per 3
@@ -53,17 +58,23 @@ final class OutputEncoder {
       int perRecord = Math.max(1, outputBytes / rowBytes);
       for (int from = 0; from < em.steps(); from += perRecord) {
         int count = Math.min(perRecord, em.steps() - from);
-        out.accept(new OutputRecord(outputTopic, seq, output(seq, em, from, count, "ys", mode)));
+        out.accept(
+            new OutputRecord(
+                outputTopic, seq, output(seq, em, from, count, "ys", mode, modelVersion)));
       }
       return;
     }
     for (int r = 0; r < em.steps(); r++) {
-      out.accept(new OutputRecord(outputTopic, seq, output(seq, em, r, 1, "y", mode)));
+      out.accept(
+          new OutputRecord(outputTopic, seq, output(seq, em, r, 1, "y", mode, modelVersion)));
     }
   }
 
-  /** The sequence's one end record: {@code {"seq","end":true,"steps":N,"why":...}}. */
-  OutputRecord end(String seq, long steps, Tombstone.Why why) {
+  /**
+   * The sequence's one end record: {@code {"seq","end":true,"steps":N,"why":...,
+   * "model_version":V}}.
+   */
+  OutputRecord end(String seq, long steps, Tombstone.Why why, String modelVersion) {
     try {
       ByteArrayOutputStream bytes = new ByteArrayOutputStream(64 + seq.length());
       try (JsonGenerator g = JSON.createGenerator(bytes)) {
@@ -72,6 +83,7 @@ final class OutputEncoder {
         g.writeBooleanField("end", true);
         g.writeNumberField("steps", steps);
         g.writeStringField("why", why.code());
+        g.writeStringField("model_version", modelVersion);
         g.writeEndObject();
       }
       return new OutputRecord(outputTopic, seq, bytes.toByteArray());
@@ -110,12 +122,20 @@ final class OutputEncoder {
   /**
    * One output record, streamed straight to UTF-8: {@code seq}, {@code t}, then either one step's
    * values ({@code "y"}) or several rows from {@code t} ({@code "ys"}), {@code mode}, {@code
-   * degraded}. Values are JSON numbers written with Jackson's Schubfach writer (the shortest text
-   * that reads back as the same float; JDK 17's {@code Float.toString} took ~4x the engine's time
-   * in the job, bench --pipeline and JFR), or with {@code --binary-floats} one base64 string of
-   * little-endian float32 ({@code "y_f32"}, or {@code "ys_f32"} plus the row {@code "width"}).
+   * degraded}, {@code model_version} (the model version the sequence is pinned to). Values are JSON
+   * numbers written with Jackson's Schubfach writer (the shortest text that reads back as the same
+   * float; JDK 17's {@code Float.toString} took ~4x the engine's time in the job, bench --pipeline
+   * and JFR), or with {@code --binary-floats} one base64 string of little-endian float32 ({@code
+   * "y_f32"}, or {@code "ys_f32"} plus the row {@code "width"}).
    */
-  private byte[] output(String seq, Emission em, int from, int count, String field, String mode) {
+  private byte[] output(
+      String seq,
+      Emission em,
+      int from,
+      int count,
+      String field,
+      String mode,
+      String modelVersion) {
     int width = em.width();
     ByteArrayOutputStream bytes = new ByteArrayOutputStream(64 + count * width * (binary ? 6 : 12));
     try (JsonGenerator g = JSON.createGenerator(bytes)) {
@@ -151,6 +171,7 @@ final class OutputEncoder {
       if (em.degraded()) {
         g.writeBooleanField("degraded", true);
       }
+      g.writeStringField("model_version", modelVersion);
       g.writeEndObject();
     } catch (IOException e) {
       throw new UncheckedIOException(e); // in memory: does not happen

@@ -7,15 +7,16 @@ import io.bistream.core.stream.StreamConfig;
 import io.bistream.core.stream.StreamingEngine;
 import io.bistream.job.records.DeadLetter;
 import io.bistream.job.records.InputEvent;
+import io.bistream.job.records.ModelUpdate;
 import io.bistream.job.records.OutputRecord;
 import java.util.ArrayList;
 import java.util.EnumMap;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.NavigableMap;
 import java.util.TreeMap;
+import org.apache.flink.api.common.state.BroadcastState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
@@ -23,6 +24,7 @@ import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.api.common.typeutils.base.LongSerializer;
+import org.apache.flink.api.common.typeutils.base.StringSerializer;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Histogram;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
@@ -34,6 +36,7 @@ import org.apache.flink.streaming.api.operators.InternalTimer;
 import org.apache.flink.streaming.api.operators.InternalTimerService;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
 import org.apache.flink.streaming.api.operators.Triggerable;
+import org.apache.flink.streaming.api.operators.TwoInputStreamOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -68,9 +71,20 @@ import org.slf4j.LoggerFactory;
  * InputLiveness}). Each sequence has one idle timer, registered when it starts: a record only notes
  * its time, and the timer, when it fires, re-arms for the rest of the timeout if the sequence was
  * active (docs/operations.md, "Timeouts").
+ *
+ * <p>Model versions (docs/operations.md, "Model upgrades"): with {@code --model-topic} the operator
+ * has a second, broadcast input of {@link ModelUpdate}s; without it, it is a one-input operator
+ * serving {@code --model} alone. A sequence is pinned to the version that was newest on its subtask
+ * when it started, and finishes on it; the versions' URIs are broadcast state ({@code
+ * model-versions}, the newest in {@code model-newest}), so every subtask can load a pinned version
+ * after a restore or rescale. A subtask counts its open sequences per version and drops a version
+ * that is not the newest when its count reaches 0. A model record that cannot be loaded, or that
+ * takes other input than the running model, is refused with a {@code bad_model} dead letter and the
+ * job serves what it served.
  */
 public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     implements OneInputStreamOperator<InputEvent, OutputRecord>,
+        TwoInputStreamOperator<InputEvent, ModelUpdate, OutputRecord>,
         Triggerable<String, VoidNamespace> {
 
   private static final long serialVersionUID = 1L;
@@ -80,10 +94,13 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   private final TypeSerializer<SequenceRecord> recordSerializer;
   private final TypeSerializer<StepBlock> blockSerializer;
 
-  private transient Model model;
-  // One engine per streaming settings: sequences restored from a run with other settings finish
-  // in theirs (docs/operations.md, "Restore").
-  private transient Map<StreamConfig, StreamingEngine> engines;
+  /** The key of the newest version in {@link #newestModelDescriptor}. */
+  private static final String NEWEST = "newest";
+
+  // The model versions this subtask serves; their URIs in broadcast state.
+  private transient ModelVersions models;
+  private transient BroadcastState<String, String> versions;
+  private transient BroadcastState<String, String> newestState;
   private transient boolean loggedOtherConfig;
   private transient StepOrder order;
   private transient OutputEncoder encoder;
@@ -178,6 +195,20 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   public void initializeState(StateInitializationContext context) throws Exception {
     super.initializeState(context);
     restored = context.isRestored();
+    versions = context.getOperatorStateStore().getBroadcastState(modelVersionsDescriptor());
+    newestState = context.getOperatorStateStore().getBroadcastState(newestModelDescriptor());
+  }
+
+  /** Broadcast state: model version -> the URI of its model, every version the job took. */
+  static MapStateDescriptor<String, String> modelVersionsDescriptor() {
+    return new MapStateDescriptor<>(
+        "model-versions", StringSerializer.INSTANCE, StringSerializer.INSTANCE);
+  }
+
+  /** Broadcast state: {@value #NEWEST} -> the version new sequences start on. */
+  static MapStateDescriptor<String, String> newestModelDescriptor() {
+    return new MapStateDescriptor<>(
+        "model-newest", StringSerializer.INSTANCE, StringSerializer.INSTANCE);
   }
 
   /** The keyed value state's descriptor: its serializer is this job's own, never POJO or Kryo. */
@@ -221,9 +252,9 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   @Override
   public void open() throws Exception {
     super.open();
-    model = ModelCache.get(settings.model());
-    engines = new HashMap<>();
-    int width = engine(settings.stream()).inputWidth();
+    models = new ModelVersions(this::uriOf);
+    openModels();
+    int width = engine(models.newest(), settings.stream()).inputWidth();
     order = new StepOrder(width, settings.reorderWindow());
     encoder = new OutputEncoder(settings);
     sequence = getPartitionedState(sequenceDescriptor(recordSerializer));
@@ -263,6 +294,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       deadLetters.put(r, metrics.addGroup("deadLetterReason", r.code()).counter("deadLetters"));
     }
     metrics.gauge("activeSequences", () -> activeSequences);
+    metrics.gauge("modelVersionsLoaded", () -> models.loadedVersions().size());
     metrics.gauge("bufferedSteps", () -> bufferedSteps);
     chunkMicros = metrics.histogram("chunkComputeMicros", new DescriptiveStatisticsHistogram(1000));
     latencyMillis =
@@ -297,6 +329,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
               if (s != null && !s.ended) {
                 activeSequences++;
                 bufferedSteps += s.bufferedSteps;
+                use(s);
               }
             });
   }
@@ -307,11 +340,222 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       liveness.close();
       liveness = null;
     }
+    if (models != null) {
+      models.close();
+    }
     super.close();
   }
 
-  private StreamingEngine engine(StreamConfig config) {
-    return engines.computeIfAbsent(config, c -> new StreamingEngine(model, c));
+  // ------------------------------------------------------------------ model versions
+
+  /**
+   * The versions at start: those of the broadcast state a restore brought, and the job's own {@code
+   * --model} under {@code --model-version}. A version the state does not know is the newest (a
+   * restart with another model is an upgrade too); else the restored newest stays.
+   */
+  private void openModels() throws Exception {
+    String own = settings.modelVersion();
+    String newest = newestState.get(NEWEST);
+    String known = versions.get(own);
+    if (known == null) {
+      versions.put(own, settings.model());
+      newest = own;
+    } else if (!known.equals(settings.model())) {
+      LOG.warn(
+          "Model version {} is {} in the restored state, not --model {}: the state's is kept, so"
+              + " sequences pinned to {} finish on the model they started on. Give the new model"
+              + " another --model-version.",
+          own,
+          known,
+          settings.model(),
+          own);
+    }
+    if (newest == null) {
+      newest = own;
+    }
+    try {
+      models.model(newest);
+    } catch (RuntimeException e) {
+      if (newest.equals(own)) {
+        throw e;
+      }
+      LOG.error(
+          "The newest model version {} ({}) cannot be loaded; new sequences start on --model {}"
+              + " (version {})",
+          newest,
+          versions.get(newest),
+          settings.model(),
+          own,
+          e);
+      newest = own;
+      models.model(newest);
+    }
+    models.makeNewest(newest);
+    newestState.put(NEWEST, newest);
+  }
+
+  /** The version sequence {@code s} is pinned to; state from before versions: the job's own. */
+  private String versionOf(SequenceRecord s) {
+    return s.modelVersion != null ? s.modelVersion : settings.modelVersion();
+  }
+
+  /** The URI of {@code version}: the broadcast state's, or --model for the job's own version. */
+  private String uriOf(String version) {
+    String uri;
+    try {
+      uri = versions.get(version);
+    } catch (Exception e) {
+      throw new IllegalStateException("model versions (broadcast state): " + e.getMessage(), e);
+    }
+    return uri == null && version.equals(settings.modelVersion()) ? settings.model() : uri;
+  }
+
+  private StreamingEngine engine(String version, StreamConfig config) {
+    return models.engine(version, config);
+  }
+
+  /** One more open sequence on its version. */
+  private void use(SequenceRecord s) {
+    models.use(versionOf(s));
+  }
+
+  /** One open sequence less on its version, which goes when no longer used. */
+  private void release(SequenceRecord s) {
+    models.release(versionOf(s));
+  }
+
+  /** Open sequences of this subtask per model version (tests). */
+  Map<String, Long> sequencesPerVersion() {
+    return models.users();
+  }
+
+  /** The versions this subtask holds loaded (tests). */
+  java.util.Set<String> loadedVersions() {
+    return models.loadedVersions();
+  }
+
+  @Override
+  public void processElement1(StreamRecord<InputEvent> element) throws Exception {
+    processElement(element);
+  }
+
+  /**
+   * A model record: its version becomes the newest on this subtask once its model is loaded and
+   * takes the input the running one takes; else it is refused and nothing changes. Never fails the
+   * job.
+   */
+  @Override
+  public void processElement2(StreamRecord<ModelUpdate> element) throws Exception {
+    ModelUpdate u = element.getValue();
+    try {
+      takeModel(u);
+    } catch (RuntimeException ex) {
+      refuse(
+          u,
+          "the job failed on this model record; it goes on serving version " + models.newest(),
+          "a model record it can apply",
+          ex.getClass().getSimpleName() + ": " + ex.getMessage());
+    }
+  }
+
+  private void takeModel(ModelUpdate u) throws Exception {
+    if (u.problem != null) {
+      refuse(
+          u,
+          "not a model record: " + u.problem,
+          "{\"model\": URI, \"version\": V}",
+          u.text == null ? "an empty record" : "the record shown in \"record\"");
+      return;
+    }
+    String known = versions.get(u.version);
+    if (known != null && !known.equals(u.model)) {
+      refuse(
+          u,
+          "version " + u.version + " already names another model; give the new one a new version",
+          "model " + known + " (version " + u.version + ")",
+          "model " + u.model);
+      return;
+    }
+    boolean loaded = models.loaded(u.version);
+    Model m;
+    try {
+      m = loaded ? models.model(u.version) : ModelCache.acquire(u.model);
+    } catch (Exception e) {
+      refuse(
+          u,
+          "the model cannot be loaded; the job goes on serving version " + models.newest(),
+          "a model file BiStream can load",
+          e.getClass().getSimpleName() + ": " + e.getMessage());
+      return;
+    }
+    StreamingEngine running = engine(models.newest(), settings.stream());
+    String expected = inputOf(running);
+    String found;
+    try {
+      found = inputOf(new StreamingEngine(m, settings.stream()));
+    } catch (RuntimeException e) {
+      found = "a model the job's mode cannot run: " + e.getMessage();
+    }
+    if (!found.equals(expected)) {
+      if (!loaded) {
+        ModelCache.release(u.model);
+      }
+      refuse(
+          u,
+          "the model takes other input than the running version "
+              + models.newest()
+              + "; the job goes on serving it",
+          expected,
+          found);
+      return;
+    }
+    if (!loaded) {
+      models.adopt(u.version, u.model, m);
+    }
+    versions.put(u.version, u.model);
+    newestState.put(NEWEST, u.version);
+    models.makeNewest(u.version);
+    LOG.info(
+        "Model version {} ({}) is the newest: new sequences start on it; open ones finish on theirs",
+        u.version,
+        u.model);
+  }
+
+  /** What a model takes, as a model record's dead letter names it. */
+  private static String inputOf(StreamingEngine e) {
+    return e.tokenVocabulary() > 0
+        ? "token ids in [0, " + e.tokenVocabulary() + ")"
+        : "input width " + e.inputWidth();
+  }
+
+  /**
+   * A refused model record: its {@code bad_model} dead letter, written by subtask 0 (each subtask
+   * decides, the same way when it reads the same files); any other subtask logs its refusal.
+   */
+  private void refuse(ModelUpdate u, String detail, String expected, String found) {
+    int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
+    LOG.warn(
+        "Model record {} -> {} at {}/{}@{} refused by subtask {}: {}; expected {}, found {}",
+        u.version,
+        u.model,
+        u.topic,
+        u.partition,
+        u.offset,
+        subtask,
+        detail,
+        expected,
+        found);
+    if (subtask != 0) {
+      return;
+    }
+    deadLetters.get(DeadLetter.Reason.BAD_MODEL).inc();
+    output.collect(
+        new StreamRecord<>(
+            new OutputRecord(
+                settings.deadLetterTopic(),
+                u.version,
+                u.deadLetter(detail, expected, found)
+                    .getBytes(java.nio.charset.StandardCharsets.UTF_8))));
   }
 
   /** The settings sequence {@code s} runs in: those it started with. */
@@ -501,7 +745,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     int bufferedBefore = s.bufferedSteps;
     order.reset(s, reorderBuffer, orderSink);
     bufferedSteps += s.bufferedSteps - bufferedBefore;
-    emitEnd(e.seq, s.received, Tombstone.Why.RESET);
+    emitEnd(e.seq, s.received, Tombstone.Why.RESET, s);
     if (s.idleTimer != 0) {
       timers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, s.idleTimer);
     }
@@ -513,6 +757,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     }
     sequence.clear();
     activeSequences = Math.max(0, activeSequences - 1);
+    release(s);
   }
 
   private Ready ready(String seq, SequenceRecord s) {
@@ -670,7 +915,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       }
       Work work = new Work(w.getKey(), s, w.getValue(), null);
       try {
-        work = new Work(w.getKey(), s, w.getValue(), engine(config(s)));
+        work = new Work(w.getKey(), s, w.getValue(), engine(versionOf(s), config(s)));
         work.engineState = restore(work);
       } catch (RuntimeException ex) {
         engineError(work, ex);
@@ -757,12 +1002,12 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     long now = now();
     String mode = w.engine.config().mode().name().toLowerCase(java.util.Locale.ROOT);
     for (Emission em : emitted) {
-      encoder.outputs(w.seq, em, mode, this::send);
+      encoder.outputs(w.seq, em, mode, versionOf(w.state), this::send);
       latencyMillis.update(Math.max(0, now - w.state.lastTimestamp));
     }
     SequenceState engineState = w.engineState;
     if (engineState.ended()) {
-      emitEnd(w.seq, engineState.receivedSteps(), w.ready.end);
+      emitEnd(w.seq, engineState.receivedSteps(), w.ready.end, w.state);
       clear(w.seq, w.state, engineState.receivedSteps(), w.ready.end);
       return;
     }
@@ -814,7 +1059,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
           DeadLetter.Reason.ENGINE_ERROR,
           "sequence " + w.seq + " was ended by a model failure before this step: " + what);
     }
-    emitEnd(w.seq, taken, Tombstone.Why.ENGINE_ERROR);
+    emitEnd(w.seq, taken, Tombstone.Why.ENGINE_ERROR, w.state);
     clear(w.seq, w.state, taken, Tombstone.Why.ENGINE_ERROR);
   }
 
@@ -843,13 +1088,13 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     for (InputEvent b : order.buffered(w.state, reorderBuffer)) {
       deadLetter(b, DeadLetter.Reason.SEQUENCE_TOO_LONG, detail);
     }
-    emitEnd(w.seq, taken, Tombstone.Why.MAX_STEPS);
+    emitEnd(w.seq, taken, Tombstone.Why.MAX_STEPS, w.state);
     clear(w.seq, w.state, taken, Tombstone.Why.MAX_STEPS);
   }
 
-  /** The sequence's one end record: steps taken in and why it ended. */
-  private void emitEnd(String seq, long steps, Tombstone.Why why) {
-    send(encoder.end(seq, steps, why));
+  /** The sequence's one end record: steps taken in, why it ended, its model version. */
+  private void emitEnd(String seq, long steps, Tombstone.Why why, SequenceRecord s) {
+    send(encoder.end(seq, steps, why, versionOf(s)));
   }
 
   private void send(OutputRecord r) {
@@ -877,18 +1122,24 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     }
     batch.remove(seq);
     long retainUntil = now() + settings.endedRetention().toMillis();
+    release(s); // before the tombstone forgets the version
     s.end(why, steps, retainUntil);
     sequence.update(s);
     timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, retainUntil);
     activeSequences = Math.max(0, activeSequences - 1);
   }
 
-  /** A sequence in the job's current streaming settings, which it keeps to its end. */
+  /**
+   * A sequence in the job's current streaming settings on the newest model version, which it keeps
+   * to its end.
+   */
   private SequenceRecord newSequence() {
     SequenceRecord s = new SequenceRecord();
     StreamConfig c = settings.stream();
     s.config = c;
-    EngineStates.keep(s, engine(c).newSequence().snapshot(), s.appendsSteps(c));
+    s.modelVersion = models.newest();
+    EngineStates.keep(s, engine(s.modelVersion, c).newSequence().snapshot(), s.appendsSteps(c));
+    use(s);
     return s;
   }
 

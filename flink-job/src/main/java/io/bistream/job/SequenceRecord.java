@@ -34,6 +34,12 @@ final class SequenceRecord {
    */
   StreamConfig config;
 
+  /**
+   * The model version it started on and finishes on (format version 4, docs/operations.md, "Model
+   * upgrades"); null for state from before versions were kept: the job's {@code --model-version}.
+   */
+  String modelVersion;
+
   // ------------------------------------------------------------------ ordering (StepOrder)
 
   /** The next step the engine expects (steps before it were fed). */
@@ -173,6 +179,7 @@ final class SequenceRecord {
     endedSteps = o.endedSteps;
     retainUntil = o.retainUntil;
     config = o.config;
+    modelVersion = o.modelVersion;
     nextT = o.nextT;
     endAt = o.endAt;
     recent = o.recent;

@@ -19,6 +19,9 @@ import org.apache.flink.core.memory.DataOutputView;
  *   <li>Version 3: adds {@code idleTimeoutMs} after it (a sequence's own idle timeout, 0 for the
  *       job's: what state of versions 1 and 2 means). Tombstones are unchanged; their {@code why}
  *       may now also be {@code flush}.
+ *   <li>Version 4: adds {@code modelVersion} after it, the model version the sequence is pinned to
+ *       (docs/operations.md, "Model upgrades"); state of versions 1 to 3 reads as null: the job's
+ *       {@code --model-version}, the only model there was.
  * </ul>
  *
  * To add a field: append it, raise {@link #CURRENT}, read it only when {@code version} is at least
@@ -30,7 +33,7 @@ public final class SequenceRecordSerializer extends StateSerializer<SequenceReco
   private static final long serialVersionUID = 1L;
 
   /** The format this version of the job writes. */
-  static final int CURRENT = 3;
+  static final int CURRENT = 4;
 
   private static final byte OPEN = 0;
   private static final byte ENDED = 1;
@@ -120,6 +123,12 @@ public final class SequenceRecordSerializer extends StateSerializer<SequenceReco
     if (version >= 3) {
       out.writeLong(s.idleTimeoutMs);
     }
+    if (version >= 4) {
+      out.writeBoolean(s.modelVersion != null);
+      if (s.modelVersion != null) {
+        out.writeUTF(s.modelVersion);
+      }
+    }
   }
 
   @Override
@@ -179,6 +188,8 @@ public final class SequenceRecordSerializer extends StateSerializer<SequenceReco
     s.lastSeenAt = version >= 2 ? in.readLong() : 0;
     // Before version 3 every sequence had the job's idle timeout.
     s.idleTimeoutMs = version >= 3 ? in.readLong() : 0;
+    // Before version 4 every sequence ran on the job's --model.
+    s.modelVersion = version >= 4 && in.readBoolean() ? in.readUTF() : null;
     return s;
   }
 

@@ -77,7 +77,8 @@ public final class SequenceStateView {
           0,
           stateBytes,
           new float[0][],
-          new float[0][]);
+          new float[0][],
+          null);
     }
     // Exact mode's buffered steps: one mask value per step in every block.
     long exactSteps = 0;
@@ -117,7 +118,8 @@ public final class SequenceStateView {
         s.lastSeenAt,
         stateBytes,
         withStates ? s.forward : sizesOnly(s.forward),
-        withStates ? s.backward : sizesOnly(s.backward));
+        withStates ? s.backward : sizesOnly(s.backward),
+        s.modelVersion);
   }
 
   private static <K, V> Iterable<Map.Entry<K, V>> entries(MapState<K, V> state) throws Exception {
@@ -153,6 +155,9 @@ public final class SequenceStateView {
    *
    * @param stateBytes its values as the job's serializers write them, with the maps' 8-byte keys;
    *     the state backend adds its own overhead per entry
+   * @param modelVersion the model version an open sequence is pinned to; null for a tombstone and
+   *     for state from before versions were kept (format version 3 and older: the job's {@code
+   *     --model-version})
    */
   public record Sequence(
       String seq,
@@ -177,5 +182,6 @@ public final class SequenceStateView {
       long lastSeenAt,
       long stateBytes,
       float[][] forward,
-      float[][] backward) {}
+      float[][] backward,
+      String modelVersion) {}
 }

@@ -67,7 +67,8 @@ public final class TopicCheck {
   public enum Role {
     INPUT("input", "--input-topic"),
     OUTPUT("output", "--output-topic"),
-    DEAD_LETTERS("dead-letter", "--dead-letter-topic");
+    DEAD_LETTERS("dead-letter", "--dead-letter-topic"),
+    MODELS("model", "--model-topic");
 
     private final String label;
     private final String option;
@@ -99,6 +100,9 @@ public final class TopicCheck {
     topics.put(settings.inputTopic(), Role.INPUT);
     topics.putIfAbsent(settings.outputTopic(), Role.OUTPUT);
     topics.putIfAbsent(settings.deadLetterTopic(), Role.DEAD_LETTERS);
+    if (settings.modelTopic() != null) {
+      topics.putIfAbsent(settings.modelTopic(), Role.MODELS);
+    }
     long deadline = System.nanoTime() + timeout.toNanos();
     try (Admin admin = Admin.create(adminProperties())) {
       Collection<Node> brokers = await(admin.describeCluster().nodes(), deadline);
@@ -131,6 +135,20 @@ public final class TopicCheck {
       }
       if (missing.contains(settings.inputTopic())) {
         throw new TopicsNotReady(missingInput(settings.inputTopic(), topicNames(admin, deadline)));
+      }
+      if (settings.modelTopic() != null && missing.contains(settings.modelTopic())) {
+        // The job reads it: a missing one would fail the job's Kafka source at start.
+        throw new TopicsNotReady(
+            "model topic '"
+                + settings.modelTopic()
+                + "' (--model-topic) does not exist on Kafka at "
+                + bootstrapServers
+                + ": create it with one partition (its order is the order of the model versions),"
+                + " e.g. kafka-topics.sh --bootstrap-server "
+                + bootstrapServers
+                + " --create --topic "
+                + settings.modelTopic()
+                + " --partitions 1");
       }
       String autoCreate = missing.isEmpty() ? null : autoCreate(admin, brokers, deadline);
       if (!missing.isEmpty() && !"true".equals(autoCreate)) {

@@ -116,7 +116,8 @@ class SequenceOperatorControlTest {
         assertThat(outputs(out)).containsExactly(predict(MODEL, rows(0, 5), 5, D));
       }
       assertThat(end(out).toString())
-          .isEqualTo("{\"seq\":\"f\",\"end\":true,\"steps\":5,\"why\":\"flush\"}");
+          .isEqualTo(
+              "{\"seq\":\"f\",\"end\":true,\"steps\":5,\"why\":\"flush\",\"model_version\":\"initial\"}");
       List<JsonNode> dlq = values(raw, "dlq", null);
       assertThat(dlq)
           .extracting(n -> n.get("reason").asText() + "@" + n.get("offset").asLong())
@@ -203,7 +204,8 @@ class SequenceOperatorControlTest {
         List<JsonNode> first = runs.get(0);
         assertThat(first.subList(0, first.size() - 1)).as(as).isEqualTo(released);
         assertThat(end(first).toString())
-            .isEqualTo("{\"seq\":\"r\",\"end\":true,\"steps\":5,\"why\":\"reset\"}");
+            .isEqualTo(
+                "{\"seq\":\"r\",\"end\":true,\"steps\":5,\"why\":\"reset\",\"model_version\":\"initial\"}");
         assertThat(outputs(runs.get(1))).as(as).isNotEmpty().containsExactly(second);
         if (mode.mode() == StreamConfig.Mode.EXACT) {
           assertThat(first).as("exact mode released nothing before the reset").hasSize(1);
@@ -321,11 +323,11 @@ class SequenceOperatorControlTest {
         .containsExactly(
             "b@0",
             "b@1",
-            "{\"seq\":\"b\",\"end\":true,\"steps\":2,\"why\":\"flush\"}",
-            "{\"seq\":\"a\",\"end\":true,\"steps\":3,\"why\":\"reset\"}",
+            "{\"seq\":\"b\",\"end\":true,\"steps\":2,\"why\":\"flush\",\"model_version\":\"initial\"}",
+            "{\"seq\":\"a\",\"end\":true,\"steps\":3,\"why\":\"reset\",\"model_version\":\"initial\"}",
             "a@0",
             "a@1",
-            "{\"seq\":\"a\",\"end\":true,\"steps\":2,\"why\":\"end_marker\"}");
+            "{\"seq\":\"a\",\"end\":true,\"steps\":2,\"why\":\"end_marker\",\"model_version\":\"initial\"}");
     assertThat(outputs(values(raw, "out", "b"))).containsExactly(predict(MODEL, rows(0, 2), 2, D));
     assertThat(outputs(runs(values(raw, "out", "a")).get(1)))
         .containsExactly(predict(MODEL, a2, 2, D));
@@ -438,9 +440,9 @@ class SequenceOperatorControlTest {
     List<JsonNode> ended = values(h.extractOutputValues(), "out", null);
     assertThat(ended.stream().filter(n -> n.has("end")).map(JsonNode::toString))
         .containsExactly(
-            "{\"seq\":\"seconds\",\"end\":true,\"steps\":2,\"why\":\"idle_timeout\"}",
-            "{\"seq\":\"later\",\"end\":true,\"steps\":2,\"why\":\"idle_timeout\"}",
-            "{\"seq\":\"job\",\"end\":true,\"steps\":2,\"why\":\"idle_timeout\"}");
+            "{\"seq\":\"seconds\",\"end\":true,\"steps\":2,\"why\":\"idle_timeout\",\"model_version\":\"initial\"}",
+            "{\"seq\":\"later\",\"end\":true,\"steps\":2,\"why\":\"idle_timeout\",\"model_version\":\"initial\"}",
+            "{\"seq\":\"job\",\"end\":true,\"steps\":2,\"why\":\"idle_timeout\",\"model_version\":\"initial\"}");
     assertThat(outputs(values(h.extractOutputValues(), "out", "seconds")))
         .containsExactly(predict(MODEL, rows(0, 2), 2, D));
     OperatorSubtaskState snapshot = h.snapshot(1, 30_000);

@@ -62,7 +62,9 @@ class SequenceOperatorFaultTest {
         1024,
         bootstrap,
         Map.of(),
-        JobSettings.DEFAULT_MAX_IDLE_TIMEOUT);
+        JobSettings.DEFAULT_MAX_IDLE_TIMEOUT,
+        JobSettings.DEFAULT_MODEL_VERSION,
+        null);
   }
 
   static KeyedOneInputStreamOperatorTestHarness<String, InputEvent, OutputRecord> harness(

@@ -58,7 +58,9 @@ class SequenceOperatorTest {
         1024,
         null,
         kafkaProperties,
-        JobSettings.DEFAULT_MAX_IDLE_TIMEOUT);
+        JobSettings.DEFAULT_MAX_IDLE_TIMEOUT,
+        JobSettings.DEFAULT_MODEL_VERSION,
+        null);
   }
 
   private static KeyedOneInputStreamOperatorTestHarness<String, InputEvent, OutputRecord> harness(
@@ -146,7 +148,8 @@ class SequenceOperatorTest {
       }
     }
     assertThat(out.get(t).toString())
-        .isEqualTo("{\"seq\":\"s\",\"end\":true,\"steps\":6,\"why\":\"end_marker\"}");
+        .isEqualTo(
+            "{\"seq\":\"s\",\"end\":true,\"steps\":6,\"why\":\"end_marker\",\"model_version\":\"initial\"}");
     // Only the ended-sequence tombstone remains, with the timer that removes it.
     assertThat(h.numKeyedStateEntries()).isEqualTo(1);
     assertThat(h.numProcessingTimeTimers()).isEqualTo(1);
@@ -208,7 +211,8 @@ class SequenceOperatorTest {
     h.setProcessingTime(50_000); // a whole timeout after the latest record
     List<JsonNode> out = values(h.extractOutputValues(), "out");
     assertThat(out.get(out.size() - 1).toString())
-        .isEqualTo("{\"seq\":\"busy\",\"end\":true,\"steps\":3,\"why\":\"idle_timeout\"}");
+        .isEqualTo(
+            "{\"seq\":\"busy\",\"end\":true,\"steps\":3,\"why\":\"idle_timeout\",\"model_version\":\"initial\"}");
     h.close();
   }
 
@@ -253,7 +257,8 @@ class SequenceOperatorTest {
             .toList();
     assertThat(s).hasSize(3);
     assertThat(s.get(2).toString())
-        .isEqualTo("{\"seq\":\"s\",\"end\":true,\"steps\":2,\"why\":\"end_marker\"}");
+        .isEqualTo(
+            "{\"seq\":\"s\",\"end\":true,\"steps\":2,\"why\":\"end_marker\",\"model_version\":\"initial\"}");
     assertThat(h.numKeyedStateEntries()).isEqualTo(2); // the two tombstones
     assertThat(h.numProcessingTimeTimers()).isEqualTo(2); // and their timers
     h.close();
@@ -272,7 +277,8 @@ class SequenceOperatorTest {
     List<JsonNode> out = values(h.extractOutputValues(), "out");
     assertThat(out).extracting(n -> n.get("seq").asText()).containsExactly("s", "s");
     assertThat(out.get(1).toString())
-        .isEqualTo("{\"seq\":\"s\",\"end\":true,\"steps\":1,\"why\":\"idle_timeout\"}");
+        .isEqualTo(
+            "{\"seq\":\"s\",\"end\":true,\"steps\":1,\"why\":\"idle_timeout\",\"model_version\":\"initial\"}");
     h.close();
   }
 

@@ -84,8 +84,8 @@ class SequenceRecordSerializerTest {
     SequenceRecordSerializer current = new SequenceRecordSerializer();
     SequenceRecord migrated = current.deserialize(new DataInputDeserializer(write(current, read)));
     assertThat(migrated).usingRecursiveComparison().isEqualTo(read);
-    // lastSeenAt (version 2) and idleTimeoutMs (version 3)
-    assertThat(write(current, written).length).isEqualTo(v1.length + 2 * Long.BYTES);
+    // lastSeenAt (version 2), idleTimeoutMs (version 3), no modelVersion (version 4)
+    assertThat(write(current, written).length).isEqualTo(v1.length + 2 * Long.BYTES + 1);
   }
 
   @Test
@@ -107,6 +107,37 @@ class SequenceRecordSerializerTest {
     SequenceRecordSerializer current = new SequenceRecordSerializer();
     SequenceRecord migrated = current.deserialize(new DataInputDeserializer(write(current, read)));
     assertThat(migrated).usingRecursiveComparison().isEqualTo(read);
+  }
+
+  @Test
+  void stateWrittenByVersionThreeRestoresOnTheJobsModelVersion() throws Exception {
+    SequenceRecord written = open();
+    written.idleTimeoutMs = 3_600_000;
+    written.modelVersion = "v2"; // version 3 cannot hold it
+    byte[] v3 = write(new SequenceRecordSerializer(3), written);
+    TypeSerializerSnapshot<SequenceRecord> old = stored(3);
+    assertThat(
+            new SequenceRecordSerializer()
+                .snapshotConfiguration()
+                .resolveSchemaCompatibility(old)
+                .isCompatibleAfterMigration())
+        .isTrue();
+
+    SequenceRecord read = old.restoreSerializer().deserialize(new DataInputDeserializer(v3));
+    assertThat(read).usingRecursiveComparison().ignoringFields("modelVersion").isEqualTo(written);
+    assertThat(read.modelVersion).as("null: the job's --model-version, as in version 3").isNull();
+    SequenceRecordSerializer current = new SequenceRecordSerializer();
+    SequenceRecord migrated = current.deserialize(new DataInputDeserializer(write(current, read)));
+    assertThat(migrated).usingRecursiveComparison().isEqualTo(read);
+  }
+
+  @Test
+  void theCurrentVersionKeepsTheModelVersionASequenceIsPinnedTo() throws Exception {
+    SequenceRecord s = open();
+    s.modelVersion = "2026-12-05.b";
+    SequenceRecordSerializer current = new SequenceRecordSerializer();
+    assertThat(current.deserialize(new DataInputDeserializer(write(current, s))).modelVersion)
+        .isEqualTo("2026-12-05.b");
   }
 
   @Test

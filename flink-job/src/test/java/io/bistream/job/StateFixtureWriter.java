@@ -45,6 +45,22 @@ final class StateFixtureWriter {
    */
   static final String V3_STATE = "state/exact-v3-state.snapshot";
 
+  /**
+   * {@link SequenceRecordSerializer} format version 4 with a model upgrade: the job's --model (the
+   * bilstm_concat model, version "initial") and a model record making the bigru_concat model
+   * version "v2"; sequence "lstm" started before it (steps 0..2, pinned to "initial"), "gru" after
+   * it (steps 0..2, pinned to "v2"); both open, exact mode. Model paths relative to flink-job, as
+   * the tests run there.
+   */
+  static final String V4_MODELS_STATE = "state/exact-v4-models-state.snapshot";
+
+  /** The model paths {@link #V4_MODELS_STATE} names. */
+  static final String V4_LSTM =
+      "../model-core/src/test/resources/golden/tfjs/models/bilstm_concat/model.json";
+
+  static final String V4_GRU =
+      "../model-core/src/test/resources/golden/tfjs/models/bigru_concat/model.json";
+
   /** The idle timeout "open" asks in {@link #V3_STATE}. */
   static final long V3_IDLE_TIMEOUT_MS = 3_600_000;
 
@@ -52,10 +68,15 @@ final class StateFixtureWriter {
 
   public static void main(String[] args) throws Exception {
     // "pojo" was run at e699bd2, "typed-v2" when SequenceRecordSerializer.CURRENT was 2 and the
-    // steps a list, "blocks" when they became a map, "v3" when CURRENT was 3.
+    // steps a list, "blocks" when they became a map, "v3" when CURRENT was 3, "v4-models" when it
+    // was 4.
     Map<String, String> exact =
         Map.of(
             "pojo", POJO_STATE, "typed-v2", TYPED_V2_STATE, "blocks", BLOCKS_STATE, "v3", V3_STATE);
+    if (args.length > 0 && args[0].equals("v4-models")) {
+      writeModelsState();
+      return;
+    }
     if (args.length > 0 && exact.containsKey(args[0])) {
       writeExactState(exact.get(args[0]));
       return;
@@ -99,6 +120,29 @@ final class StateFixtureWriter {
     OperatorSubtaskState snapshot = h.snapshot(1, 1);
     h.close();
     Path out = Path.of("src/test/resources").resolve(fixture);
+    OperatorSnapshotUtil.writeStateHandle(snapshot, out.toString());
+    System.out.println("wrote " + out);
+  }
+
+  private static void writeModelsState() throws Exception {
+    var h =
+        SequenceOperatorModelsTest.harness(
+            new SequenceOperator(
+                SequenceOperatorFaultTest.settings(V4_LSTM, StreamConfig.exact(), 1)));
+    h.setProcessingTime(0);
+    h.open();
+    h.processElement1(
+        SequenceOperatorFaultTest.record(
+            "lstm", 0, SequenceOperatorFaultTest.rows(0, 3), 3, false, 1),
+        0);
+    h.processElement2(SequenceOperatorModelsTest.update(V4_GRU, "v2", 0), 0);
+    h.processElement1(
+        SequenceOperatorFaultTest.record(
+            "gru", 0, SequenceOperatorFaultTest.rows(0, 3), 3, false, 2),
+        0);
+    OperatorSubtaskState snapshot = h.snapshot(1, 1);
+    h.close();
+    Path out = Path.of("src/test/resources").resolve(V4_MODELS_STATE);
     OperatorSnapshotUtil.writeStateHandle(snapshot, out.toString());
     System.out.println("wrote " + out);
   }

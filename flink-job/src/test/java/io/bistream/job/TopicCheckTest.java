@@ -87,6 +87,20 @@ class TopicCheckTest {
   }
 
   @Test
+  void shouldRefuseAMissingModelTopicEvenWhenTheBrokerCreatesTopics() {
+    for (EmbeddedKafka kafka : new EmbeddedKafka[] {autoCreating, strict}) {
+      TopicCheck check = new TopicCheck(kafka.bootstrapServers(), Map.of(), Duration.ofSeconds(20));
+      JobSettings s = JobSettings.of(SequenceOperatorTest.MODEL, STREAM, "in", "in", "in");
+      assertThatThrownBy(() -> check.check(s.withModelTopic("models")))
+          .isInstanceOf(TopicCheck.TopicsNotReady.class)
+          .hasMessageContaining("model topic 'models' (--model-topic) does not exist")
+          .hasMessageContaining(kafka.bootstrapServers())
+          .hasMessageContaining("--partitions 1");
+      assertThat(check.check(s.withModelTopic("other-1"))).contains("model other-1 (3 partitions)");
+    }
+  }
+
+  @Test
   void shouldReportThePartitionsOfTopicsThatExist() {
     assertThat(check(strict, "in", "other-1", "other-1"))
         .isEqualTo("input in (3 partitions), output other-1 (3 partitions)");

@@ -28,7 +28,12 @@ public final class DeadLetter {
     /** The model failed on this sequence's steps; the sequence is ended, the job goes on. */
     ENGINE_ERROR,
     /** A token id that is not an integer in [0, vocabulary size) of the model's Embedding. */
-    BAD_TOKEN_ID;
+    BAD_TOKEN_ID,
+    /**
+     * A model control record the job refused (docs/operations.md, "Model upgrades"): the job goes
+     * on serving the model it had.
+     */
+    BAD_MODEL;
 
     public String code() {
       return name().toLowerCase(java.util.Locale.ROOT);

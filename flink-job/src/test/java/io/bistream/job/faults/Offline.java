@@ -38,8 +38,9 @@ final class Offline {
   private Offline() {}
 
   /**
-   * Per sequence, one {@code "y"} record per step and an end record with the step count and why it
-   * ended.
+   * Per sequence, one {@code "y"} record per step and an end record with the step count, why it
+   * ended and the model version (the job's {@code --model}, of the default {@code
+   * --model-version}).
    *
    * @param inputs seq -> steps {@code [t, width]}, flattened
    * @param why seq -> the end reason the job must give
@@ -72,6 +73,7 @@ final class Offline {
       end.put("end", true);
       end.put("steps", t);
       end.put("why", why.apply(seq));
+      end.put("model_version", io.bistream.job.JobSettings.DEFAULT_MODEL_VERSION); // --model's
       records.add(record(seq, end.toString()));
     }
     return OutputLedger.of(records);
