@@ -92,21 +92,8 @@ class SequenceRecordSerializerTest {
   void stateWrittenByVersionTwoRestoresWithTheJobsIdleTimeout() throws Exception {
     SequenceRecord written = open();
     written.idleTimeoutMs = 3_600_000; // version 2 cannot hold it
-    byte[] v2 = write(new SequenceRecordSerializer(2), written);
-    TypeSerializerSnapshot<SequenceRecord> old = stored(2);
-    assertThat(
-            new SequenceRecordSerializer()
-                .snapshotConfiguration()
-                .resolveSchemaCompatibility(old)
-                .isCompatibleAfterMigration())
-        .isTrue();
-
-    SequenceRecord read = old.restoreSerializer().deserialize(new DataInputDeserializer(v2));
-    assertThat(read).usingRecursiveComparison().ignoringFields("idleTimeoutMs").isEqualTo(written);
+    SequenceRecord read = readByOldVersionAndMigrate(2, written, "idleTimeoutMs");
     assertThat(read.idleTimeoutMs).as("0: the job's --idle-timeout, as in version 2").isZero();
-    SequenceRecordSerializer current = new SequenceRecordSerializer();
-    SequenceRecord migrated = current.deserialize(new DataInputDeserializer(write(current, read)));
-    assertThat(migrated).usingRecursiveComparison().isEqualTo(read);
   }
 
   @Test
@@ -114,21 +101,31 @@ class SequenceRecordSerializerTest {
     SequenceRecord written = open();
     written.idleTimeoutMs = 3_600_000;
     written.modelVersion = "v2"; // version 3 cannot hold it
-    byte[] v3 = write(new SequenceRecordSerializer(3), written);
-    TypeSerializerSnapshot<SequenceRecord> old = stored(3);
+    SequenceRecord read = readByOldVersionAndMigrate(3, written, "modelVersion");
+    assertThat(read.modelVersion).as("null: the job's --model-version, as in version 3").isNull();
+  }
+
+  /**
+   * {@code written} as format {@code version} wrote it, read back by that version's restored
+   * serializer (equal but for {@code newField}, which that version cannot hold), and the current
+   * serializer's migration of it keeping every field.
+   */
+  private static SequenceRecord readByOldVersionAndMigrate(
+      int version, SequenceRecord written, String newField) throws Exception {
+    byte[] bytes = write(new SequenceRecordSerializer(version), written);
+    TypeSerializerSnapshot<SequenceRecord> old = stored(version);
     assertThat(
             new SequenceRecordSerializer()
                 .snapshotConfiguration()
                 .resolveSchemaCompatibility(old)
                 .isCompatibleAfterMigration())
         .isTrue();
-
-    SequenceRecord read = old.restoreSerializer().deserialize(new DataInputDeserializer(v3));
-    assertThat(read).usingRecursiveComparison().ignoringFields("modelVersion").isEqualTo(written);
-    assertThat(read.modelVersion).as("null: the job's --model-version, as in version 3").isNull();
+    SequenceRecord read = old.restoreSerializer().deserialize(new DataInputDeserializer(bytes));
+    assertThat(read).usingRecursiveComparison().ignoringFields(newField).isEqualTo(written);
     SequenceRecordSerializer current = new SequenceRecordSerializer();
     SequenceRecord migrated = current.deserialize(new DataInputDeserializer(write(current, read)));
     assertThat(migrated).usingRecursiveComparison().isEqualTo(read);
+    return read;
   }
 
   @Test
