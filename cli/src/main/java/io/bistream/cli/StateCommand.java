@@ -101,7 +101,11 @@ final class StateCommand implements Callable<Integer> {
       ArrayNode open = p.putArray("open");
       ArrayNode ended = p.putArray("ended");
       for (ObjectNode s : read(dir, op, metadata)) {
-        s.put("idleMillis", s.path("lastSeenAt").asLong(0) > 0 ? idle(s, takenAt) : null);
+        s.put(
+            "idleMillis",
+            s.path("lastSeenAt").asLong(0) > 0 ? since(s, "lastSeenAt", takenAt) : null);
+        s.put(
+            "ageMillis", s.path("startedAt").asLong(0) > 0 ? since(s, "startedAt", takenAt) : null);
         (s.path("ended").asBoolean() ? ended : open).add(s);
         found = true;
       }
@@ -126,8 +130,9 @@ final class StateCommand implements Callable<Integer> {
     return 0;
   }
 
-  private static long idle(ObjectNode s, long takenAt) {
-    return Math.max(0, takenAt - s.get("lastSeenAt").asLong());
+  /** Milliseconds from the processing time in {@code field} of {@code s} to {@code takenAt}. */
+  private static long since(ObjectNode s, String field, long takenAt) {
+    return Math.max(0, takenAt - s.get(field).asLong());
   }
 
   // ------------------------------------------------------------------ finding the state
@@ -362,6 +367,7 @@ final class StateCommand implements Callable<Integer> {
     n.put("partition", s.partition());
     n.put("bytes", s.stateBytes());
     n.put("lastSeenAt", s.lastSeenAt());
+    n.put("startedAt", s.startedAt());
     n.put("lastSeenTimestamp", s.lastSeenTimestamp());
     n.set("forward", states(s.forward(), withStates));
     n.set("backward", states(s.backward(), withStates));
@@ -400,11 +406,11 @@ final class StateCommand implements Callable<Integer> {
           p.get("pipeline").asText(), open.size(), ended.size());
       if (open.size() > 0) {
         out.printf(
-            "  %-16s %-9s %3s %7s %7s %7s %7s %7s %9s %9s%n",
-            "SEQ", "MODE", "P", "SEEN", "OUT", "HELD", "REORDER", "EXACT", "BYTES", "IDLE");
+            "  %-16s %-9s %3s %7s %7s %7s %7s %7s %9s %9s %9s%n",
+            "SEQ", "MODE", "P", "SEEN", "OUT", "HELD", "REORDER", "EXACT", "BYTES", "AGE", "IDLE");
         for (var s : open) {
           out.printf(
-              "  %-16s %-9s %3d %7d %7d %7d %7d %7d %9d %9s%n",
+              "  %-16s %-9s %3d %7d %7d %7d %7d %7d %9d %9s %9s%n",
               s.get("seq").asText(),
               s.path("mode").asText("job's"),
               s.get("partition").asInt(),
@@ -414,6 +420,7 @@ final class StateCommand implements Callable<Integer> {
               s.get("reorderSteps").asLong(),
               s.get("exactSteps").asLong(),
               s.get("bytes").asLong(),
+              duration(s.get("ageMillis")),
               duration(s.get("idleMillis")));
         }
       }
@@ -433,9 +440,9 @@ final class StateCommand implements Callable<Integer> {
     out.println(
         "SEEN: steps taken in (fed + waiting in the reorder buffer); OUT: outputs released; HELD:"
             + " steps fed without a released output; REORDER: steps waiting for a gap to fill;"
-            + " EXACT: exact mode's buffered steps; IDLE: since its latest record, by the job's"
-            + " clock, at the time the snapshot was written. Age is not kept in this state; --seq"
-            + " shows a sequence's model version.");
+            + " EXACT: exact mode's buffered steps; AGE: since its first record, IDLE: since its"
+            + " latest record, by the job's clock, at the time the snapshot was written (AGE '?':"
+            + " state written before it was kept); --seq shows a sequence's model version.");
   }
 
   private static void header(ObjectNode report, PrintStream out) {
@@ -502,6 +509,13 @@ final class StateCommand implements Callable<Integer> {
                   ? "not yet"
                   : "arrived: ends at step " + s.get("endAt").asLong());
           long at = s.get("lastSeenAt").asLong();
+          long started = s.get("startedAt").asLong();
+          out.printf(
+              "  started        %s (job clock), age %s when written%n",
+              started > 0
+                  ? Instant.ofEpochMilli(started).toString()
+                  : "(not kept: before format 5)",
+              duration(s.get("ageMillis")));
           out.printf(
               "  last record    partition %d, Kafka timestamp %s, taken in at %s (job clock),"
                   + " idle %s when written%n",

@@ -173,6 +173,10 @@ class StateCommandTest {
         }
         assertThat(a.get("bytes").asLong()).isPositive();
         assertThat(a.get("idleMillis").asLong()).isNotNegative();
+        // Its first record came before its latest, both before the snapshot.
+        assertThat(a.get("startedAt").asLong()).isPositive();
+        assertThat(a.get("ageMillis").asLong())
+            .isGreaterThanOrEqualTo(a.get("idleMillis").asLong());
         assertThat(a.get("modelVersion").asText()).isEqualTo("initial"); // --model-version
       }
       for (JsonNode p : report.get("pipelines")) {

@@ -644,6 +644,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     if (s == null) {
       s = newSequence();
       activeSequences++;
+      s.startedAt = now();
       s.idleTimeoutMs = e.idleTimeoutMs;
       s.idleTimer = arm(now() + s.idleTimeoutMillis(settings), 0);
     } else if (s.ended) {

@@ -71,6 +71,9 @@ final class SequenceRecord {
   /** Processing time the latest record of the sequence was taken in (format version 2). */
   long lastSeenAt;
 
+  /** Processing time its first record was taken in (format version 5; 0: not kept, older state). */
+  long startedAt;
+
   /**
    * The idle timeout its records asked ({@code "idle_timeout_ms"}, format version 3), or 0: the
    * job's {@code --idle-timeout}.
@@ -189,6 +192,7 @@ final class SequenceRecord {
     lastTimestamp = o.lastTimestamp;
     lastSeenTimestamp = o.lastSeenTimestamp;
     lastSeenAt = o.lastSeenAt;
+    startedAt = o.startedAt;
     idleTimeoutMs = o.idleTimeoutMs;
     reorderSince = o.reorderSince;
     idleTimer = o.idleTimer;

@@ -22,6 +22,8 @@ import org.apache.flink.core.memory.DataOutputView;
  *   <li>Version 4: adds {@code modelVersion} after it, the model version the sequence is pinned to
  *       (docs/operations.md, "Model upgrades"); state of versions 1 to 3 reads as null: the job's
  *       {@code --model-version}, the only model there was.
+ *   <li>Version 5: adds {@code startedAt} after it, when the sequence's first record was taken in
+ *       (its age, for {@code ./bistream state}); state of versions 1 to 4 reads as 0: not kept.
  * </ul>
  *
  * To add a field: append it, raise {@link #CURRENT}, read it only when {@code version} is at least
@@ -33,7 +35,7 @@ public final class SequenceRecordSerializer extends StateSerializer<SequenceReco
   private static final long serialVersionUID = 1L;
 
   /** The format this version of the job writes. */
-  static final int CURRENT = 4;
+  static final int CURRENT = 5;
 
   private static final byte OPEN = 0;
   private static final byte ENDED = 1;
@@ -129,6 +131,9 @@ public final class SequenceRecordSerializer extends StateSerializer<SequenceReco
         out.writeUTF(s.modelVersion);
       }
     }
+    if (version >= 5) {
+      out.writeLong(s.startedAt);
+    }
   }
 
   @Override
@@ -190,6 +195,7 @@ public final class SequenceRecordSerializer extends StateSerializer<SequenceReco
     s.idleTimeoutMs = version >= 3 ? in.readLong() : 0;
     // Before version 4 every sequence ran on the job's --model.
     s.modelVersion = version >= 4 && in.readBoolean() ? in.readUTF() : null;
+    s.startedAt = version >= 5 ? in.readLong() : 0;
     return s;
   }
 

@@ -75,6 +75,7 @@ public final class SequenceStateView {
           0,
           0,
           0,
+          0,
           stateBytes,
           new float[0][],
           new float[0][],
@@ -116,6 +117,7 @@ public final class SequenceStateView {
         s.partition,
         s.lastSeenTimestamp,
         s.lastSeenAt,
+        s.startedAt,
         stateBytes,
         withStates ? s.forward : sizesOnly(s.forward),
         withStates ? s.backward : sizesOnly(s.backward),
@@ -149,9 +151,10 @@ public final class SequenceStateView {
    * mode's blocks, the raw floats a lookahead, stateful or context window holds, its input
    * partition, its times ({@code lastSeenTimestamp}: the Kafka timestamp of its latest record;
    * {@code lastSeenAt}: the job's processing time when that record was taken in, 0 in format
-   * version 1), its state's size, and per stage its carried forward and backward states (packed h
-   * then c; an entry null where the stage carries none). An ended one (a tombstone): why, the steps
-   * it took in and the processing time until which it is kept.
+   * version 1; {@code startedAt}: when its first record was, 0 before format version 5), its
+   * state's size, and per stage its carried forward and backward states (packed h then c; an entry
+   * null where the stage carries none). An ended one (a tombstone): why, the steps it took in and
+   * the processing time until which it is kept.
    *
    * @param stateBytes its values as the job's serializers write them, with the maps' 8-byte keys;
    *     the state backend adds its own overhead per entry
@@ -180,6 +183,7 @@ public final class SequenceStateView {
       int partition,
       long lastSeenTimestamp,
       long lastSeenAt,
+      long startedAt,
       long stateBytes,
       float[][] forward,
       float[][] backward,

@@ -84,8 +84,9 @@ class SequenceRecordSerializerTest {
     SequenceRecordSerializer current = new SequenceRecordSerializer();
     SequenceRecord migrated = current.deserialize(new DataInputDeserializer(write(current, read)));
     assertThat(migrated).usingRecursiveComparison().isEqualTo(read);
-    // lastSeenAt (version 2), idleTimeoutMs (version 3), no modelVersion (version 4)
-    assertThat(write(current, written).length).isEqualTo(v1.length + 2 * Long.BYTES + 1);
+    // lastSeenAt (version 2), idleTimeoutMs (version 3), no modelVersion (version 4), startedAt
+    // (version 5)
+    assertThat(write(current, written).length).isEqualTo(v1.length + 3 * Long.BYTES + 1);
   }
 
   @Test
@@ -103,6 +104,15 @@ class SequenceRecordSerializerTest {
     written.modelVersion = "v2"; // version 3 cannot hold it
     SequenceRecord read = readByOldVersionAndMigrate(3, written, "modelVersion");
     assertThat(read.modelVersion).as("null: the job's --model-version, as in version 3").isNull();
+  }
+
+  @Test
+  void stateWrittenByVersionFourRestoresWithoutAStartTime() throws Exception {
+    SequenceRecord written = open();
+    written.modelVersion = "v2";
+    written.startedAt = 1_796_000_000_000L; // version 4 cannot hold it
+    SequenceRecord read = readByOldVersionAndMigrate(4, written, "startedAt");
+    assertThat(read.startedAt).as("0: not kept, as in version 4").isZero();
   }
 
   /**
