@@ -84,9 +84,7 @@ public final class JobOptions {
   @Option(
       names = "--model-version",
       defaultValue = JobSettings.DEFAULT_MODEL_VERSION,
-      description =
-          "the version name of --model, shown in every output's \"model_version\" (default:"
-              + " ${DEFAULT-VALUE})")
+      description = "the version name of --model, shown in every output's \"model_version\"")
   public String modelVersion = JobSettings.DEFAULT_MODEL_VERSION;
 
   @Option(
