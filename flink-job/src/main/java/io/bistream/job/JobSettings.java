@@ -129,32 +129,6 @@ public record JobSettings(
         null);
   }
 
-  /** These settings with model control topic {@code topic} ({@code --model-topic}). */
-  public JobSettings withModelTopic(String topic) {
-    return new JobSettings(
-        model,
-        stream,
-        inputTopic,
-        outputTopic,
-        deadLetterTopic,
-        idleTimeout,
-        reorderWindow,
-        reorderTimeout,
-        batchSize,
-        batchMaxWait,
-        perChunkOutput,
-        binaryFloats,
-        endedRetention,
-        maxRecordBytes,
-        maxStepsPerRecord,
-        maxSequenceIdBytes,
-        bootstrapServers,
-        kafkaProperties,
-        maxIdleTimeout,
-        modelVersion,
-        topic);
-  }
-
   /** Every setting; values of secret Kafka properties masked ({@link Secrets}). */
   @Override
   public String toString() {

@@ -86,17 +86,24 @@ class TopicCheckTest {
         .contains("dead-letter in-dead-letters (created at the first write");
   }
 
+  /** Settings reading and writing topic "in" only, with model control topic {@code topic}. */
+  private static JobSettings withModelTopic(String topic) {
+    JobOptions o = JobOptionsRestoreTest.options("--model-topic", topic);
+    o.outputTopic = "in";
+    o.deadLetterTopic = "in";
+    return o.settings();
+  }
+
   @Test
   void shouldRefuseAMissingModelTopicEvenWhenTheBrokerCreatesTopics() {
     for (EmbeddedKafka kafka : new EmbeddedKafka[] {autoCreating, strict}) {
       TopicCheck check = new TopicCheck(kafka.bootstrapServers(), Map.of(), Duration.ofSeconds(20));
-      JobSettings s = JobSettings.of(SequenceOperatorTest.MODEL, STREAM, "in", "in", "in");
-      assertThatThrownBy(() -> check.check(s.withModelTopic("models")))
+      assertThatThrownBy(() -> check.check(withModelTopic("models")))
           .isInstanceOf(TopicCheck.TopicsNotReady.class)
           .hasMessageContaining("model topic 'models' (--model-topic) does not exist")
           .hasMessageContaining(kafka.bootstrapServers())
           .hasMessageContaining("--partitions 1");
-      assertThat(check.check(s.withModelTopic("other-1"))).contains("model other-1 (3 partitions)");
+      assertThat(check.check(withModelTopic("other-1"))).contains("model other-1 (3 partitions)");
     }
   }
 
