@@ -37,6 +37,8 @@ final class EngineStates {
   private static final long HAS_POOL = 1L << 61;
   private static final long HAS_FIRST_BACKWARD = 1L << 62;
 
+  private static final float[] EMPTY = new float[0];
+
   private EngineStates() {}
 
   /**
@@ -59,11 +61,11 @@ final class EngineStates {
     arrays[IN] = steps.in();
     arrays[MASK] = steps.mask();
     arrays[FWD] = steps.fwd();
-    arrays[CANDIDATE] = s.candidate == null ? new float[0] : s.candidate;
-    arrays[FIRST_BACKWARD] = s.firstBackward == null ? new float[0] : s.firstBackward;
+    arrays[CANDIDATE] = s.candidate == null ? EMPTY : s.candidate;
+    arrays[FIRST_BACKWARD] = s.firstBackward == null ? EMPTY : s.firstBackward;
     for (int i = 0; i < stages; i++) {
-      arrays[STATES + 2 * i] = s.forward[i] == null ? new float[0] : s.forward[i];
-      arrays[STATES + 2 * i + 1] = s.backward[i] == null ? new float[0] : s.backward[i];
+      arrays[STATES + 2 * i] = s.forward[i] == null ? EMPTY : s.forward[i];
+      arrays[STATES + 2 * i + 1] = s.backward[i] == null ? EMPTY : s.backward[i];
       presence |=
           (s.forward[i] == null ? 0 : 2L << (2 * i)) | (s.backward[i] == null ? 0 : 4L << (2 * i));
     }

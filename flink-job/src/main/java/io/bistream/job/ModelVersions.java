@@ -32,6 +32,10 @@ final class ModelVersions {
   // settings finish in theirs (docs/operations.md, "Restore").
   private final Map<String, Map<StreamConfig, StreamingEngine>> engines = new HashMap<>();
   private String newest;
+  // The engine asked last, and what it was asked for.
+  private String lastVersion;
+  private StreamConfig lastConfig;
+  private StreamingEngine lastEngine;
 
   ModelVersions(Function<String, String> uris) {
     this.uris = uris;
@@ -84,10 +88,21 @@ final class ModelVersions {
 
   /** The engine of {@code version} in streaming settings {@code config}. */
   StreamingEngine engine(String version, StreamConfig config) {
+    // Asked for every sequence of every engine call, nearly always the same one: remembered.
+    if (lastEngine != null
+        && version.equals(lastVersion)
+        && (config == lastConfig || config.equals(lastConfig))) {
+      return lastEngine;
+    }
     Model m = model(version);
-    return engines
-        .computeIfAbsent(version, v -> new HashMap<>())
-        .computeIfAbsent(config, c -> new StreamingEngine(m, c));
+    StreamingEngine e =
+        engines
+            .computeIfAbsent(version, v -> new HashMap<>())
+            .computeIfAbsent(config, c -> new StreamingEngine(m, c));
+    lastVersion = version;
+    lastConfig = config;
+    lastEngine = e;
+    return e;
   }
 
   /** One more open sequence on {@code version}. */
@@ -107,6 +122,7 @@ final class ModelVersions {
     }
     models.remove(version);
     engines.remove(version);
+    lastEngine = null;
     ModelCache.release(loadedFrom.remove(version));
     LOG.info("Model version {} unloaded: no open sequence of this subtask uses it", version);
   }
@@ -127,5 +143,6 @@ final class ModelVersions {
     loadedFrom.clear();
     models.clear();
     engines.clear();
+    lastEngine = null;
   }
 }

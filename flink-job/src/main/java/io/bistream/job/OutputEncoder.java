@@ -3,6 +3,8 @@ package io.bistream.job;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.StreamWriteFeature;
+import com.fasterxml.jackson.core.io.JsonStringEncoder;
+import com.fasterxml.jackson.core.io.NumberOutput;
 import io.bistream.core.stream.Emission;
 import io.bistream.job.records.DeadLetter;
 import io.bistream.job.records.Float32;
@@ -12,6 +14,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.function.Consumer;
 
 /**
@@ -120,13 +123,17 @@ final class OutputEncoder {
   }
 
   /**
-   * One output record, streamed straight to UTF-8: {@code seq}, {@code t}, then either one step's
+   * One output record, written straight to UTF-8: {@code seq}, {@code t}, then either one step's
    * values ({@code "y"}) or several rows from {@code t} ({@code "ys"}), {@code mode}, {@code
    * degraded}, {@code model_version} (the model version the sequence is pinned to). Values are JSON
-   * numbers written with Jackson's Schubfach writer (the shortest text that reads back as the same
-   * float; JDK 17's {@code Float.toString} took ~4x the engine's time in the job, bench --pipeline
-   * and JFR), or with {@code --binary-floats} one base64 string of little-endian float32 ({@code
-   * "y_f32"}, or {@code "ys_f32"} plus the row {@code "width"}).
+   * numbers in Jackson's Schubfach text (the shortest text that reads back as the same float; JDK
+   * 17's {@code Float.toString} took ~4x the engine's time in the job, bench --pipeline and JFR), a
+   * value that is not finite as Jackson writes it ({@code "NaN"}, a string); or with {@code
+   * --binary-floats} one base64 string of little-endian float32 ({@code "y_f32"}, or {@code
+   * "ys_f32"} plus the row {@code "width"}). The bytes are those Jackson's generator writes (the
+   * strings quoted by Jackson's own encoder), without a generator per record: creating and closing
+   * one, and quoting the same field names and strings again for every step, took a third of the
+   * encoding here (JFR, docs/benchmarks.md).
    */
   private byte[] output(
       String seq,
@@ -137,45 +144,122 @@ final class OutputEncoder {
       String mode,
       String modelVersion) {
     int width = em.width();
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream(64 + count * width * (binary ? 6 : 12));
-    try (JsonGenerator g = JSON.createGenerator(bytes)) {
-      g.writeStartObject();
-      g.writeStringField("seq", seq);
-      g.writeNumberField("t", em.firstStep() + from);
-      if (binary) {
-        // The JDK's encoder and a raw (ASCII, nothing to escape) string: 1.2-1.6x Jackson's
-        // writeBinary on 1-64 KB, which took 19% of this operator's time in stateful mode.
-        byte[] b64 = Float32.base64Ascii(em.values(), from * width, count * width);
-        g.writeFieldName(field + "_f32");
-        g.writeRawUTF8String(b64, 0, b64.length);
-        if (field.equals("ys")) {
-          g.writeNumberField("width", width);
-        }
-      } else {
-        g.writeFieldName(field);
-        if (field.equals("ys")) {
-          g.writeStartArray();
-        }
-        for (int r = from; r < from + count; r++) {
-          g.writeStartArray();
-          for (int j = r * width; j < (r + 1) * width; j++) {
-            g.writeNumber(em.values()[j]);
+    JsonBytes b = new JsonBytes(48 + seq.length() + count * width * (binary ? 6 : 12));
+    b.raw(SEQ).string(seq).raw(T).number(em.firstStep() + from);
+    if (binary) {
+      b.raw(field.equals("ys") ? YS_F32 : Y_F32);
+      b.ascii(Float32.base64Ascii(em.values(), from * width, count * width));
+      if (field.equals("ys")) {
+        b.raw(WIDTH).number(width);
+      }
+    } else {
+      b.raw(field.equals("ys") ? YS : Y);
+      for (int r = from; r < from + count; r++) {
+        b.raw(r == from ? OPEN : NEXT_ROW);
+        for (int j = r * width; j < (r + 1) * width; j++) {
+          if (j > r * width) {
+            b.raw(COMMA);
           }
-          g.writeEndArray();
+          b.number(em.values()[j]);
         }
-        if (field.equals("ys")) {
-          g.writeEndArray();
-        }
+        b.raw(CLOSE);
       }
-      g.writeStringField("mode", mode);
-      if (em.degraded()) {
-        g.writeBooleanField("degraded", true);
+      if (field.equals("ys")) {
+        b.raw(CLOSE);
       }
-      g.writeStringField("model_version", modelVersion);
-      g.writeEndObject();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e); // in memory: does not happen
     }
-    return bytes.toByteArray();
+    b.raw(MODE).string(mode);
+    if (em.degraded()) {
+      b.raw(DEGRADED);
+    }
+    return b.raw(MODEL_VERSION).string(modelVersion).raw(END).bytes();
   }
+
+  private static final byte[] SEQ = ascii("{\"seq\":");
+  private static final byte[] T = ascii(",\"t\":");
+  private static final byte[] Y = ascii(",\"y\":");
+  private static final byte[] YS = ascii(",\"ys\":[");
+  private static final byte[] Y_F32 = ascii(",\"y_f32\":");
+  private static final byte[] YS_F32 = ascii(",\"ys_f32\":");
+  private static final byte[] WIDTH = ascii(",\"width\":");
+  private static final byte[] OPEN = ascii("[");
+  private static final byte[] NEXT_ROW = ascii(",[");
+  private static final byte[] COMMA = ascii(",");
+  private static final byte[] CLOSE = ascii("]");
+  private static final byte[] MODE = ascii(",\"mode\":");
+  private static final byte[] DEGRADED = ascii(",\"degraded\":true");
+  private static final byte[] MODEL_VERSION = ascii(",\"model_version\":");
+  private static final byte[] END = ascii("}");
+
+  private static byte[] ascii(String s) {
+    return s.getBytes(StandardCharsets.US_ASCII);
+  }
+
+  /** A growing UTF-8 buffer for one record, written as Jackson's generator writes. */
+  private static final class JsonBytes {
+    private byte[] buf;
+    private int length;
+
+    JsonBytes(int capacity) {
+      buf = new byte[capacity];
+    }
+
+    private void room(int more) {
+      if (length + more > buf.length) {
+        buf = Arrays.copyOf(buf, Math.max(buf.length * 2, length + more));
+      }
+    }
+
+    JsonBytes raw(byte[] b) {
+      room(b.length);
+      System.arraycopy(b, 0, buf, length, b.length);
+      length += b.length;
+      return this;
+    }
+
+    /** {@code s} quoted and escaped by Jackson's encoder. */
+    JsonBytes string(String s) {
+      return ascii(QUOTER.quoteAsUTF8(s));
+    }
+
+    /** Text that needs no escaping (base64, or quoted already), in quotes. */
+    JsonBytes ascii(byte[] b) {
+      room(b.length + 2);
+      buf[length++] = '"';
+      raw(b);
+      buf[length++] = '"';
+      return this;
+    }
+
+    JsonBytes number(long v) {
+      return text(Long.toString(v));
+    }
+
+    JsonBytes number(float v) {
+      if (!Float.isFinite(v)) {
+        room(12);
+        buf[length++] = '"';
+        text(Float.toString(v));
+        buf[length++] = '"';
+        return this;
+      }
+      return text(NumberOutput.toString(v, true));
+    }
+
+    // Number text: ASCII.
+    private JsonBytes text(String s) {
+      int n = s.length();
+      room(n);
+      for (int i = 0; i < n; i++) {
+        buf[length++] = (byte) s.charAt(i);
+      }
+      return this;
+    }
+
+    byte[] bytes() {
+      return Arrays.copyOf(buf, length);
+    }
+  }
+
+  private static final JsonStringEncoder QUOTER = JsonStringEncoder.getInstance();
 }

@@ -154,25 +154,22 @@ final class SequenceRecord {
     this.retainUntil = retainUntil;
   }
 
-  /** A deep copy (Flink copies state values between threads and on restore). */
+  /**
+   * A copy that the job may change without changing this one (Flink's heap backend copies a value
+   * that a running checkpoint still reads before the job touches it). The float arrays are shared:
+   * the job and the engine replace them, never write into them (SequenceState); {@code recent},
+   * which the ordering updates in place, is copied.
+   */
   SequenceRecord copy() {
     SequenceRecord c = new SequenceRecord();
     c.copyFrom(this);
     c.recent = recent == null ? null : recent.clone();
-    c.pending = pending.clone();
-    c.candidate = candidate == null ? null : candidate.clone();
-    c.firstBackward = firstBackward == null ? null : firstBackward.clone();
-    c.forward = deep(forward);
-    c.backward = deep(backward);
-    c.pool = pool == null ? null : pool.clone();
-    return c;
-  }
-
-  private static float[][] deep(float[][] a) {
-    float[][] c = new float[a.length][];
-    for (int i = 0; i < a.length; i++) {
-      c[i] = a[i] == null ? null : a[i].clone();
-    }
+    c.pending = pending;
+    c.candidate = candidate;
+    c.firstBackward = firstBackward;
+    c.forward = forward.clone();
+    c.backward = backward.clone();
+    c.pool = pool;
     return c;
   }
 

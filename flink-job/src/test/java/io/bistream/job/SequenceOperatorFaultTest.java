@@ -402,8 +402,14 @@ class SequenceOperatorFaultTest {
         .isInstanceOf(StepBlock.Serializer.class);
     assertThat(SequenceOperator.reorderDescriptor().getValueSerializer())
         .isInstanceOf(ReorderPieceSerializer.class);
-    // The shuffled records, and the state POJOs of earlier versions, read to migrate them.
-    for (Class<?> c : List.of(InputEvent.class, KeyedSequence.class, Tombstone.class)) {
+    // The shuffled records in their own form; the state POJOs of earlier versions, read to
+    // migrate them.
+    assertThat(
+            org.apache.flink.api.common.typeinfo.TypeInformation.of(InputEvent.class)
+                .createSerializer(
+                    new org.apache.flink.api.common.serialization.SerializerConfigImpl()))
+        .isInstanceOf(io.bistream.job.records.InputEventSerializer.class);
+    for (Class<?> c : List.of(KeyedSequence.class, Tombstone.class)) {
       assertThat(org.apache.flink.api.common.typeinfo.TypeInformation.of(c))
           .as(c.getSimpleName())
           .isInstanceOf(org.apache.flink.api.java.typeutils.PojoTypeInfo.class);

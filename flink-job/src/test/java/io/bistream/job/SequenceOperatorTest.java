@@ -34,7 +34,7 @@ class SequenceOperatorTest {
     return settings(batchSize, false, false, Map.of());
   }
 
-  private static JobSettings settings(
+  static JobSettings settings(
       int batchSize,
       boolean perChunkOutput,
       boolean binaryFloats,

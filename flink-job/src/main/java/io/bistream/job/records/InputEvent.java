@@ -1,13 +1,15 @@
 package io.bistream.job.records;
 
 import java.util.Arrays;
+import org.apache.flink.api.common.typeinfo.TypeInfo;
 
 /**
  * One parsed input record (docs/schemas/input-record.schema.json): {@code steps} consecutive steps
- * of sequence {@code seq} starting at step {@code t}, and/or the end of the sequence. A Flink POJO
- * (public fields, no-arg constructor) so no Kryo is involved; {@code values} holds {@code steps x
- * width} floats.
+ * of sequence {@code seq} starting at step {@code t}, and/or the end of the sequence; {@code
+ * values} holds {@code steps x width} floats. It crosses the shuffle in its own form ({@link
+ * InputEventSerializer}), never Kryo; reorder buffers keep it in theirs.
  */
+@TypeInfo(InputEventSerializer.Factory.class)
 public class InputEvent {
 
   public String seq;

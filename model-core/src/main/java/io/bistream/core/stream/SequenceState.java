@@ -18,6 +18,8 @@ public final class SequenceState {
   long chunkStart; // lookahead/stateful/context: first step of the next chunk to compute
   // lookahead/stateful: raw steps from the next chunk's start; context: from its left context's
   Floats pending = new Floats();
+  // The arrays below are replaced as the state advances, never changed in place (except pool):
+  // a snapshot shares them, and a restore from it leaves the snapshot as it was.
   float[][] fwd; // per stage: forward states packed (h, then c), or null (stateless, context)
   float[][] bwd; // per stage: backward states packed (stateful mode), or null
   Floats bufIn = new Floats(); // exact: input rows of the first bidirectional stage
@@ -32,6 +34,8 @@ public final class SequenceState {
   long pooledSteps; // pooling models: the rows in the mean (the steps the mask keeps)
   boolean ended;
   boolean degraded;
+
+  private static final float[] EMPTY = new float[0];
 
   SequenceState(float[][] fwd, float[][] bwd) {
     this.fwd = fwd;
@@ -53,7 +57,8 @@ public final class SequenceState {
   /**
    * The state as plain arrays. Growing step buffers are passed by reference with their spare room
    * (the counters hold their lengths), so a snapshot after every advance does not copy exact mode's
-   * whole buffer each time; the arrays are valid until the next advance of this state.
+   * whole buffer each time; those are valid until the next advance of this state. The carried
+   * states are shared, not copied: an advance replaces them, so they stay valid.
    */
   public record Snapshot(long[] counters, float[][] arrays) {}
 
@@ -63,12 +68,12 @@ public final class SequenceState {
     arrays.add(bufIn.forSnapshot());
     arrays.add(bufMask.forSnapshot());
     arrays.add(bufFwd.forSnapshot());
-    arrays.add(candidate == null ? new float[0] : candidate.clone());
-    arrays.add(firstBackward == null ? new float[0] : firstBackward.clone());
+    arrays.add(candidate == null ? EMPTY : candidate);
+    arrays.add(firstBackward == null ? EMPTY : firstBackward);
     long presence = (candidate == null ? 0 : 1) | (firstBackward == null ? 0 : 1L << 62);
     for (int i = 0; i < fwd.length; i++) {
-      arrays.add(fwd[i] == null ? new float[0] : fwd[i].clone());
-      arrays.add(bwd[i] == null ? new float[0] : bwd[i].clone());
+      arrays.add(fwd[i] == null ? EMPTY : fwd[i]);
+      arrays.add(bwd[i] == null ? EMPTY : bwd[i]);
       presence |= (fwd[i] == null ? 0L : 2L << (2 * i)) | (bwd[i] == null ? 0L : 4L << (2 * i));
     }
     if (pool != null) {
@@ -95,7 +100,8 @@ public final class SequenceState {
 
   /**
    * Rebuilds a state from {@link #snapshot()} output. The state takes over the step buffers: they
-   * change as it advances, so a snapshot is restored at most once.
+   * change as it advances, so a snapshot is restored at most once. The carried states are shared:
+   * the state replaces them as it advances, never writes into them.
    */
   public static SequenceState restore(Snapshot s) {
     long[] c = s.counters();
@@ -111,8 +117,8 @@ public final class SequenceState {
     float[][] fwd = new float[stages][];
     float[][] bwd = new float[stages][];
     for (int i = 0; i < stages; i++) {
-      fwd[i] = (presence & (2L << (2 * i))) != 0 ? a[6 + 2 * i].clone() : null;
-      bwd[i] = (presence & (4L << (2 * i))) != 0 ? a[7 + 2 * i].clone() : null;
+      fwd[i] = (presence & (2L << (2 * i))) != 0 ? a[6 + 2 * i] : null;
+      bwd[i] = (presence & (4L << (2 * i))) != 0 ? a[7 + 2 * i] : null;
     }
     SequenceState st = new SequenceState(fwd, bwd);
     st.received = c[0];
@@ -123,8 +129,8 @@ public final class SequenceState {
     st.bufIn = buffer(a, c, 1);
     st.bufMask = buffer(a, c, 2);
     st.bufFwd = buffer(a, c, 3);
-    st.candidate = (presence & 1) != 0 ? a[4].clone() : null;
-    st.firstBackward = (presence & (1L << 62)) != 0 ? a[5].clone() : null;
+    st.candidate = (presence & 1) != 0 ? a[4] : null;
+    st.firstBackward = (presence & (1L << 62)) != 0 ? a[5] : null;
     st.chunkStart = c[6];
     st.pool = pooling ? a[6 + 2 * stages].clone() : null;
     st.pooledSteps = c.length > 11 ? c[11] : 0;

@@ -356,9 +356,9 @@ public final class StreamingEngine {
    * pending, the exact buffers and states are dropped. Its outputs are marked degraded.
    */
   private static void degrade(SequenceState s) {
-    for (float[] f : s.fwd) {
-      if (f != null) {
-        java.util.Arrays.fill(f, 0f);
+    for (int i = 0; i < s.fwd.length; i++) {
+      if (s.fwd[i] != null) {
+        s.fwd[i] = new float[s.fwd[i].length];
       }
     }
     s.bufIn.clear();
@@ -835,7 +835,7 @@ public final class StreamingEngine {
   }
 
   private Emission lastStepEmission(SequenceState s, MatMul mm) {
-    float[] h = s.candidate;
+    float[] h = s.candidate.clone(); // shared with snapshots; the tail layers get their own
     for (int i = lastStepStage + 1; i < stages.size(); i++) {
       Tensor y =
           stages
@@ -875,13 +875,22 @@ public final class StreamingEngine {
     return st;
   }
 
+  /**
+   * Puts stage i's states back, each sequence's into a new array: a state's arrays are replaced,
+   * never changed in place (SequenceState), so a snapshot taken before stays what it was.
+   */
   private static void scatter(
       List<SequenceState> states, int i, RecurrentCell cell, float[][] st, boolean forward) {
     int u = cell.units();
     for (int r = 0; r < states.size(); r++) {
-      float[] packed = forward ? states.get(r).fwd[i] : states.get(r).bwd[i];
+      float[] packed = new float[st.length * u];
       for (int k = 0; k < st.length; k++) {
         System.arraycopy(st[k], r * u, packed, k * u, u);
+      }
+      if (forward) {
+        states.get(r).fwd[i] = packed;
+      } else {
+        states.get(r).bwd[i] = packed;
       }
     }
   }
