@@ -1,17 +1,11 @@
 package io.bistream.job;
 
-import io.bistream.core.model.Model;
-import io.bistream.core.stream.Emission;
-import io.bistream.core.stream.SequenceState;
 import io.bistream.core.stream.StreamConfig;
-import io.bistream.core.stream.StreamingEngine;
 import io.bistream.job.records.DeadLetter;
 import io.bistream.job.records.InputEvent;
 import io.bistream.job.records.ModelUpdate;
 import io.bistream.job.records.OutputRecord;
-import java.util.ArrayList;
 import java.util.EnumMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.NavigableMap;
@@ -43,19 +37,18 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The keyed heart of the job, as Flink glue: per sequence id it keeps state and timers, lets {@link
- * StepOrder} order the steps, feeds the streaming engine and emits what {@link OutputEncoder}
- * writes: outputs, end records and dead letters.
+ * StepOrder} order the steps, hands them to {@link EngineCalls} for batched engine calls and emits
+ * what {@link OutputEncoder} writes: outputs, end records and dead letters.
  *
- * <p>State per sequence (docs/operations.md, "State"): a {@link SequenceRecord} value (ordering,
- * timers, the streaming settings it started with, the engine's recurrent states and bounded
- * windows), exact mode's growing step buffers as an append-only list of {@link StepBlock}s (read
- * once, at the end), and the reorder buffer as a map from first step to waiting piece (touched only
- * out of order). So a step costs the same state work however many steps are buffered, on every
- * backend. Ready steps of many sequences are collected in memory and advanced through the engine in
- * one batched call when {@code batchSize} sequences are waiting, after {@code batchMaxWait}, and
- * always before a checkpoint barrier passes ({@link #prepareSnapshotPreBarrier}), so no step lives
- * outside Flink state at a checkpoint. A sequence the model fails on becomes {@code engine_error}
- * dead letters; the rest of its batch is advanced again from intact state. No input fails the task.
+ * <p>State per sequence (docs/architecture.md, "State per sequence"): a {@link SequenceRecord}
+ * value (ordering, timers, the streaming settings it started with, the engine's recurrent states
+ * and bounded windows), exact mode's growing step buffers as blocks in a map state (read once, at
+ * the end), and the reorder buffer as a map from first step to waiting piece (touched only out of
+ * order). So a step costs the same state work however many steps are buffered, on every backend.
+ * Ready steps wait in {@link EngineCalls} until {@code batchSize} sequences are waiting, after
+ * {@code batchMaxWait}, and always before a checkpoint barrier passes ({@link
+ * #prepareSnapshotPreBarrier}), so no step lives outside Flink state at a checkpoint. No input
+ * fails the task.
  *
  * <p>Every sequence the job opened gets exactly one end record, {@code {"seq","end":true,
  * "steps":N,"why":...}}; its state becomes a tombstone then, which refuses later records naming why
@@ -73,14 +66,9 @@ import org.slf4j.LoggerFactory;
  * active (docs/operations.md, "Timeouts").
  *
  * <p>Model versions (docs/operations.md, "Model upgrades"): with {@code --model-topic} the operator
- * has a second, broadcast input of {@link ModelUpdate}s; without it, it is a one-input operator
- * serving {@code --model} alone. A sequence is pinned to the version that was newest on its subtask
- * when it started, and finishes on it; the versions' URIs are broadcast state ({@code
- * model-versions}, the newest in {@code model-newest}), so every subtask can load a pinned version
- * after a restore or rescale. A subtask counts its open sequences per version and drops a version
- * that is not the newest when its count reaches 0. A model record that cannot be loaded, or that
- * takes other input than the running model, is refused with a {@code bad_model} dead letter and the
- * job serves what it served.
+ * has a second, broadcast input of {@link ModelUpdate}s, which {@link ModelUpgrades} takes; without
+ * it, it is a one-input operator serving {@code --model} alone. A sequence is pinned to the version
+ * that was newest on its subtask when it started, and finishes on it.
  */
 public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     implements OneInputStreamOperator<InputEvent, OutputRecord>,
@@ -94,11 +82,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   private final TypeSerializer<SequenceRecord> recordSerializer;
   private final TypeSerializer<StepBlock> blockSerializer;
 
-  /** The key of the newest version in {@link #newestModelDescriptor}. */
-  private static final String NEWEST = "newest";
-
   // The model versions this subtask serves; their URIs in broadcast state.
-  private transient ModelVersions models;
+  private transient ModelUpgrades models;
   private transient BroadcastState<String, String> versions;
   private transient BroadcastState<String, String> newestState;
   private transient boolean loggedOtherConfig;
@@ -110,9 +95,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   private transient StepOrder.Buffer reorderBuffer;
   private transient StepOrder.Sink orderSink;
   private transient InternalTimerService<VoidNamespace> timers;
-  // Sequences with steps ready for the engine, in arrival order: id -> state, steps, end flag.
-  // Their state is written when the batch is advanced.
-  private transient Map<String, Ready> batch;
+  // Sequences with steps ready for the engine; their state is written when the batch is advanced.
+  private transient EngineCalls batch;
   private transient long batchDeadline;
   // The sequence whose record StepOrder is taking in.
   private transient SequenceRecord current;
@@ -128,54 +112,6 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   private transient boolean restored;
   private transient long activeSequences;
   private transient long bufferedSteps;
-
-  /** Steps {@code [from, from + count)} of record {@code event}, queued for the engine. */
-  private record Segment(InputEvent event, int from, int count) {}
-
-  /** One sequence waiting for the next batched engine call: its state, steps and records. */
-  private static final class Ready {
-    final SequenceRecord record;
-    final List<Segment> segments = new ArrayList<>();
-    int steps;
-    Tombstone.Why end; // set when the sequence ends after these steps
-
-    Ready(SequenceRecord record) {
-      this.record = record;
-    }
-
-    /** The steps, contiguous: a record's own array when one record holds them all. */
-    float[] rows(int width) {
-      if (segments.size() == 1) {
-        Segment g = segments.get(0);
-        if (g.from == 0 && g.event.values.length == g.count * width) {
-          return g.event.values;
-        }
-      }
-      float[] x = new float[steps * width];
-      int at = 0;
-      for (Segment g : segments) {
-        System.arraycopy(g.event.values, g.from * width, x, at, g.count * width);
-        at += g.count * width;
-      }
-      return x;
-    }
-  }
-
-  /** One sequence of a batched engine call. */
-  private static final class Work {
-    final String seq;
-    final SequenceRecord state;
-    final Ready ready;
-    final StreamingEngine engine;
-    SequenceState engineState;
-
-    Work(String seq, SequenceRecord state, Ready ready, StreamingEngine engine) {
-      this.seq = seq;
-      this.state = state;
-      this.ready = ready;
-      this.engine = engine;
-    }
-  }
 
   public SequenceOperator(JobSettings settings) {
     this(settings, new SequenceRecordSerializer(), new StepBlock.Serializer());
@@ -205,7 +141,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
         "model-versions", StringSerializer.INSTANCE, StringSerializer.INSTANCE);
   }
 
-  /** Broadcast state: {@value #NEWEST} -> the version new sequences start on. */
+  /** Broadcast state: {@value ModelUpgrades#NEWEST} -> the version new sequences start on. */
   static MapStateDescriptor<String, String> newestModelDescriptor() {
     return new MapStateDescriptor<>(
         "model-newest", StringSerializer.INSTANCE, StringSerializer.INSTANCE);
@@ -252,9 +188,18 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   @Override
   public void open() throws Exception {
     super.open();
-    models = new ModelVersions(this::uriOf);
-    openModels();
-    int width = engine(models.newest(), settings.stream()).inputWidth();
+    models =
+        new ModelUpgrades(
+            settings,
+            versions,
+            newestState,
+            getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
+            r -> {
+              deadLetters.get(DeadLetter.Reason.BAD_MODEL).inc();
+              output.collect(new StreamRecord<>(r));
+            });
+    models.open();
+    int width = models.engine(models.newest(), settings.stream()).inputWidth();
     order = new StepOrder(width, settings.reorderWindow());
     encoder = new OutputEncoder(settings);
     sequence = getPartitionedState(sequenceDescriptor(recordSerializer));
@@ -263,7 +208,6 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     reorderBuffer = new ReorderBuffer();
     orderSink = new OrderSink();
     timers = getInternalTimerService("sequence-timers", VoidNamespaceSerializer.INSTANCE, this);
-    batch = new LinkedHashMap<>();
     long shortest =
         Math.min(settings.idleTimeout().toMillis(), settings.reorderTimeout().toMillis());
     long probeMillis =
@@ -299,6 +243,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     chunkMicros = metrics.histogram("chunkComputeMicros", new DescriptiveStatisticsHistogram(1000));
     latencyMillis =
         metrics.histogram("eventToOutputMillis", new DescriptiveStatisticsHistogram(1000));
+    batch =
+        new EngineCalls(this, models, sequence, exactBlocks, encoder, chunkMicros, latencyMillis);
   }
 
   /** Asks the broker about quiet input partitions every {@code probeMillis} (InputClock#probe). */
@@ -329,7 +275,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
               if (s != null && !s.ended) {
                 activeSequences++;
                 bufferedSteps += s.bufferedSteps;
-                use(s);
+                models.use(s);
               }
             });
   }
@@ -346,82 +292,15 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     super.close();
   }
 
-  // ------------------------------------------------------------------ model versions
-
-  /**
-   * The versions at start: those of the broadcast state a restore brought, and the job's own {@code
-   * --model} under {@code --model-version}. A version the state does not know is the newest (a
-   * restart with another model is an upgrade too); else the restored newest stays.
-   */
-  private void openModels() throws Exception {
-    String own = settings.modelVersion();
-    String newest = newestState.get(NEWEST);
-    String known = versions.get(own);
-    if (known == null) {
-      versions.put(own, settings.model());
-      newest = own;
-    } else if (!known.equals(settings.model())) {
-      LOG.warn(
-          "Model version {} is {} in the restored state, not --model {}: the state's is kept, so"
-              + " sequences pinned to {} finish on the model they started on. Give the new model"
-              + " another --model-version.",
-          own,
-          known,
-          settings.model(),
-          own);
-    }
-    if (newest == null) {
-      newest = own;
-    }
-    try {
-      models.model(newest);
-    } catch (RuntimeException e) {
-      if (newest.equals(own)) {
-        throw e;
-      }
-      LOG.error(
-          "The newest model version {} ({}) cannot be loaded; new sequences start on --model {}"
-              + " (version {})",
-          newest,
-          versions.get(newest),
-          settings.model(),
-          own,
-          e);
-      newest = own;
-      models.model(newest);
-    }
-    models.makeNewest(newest);
-    newestState.put(NEWEST, newest);
+  @Override
+  public void processElement1(StreamRecord<InputEvent> element) throws Exception {
+    processElement(element);
   }
 
-  /** The version sequence {@code s} is pinned to; state from before versions: the job's own. */
-  private String versionOf(SequenceRecord s) {
-    return s.modelVersion != null ? s.modelVersion : settings.modelVersion();
-  }
-
-  /** The URI of {@code version}: the broadcast state's, or --model for the job's own version. */
-  private String uriOf(String version) {
-    String uri;
-    try {
-      uri = versions.get(version);
-    } catch (Exception e) {
-      throw new IllegalStateException("model versions (broadcast state): " + e.getMessage(), e);
-    }
-    return uri == null && version.equals(settings.modelVersion()) ? settings.model() : uri;
-  }
-
-  private StreamingEngine engine(String version, StreamConfig config) {
-    return models.engine(version, config);
-  }
-
-  /** One more open sequence on its version. */
-  private void use(SequenceRecord s) {
-    models.use(versionOf(s));
-  }
-
-  /** One open sequence less on its version, which goes when no longer used. */
-  private void release(SequenceRecord s) {
-    models.release(versionOf(s));
+  /** A model record (ModelUpgrades). */
+  @Override
+  public void processElement2(StreamRecord<ModelUpdate> element) throws Exception {
+    models.take(element.getValue());
   }
 
   /** Open sequences of this subtask per model version (tests). */
@@ -434,132 +313,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     return models.loadedVersions();
   }
 
-  @Override
-  public void processElement1(StreamRecord<InputEvent> element) throws Exception {
-    processElement(element);
-  }
-
-  /**
-   * A model record: its version becomes the newest on this subtask once its model is loaded and
-   * takes the input the running one takes; else it is refused and nothing changes. Never fails the
-   * job.
-   */
-  @Override
-  public void processElement2(StreamRecord<ModelUpdate> element) throws Exception {
-    ModelUpdate u = element.getValue();
-    try {
-      takeModel(u);
-    } catch (RuntimeException ex) {
-      refuse(
-          u,
-          "the job failed on this model record; it goes on serving version " + models.newest(),
-          "a model record it can apply",
-          ex.getClass().getSimpleName() + ": " + ex.getMessage());
-    }
-  }
-
-  private void takeModel(ModelUpdate u) throws Exception {
-    if (u.problem != null) {
-      refuse(
-          u,
-          "not a model record: " + u.problem,
-          "{\"model\": URI, \"version\": V}",
-          u.text == null ? "an empty record" : "the record shown in \"record\"");
-      return;
-    }
-    String known = versions.get(u.version);
-    if (known != null && !known.equals(u.model)) {
-      refuse(
-          u,
-          "version " + u.version + " already names another model; give the new one a new version",
-          "model " + known + " (version " + u.version + ")",
-          "model " + u.model);
-      return;
-    }
-    boolean loaded = models.loaded(u.version);
-    Model m;
-    try {
-      m = loaded ? models.model(u.version) : ModelCache.acquire(u.model);
-    } catch (Exception e) {
-      refuse(
-          u,
-          "the model cannot be loaded; the job goes on serving version " + models.newest(),
-          "a model file BiStream can load",
-          e.getClass().getSimpleName() + ": " + e.getMessage());
-      return;
-    }
-    StreamingEngine running = engine(models.newest(), settings.stream());
-    String expected = inputOf(running);
-    String found;
-    try {
-      found = inputOf(new StreamingEngine(m, settings.stream()));
-    } catch (RuntimeException e) {
-      found = "a model the job's mode cannot run: " + e.getMessage();
-    }
-    if (!found.equals(expected)) {
-      if (!loaded) {
-        ModelCache.release(u.model);
-      }
-      refuse(
-          u,
-          "the model takes other input than the running version "
-              + models.newest()
-              + "; the job goes on serving it",
-          expected,
-          found);
-      return;
-    }
-    if (!loaded) {
-      models.adopt(u.version, u.model, m);
-    }
-    versions.put(u.version, u.model);
-    newestState.put(NEWEST, u.version);
-    models.makeNewest(u.version);
-    LOG.info(
-        "Model version {} ({}) is the newest: new sequences start on it; open ones finish on theirs",
-        u.version,
-        u.model);
-  }
-
-  /** What a model takes, as a model record's dead letter names it. */
-  private static String inputOf(StreamingEngine e) {
-    return e.tokenVocabulary() > 0
-        ? "token ids in [0, " + e.tokenVocabulary() + ")"
-        : "input width " + e.inputWidth();
-  }
-
-  /**
-   * A refused model record: its {@code bad_model} dead letter, written by subtask 0 (each subtask
-   * decides, the same way when it reads the same files); any other subtask logs its refusal.
-   */
-  private void refuse(ModelUpdate u, String detail, String expected, String found) {
-    int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
-    LOG.warn(
-        "Model record {} -> {} at {}/{}@{} refused by subtask {}: {}; expected {}, found {}",
-        u.version,
-        u.model,
-        u.topic,
-        u.partition,
-        u.offset,
-        subtask,
-        detail,
-        expected,
-        found);
-    if (subtask != 0) {
-      return;
-    }
-    deadLetters.get(DeadLetter.Reason.BAD_MODEL).inc();
-    output.collect(
-        new StreamRecord<>(
-            new OutputRecord(
-                settings.deadLetterTopic(),
-                u.version,
-                u.deadLetter(detail, expected, found)
-                    .getBytes(java.nio.charset.StandardCharsets.UTF_8))));
-  }
-
   /** The settings sequence {@code s} runs in: those it started with. */
-  private StreamConfig config(SequenceRecord s) {
+  StreamConfig config(SequenceRecord s) {
     if (s.config == null) {
       return settings.stream(); // state from before the settings were kept per sequence
     }
@@ -604,13 +359,13 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
 
   /** The state of the current key's sequence: in the batch when waiting there, else in state. */
   private SequenceRecord load(String seq) throws Exception {
-    Ready r = batch.get(seq);
-    return r != null ? r.record : sequence.value();
+    SequenceRecord s = batch.stateOf(seq);
+    return s != null ? s : sequence.value();
   }
 
   /** Writes {@code s} unless it waits in the batch, which writes it after the engine call. */
   private void save(String seq, SequenceRecord s) throws Exception {
-    if (!batch.containsKey(seq)) {
+    if (!batch.waits(seq)) {
       sequence.update(s);
     }
   }
@@ -620,11 +375,10 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
    * end as {@code engine_error} dead letters, never a task failure that would replay it forever.
    */
   private void failed(InputEvent e, RuntimeException ex) throws Exception {
-    Ready r = batch.remove(e.seq);
+    EngineCalls.Ready r = batch.remove(e.seq);
     SequenceRecord s = r != null ? r.record : current != null ? current : sequence.value();
     current = null;
-    boolean queued = r != null && r.segments.stream().anyMatch(g -> g.event == e);
-    if (!queued) {
+    if (r == null || !r.holds(e)) {
       LOG.warn("The job failed on a record of sequence {}", e.seq, ex);
       deadLetter(
           e,
@@ -635,7 +389,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
               + "; its sequence is ended");
     }
     if (s != null && !s.ended) {
-      engineError(new Work(e.seq, s, r == null ? new Ready(s) : r, null), ex);
+      batch.engineError(e.seq, s, r, ex);
     }
   }
 
@@ -679,7 +433,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       s.reorderTimer = 0;
     }
     if (outcome == StepOrder.Outcome.END_REACHED) {
-      ready(e.seq, s).end = Tombstone.Why.END_MARKER;
+      batch.end(e.seq, s, Tombstone.Why.END_MARKER);
     }
     save(e.seq, s);
   }
@@ -723,7 +477,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       clear(e.seq, s, 0, why);
       return;
     }
-    ready(e.seq, s).end = why;
+    batch.end(e.seq, s, why);
     flush();
   }
 
@@ -758,11 +512,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     }
     sequence.clear();
     activeSequences = Math.max(0, activeSequences - 1);
-    release(s);
-  }
-
-  private Ready ready(String seq, SequenceRecord s) {
-    return batch.computeIfAbsent(seq, k -> new Ready(s));
+    models.release(s);
   }
 
   /** The reorder buffer of the current key, in its map state. */
@@ -796,9 +546,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   private final class OrderSink implements StepOrder.Sink {
     @Override
     public void feed(InputEvent e, int from, int count) {
-      Ready r = ready(e.seq, current);
-      r.segments.add(new Segment(e, from, count));
-      r.steps += count;
+      batch.add(e.seq, current, e, from, count);
       current.lastTimestamp = Math.max(current.lastTimestamp, e.timestamp);
     }
 
@@ -864,7 +612,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       clear(seq, s, 0, why);
       return;
     }
-    ready(seq, s).end = why;
+    batch.end(seq, s, why);
     flush();
   }
 
@@ -895,210 +643,20 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     super.finish();
   }
 
-  /**
-   * Advances every waiting sequence through its engine, one batched call per streaming settings,
-   * and emits. A sequence the engine fails on ends with {@code engine_error} dead letters; the
-   * others of its batch are advanced again one by one from their intact state.
-   */
+  /** Advances every sequence waiting in the batch through its engine (EngineCalls). */
   void flush() throws Exception {
     batchDeadline = 0;
-    if (batch == null || batch.isEmpty()) {
-      return;
+    if (batch != null) {
+      batch.flush();
     }
-    Map<String, Ready> waiting = batch;
-    batch = new LinkedHashMap<>();
-    Map<StreamingEngine, List<Work>> byEngine = new LinkedHashMap<>();
-    for (Map.Entry<String, Ready> w : waiting.entrySet()) {
-      setCurrentKey(w.getKey());
-      SequenceRecord s = w.getValue().record;
-      if (s.ended) {
-        continue; // ended in the meantime
-      }
-      Work work = new Work(w.getKey(), s, w.getValue(), null);
-      try {
-        work = new Work(w.getKey(), s, w.getValue(), engine(versionOf(s), config(s)));
-        work.engineState = restore(work);
-      } catch (RuntimeException ex) {
-        engineError(work, ex);
-        continue;
-      }
-      if (work.engine.wouldReject(work.engineState, w.getValue().steps)) {
-        maxStepsReached(work);
-        continue;
-      }
-      byEngine.computeIfAbsent(work.engine, k -> new ArrayList<>()).add(work);
-    }
-    for (Map.Entry<StreamingEngine, List<Work>> group : byEngine.entrySet()) {
-      advance(group.getKey(), group.getValue());
-    }
-  }
-
-  private void advance(StreamingEngine engine, List<Work> works) throws Exception {
-    List<StreamingEngine.Feed> feeds = new ArrayList<>();
-    List<List<Emission>> emitted;
-    long start = System.nanoTime();
-    try {
-      for (Work w : works) {
-        feeds.add(feed(w));
-      }
-      emitted = engine.advanceAll(feeds);
-    } catch (RuntimeException ex) {
-      if (works.size() == 1) {
-        setCurrentKey(works.get(0).seq);
-        engineError(works.get(0), ex);
-        return;
-      }
-      // One of them (or more) is a poison pill: each again alone, from its intact state.
-      for (Work w : works) {
-        setCurrentKey(w.seq);
-        try {
-          w.engineState = restore(w);
-          StreamingEngine.Feed f = feed(w);
-          List<Emission> out = engine.advanceAll(List.of(f)).get(0);
-          complete(w, out);
-        } catch (RuntimeException alone) {
-          engineError(w, alone);
-        }
-      }
-      return;
-    }
-    chunkMicros.update((System.nanoTime() - start) / 1000);
-    for (int i = 0; i < works.size(); i++) {
-      setCurrentKey(works.get(i).seq);
-      complete(works.get(i), emitted.get(i));
-    }
-  }
-
-  private StreamingEngine.Feed feed(Work w) {
-    return new StreamingEngine.Feed(
-        w.engineState, w.ready.rows(w.engine.inputWidth()), w.ready.steps, w.ready.end != null);
-  }
-
-  /**
-   * The engine state of {@code w}'s sequence for this engine call. While exact mode's buffers only
-   * grow, the call starts from empty buffers and its additions are appended to the list state; the
-   * whole buffers are read only when the sequence ends or degrades to lookahead in this call.
-   */
-  private SequenceState restore(Work w) throws Exception {
-    SequenceRecord s = w.state;
-    StepBlock steps = StepBlock.EMPTY;
-    if (s.appendsSteps(settings.stream())) {
-      StreamConfig c = w.engine.config();
-      boolean degrades =
-          c.overflow() == StreamConfig.Overflow.DEGRADE_TO_LOOKAHEAD
-              && s.received + w.ready.steps > c.maxSequenceSteps();
-      if (w.ready.end != null || degrades) {
-        TreeMap<Long, StepBlock> blocks = new TreeMap<>();
-        for (Map.Entry<Long, StepBlock> b : exactBlocks.entries()) {
-          blocks.put(b.getKey(), b.getValue());
-        }
-        steps = StepBlock.concat(blocks.values());
-      }
-    }
-    return EngineStates.restore(s, steps);
-  }
-
-  /** Emits what the engine released for {@code w} and keeps or ends its state. */
-  private void complete(Work w, List<Emission> emitted) throws Exception {
-    long now = now();
-    String mode = w.engine.config().mode().name().toLowerCase(java.util.Locale.ROOT);
-    for (Emission em : emitted) {
-      encoder.outputs(w.seq, em, mode, versionOf(w.state), this::send);
-      latencyMillis.update(Math.max(0, now - w.state.lastTimestamp));
-    }
-    SequenceState engineState = w.engineState;
-    if (engineState.ended()) {
-      emitEnd(w.seq, engineState.receivedSteps(), w.ready.end, w.state);
-      clear(w.seq, w.state, engineState.receivedSteps(), w.ready.end);
-      return;
-    }
-    boolean appended = w.state.appendsSteps(settings.stream());
-    long receivedBefore = w.state.received;
-    StepBlock added = EngineStates.keep(w.state, engineState.snapshot(), appended);
-    if (appended && w.state.degraded) {
-      exactBlocks.clear(); // degraded to lookahead: the exact buffers are dropped
-    } else if (added != null) {
-      exactBlocks.put(receivedBefore, added);
-    }
-    sequence.update(w.state);
-  }
-
-  /**
-   * The model failed on {@code w}'s steps: each of their records, and any the sequence buffered, is
-   * an {@code engine_error} dead letter naming the failure; the sequence ends with the steps the
-   * engine had taken in before.
-   */
-  private void engineError(Work w, RuntimeException ex) throws Exception {
-    LOG.warn("The model failed on sequence {}; the sequence is ended", w.seq, ex);
-    long taken = w.state.received;
-    String what =
-        ex.getClass().getSimpleName() + (ex.getMessage() == null ? "" : ": " + ex.getMessage());
-    InputEvent last = null;
-    for (Segment g : w.ready.segments) {
-      if (g.event == last) {
-        continue;
-      }
-      last = g.event;
-      deadLetter(
-          g.event,
-          DeadLetter.Reason.ENGINE_ERROR,
-          "the model failed on steps "
-              + (g.event.t + g.from)
-              + ".."
-              + (g.event.t + g.from + g.count - 1)
-              + " of sequence "
-              + w.seq
-              + " (or on other steps of the same engine call): "
-              + what
-              + "; the sequence is ended after "
-              + taken
-              + " steps");
-    }
-    for (InputEvent b : order.buffered(w.state, reorderBuffer)) {
-      deadLetter(
-          b,
-          DeadLetter.Reason.ENGINE_ERROR,
-          "sequence " + w.seq + " was ended by a model failure before this step: " + what);
-    }
-    emitEnd(w.seq, taken, Tombstone.Why.ENGINE_ERROR, w.state);
-    clear(w.seq, w.state, taken, Tombstone.Why.ENGINE_ERROR);
-  }
-
-  /**
-   * Exact mode's --max-sequence-steps tripped with --overflow reject: every record in flight (and
-   * any buffered) is a {@code sequence_too_long} dead letter with its own source coordinates; the
-   * sequence ends with the steps taken in before.
-   */
-  private void maxStepsReached(Work w) throws Exception {
-    long taken = w.state.received;
-    String detail =
-        "exact mode buffers at most "
-            + w.engine.config().maxSequenceSteps()
-            + " steps per sequence (--max-sequence-steps, --overflow reject); sequence "
-            + w.seq
-            + " reached it after "
-            + taken
-            + " steps and is ended";
-    InputEvent last = null;
-    for (Segment g : w.ready.segments) {
-      if (g.event != last) {
-        last = g.event;
-        deadLetter(g.event, DeadLetter.Reason.SEQUENCE_TOO_LONG, detail);
-      }
-    }
-    for (InputEvent b : order.buffered(w.state, reorderBuffer)) {
-      deadLetter(b, DeadLetter.Reason.SEQUENCE_TOO_LONG, detail);
-    }
-    emitEnd(w.seq, taken, Tombstone.Why.MAX_STEPS, w.state);
-    clear(w.seq, w.state, taken, Tombstone.Why.MAX_STEPS);
   }
 
   /** The sequence's one end record: steps taken in, why it ended, its model version. */
-  private void emitEnd(String seq, long steps, Tombstone.Why why, SequenceRecord s) {
-    send(encoder.end(seq, steps, why, versionOf(s)));
+  void emitEnd(String seq, long steps, Tombstone.Why why, SequenceRecord s) {
+    send(encoder.end(seq, steps, why, models.versionOf(s)));
   }
 
-  private void send(OutputRecord r) {
+  void send(OutputRecord r) {
     recordsOut.inc();
     output.collect(new StreamRecord<>(r));
   }
@@ -1107,7 +665,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
    * Ends the current sequence: its timers and buffers go, its state becomes a tombstone that
    * refuses later records until a timer removes it after the ended-sequence retention.
    */
-  private void clear(String seq, SequenceRecord s, long steps, Tombstone.Why why) throws Exception {
+  void clear(String seq, SequenceRecord s, long steps, Tombstone.Why why) throws Exception {
     if (s.idleTimer != 0) {
       timers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, s.idleTimer);
     }
@@ -1123,7 +681,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     }
     batch.remove(seq);
     long retainUntil = now() + settings.endedRetention().toMillis();
-    release(s); // before the tombstone forgets the version
+    models.release(s); // before the tombstone forgets the version
     s.end(why, steps, retainUntil);
     sequence.update(s);
     timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, retainUntil);
@@ -1139,18 +697,24 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     StreamConfig c = settings.stream();
     s.config = c;
     s.modelVersion = models.newest();
-    EngineStates.keep(s, engine(s.modelVersion, c).newSequence().snapshot(), s.appendsSteps(c));
-    use(s);
+    EngineStates.keep(
+        s, models.engine(s.modelVersion, c).newSequence().snapshot(), s.appendsSteps(c));
+    models.use(s);
     return s;
   }
 
-  private void deadLetter(InputEvent e, DeadLetter.Reason reason, String detail) {
+  void deadLetter(InputEvent e, DeadLetter.Reason reason, String detail) {
     deadLetters.get(reason).inc();
     output.collect(new StreamRecord<>(encoder.deadLetter(e, reason, detail)));
   }
 
   long now() {
     return getProcessingTimeService().getCurrentProcessingTime();
+  }
+
+  /** The records of {@code s} waiting in the current key's reorder buffer. */
+  List<InputEvent> buffered(SequenceRecord s) throws Exception {
+    return order.buffered(s, reorderBuffer);
   }
 
   // ------------------------------------------------------------------ state views
