@@ -244,8 +244,8 @@ final class EngineCalls {
 
   /**
    * The engine state of {@code w}'s sequence for this engine call. While exact mode's buffers only
-   * grow, the call starts from empty buffers and its additions are appended to the list state; the
-   * whole buffers are read only when the sequence ends or degrades to lookahead in this call.
+   * grow, the call starts from empty buffers and its additions go to the exact-blocks map state;
+   * the whole buffers are read only when the sequence ends or degrades to lookahead in this call.
    */
   private SequenceState restore(Work w) throws Exception {
     SequenceRecord s = w.state;

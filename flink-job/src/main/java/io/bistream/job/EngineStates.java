@@ -56,6 +56,8 @@ final class EngineStates {
     // Exact mode appends raw steps (for a degrade) to the blocks; other modes keep them here.
     // The engine drops consumed steps from the front of this buffer in place: a copy.
     boolean raw = steps.raw().length > 0;
+    // The blocks' arrays (possibly the stored block's own) are exactly full, so the engine's first
+    // append to them copies: they are never written in place.
     float[] pending = raw ? steps.raw() : s.pending.clone();
     arrays[PENDING] = pending;
     arrays[IN] = steps.in();
@@ -90,7 +92,7 @@ final class EngineStates {
   /**
    * Keeps engine state {@code snap} in {@code s}, except exact mode's step buffers while {@code
    * appends}: what the engine call added to them (it started from empty buffers) is returned as a
-   * block for the list state, or null when it added nothing.
+   * block for the exact-blocks map state, or null when it added nothing.
    */
   static StepBlock keep(SequenceRecord s, SequenceState.Snapshot snap, boolean appends) {
     long[] c = snap.counters();

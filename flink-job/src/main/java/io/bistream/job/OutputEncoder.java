@@ -217,9 +217,31 @@ final class OutputEncoder {
       return this;
     }
 
-    /** {@code s} quoted and escaped by Jackson's encoder. */
+    /**
+     * {@code s} quoted and escaped as Jackson's generator writes it: by Jackson's encoder, except
+     * that a surrogate is written as a {@code \\uXXXX} escape, each half alone (Jackson's UTF-8
+     * encoder refuses a lone one, which a sequence id may hold).
+     */
     JsonBytes string(String s) {
+      for (int i = 0; i < s.length(); i++) {
+        if (Character.isSurrogate(s.charAt(i))) {
+          return withSurrogates(s);
+        }
+      }
       return ascii(QUOTER.quoteAsUTF8(s));
+    }
+
+    private JsonBytes withSurrogates(String s) {
+      char[] quoted = QUOTER.quoteAsString(s);
+      StringBuilder b = new StringBuilder(quoted.length + 16);
+      for (char c : quoted) {
+        if (Character.isSurrogate(c)) {
+          b.append(String.format("\\u%04X", (int) c));
+        } else {
+          b.append(c);
+        }
+      }
+      return ascii(b.toString().getBytes(StandardCharsets.UTF_8));
     }
 
     /** Text that needs no escaping (base64, or quoted already), in quotes. */

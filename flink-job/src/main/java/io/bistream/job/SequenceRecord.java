@@ -7,7 +7,7 @@ import io.bistream.core.stream.StreamConfig;
  * cursor, timers and times, the streaming settings the sequence started with, and the streaming
  * engine's small state (counters, recurrent states, the steps a lookahead or context window still
  * needs). Exact mode's growing step buffers are not here: they are appended, a block per engine
- * call, to a list state ({@link StepBlock}), so a step costs the same state work however long the
+ * call, to a map state ({@link StepBlock}), so a step costs the same state work however long the
  * sequence is. After the end only the tombstone fields remain until {@code retainUntil}. Serialized
  * by {@link SequenceRecordSerializer}, never by Flink's POJO serializer or Kryo.
  */
@@ -131,8 +131,8 @@ final class SequenceRecord {
   SequenceRecord() {}
 
   /**
-   * True while exact mode's step buffers only grow: they live in the list state, and an engine call
-   * sees only the steps it adds, unless the sequence ends or degrades in it.
+   * True while exact mode's step buffers only grow: they live in the exact-blocks map state, and an
+   * engine call sees only the steps it adds, unless the sequence ends or degrades in it.
    */
   boolean appendsSteps(StreamConfig jobConfig) {
     StreamConfig c = config == null ? jobConfig : config;
@@ -157,8 +157,9 @@ final class SequenceRecord {
   /**
    * A copy that the job may change without changing this one (Flink's heap backend copies a value
    * that a running checkpoint still reads before the job touches it). The float arrays are shared:
-   * the job and the engine replace them, never write into them (SequenceState); {@code recent},
-   * which the ordering updates in place, is copied.
+   * the job and the engine replace them, never write into them (SequenceState; the engine works on
+   * its own copies of {@code pending} and {@code pool}, EngineStates); {@code recent}, which the
+   * ordering updates in place, is copied.
    */
   SequenceRecord copy() {
     SequenceRecord c = new SequenceRecord();
