@@ -68,12 +68,13 @@ class OutputEncoderTest {
             for (int i = 0; i < out.size(); i++) {
               int from = perChunk ? 0 : i;
               int count = perChunk ? steps : 1;
-              byte[] expected = jackson(seq, em, from, count, perChunk, binary, version);
+              Case c = new Case(seq, em, from, count, perChunk, binary, version);
+              byte[] expected = c.jackson();
               assertEquals(
                   new String(expected, StandardCharsets.UTF_8),
                   new String(out.get(i).value, StandardCharsets.UTF_8));
               assertArrayEquals(expected, out.get(i).value);
-              readsBack(out.get(i).value, seq, em, from, count, perChunk, binary, version);
+              c.readsBack(out.get(i).value);
               checked++;
             }
           }
@@ -110,97 +111,92 @@ class OutputEncoderTest {
     return v;
   }
 
-  /** The record as Jackson's generator writes the schema's fields in their order. */
-  private static byte[] jackson(
+  /** One output record: rows {@code [from, from + count)} of {@code em}, in one form. */
+  private record Case(
       String seq,
       Emission em,
       int from,
       int count,
       boolean perChunk,
       boolean binary,
-      String version)
-      throws IOException {
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-    int w = em.width();
-    try (JsonGenerator g = JACKSON.createGenerator(bytes)) {
-      g.writeStartObject();
-      g.writeStringField("seq", seq);
-      g.writeNumberField("t", em.firstStep() + from);
-      String field = perChunk ? "ys" : "y";
-      if (binary) {
-        g.writeStringField(field + "_f32", Float32.base64(em.values(), from * w, count * w));
-        if (perChunk) {
-          g.writeNumberField("width", w);
-        }
-      } else {
-        g.writeFieldName(field);
-        if (perChunk) {
-          g.writeStartArray();
-        }
-        for (int r = from; r < from + count; r++) {
-          g.writeStartArray();
-          for (int j = r * w; j < (r + 1) * w; j++) {
-            g.writeNumber(em.values()[j]);
-          }
-          g.writeEndArray();
-        }
-        if (perChunk) {
-          g.writeEndArray();
-        }
-      }
-      g.writeStringField("mode", em.degraded() ? "lookahead" : "exact");
-      if (em.degraded()) {
-        g.writeBooleanField("degraded", true);
-      }
-      g.writeStringField("model_version", version);
-      g.writeEndObject();
-    }
-    return bytes.toByteArray();
-  }
+      String version) {
 
-  private static void readsBack(
-      byte[] record,
-      String seq,
-      Emission em,
-      int from,
-      int count,
-      boolean perChunk,
-      boolean binary,
-      String version)
-      throws IOException {
-    JsonNode n = JSON.readTree(record);
-    assertEquals(seq, n.get("seq").asText());
-    assertEquals(version, n.get("model_version").asText());
-    assertEquals(em.firstStep() + from, n.get("t").asLong());
-    int w = em.width();
-    float[] read = new float[count * w];
-    if (binary) {
-      read =
-          Float32.floats(
-              java.util.Base64.getDecoder().decode(n.get(perChunk ? "ys_f32" : "y_f32").asText()));
-    } else {
-      // The number texts as written, each read as a float (Jackson's tree would read a double).
-      int k = 0;
-      try (JsonParser p = JSON.getFactory().createParser(record)) {
-        int depth = 0;
-        boolean inValues = false;
-        for (JsonToken tok = p.nextToken(); tok != null; tok = p.nextToken()) {
-          if (tok == JsonToken.FIELD_NAME && depth == 1) {
-            inValues = p.currentName().equals(perChunk ? "ys" : "y");
-          } else if (tok.isStructStart()) {
-            depth++;
-          } else if (tok.isStructEnd()) {
-            depth--;
-          } else if (inValues && depth > 1) {
-            read[k++] = Float.parseFloat(p.getText());
+    /** The record as Jackson's generator writes the schema's fields in their order. */
+    byte[] jackson() throws IOException {
+      ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+      int w = em.width();
+      try (JsonGenerator g = JACKSON.createGenerator(bytes)) {
+        g.writeStartObject();
+        g.writeStringField("seq", seq);
+        g.writeNumberField("t", em.firstStep() + from);
+        String field = perChunk ? "ys" : "y";
+        if (binary) {
+          g.writeStringField(field + "_f32", Float32.base64(em.values(), from * w, count * w));
+          if (perChunk) {
+            g.writeNumberField("width", w);
+          }
+        } else {
+          g.writeFieldName(field);
+          if (perChunk) {
+            g.writeStartArray();
+          }
+          for (int r = from; r < from + count; r++) {
+            g.writeStartArray();
+            for (int j = r * w; j < (r + 1) * w; j++) {
+              g.writeNumber(em.values()[j]);
+            }
+            g.writeEndArray();
+          }
+          if (perChunk) {
+            g.writeEndArray();
           }
         }
+        g.writeStringField("mode", em.degraded() ? "lookahead" : "exact");
+        if (em.degraded()) {
+          g.writeBooleanField("degraded", true);
+        }
+        g.writeStringField("model_version", version);
+        g.writeEndObject();
       }
-      assertEquals(count * w, k);
+      return bytes.toByteArray();
     }
-    for (int j = 0; j < count * w; j++) {
-      float want = em.values()[from * w + j];
-      assertEquals(Float.floatToIntBits(want), Float.floatToIntBits(read[j]), "value " + j);
+
+    void readsBack(byte[] record) throws IOException {
+      JsonNode n = JSON.readTree(record);
+      assertEquals(seq, n.get("seq").asText());
+      assertEquals(version, n.get("model_version").asText());
+      assertEquals(em.firstStep() + from, n.get("t").asLong());
+      int w = em.width();
+      float[] read = new float[count * w];
+      if (binary) {
+        read =
+            Float32.floats(
+                java.util.Base64.getDecoder()
+                    .decode(n.get(perChunk ? "ys_f32" : "y_f32").asText()));
+      } else {
+        // The number texts as written, each read as a float (Jackson's tree would read a double).
+        int k = 0;
+        try (JsonParser p = JSON.getFactory().createParser(record)) {
+          int depth = 0;
+          boolean inValues = false;
+          for (JsonToken tok = p.nextToken(); tok != null; tok = p.nextToken()) {
+            if (tok == JsonToken.FIELD_NAME && depth == 1) {
+              inValues = p.currentName().equals(perChunk ? "ys" : "y");
+            } else if (tok.isStructStart()) {
+              depth++;
+            } else if (tok.isStructEnd()) {
+              depth--;
+            } else if (inValues && depth > 1) {
+              read[k++] = Float.parseFloat(p.getText());
+            }
+          }
+        }
+        assertEquals(count * w, k);
+      }
+      for (int j = 0; j < count * w; j++) {
+        float want = em.values()[from * w + j];
+        assertEquals(Float.floatToIntBits(want), Float.floatToIntBits(read[j]), "value " + j);
+      }
     }
   }
 }
