@@ -132,8 +132,8 @@ final class OutputEncoder {
    * --binary-floats} one base64 string of little-endian float32 ({@code "y_f32"}, or {@code
    * "ys_f32"} plus the row {@code "width"}). The bytes are those Jackson's generator writes (the
    * strings quoted by Jackson's own encoder), without a generator per record: creating and closing
-   * one, and quoting the same field names and strings again for every step, took a third of the
-   * encoding here (JFR, docs/benchmarks.md).
+   * one, and quoting the constant field names again for every record, took a third of the encoding
+   * here (JFR, docs/benchmarks.md).
    */
   private byte[] output(
       String seq,
