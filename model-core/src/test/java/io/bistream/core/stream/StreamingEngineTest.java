@@ -409,6 +409,44 @@ class StreamingEngineTest {
     return Streams.assemble(all, engine, t);
   }
 
+  /**
+   * A snapshot shares the carried states instead of copying them (the job keeps them in its state
+   * and restores from them after a failed call): the sequence advancing further, from the snapshot
+   * or from a restore of it, must leave every one of them as it was.
+   */
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"EXACT", "LOOKAHEAD", "STATEFUL", "CONTEXT"})
+  void advancingFurtherNeverChangesTheCarriedStatesOfAnEarlierSnapshot(String mode) {
+    int t = 30;
+    StreamingEngine engine = chunkedEngine(mode, 35);
+    float[] x = sequence(new Random(7), t, true);
+    List<float[][]> taken = new ArrayList<>();
+    List<float[][]> asTaken = new ArrayList<>();
+    int[] carried = {0};
+    feedInPieces(
+        engine,
+        x,
+        t,
+        2,
+        (at, s) -> {
+          SequenceState.Snapshot snap = s.snapshot();
+          // arrays 4.. : the last-step candidate, the first backward output, the states per stage
+          float[][] states = Arrays.copyOfRange(snap.arrays(), 4, snap.arrays().length);
+          taken.add(states);
+          asTaken.add(Arrays.stream(states).map(float[]::clone).toArray(float[][]::new));
+          carried[0] += Arrays.stream(states).mapToInt(a -> a.length).sum();
+          return at % 4 == 0 ? SequenceState.restore(snap) : s;
+        });
+    if (!mode.equals("CONTEXT")) {
+      assertThat(carried[0]).as("values carried across snapshots").isPositive();
+    }
+    for (int i = 0; i < taken.size(); i++) {
+      for (int k = 0; k < taken.get(i).length; k++) {
+        assertThat(taken.get(i)[k]).as("snapshot %d, array %d", i, k).isEqualTo(asTaken.get(i)[k]);
+      }
+    }
+  }
+
   @ParameterizedTest(name = "{0}")
   @ValueSource(strings = {"EXACT", "LOOKAHEAD", "STATEFUL", "CONTEXT"})
   void restoringEverySnapshotAsTheJobDoesContinuesBitIdentically(String mode) {
