@@ -148,6 +148,8 @@ final class OutputEncoder {
     b.raw(SEQ).string(seq).raw(T).number(em.firstStep() + from);
     if (binary) {
       b.raw(field.equals("ys") ? YS_F32 : Y_F32);
+      // The JDK's encoder: 1.2-1.6x Jackson's writeBinary on 1-64 KB, which took 19% of this
+      // operator's time in stateful mode.
       b.ascii(Float32.base64Ascii(em.values(), from * width, count * width));
       if (field.equals("ys")) {
         b.raw(WIDTH).number(width);
