@@ -54,6 +54,13 @@ final class OutputEncoder {
       String modelVersion,
       Consumer<OutputRecord> out) {
     String mode = em.degraded() ? "lookahead" : sequenceMode;
+    // What every record of the emission starts and ends with, quoted once.
+    byte[] head = new JsonBytes(16 + seq.length()).raw(SEQ).string(seq).raw(T).bytes();
+    JsonBytes tail = new JsonBytes(64).raw(MODE).string(mode);
+    if (em.degraded()) {
+      tail.raw(DEGRADED);
+    }
+    byte[] end = tail.raw(MODEL_VERSION).string(modelVersion).raw(END).bytes();
     if (perChunk) {
       // Each record small enough at the widest float text, or at base64's 4 characters per 3
       // bytes of float32.
@@ -61,15 +68,12 @@ final class OutputEncoder {
       int perRecord = Math.max(1, outputBytes / rowBytes);
       for (int from = 0; from < em.steps(); from += perRecord) {
         int count = Math.min(perRecord, em.steps() - from);
-        out.accept(
-            new OutputRecord(
-                outputTopic, seq, output(seq, em, from, count, "ys", mode, modelVersion)));
+        out.accept(new OutputRecord(outputTopic, seq, output(head, em, from, count, "ys", end)));
       }
       return;
     }
     for (int r = 0; r < em.steps(); r++) {
-      out.accept(
-          new OutputRecord(outputTopic, seq, output(seq, em, r, 1, "y", mode, modelVersion)));
+      out.accept(new OutputRecord(outputTopic, seq, output(head, em, r, 1, "y", end)));
     }
   }
 
@@ -123,29 +127,23 @@ final class OutputEncoder {
   }
 
   /**
-   * One output record, written straight to UTF-8: {@code seq}, {@code t}, then either one step's
-   * values ({@code "y"}) or several rows from {@code t} ({@code "ys"}), {@code mode}, {@code
-   * degraded}, {@code model_version} (the model version the sequence is pinned to). Values are JSON
-   * numbers in Jackson's Schubfach text (the shortest text that reads back as the same float; JDK
-   * 17's {@code Float.toString} took ~4x the engine's time in the job, bench --pipeline and JFR), a
-   * value that is not finite as Jackson writes it ({@code "NaN"}, a string); or with {@code
-   * --binary-floats} one base64 string of little-endian float32 ({@code "y_f32"}, or {@code
-   * "ys_f32"} plus the row {@code "width"}). The bytes are those Jackson's generator writes (the
-   * strings quoted by Jackson's own encoder), without a generator per record: creating and closing
-   * one, and quoting the constant field names again for every record, took a third of the encoding
-   * here (JFR, docs/benchmarks.md).
+   * One output record, written straight to UTF-8: {@code head} (its {@code seq}, quoted once per
+   * emission), {@code t}, then either one step's values ({@code "y"}) or several rows from {@code
+   * t} ({@code "ys"}), {@code mode}, {@code degraded}, {@code model_version} (the model version the
+   * sequence is pinned to). Values are JSON numbers in Jackson's Schubfach text (the shortest text
+   * that reads back as the same float; JDK 17's {@code Float.toString} took ~4x the engine's time
+   * in the job, bench --pipeline and JFR), a value that is not finite as Jackson writes it ({@code
+   * "NaN"}, a string); or with {@code --binary-floats} one base64 string of little-endian float32
+   * ({@code "y_f32"}, or {@code "ys_f32"} plus the row {@code "width"}), then {@code end} (the
+   * emission's {@code mode}, {@code degraded} and {@code model_version}). The bytes are those
+   * Jackson's generator writes (the strings quoted by Jackson's own encoder), without a generator
+   * per record: creating and closing one, and quoting the constant field names again for every
+   * record, took a third of the encoding here (JFR, docs/benchmarks.md).
    */
-  private byte[] output(
-      String seq,
-      Emission em,
-      int from,
-      int count,
-      String field,
-      String mode,
-      String modelVersion) {
+  private byte[] output(byte[] head, Emission em, int from, int count, String field, byte[] end) {
     int width = em.width();
-    JsonBytes b = new JsonBytes(48 + seq.length() + count * width * (binary ? 6 : 12));
-    b.raw(SEQ).string(seq).raw(T).number(em.firstStep() + from);
+    JsonBytes b = new JsonBytes(head.length + end.length + 24 + count * width * (binary ? 6 : 12));
+    b.raw(head).number(em.firstStep() + from);
     if (binary) {
       b.raw(field.equals("ys") ? YS_F32 : Y_F32);
       // The JDK's encoder: 1.2-1.6x Jackson's writeBinary on 1-64 KB, which took 19% of this
@@ -170,11 +168,7 @@ final class OutputEncoder {
         b.raw(CLOSE);
       }
     }
-    b.raw(MODE).string(mode);
-    if (em.degraded()) {
-      b.raw(DEGRADED);
-    }
-    return b.raw(MODEL_VERSION).string(modelVersion).raw(END).bytes();
+    return b.raw(end).bytes();
   }
 
   private static final byte[] SEQ = ascii("{\"seq\":");

@@ -1,6 +1,7 @@
 package io.bistream.job;
 
 import io.bistream.job.records.InputEvent;
+import io.bistream.job.records.JobSerializer;
 import java.io.IOException;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
@@ -13,7 +14,7 @@ import org.apache.flink.core.memory.DataOutputView;
  * is, field by field. Format version 1. Reorder buffers written before, as Flink POJOs of {@link
  * InputEvent}, are read with Flink's POJO serializer and migrated on restore.
  */
-public final class ReorderPieceSerializer extends StateSerializer<InputEvent> {
+public final class ReorderPieceSerializer extends JobSerializer<InputEvent> {
 
   private static final long serialVersionUID = 1L;
 

@@ -1,6 +1,7 @@
 package io.bistream.job;
 
 import io.bistream.core.stream.StreamConfig;
+import io.bistream.job.records.JobSerializer;
 import java.io.IOException;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
@@ -30,7 +31,7 @@ import org.apache.flink.core.memory.DataOutputView;
  * the new one (and give older state a value that means the same as before), add the version's line
  * above and a case to {@code SequenceRecordSerializerTest}.
  */
-public final class SequenceRecordSerializer extends StateSerializer<SequenceRecord> {
+public final class SequenceRecordSerializer extends JobSerializer<SequenceRecord> {
 
   private static final long serialVersionUID = 1L;
 

@@ -1,5 +1,6 @@
 package io.bistream.job;
 
+import io.bistream.job.records.JobSerializer;
 import java.io.IOException;
 import java.util.List;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
@@ -57,7 +58,7 @@ record StepBlock(float[] in, float[] mask, float[] fwd, float[] raw) {
   }
 
   /** The four arrays, length-prefixed; format version 1. */
-  public static final class Serializer extends StateSerializer<StepBlock> {
+  public static final class Serializer extends JobSerializer<StepBlock> {
 
     private static final long serialVersionUID = 1L;
 

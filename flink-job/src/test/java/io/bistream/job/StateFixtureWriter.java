@@ -5,6 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.streaming.util.AbstractStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.OperatorSnapshotUtil;
 
 /**
@@ -88,12 +89,7 @@ final class StateFixtureWriter {
     h.processElement(
         SequenceOperatorFaultTest.record("r", 0, SequenceOperatorFaultTest.rows(0, 3), 3, false, 1),
         0);
-    OperatorSubtaskState snapshot = h.snapshot(1, 1);
-    h.close();
-    Path out = Path.of("src/test/resources").resolve(BEFORE_CONTEXT);
-    Files.createDirectories(out.getParent());
-    OperatorSnapshotUtil.writeStateHandle(snapshot, out.toString());
-    System.out.println("wrote " + out);
+    snapshotTo(h, BEFORE_CONTEXT);
   }
 
   private static void writeExactState(String fixture) throws Exception {
@@ -117,11 +113,7 @@ final class StateFixtureWriter {
         SequenceOperatorFaultTest.record(
             "done", 0, SequenceOperatorFaultTest.rows(0, 3), 3, true, 3),
         0);
-    OperatorSubtaskState snapshot = h.snapshot(1, 1);
-    h.close();
-    Path out = Path.of("src/test/resources").resolve(fixture);
-    OperatorSnapshotUtil.writeStateHandle(snapshot, out.toString());
-    System.out.println("wrote " + out);
+    snapshotTo(h, fixture);
   }
 
   private static void writeModelsState() throws Exception {
@@ -140,9 +132,19 @@ final class StateFixtureWriter {
         SequenceOperatorFaultTest.record(
             "gru", 0, SequenceOperatorFaultTest.rows(0, 3), 3, false, 2),
         0);
+    snapshotTo(h, V4_MODELS_STATE);
+  }
+
+  /**
+   * Snapshots the operator in {@code h}, closes it and writes the state to test resource {@code
+   * fixture}.
+   */
+  private static void snapshotTo(AbstractStreamOperatorTestHarness<?> h, String fixture)
+      throws Exception {
     OperatorSubtaskState snapshot = h.snapshot(1, 1);
     h.close();
-    Path out = Path.of("src/test/resources").resolve(V4_MODELS_STATE);
+    Path out = Path.of("src/test/resources").resolve(fixture);
+    Files.createDirectories(out.getParent());
     OperatorSnapshotUtil.writeStateHandle(snapshot, out.toString());
     System.out.println("wrote " + out);
   }

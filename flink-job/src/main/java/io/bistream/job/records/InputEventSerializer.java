@@ -21,7 +21,7 @@ import org.apache.flink.types.StringValue;
  * (docs/benchmarks.md). No state holds this form: the job leaves unaligned checkpoints off (Flink's
  * default), so a checkpoint keeps no record in flight.
  */
-public final class InputEventSerializer extends TypeSerializer<InputEvent> {
+public final class InputEventSerializer extends JobSerializer<InputEvent> {
 
   private static final long serialVersionUID = 1L;
   private static final InputEvent.Control[] CONTROLS = InputEvent.Control.values();
@@ -29,11 +29,6 @@ public final class InputEventSerializer extends TypeSerializer<InputEvent> {
   @Override
   public boolean isImmutableType() {
     return false;
-  }
-
-  @Override
-  public TypeSerializer<InputEvent> duplicate() {
-    return this; // stateless
   }
 
   @Override
@@ -56,16 +51,6 @@ public final class InputEventSerializer extends TypeSerializer<InputEvent> {
     e.partition = from.partition;
     e.offset = from.offset;
     return e;
-  }
-
-  @Override
-  public InputEvent copy(InputEvent from, InputEvent reuse) {
-    return copy(from);
-  }
-
-  @Override
-  public int getLength() {
-    return -1;
   }
 
   @Override
@@ -115,16 +100,6 @@ public final class InputEventSerializer extends TypeSerializer<InputEvent> {
     e.partition = in.readInt();
     e.offset = in.readLong();
     return e;
-  }
-
-  @Override
-  public InputEvent deserialize(InputEvent reuse, DataInputView in) throws IOException {
-    return deserialize(in);
-  }
-
-  @Override
-  public void copy(DataInputView in, DataOutputView out) throws IOException {
-    serialize(deserialize(in), out);
   }
 
   @Override

@@ -1,4 +1,4 @@
-package io.bistream.job;
+package io.bistream.job.records;
 
 import java.io.IOException;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
@@ -6,10 +6,11 @@ import org.apache.flink.core.memory.DataInputView;
 import org.apache.flink.core.memory.DataOutputView;
 
 /**
- * What the job's state serializers share: stateless (one instance serves every thread), variable
- * length, no object reuse.
+ * What the job's own serializers share (its keyed state's, and the shuffle's {@link
+ * InputEventSerializer}): stateless (one instance serves every thread), variable length, no object
+ * reuse.
  */
-abstract class StateSerializer<T> extends TypeSerializer<T> {
+public abstract class JobSerializer<T> extends TypeSerializer<T> {
 
   private static final long serialVersionUID = 1L;
 
@@ -38,7 +39,7 @@ abstract class StateSerializer<T> extends TypeSerializer<T> {
     serialize(deserialize(in), out);
   }
 
-  static void writeFloats(float[] a, DataOutputView out) throws IOException {
+  protected static void writeFloats(float[] a, DataOutputView out) throws IOException {
     if (a == null) {
       out.writeInt(-1);
       return;
@@ -49,7 +50,7 @@ abstract class StateSerializer<T> extends TypeSerializer<T> {
     }
   }
 
-  static float[] readFloats(DataInputView in) throws IOException {
+  protected static float[] readFloats(DataInputView in) throws IOException {
     int n = in.readInt();
     if (n < 0) {
       return null;
