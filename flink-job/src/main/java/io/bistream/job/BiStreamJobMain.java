@@ -112,12 +112,16 @@ public final class BiStreamJobMain implements Callable<Integer> {
     RecordParser parser = RecordParser.forJob(s, ModelCache.get(s.model()));
     Source<ParsedRecord, ?, ?> source =
         BiStreamJob.kafkaSource(o.bootstrapServers, s, parser, o.startingOffsets());
+    String prefix = "bistream-" + s.inputTopic() + "-" + s.outputTopic();
     new BiStreamJob(
             source,
             BiStreamJob.kafkaSink(
+                o.bootstrapServers, s.kafkaProperties(), prefix, o.transactionTimeout, o.delivery),
+            // Transactional ids are <prefix>-<subtask>-<n>: this prefix never names the other's.
+            BiStreamJob.kafkaSink(
                 o.bootstrapServers,
                 s.kafkaProperties(),
-                "bistream-" + s.inputTopic() + "-" + s.outputTopic(),
+                prefix + "-parse-dead-letters",
                 o.transactionTimeout,
                 o.delivery),
             s)

@@ -63,7 +63,12 @@ class OperatorNamesTest {
       assertThat(names).anyMatch(n -> n.endsWith(in + "-" + out));
     }
     for (String role :
-        List.of("kafka-input-", "validate-", "bistream-sequences-", "kafka-output-")) {
+        List.of(
+            "kafka-input-",
+            "validate-",
+            "bistream-sequences-",
+            "kafka-output-",
+            "kafka-parse-dead-letters-")) {
       assertThat(uids).contains(role + in + "-" + out, role + in + "-" + otherOut);
     }
     assertThat(names)
