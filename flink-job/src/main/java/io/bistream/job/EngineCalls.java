@@ -269,7 +269,7 @@ final class EngineCalls {
   /** Emits what the engine released for {@code w} and keeps or ends its state. */
   private void complete(Work w, List<Emission> emitted) throws Exception {
     long now = op.now();
-    String mode = w.engine.config().mode().name().toLowerCase(java.util.Locale.ROOT);
+    String mode = w.engine.config().mode().userName();
     for (Emission em : emitted) {
       encoder.outputs(w.seq, em, mode, models.versionOf(w.state), op::send);
       latencyMillis.update(Math.max(0, now - w.state.lastTimestamp));

@@ -97,7 +97,9 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   private transient InternalTimerService<VoidNamespace> timers;
   // Sequences with steps ready for the engine; their state is written when the batch is advanced.
   private transient EngineCalls batch;
+  // When the waiting batch is due (0: none waits), and whether a timer is set (setBatchTimer).
   private transient long batchDeadline;
+  private transient boolean batchTimerSet;
   // The sequence whose record StepOrder is taking in.
   private transient SequenceRecord current;
   private transient InputClock input;
@@ -353,8 +355,34 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       flush();
     } else if (!batch.isEmpty() && batchDeadline == 0) {
       batchDeadline = now() + settings.batchMaxWait().toMillis();
-      getProcessingTimeService().registerTimer(batchDeadline, t -> flush());
+      if (!batchTimerSet) {
+        setBatchTimer();
+      }
     }
+  }
+
+  /**
+   * Sets the one timer that flushes a batch at its deadline. A batch filled before its deadline is
+   * flushed at once, and the timer, when it fires, flushes the batch waiting then only if that
+   * batch's own deadline has come, else waits on for it: one timer per batch wait at most, where
+   * one per batch flushed batches early and cost a timer every {@code batchSize} records.
+   */
+  private void setBatchTimer() {
+    batchTimerSet = true;
+    getProcessingTimeService()
+        .registerTimer(
+            batchDeadline,
+            t -> {
+              batchTimerSet = false;
+              if (batchDeadline == 0) {
+                return; // nothing waits
+              }
+              if (now() >= batchDeadline) {
+                flush();
+              } else {
+                setBatchTimer();
+              }
+            });
   }
 
   /** The state of the current key's sequence: in the batch when waiting there, else in state. */

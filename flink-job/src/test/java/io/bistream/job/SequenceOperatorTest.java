@@ -312,6 +312,28 @@ class SequenceOperatorTest {
   }
 
   @Test
+  void aBatchWaitsItsOwnWaitNotWhatIsLeftOfAnEarlierBatchs() throws Exception {
+    var h = harness(settings(2));
+    h.setProcessingTime(0);
+    h.processElement(step("k1", 0, x(0), true), 0); // waits until 10 at most
+    h.processElement(step("k2", 0, x(0), true), 0); // the batch is full: flushed now
+    assertThat(values(h.extractOutputValues(), "out"))
+        .extracting(n -> n.get("seq").asText())
+        .containsOnly("k1", "k2");
+    h.setProcessingTime(5);
+    h.processElement(step("k3", 0, x(0), true), 0); // a new batch: waits until 15 at most
+    h.setProcessingTime(10);
+    assertThat(values(h.extractOutputValues(), "out"))
+        .extracting(n -> n.get("seq").asText())
+        .doesNotContain("k3");
+    h.setProcessingTime(15);
+    assertThat(values(h.extractOutputValues(), "out"))
+        .extracting(n -> n.get("seq").asText())
+        .contains("k3");
+    h.close();
+  }
+
+  @Test
   void shouldFlushWaitingStepsBeforeACheckpointBarrier() throws Exception {
     var h = harness(settings(100));
     h.processElement(step("c", 0, x(0), true), 0);

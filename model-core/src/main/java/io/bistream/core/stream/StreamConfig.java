@@ -32,9 +32,11 @@ public record StreamConfig(
      */
     CONTEXT;
 
+    private final String userName = name().toLowerCase(java.util.Locale.ROOT);
+
     /** The name users type and read: {@code exact}, {@code lookahead}, {@code stateful}, ... */
     public String userName() {
-      return name().toLowerCase(java.util.Locale.ROOT);
+      return userName;
     }
 
     /** The {@link #userName}: whatever shows a mode to a user shows this. */
