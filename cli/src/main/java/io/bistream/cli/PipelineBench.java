@@ -220,7 +220,10 @@ final class PipelineBench {
             + " run follows untimed runs of the same job until the JIT used under 15% of a core"
             + " (warm-ups). kafka steps/s:"
             + " the broker alone moving the job's committed output again (transactional producer"
-            + " committing every 500 ms, read_committed consumer), no Flink, no model.");
+            + " committing every 500 ms, read_committed consumer), no Flink, no model. cpu µs/rec"
+            + " (floor rows): CPU time of this whole process (Flink, broker, the bench's producer and"
+            + " consumer) per record from the burst's start until the last output was read; cores:"
+            + " that CPU time over the same wall time.");
     if (json != null) {
       ObjectNode root = JSON.createObjectNode();
       root.put("sequences", sequences).put("steps", steps).put("per_chunk_output", perChunkOutput);
@@ -268,12 +271,19 @@ final class PipelineBench {
     return sequences * (double) steps / ((System.nanoTime() - start) / 1e9);
   }
 
-  /** One run of the job: its rate, when its burst started, its output, and the Kafka-only rate. */
+  /**
+   * One run of the job: its rate, when its burst started, its output, the Kafka-only rate, and the
+   * CPU time this whole process (Flink, the broker, the bench's producer and consumer) took per
+   * step from the burst's start until the last output was read, with the cores that made on
+   * average.
+   */
   private record JobRun(
       double stepsPerS,
       long start,
       List<ConsumerRecord<String, String>> records,
-      double kafkaStepsPerS) {
+      double kafkaStepsPerS,
+      double cpuMicrosPerStep,
+      double cores) {
 
     /** Milliseconds from the burst's start to each output step's record, sorted. */
     double[] latencies() throws Exception {
@@ -328,12 +338,17 @@ final class PipelineBench {
     List<ConsumerRecord<String, String>> records;
     long start;
     double seconds;
+    long cpu;
+    double wall;
     try {
       Thread.sleep(3000); // let the source assign its partitions
       // Every step is sent in this one burst: its latency is its output's timestamp minus start.
       start = System.currentTimeMillis();
+      cpu = processCpuNanos();
       kafka.produce(in, input.records());
       records = LocalRun.awaitEnded(kafka, job, out, input.ids(), Duration.ofMinutes(10), n -> {});
+      cpu = processCpuNanos() - cpu;
+      wall = (System.currentTimeMillis() - start) / 1e3;
       // Until the sink wrote the last record (its timestamp), not until this poll loop saw it.
       long last = records.stream().mapToLong(ConsumerRecord::timestamp).max().orElseThrow();
       seconds = (last - start) / 1e3;
@@ -345,7 +360,18 @@ final class PipelineBench {
     double kafkaSeconds = kafkaSeconds(kafka, replay, records);
     // A run leaves hundreds of MB of logs; the next run should not find the broker carrying them.
     kafka.deleteTopics(in, out, o.deadLetterTopic, replay);
-    return new JobRun(stepsTotal / seconds, start, records, stepsTotal / kafkaSeconds);
+    return new JobRun(
+        stepsTotal / seconds,
+        start,
+        records,
+        stepsTotal / kafkaSeconds,
+        cpu / 1e3 / stepsTotal,
+        cpu / 1e9 / wall);
+  }
+
+  private static long processCpuNanos() {
+    return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+        .getProcessCpuTime();
   }
 
   /**
@@ -449,8 +475,16 @@ final class PipelineBench {
             + " default C and R%n",
         input.steps(), floorSequences, floorSteps, width);
     System.out.printf(
-        "%-14s %12s %11s %13s %9s %9s %8s%n",
-        "pipeline", "records/s", "vs floor", "vs floor-json", "p50 ms", "p99 ms", "warm-ups");
+        "%-14s %12s %11s %13s %11s %6s %9s %9s %8s%n",
+        "pipeline",
+        "records/s",
+        "vs floor",
+        "vs floor-json",
+        "cpu µs/rec",
+        "cores",
+        "p50 ms",
+        "p99 ms",
+        "warm-ups");
     double bare = 0;
     double parsing = 0;
     List<FloorRow> pipelines = new ArrayList<>();
@@ -484,11 +518,13 @@ final class PipelineBench {
         parsing = run.stepsPerS();
       }
       System.out.printf(
-          "%-14s %,12.0f %10.2fx %13s %9.0f %9.0f %8d%n",
+          "%-14s %,12.0f %10.2fx %13s %11.1f %6.2f %9.0f %9.0f %8d%n",
           name,
           run.stepsPerS(),
           run.stepsPerS() / bare,
           parsing == 0 ? "-" : String.format("%.2fx", run.stepsPerS() / parsing),
+          run.cpuMicrosPerStep(),
+          run.cores(),
           p50,
           p99,
           warmUps);
@@ -498,6 +534,8 @@ final class PipelineBench {
           .put("records_per_s", Math.round(run.stepsPerS()))
           .put("vs_floor", run.stepsPerS() / bare)
           .put("vs_floor_json", parsing == 0 ? null : run.stepsPerS() / parsing)
+          .put("process_cpu_us_per_record", run.cpuMicrosPerStep())
+          .put("cores", run.cores())
           .put("latency_p50_ms", p50)
           .put("latency_p99_ms", p99)
           .put("warm_up_runs", warmUps);
