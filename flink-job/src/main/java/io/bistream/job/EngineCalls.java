@@ -23,10 +23,11 @@ import org.slf4j.LoggerFactory;
  * engines together, one call per model version and streaming settings, when the operator says
  * (batch size, batch wait, before every checkpoint barrier, at a control record or a timeout). A
  * call starts from each sequence's state as the {@link SequenceRecord} keeps it and writes it back
- * after; exact mode's steps are appended to the {@code exact-blocks} map state and read whole only
- * at the end. A sequence the model fails on ends with {@code engine_error} dead letters, one that
- * passes {@code --max-sequence-steps} with {@code sequence_too_long} ones; when one sequence of a
- * call fails, the others are advanced again one by one from their intact state.
+ * after; exact mode's steps are appended to the {@code exact-blocks} map state (in blocks, {@link
+ * #append}) and read whole only at the end. A sequence the model fails on ends with {@code
+ * engine_error} dead letters, one that passes {@code --max-sequence-steps} with {@code
+ * sequence_too_long} ones; when one sequence of a call fails, the others are advanced again one by
+ * one from their intact state.
  */
 final class EngineCalls {
 
@@ -93,6 +94,7 @@ final class EngineCalls {
   private final OutputEncoder encoder;
   private final Histogram chunkMicros;
   private final Histogram latencyMillis;
+  private final int tailBytes;
   // Sequences with steps ready for the engine, in arrival order.
   private Map<String, Ready> batch = new LinkedHashMap<>();
 
@@ -103,7 +105,8 @@ final class EngineCalls {
       MapState<Long, StepBlock> exactBlocks,
       OutputEncoder encoder,
       Histogram chunkMicros,
-      Histogram latencyMillis) {
+      Histogram latencyMillis,
+      int tailBytes) {
     this.op = op;
     this.settings = op.settings();
     this.models = models;
@@ -112,6 +115,7 @@ final class EngineCalls {
     this.encoder = encoder;
     this.chunkMicros = chunkMicros;
     this.latencyMillis = latencyMillis;
+    this.tailBytes = tailBytes;
   }
 
   /** Sequences waiting. */
@@ -260,7 +264,11 @@ final class EngineCalls {
         for (Map.Entry<Long, StepBlock> b : exactBlocks.entries()) {
           blocks.put(b.getKey(), b.getValue());
         }
-        steps = StepBlock.concat(blocks.values());
+        List<StepBlock> all = new ArrayList<>(blocks.values());
+        if (s.tail != null) {
+          all.add(s.tail); // the latest steps
+        }
+        steps = StepBlock.concat(all);
       }
     }
     return EngineStates.restore(s, steps);
@@ -285,10 +293,31 @@ final class EngineCalls {
     StepBlock added = EngineStates.keep(w.state, engineState.snapshot(), appended);
     if (appended && w.state.degraded) {
       exactBlocks.clear(); // degraded to lookahead: the exact buffers are dropped
+      w.state.tail = null;
     } else if (added != null) {
-      exactBlocks.put(receivedBefore, added);
+      append(w.state, receivedBefore, added);
     }
     sequence.update(w.state);
+  }
+
+  /**
+   * Appends exact mode's steps {@code added}, from step {@code first} on, to the sequence's
+   * buffers: to its {@link SequenceRecord#tail}, which goes to the exact-blocks map as one block,
+   * keyed by its first step, once it holds {@link #tailBytes}. On the heap backend the first write
+   * to a sequence's map after each checkpoint copies the whole map (copy-on-write), and with an
+   * entry per engine call that and the entries' insertion took a quarter of exact mode's keyed
+   * operator on one-step records (JFR, docs/benchmarks.md); with {@code tailBytes} 0 (RocksDB,
+   * where the record's bytes cost on every access and map entries do not) each call's steps are a
+   * block of their own.
+   */
+  private void append(SequenceRecord s, long first, StepBlock added) throws Exception {
+    StepBlock tail = s.tail == null ? added : StepBlock.concat(List.of(s.tail, added));
+    if (tail.bytes() >= tailBytes) {
+      exactBlocks.put(first - (s.tail == null ? 0 : s.tail.steps()), tail);
+      s.tail = null;
+    } else {
+      s.tail = tail;
+    }
   }
 
   /**

@@ -25,6 +25,7 @@ import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
 import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
+import org.apache.flink.runtime.state.heap.HeapKeyedStateBackend;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.InternalTimer;
 import org.apache.flink.streaming.api.operators.InternalTimerService;
@@ -77,6 +78,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
 
   private static final long serialVersionUID = 1L;
   private static final Logger LOG = LoggerFactory.getLogger(SequenceOperator.class);
+  // Exact mode's latest steps kept in the sequence record on the heap backend (EngineCalls#append).
+  static final int EXACT_TAIL_BYTES = 1024;
 
   private final JobSettings settings;
   private final TypeSerializer<SequenceRecord> recordSerializer;
@@ -246,7 +249,15 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
     latencyMillis =
         metrics.histogram("eventToOutputMillis", new DescriptiveStatisticsHistogram(1000));
     batch =
-        new EngineCalls(this, models, sequence, exactBlocks, encoder, chunkMicros, latencyMillis);
+        new EngineCalls(
+            this,
+            models,
+            sequence,
+            exactBlocks,
+            encoder,
+            chunkMicros,
+            latencyMillis,
+            getKeyedStateBackend() instanceof HeapKeyedStateBackend ? EXACT_TAIL_BYTES : 0);
   }
 
   /** Asks the broker about quiet input partitions every {@code probeMillis} (InputClock#probe). */

@@ -6,10 +6,11 @@ import io.bistream.core.stream.StreamConfig;
  * What the job keeps per sequence id in its value state (docs/operations.md, "State"): the ordering
  * cursor, timers and times, the streaming settings the sequence started with, and the streaming
  * engine's small state (counters, recurrent states, the steps a lookahead or context window still
- * needs). Exact mode's growing step buffers are not here: they are appended, a block per engine
- * call, to a map state ({@link StepBlock}), so a step costs the same state work however long the
- * sequence is. After the end only the tombstone fields remain until {@code retainUntil}. Serialized
- * by {@link SequenceRecordSerializer}, never by Flink's POJO serializer or Kryo.
+ * needs). Exact mode's growing step buffers are not here but for their latest steps ({@link
+ * #tail}): they are appended to a map state in blocks ({@link StepBlock}), so a step costs the same
+ * state work however long the sequence is. After the end only the tombstone fields remain until
+ * {@code retainUntil}. Serialized by {@link SequenceRecordSerializer}, never by Flink's POJO
+ * serializer or Kryo.
  */
 final class SequenceRecord {
 
@@ -128,6 +129,13 @@ final class SequenceRecord {
   /** Pooling models: the running maximum or (high, low) sum per feature, or null. */
   float[] pool;
 
+  /**
+   * Exact mode: its latest steps, not yet a block of the exact-blocks map state (null: none). They
+   * go there as one block once they hold enough bytes (EngineCalls#append), so the map gets an
+   * entry per block of steps rather than per engine call.
+   */
+  StepBlock tail;
+
   SequenceRecord() {}
 
   /**
@@ -207,5 +215,6 @@ final class SequenceRecord {
     forward = o.forward;
     backward = o.backward;
     pool = o.pool;
+    tail = o.tail;
   }
 }

@@ -25,6 +25,9 @@ import org.apache.flink.core.memory.DataOutputView;
  *       {@code --model-version}, the only model there was.
  *   <li>Version 5: adds {@code startedAt} after it, when the sequence's first record was taken in
  *       (its age, for {@code ./bistream state}); state of versions 1 to 4 reads as 0: not kept.
+ *   <li>Version 6: adds {@code tail} after it, exact mode's latest steps kept here until they make
+ *       a block of the exact-blocks map; state of versions 1 to 5 reads as null: every step in the
+ *       map.
  * </ul>
  *
  * To add a field: append it, raise {@link #CURRENT}, read it only when {@code version} is at least
@@ -36,8 +39,9 @@ public final class SequenceRecordSerializer extends JobSerializer<SequenceRecord
   private static final long serialVersionUID = 1L;
 
   /** The format this version of the job writes. */
-  static final int CURRENT = 5;
+  static final int CURRENT = 6;
 
+  private static final StepBlock.Serializer BLOCK = new StepBlock.Serializer();
   private static final byte OPEN = 0;
   private static final byte ENDED = 1;
 
@@ -135,6 +139,12 @@ public final class SequenceRecordSerializer extends JobSerializer<SequenceRecord
     if (version >= 5) {
       out.writeLong(s.startedAt);
     }
+    if (version >= 6) {
+      out.writeBoolean(s.tail != null);
+      if (s.tail != null) {
+        BLOCK.serialize(s.tail, out); // in the block format of version 6's time, version 1
+      }
+    }
   }
 
   @Override
@@ -197,6 +207,10 @@ public final class SequenceRecordSerializer extends JobSerializer<SequenceRecord
     // Before version 4 every sequence ran on the job's --model.
     s.modelVersion = version >= 4 && in.readBoolean() ? in.readUTF() : null;
     s.startedAt = version >= 5 ? in.readLong() : 0;
+    // Before version 6 every step of exact mode was in the exact-blocks map.
+    if (version >= 6 && in.readBoolean()) {
+      s.tail = BLOCK.deserialize(in);
+    }
     return s;
   }
 

@@ -90,6 +90,9 @@ public final class SequenceStateView {
       exactSteps += e.getValue().mask().length;
       stateBytes += Long.BYTES + size(blockSerializer, e.getValue());
     }
+    if (s.tail != null) {
+      exactSteps += s.tail.steps(); // its bytes are the record's
+    }
     int pieces = 0;
     TypeSerializer<InputEvent> pieceSerializer = new ReorderPieceSerializer();
     for (Map.Entry<Long, InputEvent> e : entries(reorder)) {

@@ -25,6 +25,16 @@ record StepBlock(float[] in, float[] mask, float[] fwd, float[] raw) {
     return in.length == 0 && mask.length == 0 && fwd.length == 0 && raw.length == 0;
   }
 
+  /** The steps it holds: one mask value each. */
+  int steps() {
+    return mask.length;
+  }
+
+  /** The bytes of its values. */
+  long bytes() {
+    return (long) Float.BYTES * (in.length + mask.length + fwd.length + raw.length);
+  }
+
   /** The blocks one after the other. */
   static StepBlock concat(Iterable<StepBlock> blocks) {
     int in = 0;

@@ -355,4 +355,42 @@ class SequenceOperatorStateTest {
     }
     after.close();
   }
+
+  @org.junit.jupiter.params.ParameterizedTest
+  @org.junit.jupiter.params.provider.ValueSource(booleans = {true, false})
+  void exactModesStepsMakeABlockPerKilobyteOnTheHeapAndOnePerEngineCallOnRocksDb(boolean rocksDb)
+      throws Exception {
+    SequenceOperator op = new SequenceOperator(settings(MODEL, StreamConfig.exact(), 1));
+    var h = harness(op, rocksDb, null, 0);
+    int steps = 200;
+    for (int t = 0; t < steps; t++) {
+      h.processElement(record("b", t, rows(t, 1), D, false, t), 0);
+    }
+    op.setCurrentKey("b");
+    List<StepBlock> blocks = new java.util.ArrayList<>();
+    op.exactBlocksState().values().forEach(blocks::add);
+    StepBlock tail = op.sequenceState().value().tail;
+    int inMap = blocks.stream().mapToInt(StepBlock::steps).sum();
+    assertThat(inMap + (tail == null ? 0 : tail.steps())).isEqualTo(steps);
+    if (rocksDb) {
+      assertThat(blocks).hasSize(steps);
+      assertThat(tail).isNull();
+    } else {
+      long perStep = blocks.get(0).bytes() / blocks.get(0).steps();
+      assertThat(blocks)
+          .hasSize(inMap / blocks.get(0).steps())
+          .allSatisfy(
+              b ->
+                  assertThat(b.bytes())
+                      .isBetween(
+                          (long) SequenceOperator.EXACT_TAIL_BYTES,
+                          SequenceOperator.EXACT_TAIL_BYTES + perStep - 1));
+      assertThat(tail == null ? 0 : tail.bytes()).isLessThan(SequenceOperator.EXACT_TAIL_BYTES);
+    }
+    h.processElement(record("b", steps, new float[0], D, true, steps), 0);
+    assertCloseToOffline(
+        outputs(values(h.extractOutputValues(), "out", "b")),
+        predict(MODEL, rows(0, steps), steps, D));
+    h.close();
+  }
 }

@@ -85,8 +85,8 @@ class SequenceRecordSerializerTest {
     SequenceRecord migrated = current.deserialize(new DataInputDeserializer(write(current, read)));
     assertThat(migrated).usingRecursiveComparison().isEqualTo(read);
     // lastSeenAt (version 2), idleTimeoutMs (version 3), no modelVersion (version 4), startedAt
-    // (version 5)
-    assertThat(write(current, written).length).isEqualTo(v1.length + 3 * Long.BYTES + 1);
+    // (version 5), no tail (version 6)
+    assertThat(write(current, written).length).isEqualTo(v1.length + 3 * Long.BYTES + 2);
   }
 
   @Test
@@ -113,6 +113,32 @@ class SequenceRecordSerializerTest {
     written.startedAt = 1_796_000_000_000L; // version 4 cannot hold it
     SequenceRecord read = readByOldVersionAndMigrate(4, written, "startedAt");
     assertThat(read.startedAt).as("0: not kept, as in version 4").isZero();
+  }
+
+  @Test
+  void stateWrittenByVersionFiveRestoresWithEveryExactStepInTheMap() throws Exception {
+    SequenceRecord written = open();
+    written.startedAt = 1_796_000_000_000L;
+    written.tail = tail(); // version 5 cannot hold it
+    SequenceRecord read = readByOldVersionAndMigrate(5, written, "tail");
+    assertThat(read.tail).as("null: no steps outside the map, as in version 5").isNull();
+  }
+
+  @Test
+  void theCurrentVersionKeepsExactModesLatestSteps() throws Exception {
+    SequenceRecord s = open();
+    s.config = StreamConfig.exact();
+    s.tail = tail();
+    SequenceRecordSerializer current = new SequenceRecordSerializer();
+    assertThat(current.deserialize(new DataInputDeserializer(write(current, s))))
+        .usingRecursiveComparison()
+        .isEqualTo(s);
+  }
+
+  /** Two steps of exact mode's buffers: inputs of width 2, mask, forward outputs of width 1. */
+  private static StepBlock tail() {
+    return new StepBlock(
+        new float[] {1f, 2f, 3f, 4f}, new float[] {1f, 0f}, new float[] {5f, 6f}, new float[0]);
   }
 
   /**
