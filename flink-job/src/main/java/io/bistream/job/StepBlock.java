@@ -36,33 +36,34 @@ record StepBlock(float[] in, float[] mask, float[] fwd, float[] raw) {
   }
 
   /** The blocks one after the other. */
-  static StepBlock concat(Iterable<StepBlock> blocks) {
+  static StepBlock concat(List<StepBlock> blocks) {
+    if (blocks.size() == 1) {
+      return blocks.get(0);
+    }
     int in = 0;
     int mask = 0;
     int fwd = 0;
     int raw = 0;
-    List<StepBlock> all = new java.util.ArrayList<>();
     for (StepBlock b : blocks) {
-      all.add(b);
       in += b.in.length;
       mask += b.mask.length;
       fwd += b.fwd.length;
       raw += b.raw.length;
     }
-    if (all.size() == 1) {
-      return all.get(0);
-    }
     StepBlock c = new StepBlock(new float[in], new float[mask], new float[fwd], new float[raw]);
-    int[] at = new int[4];
-    for (StepBlock b : all) {
-      System.arraycopy(b.in, 0, c.in, at[0], b.in.length);
-      System.arraycopy(b.mask, 0, c.mask, at[1], b.mask.length);
-      System.arraycopy(b.fwd, 0, c.fwd, at[2], b.fwd.length);
-      System.arraycopy(b.raw, 0, c.raw, at[3], b.raw.length);
-      at[0] += b.in.length;
-      at[1] += b.mask.length;
-      at[2] += b.fwd.length;
-      at[3] += b.raw.length;
+    in = 0;
+    mask = 0;
+    fwd = 0;
+    raw = 0;
+    for (StepBlock b : blocks) {
+      System.arraycopy(b.in, 0, c.in, in, b.in.length);
+      System.arraycopy(b.mask, 0, c.mask, mask, b.mask.length);
+      System.arraycopy(b.fwd, 0, c.fwd, fwd, b.fwd.length);
+      System.arraycopy(b.raw, 0, c.raw, raw, b.raw.length);
+      in += b.in.length;
+      mask += b.mask.length;
+      fwd += b.fwd.length;
+      raw += b.raw.length;
     }
     return c;
   }
