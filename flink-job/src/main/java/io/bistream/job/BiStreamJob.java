@@ -37,8 +37,8 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 /**
  * The BiStream pipeline (docs/architecture.md, "The path of a record"): Kafka source, parse and
  * validate (dead letters to a side output), key by sequence id, {@link SequenceOperator}, one
- * exactly-once Kafka sink for the keyed operator's records and another for the records that failed
- * to parse, each chained to the operator that makes its records.
+ * exactly-once Kafka sink for the keyed operator's records, chained to it, and another for the
+ * records that failed to parse.
  *
  * <p>The constructor takes the source and sinks so tests and the local mode plug in their own;
  * {@link #build} adds the topology to an environment.
@@ -133,14 +133,15 @@ public final class BiStreamJob {
         .uid("kafka-output-" + id);
     // A sink of its own rather than a union into the one above: an operator with two inputs is
     // never chained, so the union cost every output a trip over Flink's network to a sink thread.
-    // This one is not chained to the source either: only the rare dead letters cross to it, and
-    // the source's task name, which its coordinator's metrics take, stays within 80 characters.
+    // This one is not chained to the source (rebalance): only the rare dead letters cross to it,
+    // and the source's task name, which its coordinator's metrics take, stays within 80
+    // characters. (disableChaining would also part the sink's writer from its committer.)
     valid
         .getSideOutput(DEAD_LETTERS)
+        .rebalance()
         .sinkTo(parseDeadLetterSink)
         .name("kafka-parse-dead-letters-" + name)
-        .uid("kafka-parse-dead-letters-" + id)
-        .disableChaining();
+        .uid("kafka-parse-dead-letters-" + id);
   }
 
   /** The longest pipeline id operator names hold whole. */

@@ -228,6 +228,8 @@ final class EngineCalls {
           StreamingEngine.Feed f = feed(w);
           List<Emission> out = engine.advanceAll(List.of(f)).get(0);
           complete(w, out);
+        } catch (SequenceOperator.OutputFailed f) {
+          throw f;
         } catch (RuntimeException alone) {
           engineError(w, alone);
         }
@@ -248,8 +250,8 @@ final class EngineCalls {
 
   /**
    * The engine state of {@code w}'s sequence for this engine call. While exact mode's buffers only
-   * grow, the call starts from empty buffers and its additions go to the exact-blocks map state;
-   * the whole buffers are read only when the sequence ends or degrades to lookahead in this call.
+   * grow, the call starts from empty buffers and its additions are appended ({@link #append}); the
+   * whole buffers are read only when the sequence ends or degrades to lookahead in this call.
    */
   private SequenceState restore(Work w) throws Exception {
     SequenceRecord s = w.state;
@@ -303,12 +305,12 @@ final class EngineCalls {
   /**
    * Appends exact mode's steps {@code added}, from step {@code first} on, to the sequence's
    * buffers: to its {@link SequenceRecord#tail}, which goes to the exact-blocks map as one block,
-   * keyed by its first step, once it holds {@link #tailBytes}. On the heap backend the first write
-   * to a sequence's map after each checkpoint copies the whole map (copy-on-write), and with an
-   * entry per engine call that and the entries' insertion took a quarter of exact mode's keyed
-   * operator on one-step records (JFR, docs/benchmarks.md); with {@code tailBytes} 0 (RocksDB,
-   * where the record's bytes cost on every access and map entries do not) each call's steps are a
-   * block of their own.
+   * keyed by its first step, once it holds {@link #tailBytes}. On the heap backend, while a
+   * checkpoint's asynchronous part still writes the state, the first write to a sequence's map
+   * copies the whole map (copy-on-write), and with an entry per engine call that and the entries'
+   * insertion took a quarter of exact mode's keyed operator on one-step records (JFR,
+   * docs/benchmarks.md); with {@code tailBytes} 0 (RocksDB, where the record's bytes cost on every
+   * access and map entries do not) each call's steps are a block of their own.
    */
   private void append(SequenceRecord s, long first, StepBlock added) throws Exception {
     StepBlock tail = s.tail == null ? added : StepBlock.concat(List.of(s.tail, added));

@@ -160,6 +160,8 @@ final class ModelUpgrades {
   void take(ModelUpdate u) throws Exception {
     try {
       takeModel(u);
+    } catch (SequenceOperator.OutputFailed f) {
+      throw f;
     } catch (RuntimeException ex) {
       refuse(
           u,

@@ -163,11 +163,11 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
   }
 
   /**
-   * Exact mode's buffered steps: one entry per engine call that added steps, keyed by the steps the
-   * sequence had taken in before it (each such call takes in at least one, so keys only grow). A
-   * map rather than a list: on RocksDB a list is one value per sequence that every compaction
-   * rewrites whole, so a long sequence's later steps cost more than its first (docs/operations.md,
-   * "State").
+   * Exact mode's buffered steps, in blocks keyed by the steps the sequence had taken in before each
+   * (so keys only grow): one per engine call that added steps, or on the heap backend one per
+   * kilobyte of them, the latest waiting in the record's tail (EngineCalls#append). A map rather
+   * than a list: on RocksDB a list is one value per sequence that every compaction rewrites whole,
+   * so a long sequence's later steps cost more than its first (docs/operations.md, "State").
    */
   static MapStateDescriptor<Long, StepBlock> exactBlocksDescriptor() {
     return exactBlocksDescriptor(new StepBlock.Serializer());
@@ -201,7 +201,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
             getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
             r -> {
               deadLetters.get(DeadLetter.Reason.BAD_MODEL).inc();
-              output.collect(new StreamRecord<>(r));
+              collect(r);
             });
     models.open();
     int width = models.engine(models.newest(), settings.stream()).inputWidth();
@@ -359,6 +359,8 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
       } else {
         accept(e);
       }
+    } catch (OutputFailed f) {
+      throw f;
     } catch (RuntimeException ex) {
       failed(e, ex);
     }
@@ -697,7 +699,33 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
 
   void send(OutputRecord r) {
     recordsOut.inc();
-    output.collect(new StreamRecord<>(r));
+    collect(r);
+  }
+
+  /**
+   * Hands {@code r} to the output: the Kafka sink chained to this operator writes it in this
+   * thread, so its failure surfaces here, as {@link OutputFailed}.
+   */
+  private void collect(OutputRecord r) {
+    try {
+      output.collect(new StreamRecord<>(r));
+    } catch (RuntimeException e) {
+      throw new OutputFailed(e);
+    }
+  }
+
+  /**
+   * The output failed (the chained Kafka sink): the task fails and restores from its last
+   * checkpoint. The handlers that end a sequence on a failure of its own (a defect, input no check
+   * foresaw, a model failure) let it pass: it is no sequence's, and ending one for it would lose
+   * outputs the restore does not give back.
+   */
+  static final class OutputFailed extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    OutputFailed(RuntimeException cause) {
+      super("the output sink failed: " + cause.getMessage(), cause);
+    }
   }
 
   /**
@@ -744,7 +772,7 @@ public final class SequenceOperator extends AbstractStreamOperator<OutputRecord>
 
   void deadLetter(InputEvent e, DeadLetter.Reason reason, String detail) {
     deadLetters.get(reason).inc();
-    output.collect(new StreamRecord<>(encoder.deadLetter(e, reason, detail)));
+    collect(encoder.deadLetter(e, reason, detail));
   }
 
   long now() {

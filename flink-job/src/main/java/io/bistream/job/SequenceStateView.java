@@ -91,7 +91,8 @@ public final class SequenceStateView {
       stateBytes += Long.BYTES + size(blockSerializer, e.getValue());
     }
     if (s.tail != null) {
-      exactSteps += s.tail.steps(); // its bytes are the record's
+      blocks++; // the latest steps, a block the record holds: its bytes are the record's
+      exactSteps += s.tail.steps();
     }
     int pieces = 0;
     TypeSerializer<InputEvent> pieceSerializer = new ReorderPieceSerializer();

@@ -9,12 +9,12 @@ import org.apache.flink.core.memory.DataInputView;
 import org.apache.flink.core.memory.DataOutputView;
 
 /**
- * Steps exact mode added to a sequence's buffers in one engine call, one entry of the sequence's
- * append-only exact-blocks map state: the input rows of the first bidirectional stage ({@code in},
- * rows of its width), their mask (one value per step), that stage's forward outputs ({@code fwd}),
- * and the raw steps kept for a degrade to lookahead ({@code raw}; empty unless {@code --overflow
- * degrade}). The blocks of a sequence, in order, are its whole buffers; they are read once, when it
- * ends.
+ * Consecutive steps exact mode added to a sequence's buffers, one entry of the sequence's
+ * append-only exact-blocks map state or its record's tail (EngineCalls#append): the input rows of
+ * the first bidirectional stage ({@code in}, rows of its width), their mask (one value per step),
+ * that stage's forward outputs ({@code fwd}), and the raw steps kept for a degrade to lookahead
+ * ({@code raw}; empty unless {@code --overflow degrade}). The blocks of a sequence, in order, then
+ * its tail, are its whole buffers; they are read once, when it ends.
  */
 record StepBlock(float[] in, float[] mask, float[] fwd, float[] raw) {
 

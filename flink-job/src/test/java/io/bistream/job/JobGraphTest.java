@@ -10,8 +10,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * How the job's operators are chained into tasks: every output leaves from the keyed operator's own
- * task, with no trip over Flink's network to a sink thread, and the source's task holds only the
- * source and the parser.
+ * task, with no trip over Flink's network to a sink thread; the source's task holds only the source
+ * and the parser, and the parse dead letters' sink is a task of its own.
  */
 class JobGraphTest {
 
@@ -46,6 +46,12 @@ class JobGraphTest {
                       .startsWith("bistream-sequences-in-out")
                       .contains("kafka-output-in-out: Writer"))
           .anySatisfy(t -> assertThat(t).isEqualTo("Source: kafka-in-out -> validate-in-out"))
+          .anySatisfy(
+              t ->
+                  assertThat(t)
+                      .isEqualTo(
+                          "kafka-parse-dead-letters-in-out: Writer"
+                              + " -> kafka-parse-dead-letters-in-out: Committer"))
           .noneSatisfy(t -> assertThat(t).startsWith("kafka-output-in-out"));
     }
   }

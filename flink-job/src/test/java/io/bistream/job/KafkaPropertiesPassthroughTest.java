@@ -15,8 +15,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 import picocli.CommandLine;
 
 /**
- * Issue 7: every {@code --kafka-property} reaches the Kafka source, the sink and so the dead-letter
- * producer, and secret values never appear where settings are logged.
+ * Issue 7: every {@code --kafka-property} reaches the Kafka source and both sinks' producers (the
+ * outputs' and the parse dead letters'), and secret values never appear where settings are logged.
  */
 class KafkaPropertiesPassthroughTest {
 

@@ -1,6 +1,7 @@
 package io.bistream.job;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -495,5 +496,80 @@ class SequenceOperatorFaultTest {
         .contains("--restore latest");
     assertOnlyTombstonesLeft(h, 2);
     h.close();
+  }
+
+  @Test
+  void aFailureOfTheChainedSinkFailsTheTaskInsteadOfEndingASequence() throws Exception {
+    // Chained, the Kafka writer runs inside the operator's output.collect; Flink wraps its failure
+    // (a send the broker refused, an expired batch) in ExceptionInChainedOperatorException.
+    var h = harness(settings(SequenceOperatorTest.MODEL, StreamConfig.exact(), 100));
+    SequenceOperator op = (SequenceOperator) h.getOperator();
+    java.lang.reflect.Field output =
+        org.apache.flink.streaming.api.operators.AbstractStreamOperator.class.getDeclaredField(
+            "output");
+    output.setAccessible(true);
+    FailingOnce failing = new FailingOnce();
+    output.set(op, failing);
+
+    h.processElement(record("a", 0, rows(0, 2), D, false, 0), 0); // waits in the batch
+    // A flush record: its handling, which ends a sequence on a failure of its own, emits.
+    InputEvent flush = record("a", 0, new float[0], D, false, 1);
+    flush.control = InputEvent.Control.FLUSH;
+    assertThatThrownBy(() -> h.processElement(flush, 0))
+        .isInstanceOf(SequenceOperator.OutputFailed.class)
+        .hasRootCauseMessage("broker gone");
+    assertThat(failing.after).as("no engine_error dead letter, no end record").isEmpty();
+    h.close();
+  }
+
+  /**
+   * An output whose first record fails as the chained Kafka writer's does (its error is reported
+   * once, then cleared); it keeps the records after it.
+   */
+  private static final class FailingOnce
+      implements org.apache.flink.streaming.api.operators.Output<
+          org.apache.flink.streaming.runtime.streamrecord.StreamRecord<OutputRecord>> {
+    final List<OutputRecord> after = new java.util.ArrayList<>();
+    private boolean failed;
+
+    @Override
+    public void collect(
+        org.apache.flink.streaming.runtime.streamrecord.StreamRecord<OutputRecord> record) {
+      if (failed) {
+        after.add(record.getValue());
+        return;
+      }
+      failed = true;
+      throw new org.apache.flink.streaming.runtime.tasks.ExceptionInChainedOperatorException(
+          "kafka-output: Writer", new java.io.IOException("broker gone"));
+    }
+
+    @Override
+    public <X> void collect(
+        org.apache.flink.util.OutputTag<X> tag,
+        org.apache.flink.streaming.runtime.streamrecord.StreamRecord<X> record) {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    public void emitWatermark(org.apache.flink.streaming.api.watermark.Watermark mark) {}
+
+    @Override
+    public void emitWatermarkStatus(
+        org.apache.flink.streaming.runtime.watermarkstatus.WatermarkStatus status) {}
+
+    @Override
+    public void emitLatencyMarker(
+        org.apache.flink.streaming.runtime.streamrecord.LatencyMarker marker) {}
+
+    @Override
+    public void emitRecordAttributes(
+        org.apache.flink.streaming.runtime.streamrecord.RecordAttributes attributes) {}
+
+    @Override
+    public void emitWatermark(org.apache.flink.runtime.event.WatermarkEvent event) {}
+
+    @Override
+    public void close() {}
   }
 }
