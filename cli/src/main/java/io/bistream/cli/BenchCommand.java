@@ -444,17 +444,24 @@ final class BenchCommand implements Callable<Integer> {
    * lost a core to them for most of its 50 ms.
    */
   static void untilQuiet() throws InterruptedException {
-    var os = (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
     long deadline = System.nanoTime() + QUIET_AT_MOST_MS * 1_000_000L;
-    long before = os.getProcessCpuTime();
-    while (before >= 0 && System.nanoTime() < deadline) { // -1: the JVM cannot tell
+    long before = processCpuNanos();
+    while (before >= 0 && System.nanoTime() < deadline) {
       Thread.sleep(QUIET_WINDOW_MS);
-      long now = os.getProcessCpuTime();
+      long now = processCpuNanos();
       if (now - before <= QUIET_WINDOW_MS * 1_000_000L / 10) {
         return;
       }
       before = now;
     }
+  }
+
+  /**
+   * The CPU time all threads of this process have used, in nanoseconds; -1: the JVM cannot tell.
+   */
+  static long processCpuNanos() {
+    return ((OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+        .getProcessCpuTime();
   }
 
   /**

@@ -344,10 +344,10 @@ final class PipelineBench {
       Thread.sleep(3000); // let the source assign its partitions
       // Every step is sent in this one burst: its latency is its output's timestamp minus start.
       start = System.currentTimeMillis();
-      cpu = processCpuNanos();
+      cpu = BenchCommand.processCpuNanos();
       kafka.produce(in, input.records());
       records = LocalRun.awaitEnded(kafka, job, out, input.ids(), Duration.ofMinutes(10), n -> {});
-      cpu = processCpuNanos() - cpu;
+      cpu = BenchCommand.processCpuNanos() - cpu;
       wall = (System.currentTimeMillis() - start) / 1e3;
       // Until the sink wrote the last record (its timestamp), not until this poll loop saw it.
       long last = records.stream().mapToLong(ConsumerRecord::timestamp).max().orElseThrow();
@@ -367,11 +367,6 @@ final class PipelineBench {
         stepsTotal / kafkaSeconds,
         cpu / 1e3 / stepsTotal,
         cpu / 1e9 / wall);
-  }
-
-  private static long processCpuNanos() {
-    return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
-        .getProcessCpuTime();
   }
 
   /**
