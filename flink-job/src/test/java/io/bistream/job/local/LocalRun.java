@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.function.Consumer;
 import java.util.function.LongConsumer;
 import org.apache.flink.api.common.JobExecutionResult;
 import org.apache.flink.configuration.Configuration;
@@ -102,14 +103,32 @@ public final class LocalRun {
       Duration timeout,
       LongConsumer progress)
       throws Exception {
-    long deadline = System.nanoTime() + timeout.toNanos();
     List<ConsumerRecord<String, String>> records = new ArrayList<>();
+    awaitEnded(kafka, job, topic, sequences, timeout, progress, records::add);
+    EmbeddedKafka.sortByOffset(records);
+    return records;
+  }
+
+  /**
+   * As {@link #awaitEnded(EmbeddedKafka, JobClient, String, Set, Duration, LongConsumer)}, handing
+   * each committed record to {@code each} as it is read instead of keeping them all.
+   */
+  public static void awaitEnded(
+      EmbeddedKafka kafka,
+      JobClient job,
+      String topic,
+      Set<String> sequences,
+      Duration timeout,
+      LongConsumer progress,
+      Consumer<ConsumerRecord<String, String>> each)
+      throws Exception {
+    long deadline = System.nanoTime() + timeout.toNanos();
     Set<String> done = new HashSet<>();
     // One consumer follows the topic: each record is read and looked at once.
     try (KafkaConsumer<String, String> consumer = kafka.committedConsumer(topic, timeout)) {
       while (true) {
         for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(300))) {
-          records.add(r);
+          each.accept(r);
           if (r.value() != null && r.value().contains("\"end\"")) {
             JsonNode n = JSON.readTree(r.value());
             if (n.path("end").asBoolean(false)) {
@@ -119,8 +138,7 @@ public final class LocalRun {
         }
         progress.accept(done.size());
         if (done.containsAll(sequences)) {
-          EmbeddedKafka.sortByOffset(records);
-          return records;
+          return;
         }
         failIfEnded(job, topic);
         if (System.nanoTime() > deadline) {
