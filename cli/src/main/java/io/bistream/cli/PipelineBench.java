@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.sun.management.HotSpotDiagnosticMXBean;
 import io.bistream.core.ModelFiles;
 import io.bistream.core.model.Model;
 import io.bistream.core.stream.OfflineStreaming;
@@ -22,6 +23,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.management.CompilationMXBean;
 import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryUsage;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -137,7 +139,34 @@ final class PipelineBench {
     }
   }
 
+  /**
+   * A note when this JVM's heap may still grow or was not touched in advance: the first touch of a
+   * growing heap's pages (page faults, system time) lands on whichever rows run while it grows, the
+   * first ones (docs/benchmarks.md), where a Flink TaskManager runs on a fixed heap. Null when the
+   * heap is fixed and touched.
+   */
+  static String heapNote() {
+    MemoryUsage heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
+    String touched =
+        ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class)
+            .getVMOption("AlwaysPreTouch")
+            .getValue();
+    if (heap.getInit() == heap.getMax() && touched.equals("true")) {
+      return null;
+    }
+    long gib = Math.max(1, heap.getMax() >> 30);
+    return String.format(
+        "note: the heap is not fixed and touched in advance, so the first rows pay for its growth;"
+            + " for comparable rows run with BISTREAM_JAVA_OPTS=\"-Xms%dg -Xmx%dg"
+            + " -XX:+AlwaysPreTouch\"",
+        gib, gib);
+  }
+
   int run() throws Exception {
+    String note = heapNote();
+    if (note != null) {
+      System.out.println(note);
+    }
     Path dir = BenchEngines.fixture();
     Path modelFile = dir.resolve("model.json");
     Model model = ModelFiles.load(modelFile);
@@ -225,7 +254,9 @@ final class PipelineBench {
             + " committing every 500 ms, read_committed consumer), no Flink, no model. cpu µs/rec"
             + " (floor rows): CPU time of this whole process (Flink, broker, the bench's producer and"
             + " consumer) per record from the burst's start until the last output was read; cores:"
-            + " that CPU time over the same wall time.");
+            + " that CPU time over the same wall time. floor-json-out: floor-json writing outputs of"
+            + " the job's shape (the model's output width, constant values); out B/rec: the mean"
+            + " bytes of an output record's value.");
     if (json != null) {
       ObjectNode root = JSON.createObjectNode();
       root.put("sequences", sequences).put("steps", steps).put("per_chunk_output", perChunkOutput);
@@ -275,15 +306,16 @@ final class PipelineBench {
 
   /**
    * One run of the job: its rate, each output step's latency (ms from the burst's start to its
-   * record's timestamp, sorted), the Kafka-only rate (NaN when the run was not replayed), and the
-   * CPU time this whole process (Flink, the broker, the bench's producer and consumer) took per
-   * step from the burst's start until the last output was read, with the cores that made on
-   * average.
+   * record's timestamp, sorted), the Kafka-only rate (NaN when the run was not replayed), the mean
+   * bytes of its output records' values, and the CPU time this whole process (Flink, the broker,
+   * the bench's producer and consumer) took per step from the burst's start until the last output
+   * was read, with the cores that made on average.
    */
   private record JobRun(
       double stepsPerS,
       double[] latencies,
       double kafkaStepsPerS,
+      double outputBytesPerRecord,
       double cpuMicrosPerStep,
       double cores) {}
 
@@ -296,15 +328,23 @@ final class PipelineBench {
   private static final class OutputSteps implements Consumer<ConsumerRecord<String, String>> {
     private long[] timestamps = new long[1 << 16];
     private int size;
+    private long records;
+    private long bytes;
 
     @Override
     public void accept(ConsumerRecord<String, String> r) {
+      records++;
+      bytes += r.serializedValueSize();
       for (int i = outputSteps(r.value()); i > 0; i--) {
         if (size == timestamps.length) {
           timestamps = Arrays.copyOf(timestamps, size * 2);
         }
         timestamps[size++] = r.timestamp();
       }
+    }
+
+    double bytesPerRecord() {
+      return bytes / (double) records;
     }
 
     long last() {
@@ -390,6 +430,7 @@ final class PipelineBench {
         stepsTotal / seconds,
         steps.latencies(start),
         stepsTotal / kafkaSeconds,
+        steps.bytesPerRecord(),
         cpu / 1e3 / stepsTotal,
         cpu / 1e9 / wall);
   }
@@ -495,8 +536,9 @@ final class PipelineBench {
   /**
    * {@code --floor}: one step per JSON record on the bundled demo model, {@value #FLOOR_SEQUENCES}
    * sequences of {@value #FLOOR_STEPS} steps produced in one burst (a backlog the job drains), the
-   * job in each mode beside its floor ({@link FloorJob}) without and with the job's JSON parsing.
-   * Each row follows its own warm-up runs on a fifth of the sequences.
+   * job in each mode beside its floor ({@link FloorJob}) without and with the job's JSON parsing,
+   * and with the job's parsing and output shape. Each row follows its own warm-up runs on a fifth
+   * of the sequences.
    */
   private void floorRows(EmbeddedKafka kafka, ArrayNode rows) throws Exception {
     Path model = DemoCommand.extractBundledModel();
@@ -510,11 +552,13 @@ final class PipelineBench {
             + " default C and R%n",
         input.steps(), floorSequences, floorSteps, width);
     System.out.printf(
-        "%-14s %12s %11s %13s %11s %6s %9s %9s %8s%n",
+        "%-14s %12s %9s %13s %17s %9s %11s %6s %9s %9s %8s%n",
         "pipeline",
         "records/s",
         "vs floor",
         "vs floor-json",
+        "vs floor-json-out",
+        "out B/rec",
         "cpu µs/rec",
         "cores",
         "p50 ms",
@@ -522,9 +566,13 @@ final class PipelineBench {
         "warm-ups");
     double bare = 0;
     double parsing = 0;
+    double shaped = 0;
     List<FloorRow> pipelines = new ArrayList<>();
-    pipelines.add(new FloorRow("floor", null, o -> FloorJob.start(o, false)));
-    pipelines.add(new FloorRow("floor-json", null, o -> FloorJob.start(o, true)));
+    pipelines.add(new FloorRow("floor", null, o -> FloorJob.start(o, FloorJob.Kind.BARE)));
+    pipelines.add(new FloorRow("floor-json", null, o -> FloorJob.start(o, FloorJob.Kind.JSON)));
+    pipelines.add(
+        new FloorRow(
+            "floor-json-out", null, o -> FloorJob.start(o, FloorJob.Kind.JSON_JOB_OUTPUT)));
     modes.forEach(m -> pipelines.add(new FloorRow(m.userName(), m, JOB)));
     for (FloorRow pipeline : pipelines) {
       String name = pipeline.name();
@@ -551,13 +599,17 @@ final class PipelineBench {
         bare = run.stepsPerS();
       } else if (pipelines.indexOf(pipeline) == 1) {
         parsing = run.stepsPerS();
+      } else if (pipelines.indexOf(pipeline) == 2) {
+        shaped = run.stepsPerS();
       }
       System.out.printf(
-          "%-14s %,12.0f %10.2fx %13s %11.1f %6.2f %9.0f %9.0f %8d%n",
+          "%-14s %,12.0f %8.2fx %13s %17s %9.0f %11.1f %6.2f %9.0f %9.0f %8d%n",
           name,
           run.stepsPerS(),
           run.stepsPerS() / bare,
           parsing == 0 ? "-" : String.format("%.2fx", run.stepsPerS() / parsing),
+          shaped == 0 ? "-" : String.format("%.2fx", run.stepsPerS() / shaped),
+          run.outputBytesPerRecord(),
           run.cpuMicrosPerStep(),
           run.cores(),
           p50,
@@ -569,6 +621,8 @@ final class PipelineBench {
           .put("records_per_s", Math.round(run.stepsPerS()))
           .put("vs_floor", run.stepsPerS() / bare)
           .put("vs_floor_json", parsing == 0 ? null : run.stepsPerS() / parsing)
+          .put("vs_floor_json_out", shaped == 0 ? null : run.stepsPerS() / shaped)
+          .put("output_bytes_per_record", run.outputBytesPerRecord())
           .put("process_cpu_us_per_record", run.cpuMicrosPerStep())
           .put("cores", run.cores())
           .put("latency_p50_ms", p50)
