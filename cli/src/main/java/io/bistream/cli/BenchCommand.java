@@ -88,7 +88,8 @@ final class BenchCommand implements Callable<Integer> {
       names = "--floor",
       description =
           "--pipeline: also one-step records on the demo model, each mode beside trivial jobs"
-              + " with the same source, keyBy and sink (the floor)")
+              + " with the same source, keyBy and sink (the floor), one of them writing outputs of"
+              + " the job's shape")
   boolean floor;
 
   @Option(

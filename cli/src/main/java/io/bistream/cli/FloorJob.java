@@ -99,7 +99,7 @@ final class FloorJob {
   }
 
   /** What follows {@code "t"} in an output of the job's shape, the same for every record. */
-  private static String jobOutputTail(JobSettings s, Model model) {
+  static String jobOutputTail(JobSettings s, Model model) {
     int width = new StreamingEngine(model, s.stream()).outputWidth();
     return ",\"y\":["
         + String.join(",", Collections.nCopies(width, VALUE))

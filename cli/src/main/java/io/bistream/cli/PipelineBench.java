@@ -1,5 +1,7 @@
 package io.bistream.cli;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -23,7 +25,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.management.CompilationMXBean;
 import java.lang.management.ManagementFactory;
-import java.lang.management.MemoryUsage;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -146,15 +147,13 @@ final class PipelineBench {
    * heap is fixed and touched.
    */
   static String heapNote() {
-    MemoryUsage heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
-    String touched =
-        ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class)
-            .getVMOption("AlwaysPreTouch")
-            .getValue();
-    if (heap.getInit() == heap.getMax() && touched.equals("true")) {
+    HotSpotDiagnosticMXBean vm = ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class);
+    String max = vm.getVMOption("MaxHeapSize").getValue();
+    if (vm.getVMOption("InitialHeapSize").getValue().equals(max)
+        && vm.getVMOption("AlwaysPreTouch").getValue().equals("true")) {
       return null;
     }
-    long gib = Math.max(1, heap.getMax() >> 30);
+    long gib = Math.max(1, Long.parseLong(max) >> 30);
     return String.format(
         "note: the heap is not fixed and touched in advance, so the first rows pay for its growth;"
             + " for comparable rows run with BISTREAM_JAVA_OPTS=\"-Xms%dg -Xmx%dg"
@@ -256,7 +255,7 @@ final class PipelineBench {
             + " consumer) per record from the burst's start until the last output was read; cores:"
             + " that CPU time over the same wall time. floor-json-out: floor-json writing outputs of"
             + " the job's shape (the model's output width, constant values); out B/rec: the mean"
-            + " bytes of an output record's value.");
+            + " bytes of an output record's value, end records included.");
     if (json != null) {
       ObjectNode root = JSON.createObjectNode();
       root.put("sequences", sequences).put("steps", steps).put("per_chunk_output", perChunkOutput);
@@ -326,15 +325,22 @@ final class PipelineBench {
    * records than for the floor's.
    */
   private static final class OutputSteps implements Consumer<ConsumerRecord<String, String>> {
-    private long[] timestamps = new long[1 << 16];
+    private long[] timestamps;
     private int size;
     private long records;
     private long bytes;
+    private long last = Long.MIN_VALUE;
+
+    /** For {@code steps} output steps: the array is not grown while the run is timed. */
+    OutputSteps(long steps) {
+      timestamps = new long[Math.toIntExact(steps)];
+    }
 
     @Override
     public void accept(ConsumerRecord<String, String> r) {
       records++;
       bytes += r.serializedValueSize();
+      last = Math.max(last, r.timestamp());
       for (int i = outputSteps(r.value()); i > 0; i--) {
         if (size == timestamps.length) {
           timestamps = Arrays.copyOf(timestamps, size * 2);
@@ -343,12 +349,18 @@ final class PipelineBench {
       }
     }
 
+    /** Mean bytes of a record's value, end records included. */
     double bytesPerRecord() {
       return bytes / (double) records;
     }
 
+    /** The latest timestamp of any record, end records too. */
     long last() {
-      return Arrays.stream(timestamps, 0, size).max().orElseThrow();
+      return last;
+    }
+
+    long records() {
+      return records;
     }
 
     /** Milliseconds from {@code start} to each step's record, sorted. */
@@ -398,7 +410,7 @@ final class PipelineBench {
     String out = o.outputTopic;
     kafka.createTopics(4, in, out, o.deadLetterTopic);
     JobClient job = starter.start(o);
-    OutputSteps steps = new OutputSteps();
+    OutputSteps steps = new OutputSteps(input.steps());
     long start;
     double seconds;
     long cpu;
@@ -421,7 +433,19 @@ final class PipelineBench {
     double kafkaSeconds = Double.NaN;
     if (replay) {
       String again = out + "-replay";
-      kafkaSeconds = kafkaSeconds(kafka, again, kafka.readCommitted(out, Duration.ofMinutes(5)));
+      List<ConsumerRecord<String, String>> written =
+          kafka.readCommitted(out, Duration.ofMinutes(5));
+      if (written.size() != steps.records()) {
+        throw new IllegalStateException(
+            "read back "
+                + written.size()
+                + " of the "
+                + steps.records()
+                + " records the job wrote to "
+                + out
+                + " within 5 minutes");
+      }
+      kafkaSeconds = kafkaSeconds(kafka, again, written);
       kafka.deleteTopics(again);
     }
     // A run leaves hundreds of MB of logs; the next run should not find the broker carrying them.
@@ -436,34 +460,56 @@ final class PipelineBench {
   }
 
   /**
-   * Steps an output record holds (as {@link #outputSteps(JsonNode)}), parsed only when it may hold
-   * other than one: a run's one-step records cost no parse while it is timed.
+   * Steps an output record holds: "ys" or "ys_f32" a chunk of rows, an end record none, any other
+   * ("y", "y_f32", the floor's output (FloorJob)) one. One-step records are not parsed, and the
+   * others only by a streaming parser, without a tree: runs count them while they are timed.
    */
   static int outputSteps(String value) {
     if (!value.contains("\"ys") && !value.contains("\"end\"")) {
-      return 1; // "y", "y_f32", or the floor's output (FloorJob)
+      return 1;
     }
-    try {
-      return outputSteps(JSON.readTree(value));
+    try (JsonParser p = JSON.createParser(value)) {
+      boolean step = false;
+      int rows = -1;
+      int base64Bytes = -1;
+      int width = 1;
+      p.nextToken(); // the record's object
+      while (p.nextToken() == JsonToken.FIELD_NAME) {
+        String field = p.currentName();
+        p.nextToken();
+        switch (field) {
+          case "t" -> step = true;
+          case "width" -> width = p.getIntValue();
+          case "ys" -> {
+            rows = 0;
+            while (p.nextToken() == JsonToken.START_ARRAY) {
+              rows++;
+              p.skipChildren();
+            }
+          }
+          case "ys_f32" -> {
+            // padded base64: 3 bytes per 4 characters
+            char[] text = p.getTextCharacters();
+            int end = p.getTextOffset() + p.getTextLength();
+            int padding = 0;
+            for (int i = end - 1; i >= p.getTextOffset() && text[i] == '='; i--) {
+              padding++;
+            }
+            base64Bytes = p.getTextLength() / 4 * 3 - padding;
+          }
+          default -> p.skipChildren();
+        }
+      }
+      if (rows >= 0) {
+        return rows;
+      }
+      if (base64Bytes >= 0) {
+        return base64Bytes / (Float.BYTES * width);
+      }
+      return step ? 1 : 0;
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-  }
-
-  /**
-   * Steps an output record holds: "ys" or "ys_f32" a chunk of rows, any other with a "t" one (an
-   * end record none).
-   */
-  private static int outputSteps(JsonNode n) {
-    if (n.has("ys")) {
-      return n.get("ys").size();
-    }
-    if (n.has("ys_f32")) {
-      String b64 = n.get("ys_f32").asText(); // padded base64: 3 bytes per 4 characters
-      int bytes = b64.length() / 4 * 3 - (b64.endsWith("==") ? 2 : b64.endsWith("=") ? 1 : 0);
-      return bytes / (Float.BYTES * n.get("width").asInt());
-    }
-    return n.has("t") ? 1 : 0; // "y", "y_f32", or the floor's output (FloorJob)
   }
 
   /**
@@ -745,7 +791,8 @@ final class PipelineBench {
       }
       endStart = System.nanoTime();
       kafka.produce(o.inputTopic, List.of(new AbstractMap.SimpleEntry<>(id, end)));
-      LocalRun.awaitEnded(kafka, job, o.outputTopic, Set.of(id), Duration.ofMinutes(10), n -> {});
+      LocalRun.awaitEnded(
+          kafka, job, o.outputTopic, Set.of(id), Duration.ofMinutes(10), n -> {}, r -> {});
     } finally {
       LocalRun.cancel(job);
     }
@@ -863,7 +910,7 @@ final class PipelineBench {
         if (ideals[i] == null) {
           ideals[i] = DemoLatency.idealWaits(o.mode, o.chunk, o.lookahead, sentAt[i]);
         }
-        for (int t = first; t < first + outputSteps(r); t++) {
+        for (int t = first; t < first + outputSteps(seen.record().value()); t++) {
           written.add((double) (seen.record().timestamp() - sentAt[i][t]));
           visible.add((double) (seen.seenAt() - sentAt[i][t]));
           ideal.add((double) ideals[i][t]);
