@@ -43,8 +43,9 @@ final class EngineStates {
 
   /**
    * The engine state of {@code s}, with exact mode's buffers from {@code steps} (all of them, or
-   * {@link StepBlock#EMPTY} for an engine call that only appends). Arrays are copies where the
-   * engine changes them in place, so {@code s} stays intact if the call fails.
+   * {@link StepBlock#EMPTY} for an engine call that only appends). The engine never writes where
+   * {@code s}'s values lie (Floats, and the pool it copies), so {@code s} stays intact if the call
+   * fails.
    */
   static SequenceState restore(SequenceRecord s, StepBlock steps) {
     int stages = s.forward.length;
@@ -53,12 +54,11 @@ final class EngineStates {
             | (s.firstBackward == null ? 0 : HAS_FIRST_BACKWARD)
             | (s.pool == null ? 0 : HAS_POOL);
     float[][] arrays = new float[STATES + 2 * stages + (s.pool == null ? 0 : 1)][];
-    // Exact mode appends raw steps (for a degrade) to the blocks; other modes keep them here.
-    // The engine drops consumed steps from the front of this buffer in place: a copy.
+    // Exact mode appends raw steps (for a degrade) to the blocks; other modes keep them here. The
+    // engine writes only past a buffer's length (appends into its spare room), never in place, so
+    // the record's own array serves without a copy.
     boolean raw = steps.raw().length > 0;
-    // The blocks' arrays (possibly the stored block's own) are exactly full, so the engine's first
-    // append to them copies: they are never written in place.
-    float[] pending = raw ? steps.raw() : s.pending.clone();
+    float[] pending = raw ? steps.raw() : s.pending;
     arrays[PENDING] = pending;
     arrays[IN] = steps.in();
     arrays[MASK] = steps.mask();

@@ -165,9 +165,9 @@ final class SequenceRecord {
   /**
    * A copy that the job may change without changing this one (Flink's heap backend copies a value
    * that a running checkpoint still reads before the job touches it). The float arrays are shared:
-   * the job and the engine replace them, never write into them (SequenceState; the engine works on
-   * its own copies of {@code pending} and {@code pool}, EngineStates); {@code recent}, which the
-   * ordering updates in place, is copied.
+   * the job and the engine replace them, never write into them (SequenceState; the engine writes
+   * {@code pending} only past {@code pendingLength} and works on its own copy of {@code pool},
+   * EngineStates); {@code recent}, which the ordering updates in place, is copied.
    */
   SequenceRecord copy() {
     SequenceRecord c = new SequenceRecord();

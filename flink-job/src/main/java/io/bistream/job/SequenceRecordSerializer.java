@@ -115,10 +115,7 @@ public final class SequenceRecordSerializer extends JobSerializer<SequenceRecord
     out.writeLong(s.chunkStart);
     out.writeLong(s.pooledSteps);
     out.writeBoolean(s.degraded);
-    out.writeInt(s.pendingLength); // as writeFloats: the length, then the values
-    for (int i = 0; i < s.pendingLength; i++) {
-      out.writeFloat(s.pending[i]);
-    }
+    writeFloats(s.pending, s.pendingLength, out);
     writeFloats(s.candidate, out);
     writeFloats(s.firstBackward, out);
     writeStages(s.forward, out);

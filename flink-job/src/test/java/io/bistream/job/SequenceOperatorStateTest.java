@@ -367,8 +367,15 @@ class SequenceOperatorStateTest {
       h.processElement(record("b", t, rows(t, 1), D, false, t), 0);
     }
     op.setCurrentKey("b");
-    List<StepBlock> blocks = new java.util.ArrayList<>();
-    op.exactBlocksState().values().forEach(blocks::add);
+    java.util.TreeMap<Long, StepBlock> byFirstStep = new java.util.TreeMap<>();
+    op.exactBlocksState().entries().forEach(e -> byFirstStep.put(e.getKey(), e.getValue()));
+    List<StepBlock> blocks = new java.util.ArrayList<>(byFirstStep.values());
+    // Each block is keyed by the first step it holds: the steps of the blocks before it.
+    long first = 0;
+    for (var e : byFirstStep.entrySet()) {
+      assertThat(e.getKey()).isEqualTo(first);
+      first += e.getValue().steps();
+    }
     StepBlock tail = op.sequenceState().value().tail;
     int inMap = blocks.stream().mapToInt(StepBlock::steps).sum();
     assertThat(inMap + (tail == null ? 0 : tail.steps())).isEqualTo(steps);

@@ -225,4 +225,48 @@ class SequenceRecordSerializerTest {
     assertThatThrownBy(newer::restoreSerializer)
         .hasMessageContaining("format version " + (SequenceRecordSerializer.CURRENT + 1));
   }
+
+  /**
+   * Floats are written as the JDK's {@code DataOutputStream} writes their raw bits: the format
+   * every stored block has, written earlier by {@code writeFloat}, which differed only in making
+   * every NaN the canonical one. Arrays longer than the serializer copies at once, a NaN payload
+   * and negative zero read back bit for bit; the pending window writes only its length.
+   */
+  @Test
+  void floatsAreBigEndianFloat32BitsAndReadBackBitForBit() throws Exception {
+    float[] in = new float[2_500];
+    for (int i = 0; i < in.length; i++) {
+      in[i] = (float) Math.sin(i) * i;
+    }
+    in[1_023] = -0f;
+    in[1_024] = Float.intBitsToFloat(0x7fc0_0001);
+    StepBlock block = new StepBlock(in, new float[] {1f}, new float[0], new float[] {2f, 3f});
+    DataOutputSerializer written = new DataOutputSerializer(16);
+    new StepBlock.Serializer().serialize(block, written);
+
+    java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+    java.io.DataOutputStream jdk = new java.io.DataOutputStream(bytes);
+    for (float[] a : new float[][] {in, {1f}, {}, {2f, 3f}}) {
+      jdk.writeInt(a.length);
+      for (float v : a) {
+        jdk.writeInt(Float.floatToRawIntBits(v));
+      }
+    }
+    assertThat(written.getCopyOfBuffer()).isEqualTo(bytes.toByteArray());
+    StepBlock read =
+        new StepBlock.Serializer()
+            .deserialize(new DataInputDeserializer(written.getCopyOfBuffer()));
+    assertThat(read.in()).hasSize(in.length);
+    for (int i = 0; i < in.length; i++) {
+      assertThat(Float.floatToRawIntBits(read.in()[i])).isEqualTo(Float.floatToRawIntBits(in[i]));
+    }
+
+    SequenceRecord s = open();
+    s.pending = new float[] {0.5f, -1.25f, 9f, 9f};
+    s.pendingLength = 2;
+    SequenceRecordSerializer current = new SequenceRecordSerializer();
+    SequenceRecord back = current.deserialize(new DataInputDeserializer(write(current, s)));
+    assertThat(back.pending).containsExactly(0.5f, -1.25f);
+    assertThat(back.pendingLength).isEqualTo(2);
+  }
 }

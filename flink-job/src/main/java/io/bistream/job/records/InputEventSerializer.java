@@ -2,7 +2,6 @@ package io.bistream.job.records;
 
 import java.io.IOException;
 import java.lang.reflect.Type;
-import java.nio.ByteBuffer;
 import java.util.Map;
 import org.apache.flink.api.common.serialization.SerializerConfig;
 import org.apache.flink.api.common.typeinfo.TypeInfoFactory;
@@ -58,14 +57,7 @@ public final class InputEventSerializer extends JobSerializer<InputEvent> {
     StringValue.writeString(e.seq, out); // no 64 KB limit, as Flink's StringSerializer
     out.writeLong(e.t);
     out.writeInt(e.steps);
-    if (e.values == null) {
-      out.writeInt(-1);
-    } else {
-      out.writeInt(e.values.length);
-      ByteBuffer b = ByteBuffer.allocate(e.values.length * Float.BYTES);
-      b.asFloatBuffer().put(e.values);
-      out.write(b.array());
-    }
+    writeFloats(e.values, out);
     out.writeBoolean(e.end);
     out.writeByte(e.control == null ? -1 : e.control.ordinal());
     out.writeLong(e.idleTimeoutMs);
@@ -84,13 +76,7 @@ public final class InputEventSerializer extends JobSerializer<InputEvent> {
     e.seq = StringValue.readString(in);
     e.t = in.readLong();
     e.steps = in.readInt();
-    int n = in.readInt();
-    if (n >= 0) {
-      byte[] b = new byte[n * Float.BYTES];
-      in.readFully(b);
-      e.values = new float[n];
-      ByteBuffer.wrap(b).asFloatBuffer().get(e.values);
-    }
+    e.values = readFloats(in);
     e.end = in.readBoolean();
     int control = in.readByte();
     e.control = control < 0 ? null : CONTROLS[control];

@@ -57,8 +57,9 @@ public final class SequenceState {
   /**
    * The state as plain arrays. Growing step buffers are passed by reference with their spare room
    * (the counters hold their lengths), so a snapshot after every advance does not copy exact mode's
-   * whole buffer each time; those are valid until the next advance of this state. The carried
-   * states are shared, not copied: an advance replaces them, so they stay valid.
+   * whole buffer each time; their values up to those lengths stay as they are while the state
+   * advances (Floats). The carried states are shared, not copied: an advance replaces them, so they
+   * stay valid.
    */
   public record Snapshot(long[] counters, float[][] arrays) {}
 
@@ -99,9 +100,11 @@ public final class SequenceState {
   }
 
   /**
-   * Rebuilds a state from {@link #snapshot()} output. The state takes over the step buffers: they
-   * change as it advances, so a snapshot is restored at most once. The carried states are shared:
-   * the state replaces them as it advances, never writes into them.
+   * Rebuilds a state from {@link #snapshot()} output. The state takes over the step buffers: as it
+   * advances it writes only into their spare room past the snapshot's lengths (Floats), so the
+   * snapshot keeps its values and can be restored again after a failed advance, but two states
+   * restored from one snapshot must not advance side by side. The carried states are shared: the
+   * state replaces them as it advances, never writes into them.
    */
   public static SequenceState restore(Snapshot s) {
     long[] c = s.counters();
@@ -187,6 +190,6 @@ public final class SequenceState {
       throw new IllegalArgumentException(
           "snapshot buffer " + i + " holds " + a[i].length + " values, its length says " + length);
     }
-    return new Floats(a[i], length);
+    return Floats.restored(a[i], length);
   }
 }

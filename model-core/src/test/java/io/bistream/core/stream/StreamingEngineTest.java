@@ -410,19 +410,19 @@ class StreamingEngineTest {
   }
 
   /**
-   * A snapshot shares the carried states instead of copying them (the job keeps them in its state
-   * and restores from them after a failed call): the sequence advancing further, from the snapshot
-   * or from a restore of it, must leave every one of them as it was.
+   * A snapshot shares the carried states and the step buffers instead of copying them (the job
+   * keeps them in its state and restores from them after a failed call): the sequence advancing
+   * further, from the snapshot or from a restore of it, must leave every one of them as it was, the
+   * buffers up to their lengths.
    */
   @ParameterizedTest(name = "{0}")
   @ValueSource(strings = {"EXACT", "LOOKAHEAD", "STATEFUL", "CONTEXT"})
-  void advancingFurtherNeverChangesTheCarriedStatesOfAnEarlierSnapshot(String mode) {
+  void advancingFurtherNeverChangesTheValuesOfAnEarlierSnapshot(String mode) {
     int t = 30;
     StreamingEngine engine = chunkedEngine(mode, 35);
     float[] x = sequence(new Random(7), t, true);
-    List<float[][]> taken = new ArrayList<>();
+    List<SequenceState.Snapshot> taken = new ArrayList<>();
     List<float[][]> asTaken = new ArrayList<>();
-    int[] carried = {0};
     feedInPieces(
         engine,
         x,
@@ -430,21 +430,38 @@ class StreamingEngineTest {
         2,
         (at, s) -> {
           SequenceState.Snapshot snap = s.snapshot();
-          // arrays 4.. : the last-step candidate, the first backward output, the states per stage
-          float[][] states = Arrays.copyOfRange(snap.arrays(), 4, snap.arrays().length);
-          taken.add(states);
-          asTaken.add(Arrays.stream(states).map(float[]::clone).toArray(float[][]::new));
-          carried[0] += Arrays.stream(states).mapToInt(a -> a.length).sum();
+          taken.add(snap);
+          asTaken.add(values(snap));
           return at % 4 == 0 ? SequenceState.restore(snap) : s;
         });
+    // arrays 0-3: the step buffers; 4.. : the last-step candidate, the first backward output, the
+    // states per stage
+    int[] carried = new int[2];
+    asTaken.forEach(
+        v -> {
+          carried[0] += v[0].length + v[1].length + v[2].length + v[3].length;
+          carried[1] += Arrays.stream(v, 4, v.length).mapToInt(a -> a.length).sum();
+        });
+    assertThat(carried[0]).as("values buffered across snapshots").isPositive();
     if (!mode.equals("CONTEXT")) {
-      assertThat(carried[0]).as("values carried across snapshots").isPositive();
+      assertThat(carried[1]).as("values carried across snapshots").isPositive();
     }
     for (int i = 0; i < taken.size(); i++) {
-      for (int k = 0; k < taken.get(i).length; k++) {
-        assertThat(taken.get(i)[k]).as("snapshot %d, array %d", i, k).isEqualTo(asTaken.get(i)[k]);
+      float[][] now = values(taken.get(i));
+      for (int k = 0; k < now.length; k++) {
+        assertThat(now[k]).as("snapshot %d, array %d", i, k).isEqualTo(asTaken.get(i)[k]);
       }
     }
+  }
+
+  /** Copies of a snapshot's values: its arrays, the step buffers (0-3) up to their lengths. */
+  private static float[][] values(SequenceState.Snapshot snap) {
+    float[][] v = new float[snap.arrays().length][];
+    for (int k = 0; k < v.length; k++) {
+      int length = k < 4 ? (int) snap.counters()[7 + k] : snap.arrays()[k].length;
+      v[k] = Arrays.copyOf(snap.arrays()[k], length);
+    }
+    return v;
   }
 
   @ParameterizedTest(name = "{0}")
