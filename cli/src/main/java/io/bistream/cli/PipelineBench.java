@@ -641,12 +641,11 @@ final class PipelineBench {
       double[] latency = run.latencies();
       double p50 = DemoCommand.pct(latency, 50);
       double p99 = DemoCommand.pct(latency, 99);
-      if (pipelines.indexOf(pipeline) == 0) {
-        bare = run.stepsPerS();
-      } else if (pipelines.indexOf(pipeline) == 1) {
-        parsing = run.stepsPerS();
-      } else if (pipelines.indexOf(pipeline) == 2) {
-        shaped = run.stepsPerS();
+      switch (name) {
+        case "floor" -> bare = run.stepsPerS();
+        case "floor-json" -> parsing = run.stepsPerS();
+        case "floor-json-out" -> shaped = run.stepsPerS();
+        default -> {} // a mode of the job, measured against the floors above
       }
       System.out.printf(
           "%-14s %,12.0f %8.2fx %13s %17s %9.0f %11.1f %6.2f %9.0f %9.0f %8d%n",
