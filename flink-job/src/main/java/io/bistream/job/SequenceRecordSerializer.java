@@ -28,6 +28,11 @@ import org.apache.flink.core.memory.DataOutputView;
  *   <li>Version 6: adds {@code tail} after it, exact mode's latest steps kept here until they make
  *       a block of the exact-blocks map; state of versions 1 to 5 reads as null: every step in the
  *       map.
+ *   <li>Version 7: no new field. Exact mode buffers the first bidirectional layer's input rows only
+ *       and runs its forward half when the sequence ends (docs/architecture.md, "Why it is built
+ *       this way"); state of versions 1 to 6 holds forward outputs for the steps taken in before,
+ *       and runs on from them. A job that reads only 1..6 would take state of version 7 for such
+ *       buffers and compute wrong outputs: it refuses it instead.
  * </ul>
  *
  * To add a field: append it, raise {@link #CURRENT}, read it only when {@code version} is at least
@@ -39,7 +44,7 @@ public final class SequenceRecordSerializer extends JobSerializer<SequenceRecord
   private static final long serialVersionUID = 1L;
 
   /** The format this version of the job writes. */
-  static final int CURRENT = 6;
+  static final int CURRENT = 7;
 
   private static final StepBlock.Serializer BLOCK = new StepBlock.Serializer();
   private static final byte OPEN = 0;

@@ -12,7 +12,8 @@ import org.apache.flink.core.memory.DataOutputView;
  * Consecutive steps exact mode added to a sequence's buffers, one entry of the sequence's
  * append-only exact-blocks map state or its record's tail (EngineCalls#append): the input rows of
  * the first bidirectional stage ({@code in}, rows of its width), their mask (one value per step),
- * that stage's forward outputs ({@code fwd}), and the raw steps kept for a degrade to lookahead
+ * that stage's forward outputs ({@code fwd}: only in state of format version 6 and before, which
+ * ran that half as steps arrived; empty since), and the raw steps kept for a degrade to lookahead
  * ({@code raw}; empty unless {@code --overflow degrade}). The blocks of a sequence, in order, then
  * its tail, are its whole buffers; they are read once, when it ends.
  */

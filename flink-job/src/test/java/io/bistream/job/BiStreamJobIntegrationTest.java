@@ -353,12 +353,12 @@ class BiStreamJobIntegrationTest {
 
   @Test
   void exactModeCheckpointsStateLargerThanTheJobManagersMemoryLimit() throws Exception {
-    // The bench BiLSTM (D=64, H=128): exact mode holds 768 bytes per buffered step (the raw step
-    // and the forward outputs), so 32 sequences x 256 steps are ~6.3 MB of state, past the 5 MB
-    // that Flink's default JobManager checkpoint storage accepts. The end markers come only after
-    // several checkpoints had all of it to store.
+    // The bench BiLSTM (D=64, H=128): exact mode holds 260 bytes per buffered step (the input row
+    // and its mask), so 32 sequences x 768 steps are ~6.4 MB of state, past the 5 MB that Flink's
+    // default JobManager checkpoint storage accepts. The end markers come only after several
+    // checkpoints had all of it to store.
     int sequences = 32;
-    int steps = 256;
+    int steps = 768;
     int perRecord = 16;
     JobOptions o = options("exact");
     o.model = "../cli/src/main/resources/bench/model.json"; // the bench fixture (cli module)

@@ -61,13 +61,15 @@ class SequenceOperatorStateTest {
         StateFixtureWriter.POJO_STATE,
         StateFixtureWriter.TYPED_V2_STATE,
         StateFixtureWriter.BLOCKS_STATE,
-        StateFixtureWriter.V3_STATE
+        StateFixtureWriter.V3_STATE,
+        StateFixtureWriter.V6_STATE
       })
   void stateWrittenByEarlierVersionsRestoresWithTheOutputsOfAnUninterruptedRun(String fixture)
       throws Exception {
     // src/test/resources/state/README.md: "open" fed 0..4 with 6..7 buffered, "done" ended;
     // written by the job with Flink POJO state (e699bd2), with the typed state, version 2 (steps
-    // in a list), with exact mode's steps in a map of blocks, and in format version 3.
+    // in a list), with exact mode's steps in a map of blocks, and in format versions 3 and 6. Each
+    // holds forward outputs for steps 0..4: the restored sequence's forward half runs on from them.
     OperatorSubtaskState old =
         OperatorSnapshotUtil.readStateHandle(Path.of("src/test/resources", fixture).toString());
     long writtenAt = 0; // the harness's TTL clock when the fixture was written
@@ -379,6 +381,9 @@ class SequenceOperatorStateTest {
     StepBlock tail = op.sequenceState().value().tail;
     int inMap = blocks.stream().mapToInt(StepBlock::steps).sum();
     assertThat(inMap + (tail == null ? 0 : tail.steps())).isEqualTo(steps);
+    // A step is its input row and mask: the forward half of the model's first (and only)
+    // bidirectional layer runs at the end.
+    assertThat(blocks).allSatisfy(b -> assertThat(b.bytes()).isEqualTo(b.steps() * 4L * (D + 1)));
     if (rocksDb) {
       assertThat(blocks).hasSize(steps);
       assertThat(tail).isNull();

@@ -125,6 +125,18 @@ class SequenceRecordSerializerTest {
   }
 
   @Test
+  void stateWrittenByVersionSixRestoresWithItsForwardOutputsAndTheSameBytes() throws Exception {
+    SequenceRecord written = open();
+    written.config = StreamConfig.exact();
+    written.tail = tail(); // with forward outputs, as exact mode computed them until version 7
+    SequenceRecord read = readByOldVersionAndMigrate(6, written, "tail");
+    assertThat(read).usingRecursiveComparison().isEqualTo(written);
+    assertThat(write(new SequenceRecordSerializer(), read))
+        .as("version 7 adds no field")
+        .isEqualTo(write(new SequenceRecordSerializer(6), written));
+  }
+
+  @Test
   void theCurrentVersionKeepsExactModesLatestSteps() throws Exception {
     SequenceRecord s = open();
     s.config = StreamConfig.exact();

@@ -62,6 +62,13 @@ final class StateFixtureWriter {
   static final String V4_GRU =
       "../model-core/src/test/resources/golden/tfjs/models/bigru_concat/model.json";
 
+  /**
+   * The same as {@link #V3_STATE} without the idle timeout, in format version 6: "open"'s fed steps
+   * in its record's {@code tail}, with the forward outputs of the first bidirectional layer that
+   * exact mode computed as steps arrived until version 7.
+   */
+  static final String V6_STATE = "state/exact-v6-state.snapshot";
+
   /** The idle timeout "open" asks in {@link #V3_STATE}. */
   static final long V3_IDLE_TIMEOUT_MS = 3_600_000;
 
@@ -70,10 +77,19 @@ final class StateFixtureWriter {
   public static void main(String[] args) throws Exception {
     // "pojo" was run at e699bd2, "typed-v2" when SequenceRecordSerializer.CURRENT was 2 and the
     // steps a list, "blocks" when they became a map, "v3" when CURRENT was 3, "v4-models" when it
-    // was 4.
+    // was 4, "v6" when it was 6 (at 1267365).
     Map<String, String> exact =
         Map.of(
-            "pojo", POJO_STATE, "typed-v2", TYPED_V2_STATE, "blocks", BLOCKS_STATE, "v3", V3_STATE);
+            "pojo",
+            POJO_STATE,
+            "typed-v2",
+            TYPED_V2_STATE,
+            "blocks",
+            BLOCKS_STATE,
+            "v3",
+            V3_STATE,
+            "v6",
+            V6_STATE);
     if (args.length > 0 && args[0].equals("v4-models")) {
       writeModelsState();
       return;
@@ -93,10 +109,10 @@ final class StateFixtureWriter {
   }
 
   private static void writeExactState(String fixture) throws Exception {
+    // The model's path as the tests see it: state of format version 4 on keeps it.
     var h =
         SequenceOperatorFaultTest.harness(
-            SequenceOperatorFaultTest.settings(
-                SequenceOperatorTest.MODEL, StreamConfig.exact(), 1));
+            SequenceOperatorFaultTest.settings(V4_LSTM, StreamConfig.exact(), 1));
     h.setProcessingTime(0);
     var first =
         SequenceOperatorFaultTest.record(

@@ -79,8 +79,8 @@ class EmbeddedKafkaTest {
 
   /**
    * The partition directories of {@code topic} anywhere under {@code root}, deleted ones too. The
-   * broker removes files while this walks (a topic being deleted): a path gone meanwhile is
-   * skipped.
+   * broker renames and removes files while this walks (a topic being deleted): a directory of the
+   * topic gone meanwhile still counts, as it may have been renamed to one the walk had passed.
    */
   private static List<Path> topicDirectories(Path root, String topic) throws IOException {
     List<Path> found = new ArrayList<>();
@@ -97,7 +97,11 @@ class EmbeddedKafkaTest {
 
           @Override
           public FileVisitResult visitFileFailed(Path file, IOException e) throws IOException {
-            return skipIfGone(e);
+            FileVisitResult r = skipIfGone(e);
+            if (file.getFileName().toString().startsWith(topic + "-")) {
+              found.add(file);
+            }
+            return r;
           }
 
           @Override

@@ -1,7 +1,6 @@
 package io.bistream.core.layers;
 
 import java.util.Collections;
-import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.Map;
 import java.util.WeakHashMap;
@@ -19,8 +18,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * BLAS level 3 uses) on native buffers, not through {@code Nd4j.gemm}: at the shapes of a
  * recurrence step ([32, 128] x [128, 512]) ND4J's op dispatch around the same SGEMM costs 25-40 µs
  * of ~120 µs per call (measured here; docs/benchmarks.md, "ND4J per-call costs and threads", has
- * why {@code mmuli} is slower still). Weight matrices are uploaded once per layer and JVM; operand
- * and result buffers are reused per shape and thread, so a product costs one native call and two
+ * why {@code mmuli} is slower still). Weight matrices are uploaded once per layer and JVM; each
+ * thread reuses one native operand and one result buffer for every shape, grown to the largest
+ * product it has run (up to {@link #KEPT_FLOATS} each), so a product costs one native call and two
  * bulk copies. Accumulation runs inside the GEMM ({@code beta = 1}).
  */
 public final class Nd4jMatMul implements MatMul {
@@ -37,6 +37,13 @@ public final class Nd4jMatMul implements MatMul {
 
   static final int SIMD_MAX_ROWS = 64;
 
+  /**
+   * The most floats a thread keeps in each of its native buffers between products: a larger one
+   * (the end of a long exact-mode sequence, whose rows are all its steps) is freed after its
+   * product. A buffer per shape, as before, grew without bound as sequence lengths varied.
+   */
+  static final long KEPT_FLOATS = 1L << 22;
+
   // Its inner loop (an axpy over a weight row) is one HotSpot vectorises.
   private static final MatMul SMALL = new JavaMatMul();
 
@@ -52,9 +59,8 @@ public final class Nd4jMatMul implements MatMul {
   private static final Map<float[], float[]> PACKED =
       Collections.synchronizedMap(new WeakHashMap<>());
 
-  // Native operand and result buffers per shape: per thread, since an instance lives one batch.
-  private static final ThreadLocal<Map<Long, FloatPointer[]>> SCRATCH =
-      ThreadLocal.withInitial(HashMap::new);
+  // Native operand and result buffers: per thread, since an instance lives one batch.
+  private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
   // This instance's view of the shared maps: one locked lookup per weight array per batch.
   private final Map<float[], FloatPointer> weights = new IdentityHashMap<>();
@@ -94,19 +100,12 @@ public final class Nd4jMatMul implements MatMul {
     }
     FloatPointer wp =
         weights.computeIfAbsent(w, x -> WEIGHTS.computeIfAbsent(x, FloatPointer::new));
-    long key = ((long) rows << 42) ^ ((long) k << 21) ^ cols;
-    FloatPointer[] ac =
-        SCRATCH
-            .get()
-            .computeIfAbsent(
-                key,
-                unused ->
-                    new FloatPointer[] {
-                      new FloatPointer((long) rows * k), new FloatPointer((long) rows * cols)
-                    });
-    ac[0].put(a, 0, rows * k);
+    Scratch scratch = SCRATCH.get();
+    FloatPointer operand = scratch.operand((long) rows * k);
+    FloatPointer result = scratch.result((long) rows * cols);
+    operand.put(a, 0, rows * k);
     if (accumulate) {
-      ac[1].put(out, 0, rows * cols);
+      result.put(out, 0, rows * cols);
     }
     openblas_nolapack.cblas_sgemm(
         openblas_nolapack.CblasRowMajor,
@@ -116,13 +115,65 @@ public final class Nd4jMatMul implements MatMul {
         cols,
         k,
         1f,
-        ac[0],
+        operand,
         k,
         wp,
         cols,
         accumulate ? 1f : 0f,
-        ac[1],
+        result,
         cols);
-    ac[1].get(out, 0, rows * cols);
+    result.get(out, 0, rows * cols);
+    scratch.trim();
+  }
+
+  /** The floats of native buffers the calling thread keeps for its products. */
+  static long scratchFloats() {
+    return SCRATCH.get().kept();
+  }
+
+  /** One thread's native operand and result buffers. */
+  private static final class Scratch {
+    private FloatPointer operand;
+    private FloatPointer result;
+
+    FloatPointer operand(long floats) {
+      operand = fit(operand, floats);
+      return operand;
+    }
+
+    FloatPointer result(long floats) {
+      result = fit(result, floats);
+      return result;
+    }
+
+    // At least twice the size it replaces, so a thread whose products grow step by step
+    // reallocates a logarithmic number of times.
+    private static FloatPointer fit(FloatPointer p, long floats) {
+      if (p != null && p.capacity() >= floats) {
+        return p;
+      }
+      long size = p == null ? floats : Math.max(floats, Math.min(2 * p.capacity(), KEPT_FLOATS));
+      FloatPointer bigger = new FloatPointer(size); // first: if it fails, p is still whole
+      if (p != null) {
+        p.close();
+      }
+      return bigger;
+    }
+
+    /** Frees a buffer larger than {@link #KEPT_FLOATS}. */
+    void trim() {
+      if (operand.capacity() > KEPT_FLOATS) {
+        operand.close();
+        operand = null;
+      }
+      if (result.capacity() > KEPT_FLOATS) {
+        result.close();
+        result = null;
+      }
+    }
+
+    long kept() {
+      return (operand == null ? 0 : operand.capacity()) + (result == null ? 0 : result.capacity());
+    }
   }
 }

@@ -24,7 +24,7 @@ public final class SequenceState {
   float[][] bwd; // per stage: backward states packed (stateful mode), or null
   Floats bufIn = new Floats(); // exact: input rows of the first bidirectional stage
   Floats bufMask = new Floats(); // exact: their mask (1 = keep, 0 = masked)
-  Floats bufFwd = new Floats(); // exact: that stage's forward outputs
+  Floats bufFwd = new Floats(); // exact, state of format 6 and before: its first forward outputs
   float[] candidate; // last-step models: the last output before the tail layers
   float[] firstBackward; // lookahead last-step models: the backward output at step 0
   // Pooling models: per feature the running maximum, or the running sum as a (high, low) float

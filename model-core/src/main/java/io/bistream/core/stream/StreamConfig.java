@@ -19,7 +19,10 @@ public record StreamConfig(
 
   /** The four streaming semantics. */
   public enum Mode {
-    /** Equals offline: forward passes as chunks arrive, backward passes when the sequence ends. */
+    /**
+     * Equals offline: the layers before the first bidirectional one run as chunks arrive, that
+     * layer and the rest when the sequence ends.
+     */
     EXACT,
     /** LC-BLSTM (Zhang et al. 2016): each chunk's backward pass sees R future steps. */
     LOOKAHEAD,

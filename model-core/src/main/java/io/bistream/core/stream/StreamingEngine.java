@@ -27,9 +27,10 @@ import java.util.function.IntPredicate;
  *
  * <ul>
  *   <li><b>exact</b>: the causal prefix of the model (per-step layers, unidirectional recurrent
- *       layers, the forward half of the first Bidirectional layer) runs as steps arrive, with its
- *       states carried; the rest runs when the sequence ends. Outputs equal offline {@code
- *       predict}. A model with no bidirectional layer emits per chunk.
+ *       layers) runs as steps arrive, with its states carried, and the input rows of the first
+ *       Bidirectional layer are buffered; the rest, that layer's forward half included, runs when
+ *       the sequence ends. Outputs equal offline {@code predict}. A model with no bidirectional
+ *       layer emits per chunk.
  *   <li><b>lookahead(C, R)</b> (LC-BLSTM, Zhang et al. 2016): for the chunk [s, s+c) every layer
  *       runs over the window [s, min(end, s+C+R)); forward halves start from the state carried at
  *       s, backward halves from zero at the window end; the c outputs are released and each forward
@@ -86,7 +87,7 @@ public final class StreamingEngine {
   private final int inputWidth;
   private final int tokenVocabulary; // 0 unless the input is token ids
   private final int outputWidth;
-  private final int firstBidirectional; // exact mode runs everything before its backward half
+  private final int firstBidirectional; // exact mode runs the stages before it as steps arrive
   private final int lastStepStage; // index of the last-step stage, or -1
   // the pool's reduction when the one-output stage pools every step (Kind.POOL), else null
   private final GlobalPooling1D.Reduce poolReduce;
@@ -397,40 +398,53 @@ public final class StreamingEngine {
         release(run, idx, states, out, 0, w);
         continue;
       }
-      // Forward half of the first bidirectional stage, states carried; its input buffered.
       Stage b = stages.get(firstBidirectional);
-      Recurrent fwd = forwardLayer(b);
-      float[][] st = gather(states, firstBidirectional, fwd.cell(), true);
-      float[] y = fwd.cell().run(run.h, n, w, st, false, run.mask, fwd.zeroOutputForMask(), mm);
-      scatter(states, firstBidirectional, fwd.cell(), st, true);
+      if (b.kind() == Kind.LAST_BI) {
+        // Only the forward half's last output is needed: its state is carried, no rows kept.
+        Recurrent fwd = forwardLayer(b);
+        float[][] st = gather(states, firstBidirectional, fwd.cell(), true);
+        fwd.cell().run(run.h, n, w, st, false, run.mask, fwd.zeroOutputForMask(), mm);
+        scatter(states, firstBidirectional, fwd.cell(), st, true);
+      }
+      // The first bidirectional stage's input rows, for both its halves at the end.
+      float[] keep = new float[w];
       for (int r = 0; r < n; r++) {
         SequenceState s = states.get(r);
         s.bufIn.append(run.h, r * w * run.width, w * run.width);
         for (int t = 0; t < w; t++) {
-          s.bufMask.append(new float[] {run.mask == null || run.mask[r * w + t] ? 1f : 0f}, 0, 1);
+          keep[t] = run.mask == null || run.mask[r * w + t] ? 1f : 0f;
         }
-        if (b.kind() == Kind.BI) {
-          s.bufFwd.append(y, r * w * fwd.cell().units(), w * fwd.cell().units());
-        }
+        s.bufMask.append(keep, 0, w);
       }
     }
     if (firstBidirectional < 0) {
       return;
     }
-    // 2. Sequences that ended: backward half, then the rest of the model, batched by length.
-    Map<Long, List<Integer>> byTotal = new LinkedHashMap<>();
+    // 2. Sequences that ended: the first bidirectional stage, then the rest of the model, batched
+    // by length and by the forward outputs a state from an earlier version already holds.
+    int uf = forwardLayer(stages.get(firstBidirectional)).cell().units();
+    Map<Finish, List<Integer>> byTotal = new LinkedHashMap<>();
     for (int i = 0; i < feeds.size(); i++) {
       SequenceState s = feeds.get(i).state();
       if (included.test(i) && feeds.get(i).end() && s.received > 0) {
-        byTotal.computeIfAbsent(s.received, k -> new ArrayList<>()).add(i);
+        Finish f = new Finish(Math.toIntExact(s.received), s.bufFwd.length() / uf);
+        byTotal.computeIfAbsent(f, k -> new ArrayList<>()).add(i);
       }
     }
-    for (Map.Entry<Long, List<Integer>> group : byTotal.entrySet()) {
-      finishExact(Math.toIntExact(group.getKey()), group.getValue(), feeds, out, mm);
+    for (Map.Entry<Finish, List<Integer>> group : byTotal.entrySet()) {
+      finishExact(group.getKey(), group.getValue(), feeds, out, mm);
     }
   }
 
-  private void finishExact(int t, List<Integer> idx, List<Feed> feeds, Outputs out, MatMul mm) {
+  /**
+   * Sequences of {@code steps} steps ending together, whose first {@code computed} forward outputs
+   * of the first bidirectional stage are buffered: states written while that half still ran as
+   * steps arrived (docs/architecture.md, "Why it is built this way") carry its state after them.
+   */
+  private record Finish(int steps, int computed) {}
+
+  private void finishExact(Finish f, List<Integer> idx, List<Feed> feeds, Outputs out, MatMul mm) {
+    int t = f.steps();
     int n = idx.size();
     Stage b = stages.get(firstBidirectional);
     Bidirectional bi = (Bidirectional) b.layer();
@@ -458,10 +472,7 @@ public final class StreamingEngine {
     int ub = back.units();
     Tensor merged;
     if (b.kind() == Kind.BI) {
-      float[] yf = new float[n * t * uf];
-      for (int r = 0; r < n; r++) {
-        states.get(r).bufFwd.copyTo(0, yf, r * t * uf, t * uf);
-      }
+      float[] yf = forwardAtEnd(states, f, x, mask, width, mm);
       merged = bi.merge(new Tensor(yf, new int[] {n, t, uf}), new Tensor(yb, new int[] {n, t, ub}));
     } else {
       float[] lastF = new float[n * uf];
@@ -497,6 +508,44 @@ public final class StreamingEngine {
             states,
             mm);
     release(run, idx, states, out, 0, t);
+  }
+
+  /**
+   * The first bidirectional stage's forward outputs {@code [n, t, units]} over the input rows
+   * {@code x} ({@code [n, t, width]}): those buffered for the first {@code f.computed()} steps, the
+   * rest run from the forward state carried after them.
+   */
+  private float[] forwardAtEnd(
+      List<SequenceState> states, Finish f, float[] x, boolean[] mask, int width, MatMul mm) {
+    Recurrent fwd = forwardLayer(stages.get(firstBidirectional));
+    RecurrentCell cell = fwd.cell();
+    int n = states.size();
+    int t = f.steps();
+    int k = f.computed();
+    int u = cell.units();
+    float[] xs = x;
+    boolean[] ms = mask;
+    if (k > 0) {
+      xs = new float[n * (t - k) * width];
+      ms = mask == null ? null : new boolean[n * (t - k)];
+      for (int r = 0; r < n; r++) {
+        System.arraycopy(x, (r * t + k) * width, xs, r * (t - k) * width, (t - k) * width);
+        if (mask != null) {
+          System.arraycopy(mask, r * t + k, ms, r * (t - k), t - k);
+        }
+      }
+    }
+    float[][] st = gather(states, firstBidirectional, cell, true);
+    float[] y = cell.run(xs, n, t - k, st, false, ms, fwd.zeroOutputForMask(), mm);
+    if (k == 0) {
+      return y;
+    }
+    float[] yf = new float[n * t * u];
+    for (int r = 0; r < n; r++) {
+      states.get(r).bufFwd.copyTo(0, yf, r * t * u, k * u);
+      System.arraycopy(y, r * (t - k) * u, yf, (r * t + k) * u, (t - k) * u);
+    }
+    return yf;
   }
 
   // ------------------------------------------------------------------ lookahead, stateful

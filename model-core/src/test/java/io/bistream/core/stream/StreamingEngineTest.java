@@ -4,6 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+import io.bistream.core.layers.Bidirectional;
+import io.bistream.core.layers.JavaMatMul;
+import io.bistream.core.layers.RecurrentCell;
 import io.bistream.core.model.Model;
 import io.bistream.core.tensor.Tensor;
 import java.util.ArrayList;
@@ -61,6 +64,89 @@ class StreamingEngineTest {
     for (int feed = 1; feed <= t; feed++) {
       assertClose(Streams.run(engine, x, t, feed), expected, "seed " + seed + " feed " + feed);
     }
+  }
+
+  /**
+   * Exact mode ran the first bidirectional layer's forward half as steps arrived until format
+   * version 7 of the job's state: a sequence then holds that half's outputs for its first steps and
+   * its state after them. Such sequences, ended in one batched call beside each other (two with the
+   * same number of outputs, so in one group; one with every output already computed), finish as
+   * offline {@code predict}.
+   */
+  @ParameterizedTest(name = "seed {0}")
+  @ValueSource(longs = {1, 2, 4, 5, 7, 8, 10, 11})
+  void exactStateHoldingForwardOutputsOfItsFirstStepsFinishesAsOffline(long seed) {
+    int t = 9;
+    Model m = RandomModels.chain(seed, D, false, true);
+    int stage = firstBidirectional(m);
+    if (stage < 0) {
+      return; // this seed's model has no bidirectional layer with an output per step
+    }
+    Bidirectional bi = (Bidirectional) m.nodes().get(stage).layer();
+    StreamingEngine engine = new StreamingEngine(m, StreamConfig.exact());
+    Random rnd = new Random(seed);
+    int[] computed = {3, 5, 5, t};
+    List<float[]> inputs = new ArrayList<>();
+    List<StreamingEngine.Feed> ends = new ArrayList<>();
+    for (int k : computed) {
+      float[] x = sequence(rnd, t, true);
+      inputs.add(x);
+      SequenceState s = engine.newSequence();
+      engine.advance(s, Arrays.copyOf(x, k * D), k, false);
+      asWrittenBeforeVersion7(s, stage, bi);
+      SequenceState restored = SequenceState.restore(s.snapshot());
+      float[] rest = Arrays.copyOfRange(x, k * D, t * D);
+      ends.add(new StreamingEngine.Feed(restored, rest, t - k, true));
+    }
+    List<List<Emission>> out = engine.advanceAll(ends);
+    for (int i = 0; i < computed.length; i++) {
+      assertClose(
+          Streams.assemble(out.get(i), engine, t),
+          offline(m, inputs.get(i), t),
+          "seed " + seed + ", forward outputs of " + computed[i] + " steps held");
+    }
+  }
+
+  /** The stage of {@code m}'s first bidirectional layer, if it has an output per step, or -1. */
+  private static int firstBidirectional(Model m) {
+    for (int i = 0; i < m.nodes().size(); i++) {
+      if (m.nodes().get(i).layer() instanceof Bidirectional b) {
+        return b.forward().returnSequences() ? i : -1;
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * Gives exact-mode state {@code s} what the engine kept before format version 7: the forward
+   * half's outputs over the buffered input rows, and its state after them, packed (h, then c).
+   */
+  private static void asWrittenBeforeVersion7(SequenceState s, int stage, Bidirectional bi) {
+    RecurrentCell cell = bi.forward().cell();
+    int k = s.bufMask.length();
+    float[] maskValues = s.bufMask.toArray();
+    boolean[] mask = new boolean[k];
+    for (int i = 0; i < k; i++) {
+      mask[i] = maskValues[i] != 0f;
+    }
+    float[][] states = cell.zeroStates(1);
+    float[] y =
+        cell.run(
+            s.bufIn.toArray(),
+            1,
+            k,
+            states,
+            false,
+            mask,
+            bi.forward().zeroOutputForMask(),
+            new JavaMatMul());
+    assertThat(s.bufFwd.length()).as("nothing computed ahead since version 7").isZero();
+    s.bufFwd.append(y, 0, y.length);
+    float[] packed = new float[states.length * cell.units()];
+    for (int i = 0; i < states.length; i++) {
+      System.arraycopy(states[i], 0, packed, i * cell.units(), cell.units());
+    }
+    s.fwd[stage] = packed;
   }
 
   @ParameterizedTest(name = "seed {0}")
