@@ -191,7 +191,8 @@ class StateCommandTest {
 
   @Test
   void seqShowsTheCarriedForwardStateOfTheModelsLstm() throws Exception {
-    // h and c of the forward LSTM, as the model file declares its units.
+    // h and c of the forward LSTM, as the model file declares its units, in lookahead mode; exact
+    // mode carries none (it buffers the layer's input rows and runs it when the sequence ends).
     JsonNode model = JSON.readTree(MODEL.toFile());
     int units = 0;
     for (JsonNode l : model.at("/modelTopology/config/layers")) {
@@ -205,6 +206,10 @@ class StateCommandTest {
       JsonNode forward = a.get("forward");
       List<Integer> carried = new ArrayList<>();
       forward.forEach(s -> carried.add(s.isNull() ? 0 : s.get("floats").asInt()));
+      if (p.get("pipeline").asText().endsWith("-exact")) {
+        assertThat(carried).as(p.get("pipeline").asText()).isNotEmpty().containsOnly(0);
+        continue;
+      }
       assertThat(carried).as(p.get("pipeline").asText()).contains(2 * units);
       JsonNode lstm = forward.get(carried.indexOf(2 * units));
       assertThat(lstm.get("values")).hasSize(2 * units);

@@ -20,7 +20,9 @@ public final class SequenceState {
   Floats pending = new Floats();
   // The arrays below are replaced as the state advances, never changed in place (except pool):
   // a snapshot shares them, and a restore from it leaves the snapshot as it was.
-  float[][] fwd; // per stage: forward states packed (h, then c), or null (stateless, context)
+  // per stage: forward states packed (h, then c), or null: none carried (stateless layers, context
+  // mode, exact mode from its first bidirectional stage on, which runs when the sequence ends)
+  float[][] fwd;
   float[][] bwd; // per stage: backward states packed (stateful mode), or null
   Floats bufIn = new Floats(); // exact: input rows of the first bidirectional stage
   Floats bufMask = new Floats(); // exact: their mask (1 = keep, 0 = masked)

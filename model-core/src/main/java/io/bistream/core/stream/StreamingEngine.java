@@ -212,7 +212,7 @@ public final class StreamingEngine {
     float[][] bwd = new float[stages.size()][];
     for (int i = 0; i < stages.size(); i++) {
       RecurrentCell f = forwardCell(stages.get(i));
-      if (f != null && !context) {
+      if (f != null && carriesForward(i)) {
         fwd[i] = new float[f.stateCount() * f.units()];
       }
       RecurrentCell b = backwardCell(stages.get(i));
@@ -221,6 +221,23 @@ public final class StreamingEngine {
       }
     }
     return new SequenceState(fwd, bwd);
+  }
+
+  /**
+   * Whether stage {@code i}'s forward half carries its state from one engine call to the next:
+   * never in context mode; in exact mode only before the first bidirectional stage, and in it when
+   * it outputs its last step only (the rest runs when the sequence ends, from zero states).
+   */
+  private boolean carriesForward(int i) {
+    if (context) {
+      return false;
+    }
+    if (config.mode() != StreamConfig.Mode.EXACT
+        || firstBidirectional < 0
+        || i < firstBidirectional) {
+      return true;
+    }
+    return i == firstBidirectional && stages.get(i).kind() == Kind.LAST_BI;
   }
 
   /**
@@ -910,13 +927,19 @@ public final class StreamingEngine {
 
   // ------------------------------------------------------------------ states
 
-  /** Gathers stage i's carried states of n sequences into {@code [stateCount][n * units]}. */
+  /**
+   * Gathers stage i's carried states of n sequences into {@code [stateCount][n * units]}: zeros for
+   * a sequence that carries none there.
+   */
   private static float[][] gather(
       List<SequenceState> states, int i, RecurrentCell cell, boolean forward) {
     int u = cell.units();
     float[][] st = cell.zeroStates(states.size());
     for (int r = 0; r < states.size(); r++) {
       float[] packed = forward ? states.get(r).fwd[i] : states.get(r).bwd[i];
+      if (packed == null) {
+        continue; // none carried: zero states
+      }
       for (int k = 0; k < st.length; k++) {
         System.arraycopy(packed, k * u, st[k], r * u, u);
       }
