@@ -32,7 +32,7 @@ import org.apache.flink.core.memory.DataOutputView;
  *       and runs its forward half when the sequence ends (docs/architecture.md, "Why it is built
  *       this way"); state of versions 1 to 6 holds forward outputs for the steps taken in before,
  *       and runs on from them. A job that reads only 1..6 would take state of version 7 for such
- *       buffers and compute wrong outputs: it refuses it instead.
+ *       buffers and fail or compute wrong outputs: it refuses it instead.
  * </ul>
  *
  * To add a field: append it, raise {@link #CURRENT}, read it only when {@code version} is at least

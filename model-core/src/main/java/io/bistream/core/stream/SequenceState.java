@@ -21,12 +21,14 @@ public final class SequenceState {
   // The arrays below are replaced as the state advances, never changed in place (except pool):
   // a snapshot shares them, and a restore from it leaves the snapshot as it was.
   // per stage: forward states packed (h, then c), or null: none carried (stateless layers, context
-  // mode, exact mode from its first bidirectional stage on, which runs when the sequence ends)
+  // mode, exact mode from its first bidirectional stage on, which runs when the sequence ends,
+  // except that stage when it outputs its last step only)
   float[][] fwd;
   float[][] bwd; // per stage: backward states packed (stateful mode), or null
   Floats bufIn = new Floats(); // exact: input rows of the first bidirectional stage
   Floats bufMask = new Floats(); // exact: their mask (1 = keep, 0 = masked)
-  Floats bufFwd = new Floats(); // exact, state of format 6 and before: its first forward outputs
+  // exact, snapshots from before that stage's forward half moved to the end: its first outputs
+  Floats bufFwd = new Floats();
   float[] candidate; // last-step models: the last output before the tail layers
   float[] firstBackward; // lookahead last-step models: the backward output at step 0
   // Pooling models: per feature the running maximum, or the running sum as a (high, low) float

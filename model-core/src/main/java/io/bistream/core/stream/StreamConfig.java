@@ -21,7 +21,7 @@ public record StreamConfig(
   public enum Mode {
     /**
      * Equals offline: the layers before the first bidirectional one run as chunks arrive, that
-     * layer and the rest when the sequence ends.
+     * layer and the rest when the sequence ends (a last-step one's forward half as chunks arrive).
      */
     EXACT,
     /** LC-BLSTM (Zhang et al. 2016): each chunk's backward pass sees R future steps. */

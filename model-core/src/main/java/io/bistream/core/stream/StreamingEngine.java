@@ -29,8 +29,9 @@ import java.util.function.IntPredicate;
  *   <li><b>exact</b>: the causal prefix of the model (per-step layers, unidirectional recurrent
  *       layers) runs as steps arrive, with its states carried, and the input rows of the first
  *       Bidirectional layer are buffered; the rest, that layer's forward half included, runs when
- *       the sequence ends. Outputs equal offline {@code predict}. A model with no bidirectional
- *       layer emits per chunk.
+ *       the sequence ends (a last-step Bidirectional layer's forward half still runs as steps
+ *       arrive). Outputs equal offline {@code predict}. A model with no bidirectional layer emits
+ *       per chunk.
  *   <li><b>lookahead(C, R)</b> (LC-BLSTM, Zhang et al. 2016): for the chunk [s, s+c) every layer
  *       runs over the window [s, min(end, s+C+R)); forward halves start from the state carried at
  *       s, backward halves from zero at the window end; the c outputs are released and each forward
@@ -440,15 +441,15 @@ public final class StreamingEngine {
     // 2. Sequences that ended: the first bidirectional stage, then the rest of the model, batched
     // by length and by the forward outputs a state from an earlier version already holds.
     int uf = forwardLayer(stages.get(firstBidirectional)).cell().units();
-    Map<Finish, List<Integer>> byTotal = new LinkedHashMap<>();
+    Map<Finish, List<Integer>> ending = new LinkedHashMap<>();
     for (int i = 0; i < feeds.size(); i++) {
       SequenceState s = feeds.get(i).state();
       if (included.test(i) && feeds.get(i).end() && s.received > 0) {
         Finish f = new Finish(Math.toIntExact(s.received), s.bufFwd.length() / uf);
-        byTotal.computeIfAbsent(f, k -> new ArrayList<>()).add(i);
+        ending.computeIfAbsent(f, k -> new ArrayList<>()).add(i);
       }
     }
-    for (Map.Entry<Finish, List<Integer>> group : byTotal.entrySet()) {
+    for (Map.Entry<Finish, List<Integer>> group : ending.entrySet()) {
       finishExact(group.getKey(), group.getValue(), feeds, out, mm);
     }
   }
@@ -540,18 +541,8 @@ public final class StreamingEngine {
     int t = f.steps();
     int k = f.computed();
     int u = cell.units();
-    float[] xs = x;
-    boolean[] ms = mask;
-    if (k > 0) {
-      xs = new float[n * (t - k) * width];
-      ms = mask == null ? null : new boolean[n * (t - k)];
-      for (int r = 0; r < n; r++) {
-        System.arraycopy(x, (r * t + k) * width, xs, r * (t - k) * width, (t - k) * width);
-        if (mask != null) {
-          System.arraycopy(mask, r * t + k, ms, r * (t - k), t - k);
-        }
-      }
-    }
+    float[] xs = k == 0 ? x : slice(x, n, t, width, k, t);
+    boolean[] ms = k == 0 ? mask : slice(mask, n, t, k, t);
     float[][] st = gather(states, firstBidirectional, cell, true);
     float[] y = cell.run(xs, n, t - k, st, false, ms, fwd.zeroOutputForMask(), mm);
     if (k == 0) {
