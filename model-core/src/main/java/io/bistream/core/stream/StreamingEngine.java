@@ -16,6 +16,7 @@ import io.bistream.core.layers.RecurrentCell;
 import io.bistream.core.model.Model;
 import io.bistream.core.tensor.Tensor;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -375,11 +376,7 @@ public final class StreamingEngine {
    * pending, the exact buffers and states are dropped. Its outputs are marked degraded.
    */
   private static void degrade(SequenceState s) {
-    for (int i = 0; i < s.fwd.length; i++) {
-      if (s.fwd[i] != null) {
-        s.fwd[i] = new float[s.fwd[i].length];
-      }
-    }
+    Arrays.fill(s.fwd, null); // none carried: lookahead starts every stage from zero states
     s.bufIn.clear();
     s.bufMask.clear();
     s.bufFwd.clear();
@@ -1121,7 +1118,7 @@ public final class StreamingEngine {
 
   private static boolean[] allTrue(int size) {
     boolean[] m = new boolean[size];
-    java.util.Arrays.fill(m, true);
+    Arrays.fill(m, true);
     return m;
   }
 }
