@@ -161,25 +161,34 @@ public enum Activation {
   /**
    * Applies in place to {@code len} values from {@code off} laid out as rows of {@code width}:
    * softmax normalises each row, log_softmax gives {@code x - max - log(sum(exp(x - max)))} per
-   * row; element-wise functions ignore the row structure.
+   * row; element-wise functions ignore the row structure. Each {@code exp} is taken once per value
+   * and kept in double until the division, so the result is what taking it twice gave.
    */
   public void applyRows(float[] a, int off, int len, int width) {
     if (this != SOFTMAX && this != LOG_SOFTMAX) {
       apply(a, off, len);
       return;
     }
+    double[] e = new double[width];
     for (int row = off; row < off + len; row += width) {
       double max = Double.NEGATIVE_INFINITY;
       for (int i = row; i < row + width; i++) {
         max = Math.max(max, a[i]);
       }
       double sum = 0;
-      for (int i = row; i < row + width; i++) {
-        sum += Math.exp(a[i] - max);
+      for (int i = 0; i < width; i++) {
+        e[i] = Math.exp(a[row + i] - max);
+        sum += e[i];
       }
-      double logSum = Math.log(sum);
-      for (int i = row; i < row + width; i++) {
-        a[i] = (float) (this == SOFTMAX ? Math.exp(a[i] - max) / sum : a[i] - max - logSum);
+      if (this == SOFTMAX) {
+        for (int i = 0; i < width; i++) {
+          a[row + i] = (float) (e[i] / sum);
+        }
+      } else {
+        double logSum = Math.log(sum);
+        for (int i = row; i < row + width; i++) {
+          a[i] = (float) (a[i] - max - logSum);
+        }
       }
     }
   }
