@@ -95,7 +95,7 @@ final class BenchCommand implements Callable<Integer> {
   @Option(
       names = "--long-sequence",
       description =
-          "--pipeline: also one exact-mode sequence of 100,000 steps (--quick 30,000) on each state"
+          "--pipeline: also one exact-mode sequence of 1,000,000 steps (--quick 100,000) on each state"
               + " backend, its rate early and late")
   boolean longSequence;
 
