@@ -96,7 +96,7 @@ final class BenchCommand implements Callable<Integer> {
       names = "--long-sequence",
       description =
           "--pipeline: also one exact-mode sequence of 1,000,000 steps (--quick 100,000) on each state"
-              + " backend, its rate early and late")
+              + " backend, its rate early, late and per tenth")
   boolean longSequence;
 
   @Option(

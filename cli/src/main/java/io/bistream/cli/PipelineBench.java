@@ -708,8 +708,7 @@ final class PipelineBench {
    * state grows all the way; the job's rate is read where the steps pass on their way to the keyed
    * operator ({@link StepClock}), early (30-50% of the steps), late (70-90%) and per tenth: a state
    * that costs more per step as it grows shows as a late rate below the early one. A million steps
-   * take the job a few seconds, many checkpoints; at 100,000 a tenth took under 50 ms, a quarter of
-   * one checkpoint interval, and the early and late rates moved 0.3-1.5x between runs.
+   * take the job seconds, many checkpoint intervals (docs/benchmarks.md).
    */
   private void longSequenceRows(EmbeddedKafka kafka, ArrayNode rows) throws Exception {
     Path model = DemoCommand.extractBundledModel();
