@@ -89,24 +89,26 @@ class EmbeddedKafkaTest {
         new SimpleFileVisitor<>() {
           @Override
           public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) {
-            if (dir.getFileName().toString().startsWith(topic + "-")) {
-              found.add(dir);
-            }
+            note(dir);
             return FileVisitResult.CONTINUE;
           }
 
           @Override
           public FileVisitResult visitFileFailed(Path file, IOException e) throws IOException {
             FileVisitResult r = skipIfGone(e);
-            if (file.getFileName().toString().startsWith(topic + "-")) {
-              found.add(file);
-            }
+            note(file);
             return r;
           }
 
           @Override
           public FileVisitResult postVisitDirectory(Path dir, IOException e) throws IOException {
             return e == null ? FileVisitResult.CONTINUE : skipIfGone(e);
+          }
+
+          private void note(Path p) {
+            if (p.getFileName().toString().startsWith(topic + "-")) {
+              found.add(p);
+            }
           }
 
           private FileVisitResult skipIfGone(IOException e) throws IOException {

@@ -101,8 +101,8 @@ public final class Nd4jMatMul implements MatMul {
     FloatPointer wp =
         weights.computeIfAbsent(w, x -> WEIGHTS.computeIfAbsent(x, FloatPointer::new));
     Scratch scratch = SCRATCH.get();
-    FloatPointer operand = scratch.operand((long) rows * k);
-    FloatPointer result = scratch.result((long) rows * cols);
+    FloatPointer operand = scratch.operand = Scratch.fit(scratch.operand, (long) rows * k);
+    FloatPointer result = scratch.result = Scratch.fit(scratch.result, (long) rows * cols);
     operand.put(a, 0, rows * k);
     if (accumulate) {
       result.put(out, 0, rows * cols);
@@ -133,22 +133,12 @@ public final class Nd4jMatMul implements MatMul {
 
   /** One thread's native operand and result buffers. */
   private static final class Scratch {
-    private FloatPointer operand;
-    private FloatPointer result;
-
-    FloatPointer operand(long floats) {
-      operand = fit(operand, floats);
-      return operand;
-    }
-
-    FloatPointer result(long floats) {
-      result = fit(result, floats);
-      return result;
-    }
+    FloatPointer operand;
+    FloatPointer result;
 
     // At least twice the size it replaces, so a thread whose products grow step by step
     // reallocates a logarithmic number of times.
-    private static FloatPointer fit(FloatPointer p, long floats) {
+    static FloatPointer fit(FloatPointer p, long floats) {
       if (p != null && p.capacity() >= floats) {
         return p;
       }
@@ -162,14 +152,16 @@ public final class Nd4jMatMul implements MatMul {
 
     /** Frees a buffer larger than {@link #KEPT_FLOATS}. */
     void trim() {
-      if (operand.capacity() > KEPT_FLOATS) {
-        operand.close();
-        operand = null;
+      operand = trimmed(operand);
+      result = trimmed(result);
+    }
+
+    private static FloatPointer trimmed(FloatPointer p) {
+      if (p.capacity() <= KEPT_FLOATS) {
+        return p;
       }
-      if (result.capacity() > KEPT_FLOATS) {
-        result.close();
-        result = null;
-      }
+      p.close();
+      return null;
     }
 
     long kept() {
